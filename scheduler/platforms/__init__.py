@@ -1,0 +1,54 @@
+"""Platform adapters: ``base`` plus one module per platform.
+
+The registry maps a platform name (as written in ``PROMO_CHANNEL_<NAME>_PLATFORM``) to
+its module; modules are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from scheduler.errors import ConfigError
+from scheduler.platforms.base import Adapter
+
+PLATFORMS: dict[str, str] = {
+    "outbox": "scheduler.platforms.outbox:OutboxAdapter",
+    "webhook": "scheduler.platforms.webhook:WebhookAdapter",
+    "facebook": "scheduler.platforms.facebook:FacebookAdapter",
+    "instagram": "scheduler.platforms.instagram:InstagramAdapter",
+    "threads": "scheduler.platforms.threads:ThreadsAdapter",
+    "x": "scheduler.platforms.x:XAdapter",
+    "telegram": "scheduler.platforms.telegram:TelegramAdapter",
+    "mastodon": "scheduler.platforms.mastodon:MastodonAdapter",
+    "bluesky": "scheduler.platforms.bluesky:BlueskyAdapter",
+    "linkedin": "scheduler.platforms.linkedin:LinkedInAdapter",
+    "discord": "scheduler.platforms.discord:DiscordAdapter",
+}
+
+
+def available() -> list[str]:
+    """Platform names whose module is present."""
+    out = []
+    for name in PLATFORMS:
+        try:
+            adapter_class(name)
+        except ConfigError:
+            continue
+        out.append(name)
+    return out
+
+
+def adapter_class(platform: str) -> type[Adapter]:
+    """The adapter class for ``platform``; ConfigError when there is none."""
+    target = PLATFORMS.get(platform)
+    if target is None:
+        raise ConfigError(f"unknown platform {platform!r} (known: {', '.join(sorted(PLATFORMS))})")
+    module_name, _, cls_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ConfigError(f"platform {platform!r} is not available in this version") from None
+        raise
+    cls: type[Adapter] = getattr(module, cls_name)
+    return cls

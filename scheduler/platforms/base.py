@@ -1,0 +1,312 @@
+"""The adapter interface every platform module implements.
+
+An adapter translates a :class:`ReadyPost` into the platform's HTTP calls and the
+answer back into a :class:`PublishResult` or a typed :mod:`scheduler.errors` error.
+It never reads the environment, never touches the database and never decides on
+retries: it receives its options (``PAGE_ID``, ``ACCESS_TOKEN``…, without the
+``PROMO_CHANNEL_<NAME>_`` prefix) and a :class:`ChannelState` for tokens it obtains
+or refreshes itself (the caller persists those encrypted).
+
+Each platform *declares* its rules as data (:class:`PlatformRules`): text limits and
+how they are counted, media types and size, whether it needs an image, whether it
+can reconcile an unknown outcome, whether it honours our idempotency key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import mimetypes
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import httpx
+
+from scheduler.errors import (
+    AuthError,
+    PublishError,
+    RateLimited,
+    RejectedContent,
+    Transient,
+    UnknownOutcome,
+)
+from scheduler.redact import redact, register_secret
+from scheduler.textrules import TextRule
+
+JPEG_PNG = frozenset({"image/jpeg", "image/png"})
+COMMON_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PlatformRules:
+    """What a platform accepts, declared as data and enforced by the composer and queue."""
+
+    text: tuple[TextRule, ...]
+    #: Rules for the text when an image is attached (Telegram captions: 1,024); None = same as text.
+    text_with_image: tuple[TextRule, ...] | None = None
+    image_types: frozenset[str] = COMMON_IMAGES
+    max_image_bytes: int = 5 * MB
+    requires_image: bool = False
+    #: ``reconcile`` can tell whether a post whose outcome is unknown went out.
+    can_reconcile: bool = False
+    #: The platform honours our idempotency key, so re-sending after an unknown outcome is safe.
+    idempotent: bool = False
+
+    def text_rules(self, with_image: bool) -> tuple[TextRule, ...]:
+        if with_image and self.text_with_image is not None:
+            return self.text_with_image
+        return self.text
+
+
+@dataclass(frozen=True)
+class Media:
+    """An image attached to a post."""
+
+    path: Path
+    mime: str
+    size: int
+    alt_text: str | None = None
+    #: Where the image is publicly served (``PROMO_PUBLIC_MEDIA_BASE_URL`` + file name), if known.
+    public_url: str | None = None
+
+    @classmethod
+    def from_path(cls, path: str | Path, alt_text: str | None = None, public_url: str | None = None) -> Media:
+        p = Path(path)
+        mime = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
+        return cls(path=p, mime=mime, size=p.stat().st_size, alt_text=alt_text, public_url=public_url)
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class ReadyPost:
+    """A composed post, ready to publish on one channel."""
+
+    post_id: int
+    #: Stable, unique per post, stored when the post was created; sent as the idempotency key
+    #: where the platform takes one, and used to derive client-chosen record keys.
+    idempotency_key: str
+    text: str
+    link: str | None = None
+    #: Title and description for link cards (the record's name and short description).
+    title: str | None = None
+    description: str | None = None
+    image: Media | None = None
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: What an earlier attempt learned (e.g. a container id), for reconcile; keys are adapter-defined.
+    remote_hint: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    remote_id: str
+    remote_url: str | None = None
+    http_status: int | None = None
+
+
+class ChannelState(Protocol):
+    """Tokens an adapter obtains or refreshes itself; the caller stores them encrypted."""
+
+    def get(self, key: str) -> str | None: ...
+
+    async def update(self, values: Mapping[str, str | None]) -> None: ...
+
+
+class MemoryState:
+    """A :class:`ChannelState` kept in memory (tests, ``channels check`` without a database)."""
+
+    def __init__(self, initial: Mapping[str, str] | None = None):
+        self.values: dict[str, str] = dict(initial or {})
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    async def update(self, values: Mapping[str, str | None]) -> None:
+        for k, v in values.items():
+            if v is None:
+                self.values.pop(k, None)
+            else:
+                register_secret(v)
+                self.values[k] = v
+
+
+@dataclass
+class ChannelContext:
+    """What an adapter gets to know about its channel."""
+
+    name: str
+    options: Mapping[str, str]
+    state: ChannelState = field(default_factory=MemoryState)
+    public_media_base_url: str | None = None
+
+
+class Adapter(ABC):
+    """Base class of every platform adapter."""
+
+    platform: ClassVar[str]
+    rules: ClassVar[PlatformRules]
+    #: Alternative sets of required option keys; a channel must satisfy one whole set.
+    required_keys: ClassVar[tuple[tuple[str, ...], ...]] = ((),)
+    optional_keys: ClassVar[tuple[str, ...]] = ()
+    #: Option keys whose values are secrets (never printed, logged or stored in plaintext).
+    secret_keys: ClassVar[frozenset[str]] = frozenset()
+    default_base_url: ClassVar[str] = ""
+    #: One line for config.example.env and `channels list`: where to find the keys.
+    help: ClassVar[str] = ""
+
+    def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
+        self.ctx = ctx
+        self.http = http
+        for key in self.secret_keys:
+            register_secret(ctx.options.get(key))
+
+    # --- declared configuration --------------------------------------------------
+
+    @classmethod
+    def all_keys(cls) -> tuple[str, ...]:
+        keys: list[str] = []
+        for group in cls.required_keys:
+            keys.extend(k for k in group if k not in keys)
+        keys.extend(k for k in cls.optional_keys if k not in keys)
+        if "BASE_URL" not in keys:
+            keys.append("BASE_URL")
+        return tuple(keys)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> list[str]:
+        """Problems with a channel's options, each naming the key (empty when fine)."""
+        groups = [g for g in cls.required_keys]
+        for group in groups:
+            if all(options.get(k) for k in group):
+                break
+        else:
+            if len(groups) == 1:
+                missing = [k for k in groups[0] if not options.get(k)]
+                return [f"missing {', '.join(missing)} (required by platform {cls.platform})"]
+            alternatives = " or ".join("{" + ", ".join(g) + "}" for g in groups)
+            return [f"platform {cls.platform} needs one of: {alternatives}"]
+        problems: list[str] = []
+        base = options.get("BASE_URL")
+        if base:
+            parsed = httpx.URL(base)
+            if parsed.scheme not in ("http", "https") or not parsed.host:
+                problems.append(f"BASE_URL {base!r} is not an http(s) URL")
+        return problems
+
+    @classmethod
+    def rules_for(cls, options: Mapping[str, str], state: ChannelState | None = None) -> PlatformRules:
+        """The rules for one channel (an instance may differ, e.g. a Mastodon server's limit)."""
+        return cls.rules
+
+    # --- behaviour -----------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return (self.ctx.options.get("BASE_URL") or self.default_base_url).rstrip("/")
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return self.ctx.options.get(key) or default
+
+    @abstractmethod
+    async def publish(self, post: ReadyPost) -> PublishResult:
+        """Publish ``post``; return the remote id and URL or raise a PublishError subclass."""
+
+    async def reconcile(self, post: ReadyPost) -> PublishResult | None:
+        """After an unknown outcome: the published post, or ``None`` when it is certainly not there.
+
+        Raises :class:`UnknownOutcome` when the platform cannot tell (the default).
+        """
+        raise UnknownOutcome(f"{self.platform} cannot look up whether a post went out")
+
+    @abstractmethod
+    async def check(self) -> str:
+        """Call the platform's cheapest identity endpoint; return who we are posting as."""
+
+    # --- helpers for subclasses ----------------------------------------------------
+
+    def redact(self, text: str | None) -> str:
+        out = text or ""
+        for key in self.secret_keys:
+            value = self.ctx.options.get(key)
+            if value and len(value) >= 4:
+                out = out.replace(value, "***")
+        return redact(out)
+
+    async def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request, mapping transport failures to typed errors.
+
+        A failure to connect means nothing reached the platform (Transient); a timeout or
+        a dropped connection after the request went out may have published (UnknownOutcome).
+        """
+        try:
+            return await self.http.request(method, url, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise Transient(self.redact(f"cannot reach {self.platform}: {type(exc).__name__}: {exc}")) from None
+        except (httpx.WriteError, httpx.WriteTimeout) as exc:
+            raise Transient(self.redact(f"request to {self.platform} not fully sent: {type(exc).__name__}")) from None
+        except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            raise UnknownOutcome(
+                self.redact(f"no answer from {self.platform} after sending ({type(exc).__name__}): outcome unknown")
+            ) from None
+        except httpx.HTTPError as exc:
+            raise UnknownOutcome(self.redact(f"{self.platform} request failed: {type(exc).__name__}: {exc}")) from None
+
+    def excerpt(self, response: httpx.Response, limit: int = 300) -> str:
+        """A short, redacted excerpt of a response body for error messages and history."""
+        try:
+            text = response.text
+        except Exception:
+            text = repr(response.content[:limit])
+        text = " ".join(text.split())
+        if len(text) > limit:
+            text = text[:limit] + "…"
+        return self.redact(text)
+
+    def generic_error(self, response: httpx.Response, what: str = "") -> PublishError:
+        """Map a non-2xx status with no platform-specific meaning to a typed error."""
+        status = response.status_code
+        msg = f"{self.platform} {what + ' ' if what else ''}answered HTTP {status}: {self.excerpt(response)}"
+        if status in (401, 403):
+            return AuthError(msg, status=status)
+        if status == 429:
+            return RateLimited(msg, retry_at=retry_at_from_headers(response.headers), status=status)
+        if status == 504:
+            return UnknownOutcome(msg, status=status)
+        if status >= 500:
+            return Transient(msg, status=status)
+        return RejectedContent(msg, status=status)
+
+    async def aclose(self) -> None:
+        """Release anything the adapter holds (the HTTP client belongs to the caller)."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def retry_at_from_headers(headers: Mapping[str, str], default_seconds: float = 60.0) -> dt.datetime:
+    """The time a ``Retry-After`` header (seconds or HTTP date) points at, else now + default."""
+    value = headers.get("retry-after")
+    now = utcnow()
+    if value:
+        value = value.strip()
+        try:
+            return now + dt.timedelta(seconds=max(0.0, float(value)))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=dt.UTC)
+                return max(when, now)
+            except (TypeError, ValueError):
+                pass
+    return now + dt.timedelta(seconds=default_seconds)
+
+
+def epoch_to_utc(value: str | float | int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(float(value), dt.UTC)

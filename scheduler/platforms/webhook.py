@@ -1,0 +1,117 @@
+"""The ``webhook`` platform: POSTs each post as JSON to a URL.
+
+With ``SECRET`` set, the body is signed: ``X-Promo-Signature: sha256=<hex HMAC-SHA256 of
+the raw body>``. Every request carries the post's ``Idempotency-Key``; a receiver that
+honours it can say so with ``IDEMPOTENT=true``, which makes re-sending after an unknown
+outcome safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+
+from scheduler.errors import AuthError, RateLimited
+from scheduler.platforms.base import (
+    Adapter,
+    ChannelState,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    retry_at_from_headers,
+)
+from scheduler.textrules import TextRule
+
+_TRUE = {"1", "true", "yes", "ya", "on"}
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Promo-Signature`` value for ``body``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookAdapter(Adapter):
+    platform = "webhook"
+    rules = PlatformRules(text=(TextRule(10_000, "graphemes"),))
+    required_keys = (("URL",),)
+    optional_keys = ("SECRET", "IDEMPOTENT", "TIMEOUT")
+    secret_keys = frozenset({"URL", "SECRET"})
+    help = "POSTs each post as JSON to URL; SECRET signs the body (X-Promo-Signature: sha256=…)."
+
+    @classmethod
+    def rules_for(cls, options: Mapping[str, str], state: ChannelState | None = None) -> PlatformRules:
+        if (options.get("IDEMPOTENT") or "").lower() in _TRUE:
+            return PlatformRules(text=cls.rules.text, idempotent=True)
+        return cls.rules
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> list[str]:
+        problems = super().validate_options(options)
+        url = options.get("URL") or ""
+        if url and not url.startswith(("http://", "https://")):
+            problems.append("URL is not an http(s) URL")
+        return problems
+
+    @property
+    def url(self) -> str:
+        url = self.option("URL") or ""
+        base = self.option("BASE_URL")
+        if base:  # BASE_URL replaces scheme, host and port, keeping the path
+            import httpx
+
+            u, b = httpx.URL(url), httpx.URL(base)
+            url = str(u.copy_with(scheme=b.scheme, host=b.host, port=b.port))
+        return url
+
+    def body(self, post: ReadyPost) -> bytes:
+        payload = {
+            "channel": self.ctx.name,
+            "post_id": post.post_id,
+            "idempotency_key": post.idempotency_key,
+            "text": post.text,
+            "link": post.link,
+            "title": post.title,
+            "image_url": post.image.public_url if post.image else None,
+        }
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def publish(self, post: ReadyPost) -> PublishResult:
+        body = self.body(post)
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": post.idempotency_key,
+            "User-Agent": "promo-scheduler",
+        }
+        secret = self.option("SECRET")
+        if secret:
+            headers["X-Promo-Signature"] = sign(secret, body)
+        response = await self.send("POST", self.url, content=body, headers=headers)
+        if response.status_code == 429:
+            raise RateLimited(
+                f"webhook rate-limited (HTTP 429): {self.excerpt(response)}",
+                retry_at=retry_at_from_headers(response.headers),
+                status=429,
+            )
+        if response.status_code in (401, 403):
+            raise AuthError(f"webhook refused the request (HTTP {response.status_code}): {self.excerpt(response)}",
+                            status=response.status_code)
+        if not response.is_success:
+            raise self.generic_error(response)
+        remote_id, remote_url = post.idempotency_key, None
+        try:
+            data = response.json()
+            if isinstance(data, dict):
+                remote_id = str(data.get("id") or remote_id)
+                remote_url = data.get("url")
+        except ValueError:
+            pass
+        return PublishResult(remote_id=remote_id, remote_url=remote_url, http_status=response.status_code)
+
+    async def check(self) -> str:
+        # A webhook has no identity endpoint; a HEAD shows the URL is reachable.
+        response = await self.send("HEAD", self.url)
+        if response.status_code in (401, 403):
+            raise AuthError(f"webhook refused (HTTP {response.status_code})", status=response.status_code)
+        return f"webhook reachable (HTTP {response.status_code})"
