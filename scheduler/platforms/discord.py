@@ -1,0 +1,176 @@
+"""The ``discord`` platform: messages through a channel webhook.
+
+The webhook URL (``https://discord.com/api/webhooks/{id}/{token}``) is the only
+credential, so it is a secret and its token is redacted from every message. Messages are
+sent with ``?wait=true`` (without it Discord answers 204 and a message that failed to
+save is not reported) and ``allowed_mentions: {"parse": []}`` so a promo never pings
+anybody. Link cards are rich embeds; an image with a public URL goes into the embed, one
+without is uploaded as ``files[0]`` next to ``payload_json``. Webhooks have no
+idempotency and cannot list messages, so an unknown outcome cannot be reconciled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from scheduler.errors import AuthError, PublishError, RateLimited, RejectedContent, Transient, UnknownOutcome
+from scheduler.platforms.base import (
+    COMMON_IMAGES,
+    MB,
+    Adapter,
+    ChannelContext,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    retry_at_from_headers,
+    utcnow,
+)
+from scheduler.platforms.httpkit import before_publishing, json_body
+from scheduler.redact import register_secret
+from scheduler.textrules import TextRule
+
+_WEBHOOK_PATH = re.compile(r"/webhooks/(\d+)/([A-Za-z0-9_.\-]+)/?$")
+API_VERSION = "v10"
+EMBED_TITLE, EMBED_DESCRIPTION = 256, 4096
+#: JSON error codes that mean the webhook itself is gone or its token is wrong.
+REVOKED = {10015: "unknown webhook (deleted)", 50027: "invalid webhook token"}
+#: JSON error codes that mean Discord refused this message's content.
+INVALID = {50035: "invalid form body", 50006: "empty message", 40005: "request entity too large"}
+
+
+def parse_webhook_url(url: str) -> tuple[str, str] | None:
+    """``(webhook_id, token)`` from a Discord webhook URL, or None when it is not one."""
+    match = _WEBHOOK_PATH.search(httpx.URL(url).path) if url else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class DiscordAdapter(Adapter):
+    """Executes a Discord webhook with ``wait=true``; embeds for link cards and images."""
+
+    platform = "discord"
+    rules = PlatformRules(text=(TextRule(2000, "codepoints"),), image_types=COMMON_IMAGES, max_image_bytes=10 * MB)
+    required_keys = (("WEBHOOK_URL",),)
+    optional_keys = ("USERNAME", "AVATAR_URL")
+    secret_keys = frozenset({"WEBHOOK_URL"})
+    default_base_url = "https://discord.com"
+    help = "WEBHOOK_URL from Discord: Server Settings > Integrations > Webhooks > New Webhook > Copy Webhook URL."
+
+    def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
+        super().__init__(ctx, http)
+        parsed = parse_webhook_url(self.option("WEBHOOK_URL") or "")
+        self.webhook_id, self.token = parsed or ("", "")
+        register_secret(self.token)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> list[str]:
+        problems = super().validate_options(options)
+        url = options.get("WEBHOOK_URL")
+        if url and (not url.startswith(("http://", "https://")) or parse_webhook_url(url) is None):
+            problems.append("WEBHOOK_URL is not a Discord webhook URL (…/api/webhooks/<id>/<token>)")
+        return problems
+
+    def redact(self, text: str | None) -> str:
+        out = super().redact(text)
+        return out.replace(self.token, "***") if len(self.token) >= 4 else out
+
+    @property
+    def url(self) -> str:
+        # Rebuilt from id and token so the API version is pinned and BASE_URL can point elsewhere.
+        return f"{self.base_url}/api/{API_VERSION}/webhooks/{self.webhook_id}/{self.token}"
+
+    def error(self, response: httpx.Response, what: str) -> PublishError:
+        """Map a Discord error answer (``{"code", "message", "errors"}``) to a typed error."""
+        status, body = response.status_code, json_body(response)
+        code = body.get("code")
+        msg = f"discord {what} answered HTTP {status}"
+        msg += f" (code {code}: {REVOKED.get(code) or INVALID.get(code) or body.get('message')})" if code else ""
+        msg += f": {self.excerpt(response)}"
+        if status == 429:
+            retry_after = body.get("retry_after")
+            if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+                retry_at = utcnow() + dt.timedelta(seconds=max(0.0, float(retry_after)))
+            else:
+                retry_at = retry_at_from_headers(response.headers)
+            return RateLimited(msg, retry_at=retry_at, status=status)
+        if status in (401, 403, 404) or code in REVOKED:
+            # A deleted webhook (404/10015) is a revoked credential; stop using it.
+            return AuthError(msg, status=status)
+        if code in INVALID or status in (400, 413):
+            return RejectedContent(msg, status=status)
+        if status == 504:
+            return UnknownOutcome(msg, status=status)
+        if status >= 500:
+            return Transient(msg, status=status)
+        return RejectedContent(msg, status=status)
+
+    async def webhook(self) -> dict[str, Any]:
+        """The webhook object (name, channel_id, guild_id); caches the guild in the state."""
+        response = await self.send("GET", self.url, headers={"User-Agent": "promo-scheduler"})
+        if response.status_code != 200:
+            raise self.error(response, "webhook lookup")
+        hook = json_body(response)
+        guild = str(hook.get("guild_id") or "")
+        if guild and guild != self.ctx.state.get("guild_id"):
+            await self.ctx.state.update({"guild_id": guild})
+        return hook
+
+    def payload(self, post: ReadyPost, attachment: str | None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"content": post.text, "allowed_mentions": {"parse": []}}
+        for key, option in (("username", "USERNAME"), ("avatar_url", "AVATAR_URL")):
+            if self.option(option):
+                payload[key] = self.option(option)
+        embed: dict[str, Any] = {}
+        if post.link:
+            embed = {"url": post.link, "title": _clip(post.title or post.link, EMBED_TITLE)}
+            if post.description:
+                embed["description"] = _clip(post.description, EMBED_DESCRIPTION)
+        if attachment:
+            embed["image"] = {"url": f"attachment://{attachment}"}
+            payload["attachments"] = [{"id": 0, "filename": attachment}]
+        elif post.image is not None and post.image.public_url:
+            embed["image"] = {"url": post.image.public_url}
+        if embed:
+            payload["embeds"] = [embed]
+        return payload
+
+    async def publish(self, post: ReadyPost) -> PublishResult:
+        if not self.webhook_id:
+            raise AuthError("discord WEBHOOK_URL is not a webhook URL (…/api/webhooks/<id>/<token>)")
+        if not self.ctx.state.get("guild_id"):
+            await before_publishing(self.webhook())
+        headers = {"User-Agent": "promo-scheduler"}
+        image = post.image
+        if image is not None and not image.public_url:
+            # attachment:// references need a plain file name.
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", image.path.name) or "image"
+            files = {"files[0]": (name, image.read_bytes(), image.mime)}
+            data = {"payload_json": json.dumps(self.payload(post, name), ensure_ascii=False)}
+            response = await self.send("POST", self.url, params={"wait": "true"}, headers=headers,
+                                       data=data, files=files)
+        else:
+            response = await self.send("POST", self.url, params={"wait": "true"}, headers=headers,
+                                       json=self.payload(post, None))
+        if response.status_code != 200:
+            raise self.error(response, "webhook")
+        message = json_body(response)
+        if not message.get("id"):
+            raise UnknownOutcome(f"discord answered without a message id: {self.excerpt(response)}")
+        guild, channel = self.ctx.state.get("guild_id"), message.get("channel_id")
+        url = f"https://discord.com/channels/{guild}/{channel}/{message['id']}" if guild and channel else None
+        return PublishResult(remote_id=str(message["id"]), remote_url=url, http_status=response.status_code)
+
+    async def check(self) -> str:
+        if not self.webhook_id:
+            raise AuthError("discord WEBHOOK_URL is not a webhook URL (…/api/webhooks/<id>/<token>)")
+        hook = await self.webhook()
+        return f"webhook {hook.get('name')!r} in channel {hook.get('channel_id')} (guild {hook.get('guild_id')})"

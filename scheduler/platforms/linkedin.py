@@ -1,0 +1,286 @@
+"""The ``linkedin`` platform: organization (Page) posts through the versioned Posts API.
+
+``POST /rest/posts`` with ``LinkedIn-Version`` and ``X-Restli-Protocol-Version: 2.0.0``;
+the new post's URN comes back in the ``x-restli-id`` header. Images go through the
+Images API first (initializeUpload, then one PUT of the bytes); links become an article
+card, which LinkedIn does not scrape, so title and description are sent with it.
+
+``commentary`` is "little" text: its reserved characters are backslash-escaped, because
+an unescaped one can silently cut the post short while the API still answers 201.
+``#hashtag`` stays unescaped so it remains a hashtag (the HashtagElement of the format).
+
+LinkedIn has no idempotency key; a re-sent post is answered 422 ``DUPLICATE_POST`` naming
+the existing URN, which becomes :class:`Duplicate`. Access tokens last about 60 days;
+with ``REFRESH_TOKEN``/``CLIENT_ID``/``CLIENT_SECRET`` the adapter refreshes a day ahead
+of expiry and keeps the new tokens in the channel state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from scheduler.errors import (
+    AuthError,
+    Duplicate,
+    PublishError,
+    RateLimited,
+    RejectedContent,
+    Transient,
+    UnknownOutcome,
+)
+from scheduler.platforms.base import (
+    MB,
+    Adapter,
+    ChannelContext,
+    Media,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    retry_at_from_headers,
+    utcnow,
+)
+from scheduler.platforms.httpkit import before_publishing, find_recent, json_body, parse_iso, with_link
+from scheduler.redact import register_secret
+from scheduler.textrules import TextRule, hashtag_spans
+
+RESERVED = frozenset("\\|{}@[]()<>#*_~")
+REFRESH_AHEAD = dt.timedelta(days=1)
+_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
+
+
+def little_text(text: str) -> str:
+    """``text`` escaped for the "little" format, keeping the ``#`` of each hashtag."""
+    hashtag_signs = {start for start, _, _ in hashtag_spans(text)}
+    return "".join("\\" + ch if ch in RESERVED and i not in hashtag_signs else ch for i, ch in enumerate(text))
+
+
+def post_url(urn: str) -> str:
+    return f"https://www.linkedin.com/feed/update/{urn}"
+
+
+def next_utc_midnight() -> dt.datetime:
+    """LinkedIn's daily quotas reset at 00:00 UTC."""
+    today = utcnow().date()
+    return dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
+class LinkedInAdapter(Adapter):
+    """Posts as a LinkedIn organization (w_organization_social), refreshing its token when it can."""
+
+    platform = "linkedin"
+    API_VERSION = "202601"
+    rules = PlatformRules(
+        text=(TextRule(3000, "codepoints"),),
+        image_types=frozenset({"image/jpeg", "image/png", "image/gif"}),
+        max_image_bytes=8 * MB,  # no byte cap documented (a pixel cap instead); keep uploads modest
+        can_reconcile=True,
+    )
+    required_keys = (("ORGANIZATION_ID", "ACCESS_TOKEN"), ("ORGANIZATION_ID", "REFRESH_TOKEN", "CLIENT_ID", "CLIENT_SECRET"))
+    optional_keys = ("ACCESS_TOKEN", "REFRESH_TOKEN", "CLIENT_ID", "CLIENT_SECRET", "API_VERSION", "OAUTH_BASE_URL")
+    secret_keys = frozenset({"ACCESS_TOKEN", "REFRESH_TOKEN", "CLIENT_SECRET"})
+    default_base_url = "https://api.linkedin.com"
+    help = ("ORGANIZATION_ID from your Page's admin URL (linkedin.com/company/<id>/admin); ACCESS_TOKEN (and "
+            "REFRESH_TOKEN) via OAuth with w_organization_social, CLIENT_ID/CLIENT_SECRET from "
+            "developer.linkedin.com > My apps > Auth.")
+
+    def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
+        super().__init__(ctx, http)
+        for key in ("access_token", "refresh_token"):
+            register_secret(ctx.state.get(key))
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> list[str]:
+        problems = super().validate_options(options)
+        org = options.get("ORGANIZATION_ID") or ""
+        if org and not org.removeprefix("urn:li:organization:").isdigit():
+            problems.append("ORGANIZATION_ID must be the numeric organization id (or urn:li:organization:<id>)")
+        version = options.get("API_VERSION")
+        if version and not re.fullmatch(r"\d{6}(\.\d+)?", version):
+            problems.append("API_VERSION must look like YYYYMM, e.g. 202601")
+        return problems
+
+    @property
+    def author(self) -> str:
+        return "urn:li:organization:" + (self.option("ORGANIZATION_ID") or "").removeprefix("urn:li:organization:")
+
+    # --- tokens ------------------------------------------------------------------------
+
+    def can_refresh(self) -> bool:
+        refresh = self.ctx.state.get("refresh_token") or self.option("REFRESH_TOKEN")
+        return bool(refresh and self.option("CLIENT_ID") and self.option("CLIENT_SECRET"))
+
+    async def access_token(self) -> str:
+        stored = self.ctx.state.get("access_token")
+        expires = parse_iso(self.ctx.state.get("access_token_expires_at"))
+        if stored and expires and expires <= utcnow():
+            stored = None  # expired: a freshly configured ACCESS_TOKEN may be newer
+        token = stored or self.option("ACCESS_TOKEN")
+        if self.can_refresh() and (not token or (expires is not None and expires - utcnow() < REFRESH_AHEAD)):
+            token = await self.refresh()
+        if not token:
+            raise AuthError("linkedin: no access token (set ACCESS_TOKEN, or REFRESH_TOKEN with CLIENT_ID/CLIENT_SECRET)")
+        return token
+
+    async def refresh(self) -> str:
+        """Exchange the refresh token for a new access token and store both in the state."""
+        oauth = (self.option("OAUTH_BASE_URL") or "https://www.linkedin.com").rstrip("/")
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self.ctx.state.get("refresh_token") or self.option("REFRESH_TOKEN") or "",
+            "client_id": self.option("CLIENT_ID") or "",
+            "client_secret": self.option("CLIENT_SECRET") or "",
+        }
+        response = await before_publishing(self.send("POST", f"{oauth}/oauth/v2/accessToken", data=form))
+        body = json_body(response)
+        if response.status_code >= 500:
+            raise Transient(f"linkedin token refresh answered HTTP {response.status_code}", status=response.status_code)
+        if response.status_code != 200 or not body.get("access_token"):
+            reason = self.redact(f"{body.get('error') or ''} {body.get('error_description') or ''}".strip())
+            raise AuthError(f"linkedin token refresh failed (HTTP {response.status_code}: {reason or 'no token'}); "
+                            "authorise the app again and update REFRESH_TOKEN", status=response.status_code)
+        now, token = utcnow(), str(body["access_token"])
+        values: dict[str, str | None] = {"access_token": token}
+        values["access_token_expires_at"] = (now + dt.timedelta(seconds=int(body.get("expires_in") or 0))).isoformat()
+        if body.get("refresh_token"):
+            values["refresh_token"] = str(body["refresh_token"])
+        if body.get("refresh_token_expires_in"):
+            expiry = now + dt.timedelta(seconds=int(body["refresh_token_expires_in"]))
+            values["refresh_token_expires_at"] = expiry.isoformat()
+        register_secret(token)
+        await self.ctx.state.update(values)
+        return token
+
+    async def call(self, method: str, path: str, retry_auth: bool = True, **kwargs: Any) -> httpx.Response:
+        """A Rest.li request; a 401 is retried once after a refresh (nothing was created then)."""
+        headers = {
+            "Authorization": f"Bearer {await self.access_token()}",
+            "LinkedIn-Version": self.option("API_VERSION", self.API_VERSION) or self.API_VERSION,
+            "X-Restli-Protocol-Version": "2.0.0",
+            "User-Agent": "promo-scheduler",
+        }
+        response = await self.send(method, f"{self.base_url}{path}", headers=headers, **kwargs)
+        if response.status_code == 401 and retry_auth and self.can_refresh():
+            await self.refresh()
+            return await self.call(method, path, retry_auth=False, **kwargs)
+        return response
+
+    # --- errors --------------------------------------------------------------------------
+
+    def error(self, response: httpx.Response, what: str) -> PublishError:
+        """Map a LinkedIn error body (``code``/``message``/``errorDetails.inputErrors``) to a typed error."""
+        status, body = response.status_code, json_body(response)
+        details = body.get("errorDetails")
+        inputs = details.get("inputErrors") if isinstance(details, dict) else None
+        codes = [str(e.get("code")) for e in inputs or [] if isinstance(e, dict)]
+        message = str(body.get("message") or "")
+        msg = f"linkedin {what} answered HTTP {status}" + (f" {body['code']}" if body.get("code") else "")
+        msg += f" {','.join(codes)}" if codes else ""
+        msg += f": {self.excerpt(response)}"
+        if status == 422 and ("DUPLICATE_POST" in codes or "duplicate of urn" in message):
+            urn = _URN.search(message)
+            return Duplicate(msg, remote_id=urn.group(0) if urn else None,
+                             remote_url=post_url(urn.group(0)) if urn else None, status=status)
+        if status == 401:
+            return AuthError(msg + " (token expired or revoked: authorise again)", status=status)
+        if status == 403:
+            return AuthError(msg + " (needs w_organization_social and a Page admin/content role)", status=status)
+        if status == 429:
+            retry_at = retry_at_from_headers(response.headers) if "retry-after" in response.headers \
+                else next_utc_midnight()
+            return RateLimited(msg, retry_at=retry_at, status=status)
+        if status == 504:
+            return UnknownOutcome(msg, status=status)
+        if status >= 500:
+            return Transient(msg, status=status)
+        return RejectedContent(msg, status=status)
+
+    # --- publishing ------------------------------------------------------------------------
+
+    async def upload(self, image: Media) -> str:
+        """Upload one image through the Images API; return its ``urn:li:image:…``."""
+        init = await self.call("POST", "/rest/images", params={"action": "initializeUpload"},
+                               json={"initializeUploadRequest": {"owner": self.author}})
+        if init.status_code not in (200, 201):
+            raise self.error(init, "image initializeUpload")
+        value = json_body(init).get("value")
+        upload_url = value.get("uploadUrl") if isinstance(value, dict) else None
+        urn = value.get("image") if isinstance(value, dict) else None
+        if not upload_url or not urn:
+            raise Transient(f"linkedin initializeUpload answered without uploadUrl/image: {self.excerpt(init)}")
+        headers = {"Authorization": f"Bearer {await self.access_token()}", "Content-Type": image.mime}
+        put = await self.send("PUT", upload_url, content=image.read_bytes(), headers=headers)
+        if put.status_code not in (200, 201):
+            raise self.error(put, "image upload")
+        return str(urn)
+
+    def commentary(self, post: ReadyPost) -> str:
+        text = with_link(post.text, post.link, self.rules, with_image=True) if post.image else post.text
+        return little_text(text)
+
+    async def publish(self, post: ReadyPost) -> PublishResult:
+        body: dict[str, Any] = {
+            "author": self.author,
+            "commentary": self.commentary(post),
+            "visibility": "PUBLIC",
+            "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        if post.image is not None:
+            # content holds one kind only: a native image wins, the link stays in the commentary.
+            media = {"id": await before_publishing(self.upload(post.image))}
+            if post.image.alt_text:
+                media["altText"] = post.image.alt_text
+            body["content"] = {"media": media}
+        elif post.link:
+            article = {"source": post.link, "title": post.title or post.link}
+            if post.description:
+                article["description"] = post.description
+            body["content"] = {"article": article}
+        response = await self.call("POST", "/rest/posts", json=body)
+        if response.status_code not in (200, 201):
+            raise self.error(response, "post")
+        urn = response.headers.get("x-restli-id") or str(json_body(response).get("id") or "")
+        if not urn:
+            raise UnknownOutcome(f"linkedin answered {response.status_code} without x-restli-id")
+        return PublishResult(remote_id=urn, remote_url=post_url(urn), http_status=response.status_code)
+
+    async def reconcile(self, post: ReadyPost) -> PublishResult | None:
+        """Look for the post among the organization's newest posts (needs r_organization_social)."""
+        count = 10
+        query = f"?author={quote(self.author, safe='')}&q=author&count={count}&sortBy=CREATED"
+        try:
+            response = await self.call("GET", "/rest/posts" + query)
+        except (Transient, RateLimited) as exc:
+            raise UnknownOutcome(f"cannot list linkedin posts: {exc}") from None
+        elements = json_body(response).get("elements")
+        if response.status_code != 200 or not isinstance(elements, list):
+            raise UnknownOutcome(f"cannot list linkedin posts (HTTP {response.status_code}): {self.excerpt(response)}")
+        sent = self.commentary(post)
+
+        def created(item: dict[str, Any]) -> dt.datetime | None:
+            ms = item.get("createdAt")
+            return dt.datetime.fromtimestamp(ms / 1000, dt.UTC) if isinstance(ms, int | float) else None
+
+        match, certain = find_recent(
+            [e for e in elements if isinstance(e, dict)], post,
+            same=lambda e: e.get("commentary") in (sent, post.text), created=created, complete=len(elements) < count)
+        if match is not None:
+            return PublishResult(remote_id=str(match["id"]), remote_url=post_url(str(match["id"])))
+        if certain:
+            return None
+        raise UnknownOutcome("linkedin: too many newer posts to tell whether the post went out")
+
+    async def check(self) -> str:
+        org_id = self.author.rsplit(":", 1)[1]
+        response = await self.call("GET", f"/rest/organizations/{org_id}")
+        if response.status_code != 200:
+            raise self.error(response, "organization lookup")
+        org = json_body(response)
+        return f"LinkedIn Page {org.get('localizedName') or org.get('vanityName')!r} ({self.author})"
