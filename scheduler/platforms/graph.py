@@ -1,0 +1,390 @@
+"""Shared pieces of the Meta Graph family: Facebook Pages, Instagram and Threads.
+
+All three speak the same error format (``{"error": {"code", "error_subcode", …}}``, mostly
+HTTP 400 even for throttling) and the same usage headers, and Instagram and Threads share
+the container flow (create → poll status → publish). This module holds:
+
+- :func:`graph_error`: one mapping from a Graph error answer to the typed errors;
+- :func:`retry_at_from_usage`: the exact retry time from the usage headers;
+- :class:`GraphAdapter`: ``call()`` (token in the POST body or, for GET, the query),
+  long-lived token refresh kept in the channel state, and the container flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import re
+from typing import Any, ClassVar
+
+import httpx
+
+from scheduler.errors import (
+    AuthError,
+    Duplicate,
+    PublishError,
+    RateLimited,
+    RejectedContent,
+    Transient,
+    UnknownOutcome,
+)
+from scheduler.platforms.base import Adapter, PublishResult, ReadyPost, utcnow
+from scheduler.redact import register_secret
+
+THROTTLE_CODES = {4, 17, 32, 341, 613}  # app, user, page, app-limit, custom
+AUTH_CODES = {102, 190}
+AUTH_SUBCODES = {33, 458, 459, 460, 463, 464, 467}
+#: Configuration rather than content: Page Publishing Authorization, restricted IG user.
+ACCOUNT_SUBCODES = {1404078, 2207050}
+DUPLICATE_SUBCODES = {1366051}
+#: Meta asks to retry the same request (server error, download timeout, not ready yet…).
+RETRY_SUBCODES = {1363047, 1609010, 2207001, 2207003, 2207027, 2207032, 2207052}
+#: The Instagram container is gone or expired: retry with a new one.
+RECREATE_SUBCODES = {2207006, 2207008, 2207020}
+REJECT_CODES = {100, 36000, 36003}
+REJECT_SUBCODES = {1346003, 1366046, 1404102, 1609005, 2207004, 2207005, 2207009, 2207010, 2207023, 2207051}
+RATE_SUBCODES = {1390008, 2207042}  # posting too fast; Instagram's 24 h publishing cap
+
+THROTTLE_WAIT = dt.timedelta(minutes=15)  # no header said how long: Meta's windows roll hourly
+LONG_WAIT = dt.timedelta(hours=1)  # 24 h publishing caps, policy blocks (368)
+REFRESH_AHEAD = dt.timedelta(days=10)
+REFRESH_MIN_AGE = dt.timedelta(hours=24)  # Meta refreshes only tokens at least a day old
+
+
+class ContainerGone(Transient):
+    """The media container expired or vanished; a retry builds a new one."""
+
+
+def regain_minutes(headers: httpx.Headers) -> float | None:
+    """The largest ``estimated_time_to_regain_access`` (minutes) in the usage headers."""
+    found: list[float] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "estimated_time_to_regain_access" and isinstance(value, int | float | str):
+                    try:
+                        found.append(float(value))
+                    except ValueError:
+                        pass
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for name in ("x-business-use-case-usage", "x-app-usage", "x-page-usage"):
+        raw = headers.get(name)
+        if raw:
+            try:
+                walk(json.loads(raw))
+            except ValueError:
+                continue
+    return max(found) if found else None
+
+
+def retry_at_from_usage(headers: httpx.Headers, default: dt.timedelta = THROTTLE_WAIT) -> dt.datetime:
+    minutes = regain_minutes(headers)
+    if minutes is not None and minutes > 0:
+        return utcnow() + dt.timedelta(minutes=minutes)
+    return utcnow() + default
+
+
+def error_body(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def graph_error(adapter: Adapter, response: httpx.Response, what: str) -> PublishError:
+    """Map a Graph error answer (any status) to the typed error the dispatcher acts on."""
+    err = error_body(response)
+    if err is None:
+        return adapter.generic_error(response, what)
+    status = response.status_code
+    code, sub = _int(err.get("code")), _int(err.get("error_subcode"))
+    text = str(err.get("error_user_msg") or err.get("message") or "")
+    msg = adapter.redact(
+        f"{adapter.platform} {what} failed (HTTP {status}, code {code}"
+        + (f"/{sub}" if sub else "") + f"): {text}"
+        + (f" [fbtrace_id {err['fbtrace_id']}]" if err.get("fbtrace_id") else "")
+    )
+    if code == 506 or sub in DUPLICATE_SUBCODES:
+        return Duplicate(msg, status=status)
+    if sub in RECREATE_SUBCODES:
+        return ContainerGone(msg, status=status)
+    if sub in RETRY_SUBCODES or code == 9007:
+        return Transient(msg, status=status)
+    if sub in ACCOUNT_SUBCODES:
+        return AuthError(msg, status=status)
+    if sub in REJECT_SUBCODES or "LINK_LIMIT_EXCEEDED" in text:
+        return RejectedContent(msg, status=status)
+    if code in THROTTLE_CODES or 80000 <= code < 80100 or sub in RATE_SUBCODES:
+        wait = LONG_WAIT if sub == 2207042 else THROTTLE_WAIT
+        return RateLimited(msg, retry_at=retry_at_from_usage(response.headers, wait), status=status)
+    if code == 368:
+        return RateLimited(msg, retry_at=retry_at_from_usage(response.headers, LONG_WAIT), status=status)
+    if code in AUTH_CODES or sub in AUTH_SUBCODES or code == 10 or 200 <= code < 300:
+        return AuthError(msg, status=status)
+    if "Error validating access token" in text or "REVOKED_ACCESS_TOKEN" in text:
+        return AuthError(msg, status=status)
+    if code in REJECT_CODES:
+        return RejectedContent(msg, status=status)
+    if status == 504:
+        return UnknownOutcome(msg, status=status)
+    if code in (1, 2) or err.get("is_transient") is True or status >= 500:
+        return Transient(msg, status=status)
+    if status in (401, 403):
+        return AuthError(msg, status=status)
+    return RejectedContent(msg, status=status)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    """Graph timestamps (``2024-05-01T10:00:00+0000``) and our own ISO strings."""
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        try:
+            return dt.datetime.strptime(value, fmt).astimezone(dt.UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def same_text(a: str | None, b: str | None) -> bool:
+    return " ".join((a or "").split()) == " ".join((b or "").split())
+
+
+class GraphAdapter(Adapter):
+    """Base of the Graph-family adapters: requests, token refresh and the container flow."""
+
+    graph_version: ClassVar[str]
+    secret_keys = frozenset({"ACCESS_TOKEN"})
+    #: Option naming the account the API paths start with (PAGE_ID, IG_USER_ID, USER_ID).
+    account_key: ClassVar[str]
+
+    # container flow (Instagram, Threads)
+    container_edge: ClassVar[str] = ""
+    publish_edge: ClassVar[str] = ""
+    status_fields: ClassVar[str] = ""
+    list_fields: ClassVar[str] = ""
+    text_field: ClassVar[str] = ""
+
+    @property
+    def account(self) -> str:
+        return self.option(self.account_key) or ""
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/{self.option('GRAPH_VERSION', self.graph_version)}"
+
+    def refresh_grant(self) -> str | None:
+        """``grant_type`` for ``/refresh_access_token``; None when the token needs no refresh."""
+        return None
+
+    async def call(self, method: str, path: str, *, what: str, publishing: bool = False,
+                   params: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
+                   files: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One Graph request; the token goes in the body (POST) or the query (GET, redacted)."""
+        token = await self.access_token()
+        if method == "GET":
+            params = {**(params or {}), "access_token": token}
+        else:
+            data = {**(data or {}), "access_token": token}
+        try:
+            response = await self.send(method, f"{self.api}/{path}", params=params, data=data, files=files)
+        except UnknownOutcome as exc:
+            if publishing:
+                raise
+            raise Transient(str(exc)) from None  # reads and container steps publish nothing
+        body: Any = None
+        try:
+            body = response.json()
+        except ValueError:
+            pass
+        if not response.is_success or (isinstance(body, dict) and "error" in body):
+            error = graph_error(self, response, what)
+            if isinstance(error, UnknownOutcome) and not publishing:
+                error = Transient(str(error), status=error.status)
+            raise error
+        if not isinstance(body, dict):
+            cls = UnknownOutcome if publishing else Transient
+            raise cls(f"{self.platform} {what}: unreadable answer: {self.excerpt(response)}",
+                      status=response.status_code)
+        return body
+
+    def new_id(self, data: dict[str, Any], what: str, publishing: bool = False) -> str:
+        if data.get("id"):
+            return str(data["id"])
+        cls = UnknownOutcome if publishing else Transient
+        raise cls(f"{self.platform} {what} answered without an id")
+
+    # --- long-lived tokens ------------------------------------------------------------
+
+    async def access_token(self) -> str:
+        """The token to use: a refreshed one from state, refreshed again ahead of expiry."""
+        option = self.option("ACCESS_TOKEN") or ""
+        grant = self.refresh_grant()
+        if not grant:
+            return option
+        state, now = self.ctx.state, utcnow()
+        # A new ACCESS_TOKEN in the configuration replaces whatever we refreshed from the old one.
+        origin = hashlib.sha256(option.encode()).hexdigest()[:16]
+        if state.get("token_origin") != origin:
+            await state.update({"access_token": None, "access_token_expires_at": None,
+                                "token_origin": origin, "token_seen_at": now.isoformat(timespec="seconds")})
+        token = state.get("access_token") or option
+        expires = parse_time(state.get("access_token_expires_at"))
+        seen = parse_time(state.get("token_seen_at"))
+        if expires is not None:
+            due = expires - now < REFRESH_AHEAD
+        else:  # expiry unknown until the first refresh; Meta refuses tokens younger than a day
+            due = seen is not None and now - seen >= REFRESH_MIN_AGE
+        if due:
+            token = await self.refresh_token(token, grant, origin)
+        return token
+
+    async def refresh_token(self, token: str, grant: str, origin: str) -> str:
+        # Meta documents the refresh endpoint without a version, token in the query.
+        try:
+            response = await self.send("GET", f"{self.base_url}/refresh_access_token",
+                                       params={"grant_type": grant, "access_token": token})
+        except UnknownOutcome as exc:
+            raise Transient(str(exc)) from None
+        if not response.is_success:
+            error = graph_error(self, response, "token refresh")
+            if isinstance(error, AuthError | RejectedContent | Duplicate):
+                raise AuthError(f"{error}; create a new long-lived token and set ACCESS_TOKEN",
+                                status=response.status_code)
+            if isinstance(error, UnknownOutcome):
+                error = Transient(str(error), status=error.status)
+            raise error
+        try:
+            data = response.json()
+            new = str(data["access_token"])
+            expires_in = int(data.get("expires_in") or 60 * 86400)
+        except (ValueError, KeyError, TypeError):
+            raise AuthError(f"{self.platform} token refresh answered without a token: "
+                            f"{self.excerpt(response, 80)}") from None
+        register_secret(new)
+        expires = utcnow() + dt.timedelta(seconds=expires_in)
+        await self.ctx.state.update({"access_token": new, "token_origin": origin,
+                                     "access_token_expires_at": expires.isoformat(timespec="seconds")})
+        return new
+
+    # --- container flow (Instagram, Threads) ------------------------------------------
+
+    @staticmethod
+    def container_key(post: ReadyPost) -> str:
+        return f"container:{post.idempotency_key}"
+
+    async def container_status(self, container_id: str) -> tuple[str, str]:
+        data = await self.call("GET", container_id, what="container status",
+                               params={"fields": self.status_fields})
+        # Instagram explains an ERROR in ``status``, Threads in ``error_message``.
+        detail = str((data.get("status") if "status_code" in data else data.get("error_message")) or "")
+        return str(data.get("status_code") or data.get("status") or ""), detail
+
+    async def publish_container(self, post: ReadyPost, create: dict[str, Any]) -> PublishResult:
+        """Create (or reuse) the post's container, wait until it is ready, publish it."""
+        key = self.container_key(post)
+        container = self.ctx.state.get(key)
+        if container:
+            status, _ = await self.container_status(container)
+            if status == "PUBLISHED":  # an earlier attempt went through: never publish twice
+                return await self.published(post, container)
+            if status not in ("FINISHED", "IN_PROGRESS"):
+                container = None
+        if not container:
+            data = await self.call("POST", f"{self.account}/{self.container_edge}", data=create,
+                                   what="container creation")
+            container = self.new_id(data, "container creation")
+            # Stored before publishing so reconcile can ask the container whether it went out.
+            await self.ctx.state.update({key: container})
+        status = await self.wait_until_ready(post, container)
+        if status == "PUBLISHED":
+            return await self.published(post, container)
+        try:
+            data = await self.call("POST", f"{self.account}/{self.publish_edge}",
+                                   data={"creation_id": container}, what="publish", publishing=True)
+        except (ContainerGone, RejectedContent):
+            await self.ctx.state.update({key: None})
+            raise
+        await self.ctx.state.update({key: None})
+        media_id = self.new_id(data, "publish", publishing=True)
+        return PublishResult(media_id, await self.permalink(media_id))
+
+    async def wait_until_ready(self, post: ReadyPost, container: str) -> str:
+        interval = float(self.option("POLL_INTERVAL", "3") or 3)
+        attempts = max(1, int(self.option("POLL_ATTEMPTS", "10") or 10))
+        for attempt in range(attempts):
+            status, detail = await self.container_status(container)
+            if status in ("FINISHED", "PUBLISHED"):
+                return status
+            if status in ("ERROR", "EXPIRED"):
+                await self.ctx.state.update({self.container_key(post): None})
+                if status == "EXPIRED" or re.search(r"2207001|2207003|2207032|2207052|DOWNLOAD|UNKNOWN", detail):
+                    raise ContainerGone(self.redact(f"{self.platform} container {status}: {detail}"))
+                raise RejectedContent(self.redact(f"{self.platform} could not process the media: {detail}"))
+            if attempt + 1 < attempts:
+                await asyncio.sleep(interval)
+        raise Transient(f"{self.platform} container still {status or 'not ready'} after {attempts} checks; "
+                        "the next attempt reuses it")
+
+    async def permalink(self, media_id: str) -> str | None:
+        # The post is out: a failed permalink lookup must not turn success into an error.
+        try:
+            data = await self.call("GET", media_id, what="permalink", params={"fields": "id,permalink"})
+        except PublishError:
+            return None
+        return str(data["permalink"]) if data.get("permalink") else None
+
+    async def published(self, post: ReadyPost, container: str) -> PublishResult:
+        try:
+            found = await self.find_recent(post)
+        except PublishError:
+            found = None  # it is out either way; only the id lookup failed
+        await self.ctx.state.update({self.container_key(post): None})
+        # The container object does not expose the media id it became; when the recent
+        # list does not show the post, the container id is the best id we have.
+        return found or PublishResult(remote_id=container)
+
+    async def find_recent(self, post: ReadyPost) -> PublishResult | None:
+        data = await self.call("GET", f"{self.account}/{self.container_edge}", what="recent posts",
+                               params={"fields": self.list_fields, "limit": 25})
+        since = post.created_at - dt.timedelta(minutes=10)  # clock skew
+        for item in data.get("data") or []:
+            when = parse_time(item.get("timestamp"))
+            if same_text(item.get(self.text_field), post.text) and (when is None or when >= since):
+                return PublishResult(str(item["id"]), item.get("permalink"))
+        return None
+
+    async def reconcile_container(self, post: ReadyPost) -> PublishResult | None:
+        try:
+            container = self.ctx.state.get(self.container_key(post))
+            if not container:
+                # The container id is stored before publishing and dropped only after success,
+                # so without one the post either never went out or is in the recent list.
+                return await self.find_recent(post)
+            status, _ = await self.container_status(container)
+            if status == "PUBLISHED":
+                return await self.published(post, container)
+            if status not in ("FINISHED", "IN_PROGRESS"):  # EXPIRED, ERROR: cannot go out any more
+                await self.ctx.state.update({self.container_key(post): None})
+            return None  # FINISHED/IN_PROGRESS: not out yet, publish() reuses the container
+        except UnknownOutcome:
+            raise
+        except PublishError as exc:
+            raise UnknownOutcome(f"cannot tell whether the {self.platform} post went out: {exc}") from None

@@ -1,0 +1,71 @@
+"""The ``threads`` platform: text and image posts through the Threads API.
+
+Publishing is the Graph container flow: ``POST /{user-id}/threads`` (``media_type`` TEXT or
+IMAGE), poll the container until ``FINISHED``, then ``POST /{user-id}/threads_publish``.
+We never use ``auto_publish_text``: the container is what lets ``reconcile`` tell whether a
+post went out after a timeout. Images are fetched by Threads from a public URL. The
+60-day token is refreshed ahead of expiry and kept in the channel state.
+"""
+
+from __future__ import annotations
+
+from scheduler.errors import RejectedContent
+from scheduler.platforms.base import JPEG_PNG, MB, PlatformRules, PublishResult, ReadyPost
+from scheduler.platforms.graph import GraphAdapter
+from scheduler.textrules import TextRule
+
+
+class ThreadsAdapter(GraphAdapter):
+    """Publishes to one Threads profile."""
+
+    platform = "threads"
+    graph_version = "v1.0"
+    account_key = "USER_ID"
+    # 500 characters where an emoji costs its UTF-8 byte length.
+    rules = PlatformRules(
+        text=(TextRule(500, "threads"),),
+        image_types=JPEG_PNG,
+        max_image_bytes=8 * MB,
+        can_reconcile=True,
+    )
+    required_keys = (("USER_ID", "ACCESS_TOKEN"),)
+    optional_keys = ("BASE_URL", "GRAPH_VERSION", "POLL_INTERVAL", "POLL_ATTEMPTS")
+    default_base_url = "https://graph.threads.net"
+    help = ("Meta for Developers > your app > Use cases > Access the Threads API: generate a long-lived "
+            "token (threads_basic, threads_content_publish); GET /me?fields=id gives USER_ID.")
+
+    container_edge = "threads"
+    publish_edge = "threads_publish"
+    status_fields = "status,error_message"
+    list_fields = "id,text,permalink,timestamp"
+    text_field = "text"
+
+    def refresh_grant(self) -> str | None:
+        return "th_refresh_token"
+
+    async def publish(self, post: ReadyPost) -> PublishResult:
+        image = post.image
+        create: dict[str, str] = {"text": post.text}
+        if image is None:
+            create["media_type"] = "TEXT"
+            if post.link:  # the preview card; only TEXT posts take link_attachment
+                create["link_attachment"] = post.link
+        else:
+            if not image.public_url:
+                raise RejectedContent("Threads fetches the image from a public URL: set "
+                                      "PROMO_PUBLIC_MEDIA_BASE_URL to where the media folder is served")
+            if image.mime not in self.rules.image_types:
+                raise RejectedContent(f"Threads accepts JPEG or PNG images, not {image.mime}")
+            if image.size > self.rules.max_image_bytes:
+                raise RejectedContent(f"Threads images must be 8 MB or less ({image.size} bytes)")
+            create.update(media_type="IMAGE", image_url=image.public_url)
+            if image.alt_text:
+                create["alt_text"] = image.alt_text
+        return await self.publish_container(post, create)
+
+    async def reconcile(self, post: ReadyPost) -> PublishResult | None:
+        return await self.reconcile_container(post)
+
+    async def check(self) -> str:
+        answer = await self.call("GET", self.account, what="check", params={"fields": "id,username"})
+        return f"Threads @{answer.get('username') or '?'} ({answer.get('id') or self.account})"
