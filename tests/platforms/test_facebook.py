@@ -1,0 +1,204 @@
+"""The facebook adapter against the Graph API's documented requests and answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import httpx
+import pytest
+import time_machine
+
+from scheduler import errors
+from scheduler.platforms.base import Media, ReadyPost
+from tests.platforms.graphfake import FakeGraph, graph_error, make_adapter
+
+PAGE = "104857600123"
+TOKEN = "EAAB-SECRET-page-token"
+BASE = "http://127.0.0.1:9"
+OPTIONS = {"PAGE_ID": PAGE, "ACCESS_TOKEN": TOKEN, "BASE_URL": BASE}
+FEED = f"/v21.0/{PAGE}/feed"
+PHOTOS = f"/v21.0/{PAGE}/photos"
+NOW = dt.datetime(2024, 10, 23, 2, 0, tzinfo=dt.UTC)
+TEXT = "Festival Kuliner Balikpapan, Sabtu 19.00 WITA! https://umkm.example/festival #UMKM"
+
+
+def post(**kw) -> ReadyPost:
+    base = dict(post_id=1, idempotency_key="k1", text=TEXT, created_at=NOW - dt.timedelta(hours=2))
+    base.update(kw)
+    return ReadyPost(**base)
+
+
+def adapter(routes, options=OPTIONS):
+    fake = FakeGraph(routes)
+    a, _ = make_adapter("facebook", options, fake)
+    return a, fake
+
+
+def assert_no_token_in_url(fake: FakeGraph) -> None:
+    for sent in fake.sent:
+        if sent.method == "POST":
+            assert "access_token" not in sent.query and TOKEN not in sent.raw_url
+
+
+async def test_text_post_goes_to_feed_with_the_token_in_the_body():
+    a, fake = adapter({("POST", FEED): httpx.Response(200, json={
+        "id": f"{PAGE}_998877", "permalink_url": f"https://www.facebook.com/{PAGE}/posts/998877"})})
+    result = await a.publish(post())
+    [sent] = fake.sent
+    assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert sent.query == {"fields": "id,permalink_url"}
+    assert sent.form == {"message": TEXT, "access_token": TOKEN}
+    assert result.remote_id == f"{PAGE}_998877"
+    assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/998877"
+    assert_no_token_in_url(fake)
+
+
+async def test_link_post_sends_link_and_fetches_the_permalink_when_not_returned():
+    a, fake = adapter({
+        ("POST", FEED): httpx.Response(200, json={"id": f"{PAGE}_555"}),
+        ("GET", f"/v21.0/{PAGE}_555"): httpx.Response(200, json={
+            "permalink_url": "https://www.facebook.com/kota/posts/pfbid02abc", "id": f"{PAGE}_555"}),
+    })
+    result = await a.publish(post(link="https://umkm.example/festival", title="Festival", description="Kuliner"))
+    first, second = fake.sent
+    assert first.form == {"message": TEXT, "link": "https://umkm.example/festival", "access_token": TOKEN}
+    assert (second.method, second.query) == ("GET", {"fields": "permalink_url", "access_token": TOKEN})
+    assert result.remote_url == "https://www.facebook.com/kota/posts/pfbid02abc"
+    assert_no_token_in_url(fake)
+
+
+async def test_photo_post_uploads_the_file_as_multipart_source_with_caption(tmp_path):
+    img = tmp_path / "kue.jpg"
+    img.write_bytes(b"\xff\xd8\xff\xe0JPEGDATA")
+    a, fake = adapter({
+        ("POST", PHOTOS): httpx.Response(200, json={"id": "778899", "post_id": f"{PAGE}_112233"}),
+        ("GET", f"/v21.0/{PAGE}_112233"): httpx.Response(200, json={
+            "permalink_url": f"https://www.facebook.com/{PAGE}/posts/112233"}),
+    })
+    result = await a.publish(post(image=Media.from_path(img, alt_text="Kue lapis"), link="https://umkm.example/k"))
+    upload = fake.sent[0]
+    assert upload.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert upload.files == {"source": ("kue.jpg", "image/jpeg", b"\xff\xd8\xff\xe0JPEGDATA")}
+    assert upload.form == {"caption": TEXT, "alt_text_custom": "Kue lapis", "access_token": TOKEN}
+    assert upload.query == {}
+    assert result.remote_id == f"{PAGE}_112233"
+    assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/112233"
+    assert_no_token_in_url(fake)
+
+
+async def test_a_failed_permalink_lookup_after_publishing_still_succeeds(tmp_path):
+    img = tmp_path / "kue.png"
+    img.write_bytes(b"\x89PNG")
+    a, _ = adapter({
+        ("POST", PHOTOS): httpx.Response(200, json={"id": "778899", "post_id": f"{PAGE}_112233"}),
+        ("GET", f"/v21.0/{PAGE}_112233"): graph_error(2, "Service temporarily unavailable", status=503),
+    })
+    result = await a.publish(post(image=Media.from_path(img)))
+    assert result.remote_id == f"{PAGE}_112233"
+    assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/112233"
+
+
+async def test_graph_version_option_changes_the_path():
+    a, fake = adapter({("POST", f"/v23.0/{PAGE}/feed"): httpx.Response(200, json={"id": f"{PAGE}_1"}),
+                       ("GET", f"/v23.0/{PAGE}_1"): httpx.Response(200, json={})},
+                      {**OPTIONS, "GRAPH_VERSION": "v23.0"})
+    result = await a.publish(post())
+    assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/1"
+    assert [s.path for s in fake.sent] == [f"/v23.0/{PAGE}/feed", f"/v23.0/{PAGE}_1"]
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (graph_error(190, "Error validating access token: The user has not authorized application.", 458),
+         errors.AuthError),
+        (graph_error(200, "(#200) The user hasn't authorized the app to perform this action", status=403),
+         errors.AuthError),
+        (graph_error(506, "Duplicate status message"), errors.Duplicate),
+        (graph_error(100, "Error posting link", 1609005), errors.RejectedContent),
+        (graph_error(2, "Service temporarily unavailable", status=500, is_transient=True), errors.Transient),
+        (httpx.Response(504, text="Gateway Timeout"), errors.UnknownOutcome),
+    ],
+)
+async def test_publish_errors_map_to_typed_errors(response, expected):
+    a, _ = adapter({("POST", FEED): response})
+    with pytest.raises(expected) as info:
+        await a.publish(post())
+    assert "SECRET" not in str(info.value)
+
+
+@time_machine.travel(NOW, tick=False)
+async def test_page_throttling_waits_for_the_buc_estimate():
+    usage = {PAGE: [{"type": "pages", "call_count": 100, "total_cputime": 4, "total_time": 9,
+                     "estimated_time_to_regain_access": 23}]}
+    a, _ = adapter({("POST", FEED): graph_error(
+        32, "Page request limit reached", headers={"X-Business-Use-Case-Usage": json.dumps(usage)})})
+    with pytest.raises(errors.RateLimited) as info:
+        await a.publish(post())
+    assert info.value.retry_at == NOW + dt.timedelta(minutes=23)
+
+
+async def test_a_token_echoed_by_the_platform_is_redacted():
+    a, _ = adapter({("POST", FEED): graph_error(190, f"Malformed access token {TOKEN}")})
+    with pytest.raises(errors.AuthError) as info:
+        await a.publish(post())
+    assert TOKEN not in str(info.value) and "SECRET" not in str(info.value)
+
+
+async def test_timeout_after_sending_is_unknown_and_refused_connection_is_transient():
+    a, _ = adapter({("POST", FEED): httpx.ReadTimeout("timed out")})
+    with pytest.raises(errors.UnknownOutcome):
+        await a.publish(post())
+    a, _ = adapter({("POST", FEED): httpx.ConnectError("refused")})
+    with pytest.raises(errors.Transient):
+        await a.publish(post())
+
+
+def published_posts(*items):
+    return httpx.Response(200, json={"data": list(items), "paging": {"cursors": {"before": "a", "after": "b"}}})
+
+
+async def test_reconcile_finds_the_post_by_text_newer_than_the_post_row():
+    a, fake = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): published_posts(
+        {"id": f"{PAGE}_3", "message": "Something else", "created_time": "2024-10-23T01:00:00+0000"},
+        {"id": f"{PAGE}_2", "message": TEXT + "\n", "created_time": "2024-10-23T01:30:00+0000",
+         "permalink_url": f"https://www.facebook.com/{PAGE}/posts/2"},
+        {"id": f"{PAGE}_1", "message": TEXT, "created_time": "2024-10-01T01:30:00+0000"},
+    )})
+    result = await a.reconcile(post())
+    assert result is not None and result.remote_id == f"{PAGE}_2"
+    assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/2"
+    [sent] = fake.sent
+    assert sent.query == {"fields": "id,message,created_time,permalink_url", "limit": "25", "access_token": TOKEN}
+
+
+async def test_reconcile_ignores_an_older_identical_post_and_says_not_published():
+    a, _ = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): published_posts(
+        {"id": f"{PAGE}_1", "message": TEXT, "created_time": "2024-10-01T01:30:00+0000"})})
+    assert await a.reconcile(post()) is None
+
+
+async def test_reconcile_that_cannot_read_is_unknown_without_secrets():
+    a, _ = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): graph_error(2, f"down {TOKEN}", status=500)})
+    with pytest.raises(errors.UnknownOutcome) as info:
+        await a.reconcile(post())
+    assert "SECRET" not in str(info.value)
+
+
+async def test_check_reads_the_page_name_with_the_token_as_query_parameter():
+    a, fake = adapter({("GET", f"/v21.0/{PAGE}"): httpx.Response(200, json={"id": PAGE, "name": "Diskominfo Kota"})})
+    assert await a.check() == f"Facebook Page Diskominfo Kota ({PAGE})"
+    assert fake.sent[0].query == {"fields": "id,name", "access_token": TOKEN}
+
+
+async def test_check_errors_are_typed_and_never_show_the_token():
+    a, _ = adapter({("GET", f"/v21.0/{PAGE}"): graph_error(190, "Invalid OAuth access token.")})
+    with pytest.raises(errors.AuthError) as info:
+        await a.check()
+    assert "SECRET" not in str(info.value)
+    for failure in (httpx.ConnectError("refused"), httpx.ReadTimeout("slow")):
+        a, _ = adapter({("GET", f"/v21.0/{PAGE}"): failure})
+        with pytest.raises(errors.Transient) as info:
+            await a.check()
+        assert "SECRET" not in str(info.value)
