@@ -1,0 +1,310 @@
+"""The instagram adapter: container → poll → publish, reconcile, token refresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import httpx
+import pytest
+import time_machine
+
+from scheduler import errors
+from scheduler.platforms.base import Media, ReadyPost
+from scheduler.platforms.graph import ContainerGone
+from tests.platforms.graphfake import FakeGraph, graph_error, make_adapter
+
+IG = "17841400000000001"
+TOKEN = "IGAA-SECRET-ig-token"
+OPTIONS = {"IG_USER_ID": IG, "ACCESS_TOKEN": TOKEN, "GRAPH_HOST": "graph.instagram.com",
+           "BASE_URL": "http://127.0.0.1:9", "POLL_INTERVAL": "0", "POLL_ATTEMPTS": "3"}
+MEDIA, PUBLISH, LIST = f"/v21.0/{IG}/media", f"/v21.0/{IG}/media_publish", f"/v21.0/{IG}/media"
+CONTAINER, MEDIA_ID = "17889455560051444", "17920238422030506"
+NOW = dt.datetime(2024, 10, 23, 2, 0, tzinfo=dt.UTC)
+TEXT = "Kue Lapis Spesial cuma Rp 25.000! Link di bio #UMKM #Balikpapan"
+KEY = "container:k1"
+
+
+def post(tmp_path, mime_name="kue.jpg", **kw) -> ReadyPost:
+    img = tmp_path / mime_name
+    img.write_bytes(b"\xff\xd8\xff\xe0" + b"0" * 64)
+    image = Media.from_path(img, alt_text="Kue lapis di piring", public_url=f"https://media.example/{mime_name}")
+    base = dict(post_id=1, idempotency_key="k1", text=TEXT, image=image, link="https://umkm.example/kue",
+                created_at=NOW - dt.timedelta(hours=1))
+    base.update(kw)
+    return ReadyPost(**base)
+
+
+def status(code: str, detail: str | None = None) -> httpx.Response:
+    body = {"status_code": code, "id": CONTAINER}
+    if detail:
+        body["status"] = detail
+    return httpx.Response(200, json=body)
+
+
+def happy_routes(over=None):
+    routes = {
+        ("POST", MEDIA): httpx.Response(200, json={"id": CONTAINER}),
+        ("GET", f"/v21.0/{CONTAINER}"): [status("IN_PROGRESS"), status("FINISHED")],
+        ("POST", PUBLISH): httpx.Response(200, json={"id": MEDIA_ID}),
+        ("GET", f"/v21.0/{MEDIA_ID}"): httpx.Response(200, json={
+            "id": MEDIA_ID, "permalink": "https://www.instagram.com/p/C1a2B3c4D5e/"}),
+    }
+    routes.update(over or {})
+    return routes
+
+
+def adapter(routes, options=OPTIONS, state=None):
+    fake = FakeGraph(routes)
+    a, memory = make_adapter("instagram", options, fake, state)
+    return a, fake, memory
+
+
+async def test_image_post_creates_polls_and_publishes_the_container(tmp_path):
+    a, fake, memory = adapter(happy_routes())
+    stored_before_publish = []
+    fake.on_request = lambda s: stored_before_publish.append(memory.get(KEY)) if s.path == PUBLISH else None
+    result = await a.publish(post(tmp_path))
+    create, poll1, poll2, publish, permalink = fake.sent
+    assert (create.method, create.path, create.query) == ("POST", MEDIA, {})
+    assert create.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert create.form == {"image_url": "https://media.example/kue.jpg", "caption": TEXT,
+                           "alt_text": "Kue lapis di piring", "access_token": TOKEN}
+    for poll in (poll1, poll2):
+        assert poll.query == {"fields": "status_code,status", "access_token": TOKEN}
+    assert publish.form == {"creation_id": CONTAINER, "access_token": TOKEN} and publish.query == {}
+    assert permalink.query == {"fields": "id,permalink", "access_token": TOKEN}
+    assert stored_before_publish == [CONTAINER]
+    assert memory.get(KEY) is None  # dropped once published
+    assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1a2B3c4D5e/")
+
+
+async def test_no_image_or_no_public_url_or_wrong_type_is_rejected_before_any_request(tmp_path):
+    a, fake, _ = adapter({})
+    with pytest.raises(errors.RejectedContent, match="image"):
+        await a.publish(ReadyPost(post_id=1, idempotency_key="k1", text=TEXT))
+    p = post(tmp_path)
+    no_url = ReadyPost(post_id=1, idempotency_key="k1", text=TEXT,
+                       image=Media(path=p.image.path, mime="image/jpeg", size=10))
+    with pytest.raises(errors.RejectedContent, match="PROMO_PUBLIC_MEDIA_BASE_URL"):
+        await a.publish(no_url)
+    with pytest.raises(errors.RejectedContent, match="JPEG"):
+        await a.publish(post(tmp_path, "kue.png"))
+    assert fake.sent == []
+
+
+async def test_container_error_with_a_retryable_subcode_is_transient_and_forgets_the_container(tmp_path):
+    a, _, memory = adapter(happy_routes({
+        ("GET", f"/v21.0/{CONTAINER}"): status("ERROR", "Error: Media download has failed (2207003)")}))
+    with pytest.raises(ContainerGone):
+        await a.publish(post(tmp_path))
+    assert memory.get(KEY) is None
+
+
+async def test_container_error_for_bad_media_is_rejected(tmp_path):
+    a, _, memory = adapter(happy_routes({
+        ("GET", f"/v21.0/{CONTAINER}"): status("ERROR", "Error: The aspect ratio is not supported (2207009)")}))
+    with pytest.raises(errors.RejectedContent, match="aspect ratio"):
+        await a.publish(post(tmp_path))
+    assert memory.get(KEY) is None
+
+
+async def test_a_container_still_in_progress_is_kept_and_reused_by_the_next_attempt(tmp_path):
+    a, fake, memory = adapter(happy_routes({("GET", f"/v21.0/{CONTAINER}"): status("IN_PROGRESS")}))
+    with pytest.raises(errors.Transient, match="after 3 checks"):
+        await a.publish(post(tmp_path))
+    assert len(fake.calls("GET")) == 3 and memory.get(KEY) == CONTAINER
+
+    a, fake, memory = adapter(happy_routes({("GET", f"/v21.0/{CONTAINER}"): status("FINISHED")}),
+                              state={KEY: CONTAINER})
+    result = await a.publish(post(tmp_path))
+    assert result.remote_id == MEDIA_ID
+    assert fake.calls("POST", MEDIA) == []  # no second container
+
+
+async def test_publish_after_an_earlier_attempt_went_out_does_not_publish_again(tmp_path):
+    a, fake, memory = adapter({
+        ("GET", f"/v21.0/{CONTAINER}"): status("PUBLISHED"),
+        ("GET", LIST): httpx.Response(200, json={"data": [
+            {"id": MEDIA_ID, "caption": TEXT, "permalink": "https://www.instagram.com/p/X/",
+             "timestamp": "2024-10-23T01:30:00+0000"}]}),
+    }, state={KEY: CONTAINER})
+    result = await a.publish(post(tmp_path))
+    assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/X/")
+    assert fake.calls("POST") == [] and memory.get(KEY) is None
+
+
+async def test_timeout_on_media_publish_is_unknown_and_reconcile_finds_the_media(tmp_path):
+    a, _, memory = adapter(happy_routes({("POST", PUBLISH): httpx.ReadTimeout("timed out")}))
+    with pytest.raises(errors.UnknownOutcome):
+        await a.publish(post(tmp_path))
+    assert memory.get(KEY) == CONTAINER
+
+    a, fake, memory = adapter({
+        ("GET", f"/v21.0/{CONTAINER}"): status("PUBLISHED"),
+        ("GET", LIST): httpx.Response(200, json={"data": [
+            {"id": "1", "caption": TEXT, "timestamp": "2024-09-01T01:30:00+0000"},  # same text, older
+            {"id": MEDIA_ID, "caption": TEXT, "permalink": "https://www.instagram.com/p/C1/",
+             "timestamp": "2024-10-23T01:59:00+0000"}]}),
+    }, state={KEY: CONTAINER})
+    result = await a.reconcile(post(tmp_path))
+    assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1/")
+    assert fake.calls("GET", LIST)[0].query == {"fields": "id,caption,permalink,timestamp", "limit": "25",
+                                                "access_token": TOKEN}
+    assert memory.get(KEY) is None
+
+
+async def test_reconcile_of_a_published_container_missing_from_the_list_returns_the_container_id(tmp_path):
+    a, _, _ = adapter({("GET", f"/v21.0/{CONTAINER}"): status("PUBLISHED"),
+                       ("GET", LIST): httpx.Response(200, json={"data": []})}, state={KEY: CONTAINER})
+    result = await a.reconcile(post(tmp_path))
+    assert result is not None and result.remote_id == CONTAINER
+
+
+@pytest.mark.parametrize(("code", "kept"), [("FINISHED", True), ("IN_PROGRESS", True),
+                                            ("EXPIRED", False), ("ERROR", False)])
+async def test_reconcile_of_an_unpublished_container_says_not_published(tmp_path, code, kept):
+    a, _, memory = adapter({("GET", f"/v21.0/{CONTAINER}"): status(code)}, state={KEY: CONTAINER})
+    assert await a.reconcile(post(tmp_path)) is None
+    assert (memory.get(KEY) == CONTAINER) is kept
+
+
+async def test_reconcile_without_a_container_looks_at_recent_media(tmp_path):
+    a, _, _ = adapter({("GET", LIST): httpx.Response(200, json={"data": [
+        {"id": "9", "caption": "Other", "timestamp": "2024-10-23T01:59:00+0000"}]})})
+    assert await a.reconcile(post(tmp_path)) is None
+
+
+async def test_reconcile_that_cannot_ask_is_unknown(tmp_path):
+    a, _, _ = adapter({("GET", f"/v21.0/{CONTAINER}"): graph_error(2, "Service unavailable", status=503)},
+                      state={KEY: CONTAINER})
+    with pytest.raises(errors.UnknownOutcome):
+        await a.reconcile(post(tmp_path))
+
+
+@time_machine.travel(NOW, tick=False)
+async def test_publishing_cap_is_rate_limited_until_the_usage_estimate(tmp_path):
+    usage = {IG: [{"type": "instagram", "call_count": 30, "total_cputime": 2, "total_time": 3,
+                   "estimated_time_to_regain_access": 95}]}
+    a, _, memory = adapter(happy_routes({("POST", PUBLISH): graph_error(
+        9, "Application request limit reached", 2207042, status=403,
+        headers={"X-Business-Use-Case-Usage": json.dumps(usage)})}))
+    with pytest.raises(errors.RateLimited) as info:
+        await a.publish(post(tmp_path))
+    assert info.value.retry_at == NOW + dt.timedelta(minutes=95)
+    assert memory.get(KEY) == CONTAINER  # reused when the cap lifts
+
+
+@pytest.mark.parametrize(
+    ("response", "expected", "kept"),
+    [
+        (graph_error(-1, "Media ID is not available", 2207027), errors.Transient, True),
+        (graph_error(-2, "The media has expired", 2207020), ContainerGone, False),
+        (graph_error(36003, "The aspect ratio is not supported.", 2207009), errors.RejectedContent, False),
+        (graph_error(4, "Restricted: spam protection", 2207051), errors.RejectedContent, False),
+        (graph_error(190, "Error validating access token", 460), errors.AuthError, True),
+    ],
+)
+async def test_media_publish_errors(tmp_path, response, expected, kept):
+    a, _, memory = adapter(happy_routes({("POST", PUBLISH): response}))
+    with pytest.raises(expected) as info:
+        await a.publish(post(tmp_path))
+    assert "SECRET" not in str(info.value)
+    assert (memory.get(KEY) == CONTAINER) is kept
+
+
+async def test_container_creation_timeout_is_transient_not_unknown(tmp_path):
+    a, _, memory = adapter(happy_routes({("POST", MEDIA): httpx.ReadTimeout("slow")}))
+    with pytest.raises(errors.Transient) as info:
+        await a.publish(post(tmp_path))
+    assert not isinstance(info.value, errors.UnknownOutcome) and memory.get(KEY) is None
+
+
+# --- long-lived Instagram token -------------------------------------------------------
+
+REFRESHED = "IGAA-SECRET-refreshed-token"
+
+
+def refresh_answer(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"access_token": REFRESHED, "token_type": "bearer", "expires_in": 5184000})
+
+
+async def first_use_state():
+    """What the adapter stores about ACCESS_TOKEN the first time it sees it."""
+    a, _, memory = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG, "username": "kota"})})
+    await a.check()
+    return dict(memory.values)
+
+
+async def test_a_new_token_is_not_refreshed_until_a_day_old_then_is_refreshed_and_stored():
+    with time_machine.travel(NOW, tick=False):
+        state = await first_use_state()
+    assert state["token_seen_at"] == "2024-10-23T02:00:00+00:00" and "access_token" not in state
+
+    with time_machine.travel(NOW + dt.timedelta(hours=25), tick=False):
+        a, fake, memory = adapter({
+            ("GET", "/refresh_access_token"): refresh_answer,
+            ("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG, "username": "kota"}),
+        }, state=state)
+        assert await a.check() == f"Instagram @kota ({IG}, graph.instagram.com)"
+    refresh, check = fake.sent
+    assert refresh.query == {"grant_type": "ig_refresh_token", "access_token": TOKEN}
+    assert check.query["access_token"] == REFRESHED
+    assert memory.get("access_token") == REFRESHED
+    assert memory.get("access_token_expires_at") == "2024-12-23T03:00:00+00:00"  # +60 days
+
+
+async def test_a_stored_token_is_preferred_and_refreshed_ahead_of_expiry(tmp_path):
+    with time_machine.travel(NOW, tick=False):
+        state = await first_use_state()
+    state.update({"access_token": "IGAA-SECRET-stored", "access_token_expires_at": "2024-10-28T00:00:00+00:00"})
+    with time_machine.travel(NOW, tick=False):
+        a, fake, memory = adapter({("GET", "/refresh_access_token"): refresh_answer, **happy_routes()}, state=state)
+        await a.publish(post(tmp_path))
+    assert fake.sent[0].query == {"grant_type": "ig_refresh_token", "access_token": "IGAA-SECRET-stored"}
+    assert {s.form.get("access_token") or s.query.get("access_token") for s in fake.sent[1:]} == {REFRESHED}
+
+    # far from expiry: the stored token is used as is
+    state.update({"access_token": "IGAA-SECRET-stored", "access_token_expires_at": "2024-12-20T00:00:00+00:00"})
+    with time_machine.travel(NOW, tick=False):
+        a, fake, _ = adapter(happy_routes(), state=state)
+        await a.publish(post(tmp_path))
+    assert {s.form.get("access_token") or s.query.get("access_token") for s in fake.sent} == {"IGAA-SECRET-stored"}
+
+
+async def test_a_new_access_token_option_replaces_the_stored_one():
+    with time_machine.travel(NOW, tick=False):
+        state = await first_use_state()
+    state.update({"access_token": "IGAA-SECRET-stored", "access_token_expires_at": "2024-12-20T00:00:00+00:00"})
+    a, fake, memory = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG})},
+                              options={**OPTIONS, "ACCESS_TOKEN": "IGAA-SECRET-new-option"}, state=state)
+    await a.check()
+    assert fake.sent[0].query["access_token"] == "IGAA-SECRET-new-option"
+    assert memory.get("access_token") is None
+
+
+async def test_a_failed_refresh_is_an_auth_error_with_a_reason_and_no_secret():
+    with time_machine.travel(NOW, tick=False):
+        state = await first_use_state()
+    with time_machine.travel(NOW + dt.timedelta(days=2), tick=False):
+        a, _, memory = adapter({("GET", "/refresh_access_token"): graph_error(
+            190, f"Error validating access token: Session has expired ({TOKEN})", 463)}, state=state)
+        with pytest.raises(errors.AuthError) as info:
+            await a.check()
+    text = str(info.value)
+    assert "token refresh" in text and "new long-lived token" in text
+    assert "SECRET" not in text and memory.get("access_token") is None
+
+
+async def test_facebook_login_tokens_are_never_refreshed():
+    options = {k: v for k, v in OPTIONS.items() if k != "GRAPH_HOST"} | {"ACCESS_TOKEN": "EAAB-SECRET-fb"}
+    a, fake, memory = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG, "username": "k"})},
+                              options=options, state={"token_seen_at": "2020-01-01T00:00:00+00:00"})
+    assert await a.check() == f"Instagram @k ({IG}, graph.facebook.com)"
+    assert [s.path for s in fake.sent] == [f"/v21.0/{IG}"]
+    assert a.base_url == "http://127.0.0.1:9"
+    options.pop("BASE_URL")
+    b, _, _ = adapter({}, options=options)
+    assert b.base_url == "https://graph.facebook.com"
+    c, _, _ = adapter({}, options={**options, "ACCESS_TOKEN": "IGQSECRET"})
+    assert c.base_url == "https://graph.instagram.com"
