@@ -1,0 +1,270 @@
+"""The ``x`` platform: posts through X API v2 (``POST /2/tweets``, ``POST /2/media/upload``).
+
+Two ways to sign in as the posting account: an OAuth 2.0 user token (refreshed ahead of
+expiry, rotating tokens kept in the channel state, see :mod:`x_auth`) or OAuth 1.0a user
+context keys. X has no idempotency key, so after an unknown outcome :meth:`reconcile`
+looks for the text among the account's recent posts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+import logging
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from scheduler.errors import (
+    AuthError,
+    Duplicate,
+    PublishError,
+    RateLimited,
+    RejectedContent,
+    Transient,
+    UnknownOutcome,
+)
+from scheduler.platforms.base import (
+    COMMON_IMAGES,
+    MB,
+    Adapter,
+    ChannelContext,
+    Media,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    epoch_to_utc,
+    retry_at_from_headers,
+    utcnow,
+)
+from scheduler.platforms.x_auth import OAuth1Signer, OAuth2Tokens, json_object
+from scheduler.textrules import TextRule, find_urls
+
+log = logging.getLogger(__name__)
+
+OAUTH1_KEYS = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
+PROBLEMS = "https://api.x.com/2/problems/"
+#: How far before the post's creation reconcile looks, for clock skew and a late first attempt.
+RECONCILE_LOOKBACK = dt.timedelta(hours=1)
+
+
+class XAdapter(Adapter):
+    """Publishes to X (Twitter) as the user whose token or keys are configured."""
+
+    platform = "x"
+    rules = PlatformRules(
+        text=(TextRule(280, "x_weighted"),),
+        image_types=COMMON_IMAGES,
+        max_image_bytes=5 * MB,
+        can_reconcile=True,
+    )
+    required_keys = (("ACCESS_TOKEN",), OAUTH1_KEYS)
+    optional_keys = ("REFRESH_TOKEN", "CLIENT_ID", "CLIENT_SECRET", "USERNAME", "POLL_INTERVAL", "POLL_ATTEMPTS")
+    secret_keys = frozenset({"ACCESS_TOKEN", "REFRESH_TOKEN", "CLIENT_SECRET", "API_KEY", "API_SECRET",
+                             "ACCESS_SECRET"})
+    default_base_url = "https://api.x.com"
+    help = ("X Developer Console > your app > Keys and tokens: OAuth 2.0 CLIENT_ID/CLIENT_SECRET plus a user "
+            "ACCESS_TOKEN/REFRESH_TOKEN, or API_KEY/API_SECRET with ACCESS_TOKEN/ACCESS_SECRET (read and write).")
+
+    def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
+        super().__init__(ctx, http)
+        self.tokens = OAuth2Tokens(self)
+        self._me: dict[str, str] | None = None
+        opts = ctx.options
+        self._signer = (OAuth1Signer(*(opts[k] for k in OAUTH1_KEYS))
+                        if all(opts.get(k) for k in OAUTH1_KEYS) else None)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> list[str]:
+        problems = super().validate_options(options)
+        oauth1_extra = [k for k in ("API_KEY", "API_SECRET", "ACCESS_SECRET") if options.get(k)]
+        if oauth1_extra and not all(options.get(k) for k in OAUTH1_KEYS):
+            missing = [k for k in OAUTH1_KEYS if not options.get(k)]
+            problems.append(f"OAuth 1.0a needs all of {', '.join(OAUTH1_KEYS)}: missing {', '.join(missing)}")
+        if options.get("REFRESH_TOKEN") and not options.get("CLIENT_ID"):
+            problems.append("REFRESH_TOKEN is set but CLIENT_ID is missing (needed to refresh the token)")
+        return problems
+
+    # --- requests -------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, params: Mapping[str, str] | None = None,
+                    **kwargs: Any) -> httpx.Response:
+        """One API request with the channel's credentials; on a 401, refresh once and resend."""
+        url = str(httpx.URL(self.base_url + path, params=params))
+        if self._signer is not None:
+            headers = {"Authorization": self._signer.header(method, url)}
+            return await self.send(method, url, headers=headers, **kwargs)
+        token = await self.tokens.bearer()
+        response = await self.send(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        if response.status_code == 401 and self.tokens.can_refresh:
+            # A 401 means X did not act on the request, so sending it again is safe.
+            await self.tokens.refresh(token)
+            token = self.tokens.access_token
+            response = await self.send(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        return response
+
+    def _error(self, response: httpx.Response, what: str, creating: bool = False) -> PublishError:
+        """Map an X error answer (problem details or ``errors[]``) to a typed error."""
+        status = response.status_code
+        body = json_object(response)
+        errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+        first = errors[0] if errors and isinstance(errors[0], dict) else {}
+        ptype = str(body.get("type") or first.get("type") or "")
+        detail = str(body.get("detail") or first.get("detail") or first.get("message") or body.get("title")
+                     or self.excerpt(response, 200))
+        msg = self.redact(f"X {what} answered HTTP {status}: {detail}"[:400])
+        if status == 429 or ptype == PROBLEMS + "usage-capped":
+            capped = ptype == PROBLEMS + "usage-capped"
+            return RateLimited(msg, retry_at=reset_at(response.headers, 3600.0 if capped else 900.0), status=status)
+        if status == 401:
+            return AuthError(msg + " (token invalid, expired or revoked: authorise the app again)", status=401)
+        if status == 403:
+            low = detail.lower()
+            if "duplicate content" in low:
+                return Duplicate(msg, status=403)
+            if ptype == PROBLEMS + "client-forbidden" or "unsupported authentication" in low or "suspended" in low:
+                # Wrong app setup, tier or auth type, or a suspended account: no post will go through.
+                return AuthError(msg, status=403)
+            return RejectedContent(msg, status=403)
+        # A 500 on create may still have posted; 502/503 come from the front end before it.
+        if status == 504 or (creating and status == 500):
+            return UnknownOutcome(msg, status=status)
+        if status >= 500:
+            return Transient(msg, status=status)
+        return RejectedContent(msg, status=status)
+
+    # --- publishing -----------------------------------------------------------------
+
+    def post_text(self, post: ReadyPost) -> str:
+        """The post's text, with its link appended when the text lacks it and it still fits."""
+        text = post.text
+        if post.link and post.link not in text:
+            longer = f"{text}\n{post.link}"
+            if all(rule.fits(longer) for rule in self.rules.text):
+                text = longer
+        return text
+
+    async def publish(self, post: ReadyPost) -> PublishResult:
+        body: dict[str, Any] = {"text": self.post_text(post)}
+        if post.image is not None:
+            body["media"] = {"media_ids": [await self._upload(post.image)]}
+        response = await self._call("POST", "/2/tweets", json=body)
+        data = json_object(response).get("data")
+        if not response.is_success or not isinstance(data, dict) or not data.get("id"):
+            raise self._error(response, "create post", creating=True)
+        remote_id = str(data["id"])
+        return PublishResult(remote_id=remote_id, remote_url=self._url(remote_id), http_status=response.status_code)
+
+    async def _upload(self, image: Media) -> str:
+        files = {"media": (image.path.name, image.read_bytes(), image.mime)}
+        response = await self._call("POST", "/2/media/upload", files=files, data={"media_category": "tweet_image"})
+        data = json_object(response).get("data")
+        if not response.is_success or not isinstance(data, dict) or not data.get("id"):
+            raise self._error(response, "media upload")
+        media_id = str(data["id"])
+        await self._wait_processed(media_id, data.get("processing_info"))
+        if image.alt_text:
+            await self._alt_text(media_id, image.alt_text)
+        return media_id
+
+    async def _wait_processed(self, media_id: str, info: Any) -> None:
+        """Poll the upload status while X still processes the media (rare for images)."""
+        attempts = int(self.option("POLL_ATTEMPTS", "10") or 10)
+        for _ in range(attempts):
+            state = info.get("state") if isinstance(info, dict) else None
+            if state in (None, "succeeded"):
+                return
+            if state == "failed":
+                raise RejectedContent(f"X could not process the image (media {media_id}): {info.get('error') or ''}")
+            interval = self.option("POLL_INTERVAL")
+            await asyncio.sleep(float(interval) if interval is not None else float(info.get("check_after_secs", 1)))
+            response = await self._call("GET", "/2/media/upload", params={"command": "STATUS", "media_id": media_id})
+            if not response.is_success:
+                raise self._error(response, "media status")
+            info = (json_object(response).get("data") or {}).get("processing_info")
+        raise Transient(f"X was still processing media {media_id} after {attempts} checks")
+
+    async def _alt_text(self, media_id: str, alt: str) -> None:
+        body = {"id": media_id, "metadata": {"alt_text": {"text": alt[:1000]}}}
+        response = await self._call("POST", "/2/media/metadata", json=body)
+        if response.is_success:
+            return
+        error = self._error(response, "alt text")
+        if isinstance(error, RejectedContent):
+            log.warning("%s; posting the image without alt text", error)  # alt text is not worth losing the post
+            return
+        raise error
+
+    def _url(self, remote_id: str) -> str:
+        username = (self.option("USERNAME") or (self._me or {}).get("username") or "").lstrip("@")
+        if username:
+            return f"https://x.com/{username}/status/{remote_id}"
+        return f"https://x.com/i/web/status/{remote_id}"
+
+    # --- identity and reconcile -----------------------------------------------------
+
+    async def _whoami(self) -> dict[str, str]:
+        if self._me is None:
+            response = await self._call("GET", "/2/users/me")
+            data = json_object(response).get("data")
+            if not response.is_success or not isinstance(data, dict) or not data.get("id"):
+                raise self._error(response, "users/me")
+            self._me = {k: str(v) for k, v in data.items() if isinstance(v, str | int)}
+        return self._me
+
+    async def check(self) -> str:
+        me = await self._whoami()
+        mode = "OAuth 1.0a" if self._signer else "OAuth 2.0"
+        return f"@{me.get('username', '?')} ({me.get('name', '')}, user id {me['id']}, {mode})"
+
+    async def reconcile(self, post: ReadyPost) -> PublishResult | None:
+        """Find ``post`` among the account's posts since it was created (costs read credits)."""
+        try:
+            me = await self._whoami()
+            since = min(post.created_at, utcnow()) - RECONCILE_LOOKBACK
+            params = {"max_results": "100", "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "tweet.fields": "created_at", "exclude": "replies,retweets"}
+            response = await self._call("GET", f"/2/users/{me['id']}/tweets", params=params)
+            if not response.is_success:
+                raise self._error(response, "timeline lookup")
+        except (AuthError, RateLimited):
+            raise
+        except PublishError as exc:
+            raise UnknownOutcome(f"cannot tell whether the post is on X: {exc}") from None
+        body = json_object(response)
+        want = comparable(self.post_text(post))
+        for tweet in body.get("data") or []:
+            if isinstance(tweet, dict) and comparable(str(tweet.get("text", ""))) == want:
+                return PublishResult(remote_id=str(tweet["id"]), remote_url=self._url(str(tweet["id"])))
+        if (body.get("meta") or {}).get("next_token"):
+            raise UnknownOutcome("more than 100 X posts since this one was created; cannot tell")
+        return None
+
+
+def comparable(text: str) -> str:
+    """Text as X shows it back, reduced to compare: URLs become t.co links, ``&`` becomes ``&amp;``."""
+    text = unicodedata.normalize("NFC", html.unescape(text))
+    for url in find_urls(text):
+        text = text.replace(url, " ")
+    return " ".join(text.split())
+
+
+def reset_at(headers: Mapping[str, str], default_seconds: float) -> dt.datetime:
+    """When X lets us post again: the latest reset among the exhausted windows."""
+    exhausted = []
+    for prefix in ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"):
+        reset = headers.get(f"{prefix}-reset")
+        if reset and headers.get(f"{prefix}-remaining") == "0":
+            exhausted.append(reset)
+    if not exhausted and headers.get("x-rate-limit-reset"):
+        exhausted.append(headers["x-rate-limit-reset"])
+    try:
+        if exhausted:
+            return max(epoch_to_utc(r) for r in exhausted)
+    except ValueError:
+        pass
+    return retry_at_from_headers(headers, default_seconds)
+
