@@ -1,18 +1,14 @@
 """The ``linkedin`` platform: organization (Page) posts through the versioned Posts API.
 
-``POST /rest/posts`` with ``LinkedIn-Version`` and ``X-Restli-Protocol-Version: 2.0.0``;
-the new post's URN comes back in the ``x-restli-id`` header. Images go through the
-Images API first (initializeUpload, then one PUT of the bytes); links become an article
-card, which LinkedIn does not scrape, so title and description are sent with it.
-
-``commentary`` is "little" text: its reserved characters are backslash-escaped, because
-an unescaped one can silently cut the post short while the API still answers 201.
-``#hashtag`` stays unescaped so it remains a hashtag (the HashtagElement of the format).
-
-LinkedIn has no idempotency key; a re-sent post is answered 422 ``DUPLICATE_POST`` naming
-the existing URN, which becomes :class:`Duplicate`. Access tokens last about 60 days;
-with ``REFRESH_TOKEN``/``CLIENT_ID``/``CLIENT_SECRET`` the adapter refreshes a day ahead
-of expiry and keeps the new tokens in the channel state.
+``POST /rest/posts`` (``LinkedIn-Version``, ``X-Restli-Protocol-Version: 2.0.0``) answers 201
+with the new URN in ``x-restli-id``. Images go through the Images API first
+(initializeUpload, one PUT of the bytes); a link becomes an article card, which LinkedIn
+does not scrape, so title and description are sent along. ``commentary`` is "little"
+text: reserved characters are backslash-escaped, since an unescaped one can silently cut
+the post short while the API still answers 201; ``#hashtag`` stays a hashtag. There is
+no idempotency key, but a re-sent post is answered 422 ``DUPLICATE_POST`` naming the
+existing URN (:class:`Duplicate`). With ``REFRESH_TOKEN``/``CLIENT_ID``/``CLIENT_SECRET``
+the ~60-day access token is refreshed a day ahead of expiry and kept in the state.
 """
 
 from __future__ import annotations
@@ -62,6 +58,10 @@ def little_text(text: str) -> str:
 
 def post_url(urn: str) -> str:
     return f"https://www.linkedin.com/feed/update/{urn}"
+
+
+def epoch_ms(value: object) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(value / 1000, dt.UTC) if isinstance(value, int | float) else None
 
 
 def next_utc_midnight() -> dt.datetime:
@@ -144,15 +144,17 @@ class LinkedInAdapter(Adapter):
             reason = self.redact(f"{body.get('error') or ''} {body.get('error_description') or ''}".strip())
             raise AuthError(f"linkedin token refresh failed (HTTP {response.status_code}: {reason or 'no token'}); "
                             "authorise the app again and update REFRESH_TOKEN", status=response.status_code)
-        now, token = utcnow(), str(body["access_token"])
-        values: dict[str, str | None] = {"access_token": token}
-        values["access_token_expires_at"] = (now + dt.timedelta(seconds=int(body.get("expires_in") or 0))).isoformat()
-        if body.get("refresh_token"):
-            values["refresh_token"] = str(body["refresh_token"])
-        if body.get("refresh_token_expires_in"):
-            expiry = now + dt.timedelta(seconds=int(body["refresh_token_expires_in"]))
-            values["refresh_token_expires_at"] = expiry.isoformat()
+        def expiry(key: str) -> str | None:
+            seconds = body.get(key)
+            return (utcnow() + dt.timedelta(seconds=int(seconds))).isoformat() if seconds else None
+
+        token = str(body["access_token"])
         register_secret(token)
+        values = {"access_token": token, "access_token_expires_at": expiry("expires_in")}
+        if body.get("refresh_token"):  # LinkedIn may hand out a new one; keep the newest
+            register_secret(str(body["refresh_token"]))
+            values.update(refresh_token=str(body["refresh_token"]),
+                          refresh_token_expires_at=expiry("refresh_token_expires_in"))
         await self.ctx.state.update(values)
         return token
 
@@ -263,14 +265,10 @@ class LinkedInAdapter(Adapter):
         if response.status_code != 200 or not isinstance(elements, list):
             raise UnknownOutcome(f"cannot list linkedin posts (HTTP {response.status_code}): {self.excerpt(response)}")
         sent = self.commentary(post)
-
-        def created(item: dict[str, Any]) -> dt.datetime | None:
-            ms = item.get("createdAt")
-            return dt.datetime.fromtimestamp(ms / 1000, dt.UTC) if isinstance(ms, int | float) else None
-
         match, certain = find_recent(
             [e for e in elements if isinstance(e, dict)], post,
-            same=lambda e: e.get("commentary") in (sent, post.text), created=created, complete=len(elements) < count)
+            same=lambda e: e.get("commentary") in (sent, post.text),
+            created=lambda e: epoch_ms(e.get("createdAt")), complete=len(elements) < count)
         if match is not None:
             return PublishResult(remote_id=str(match["id"]), remote_url=post_url(str(match["id"])))
         if certain:

@@ -1,0 +1,330 @@
+"""LinkedIn adapter against the documented request and response shapes (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.parse
+
+import httpx
+import pytest
+import time_machine
+
+from scheduler import errors
+from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.linkedin import LinkedInAdapter, little_text
+
+BASE = "http://127.0.0.1:9"
+TOKEN = "SECRET-linkedin-token"
+ORG = "2414183"
+AUTHOR = f"urn:li:organization:{ORG}"
+URN = "urn:li:share:7141138937766391808"
+NOW = dt.datetime(2026, 8, 22, 10, 30, tzinfo=dt.UTC)
+TEXT = "Kue Lapis (spesial) cuma Rp 25.000! https://umkm.example/kue #UMKM #Balikpapan"
+REFRESH = {"REFRESH_TOKEN": "SECRET-refresh", "CLIENT_ID": "86abcdef", "CLIENT_SECRET": "SECRET-client",
+           "OAUTH_BASE_URL": BASE}
+
+
+class Recorder:
+    def __init__(self, routes):
+        self.routes = routes
+        self.sent: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        answer = self.routes.get((request.method, request.url.path))
+        if answer is None:
+            raise AssertionError(f"unexpected request {request.method} {request.url}")
+        if isinstance(answer, list):
+            answer = answer.pop(0)
+        return answer(request) if callable(answer) else answer
+
+
+def created() -> httpx.Response:
+    return httpx.Response(201, headers={"x-restli-id": URN})
+
+
+def make(handler, state=None, **options) -> LinkedInAdapter:
+    opts = {"BASE_URL": BASE, "ORGANIZATION_ID": ORG, "ACCESS_TOKEN": TOKEN, **options}
+    ctx = ChannelContext(name="li", options={k: v for k, v in opts.items() if v is not None}, state=MemoryState(state))
+    return LinkedInAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+def post(**kw) -> ReadyPost:
+    base = dict(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11", text=TEXT,
+                created_at=dt.datetime(2026, 8, 22, 9, 0, tzinfo=dt.UTC))
+    base.update(kw)
+    return ReadyPost(**base)
+
+
+def assert_rest_headers(request: httpx.Request, token: str = TOKEN, version: str = "202601") -> None:
+    assert request.headers["authorization"] == f"Bearer {token}"
+    assert request.headers["linkedin-version"] == version
+    assert request.headers["x-restli-protocol-version"] == "2.0.0"
+
+
+def test_little_text_escapes_reserved_characters_but_keeps_hashtags():
+    assert little_text(TEXT) == (
+        "Kue Lapis \\(spesial\\) cuma Rp 25.000! https://umkm.example/kue #UMKM #Balikpapan")
+    assert little_text("a_b *c* ~d~ <e> [f] {g} |h| \\i @j") == (
+        "a\\_b \\*c\\* \\~d\\~ \\<e\\> \\[f\\] \\{g\\} \\|h\\| \\\\i \\@j")
+    # a "#" that does not start a hashtag is escaped
+    assert little_text("No. # 5, https://x.example/a#b, #UMKM_Kota") == (
+        "No. \\# 5, https://x.example/a\\#b, #UMKM\\_Kota")
+
+
+async def test_text_post_body_headers_and_result():
+    rec = Recorder({("POST", "/rest/posts"): created()})
+    result = await make(rec).publish(post())
+    (request,) = rec.sent
+    assert str(request.url) == f"{BASE}/rest/posts"
+    assert_rest_headers(request)
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.content) == {
+        "author": AUTHOR,
+        "commentary": little_text(TEXT),
+        "visibility": "PUBLIC",
+        "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": False,
+    }
+    assert result.remote_id == URN
+    assert result.remote_url == f"https://www.linkedin.com/feed/update/{URN}"
+
+
+async def test_api_version_option_overrides_the_constant():
+    rec = Recorder({("POST", "/rest/posts"): created()})
+    await make(rec, API_VERSION="202608").publish(post())
+    assert_rest_headers(rec.sent[0], version="202608")
+
+
+async def test_link_becomes_an_article_with_title_and_description():
+    rec = Recorder({("POST", "/rest/posts"): created()})
+    await make(rec).publish(post(link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit"))
+    body = json.loads(rec.sent[0].content)
+    assert body["content"] == {"article": {"source": "https://umkm.example/kue", "title": "Kue Lapis",
+                                           "description": "Kue lapis legit"}}
+
+
+async def test_image_is_initialized_put_and_attached(tmp_path):
+    img = tmp_path / "kue.jpg"
+    img.write_bytes(b"\xff\xd8\xff\xe0" + b"1" * 50)
+    init = {"value": {"uploadUrlExpiresAt": 1787400000000, "uploadUrl": f"{BASE}/dms-uploads/sp/abc123/0",
+                      "image": "urn:li:image:C4E10AQFoyyAjHPMQuQ"}}
+    rec = Recorder({("POST", "/rest/images"): httpx.Response(200, json=init),
+                    ("PUT", "/dms-uploads/sp/abc123/0"): httpx.Response(201),
+                    ("POST", "/rest/posts"): created()})
+    result = await make(rec).publish(post(text="Kue lapis legit", link="https://umkm.example/kue", title="Kue",
+                                          image=Media.from_path(img, alt_text="Kue lapis")))
+    init_req, put_req, post_req = rec.sent
+    assert init_req.url.params["action"] == "initializeUpload"
+    assert_rest_headers(init_req)
+    assert json.loads(init_req.content) == {"initializeUploadRequest": {"owner": AUTHOR}}
+    assert put_req.content == img.read_bytes()
+    assert put_req.headers["authorization"] == f"Bearer {TOKEN}"
+    assert put_req.headers["content-type"] == "image/jpeg"
+    body = json.loads(post_req.content)
+    assert body["content"] == {"media": {"id": "urn:li:image:C4E10AQFoyyAjHPMQuQ", "altText": "Kue lapis"}}
+    # the link cannot be a card next to an image, so it goes into the commentary
+    assert body["commentary"] == "Kue lapis legit\n\nhttps://umkm.example/kue"
+    assert result.remote_id == URN
+
+
+async def test_image_put_timeout_is_transient_and_nothing_is_posted(tmp_path):
+    img = tmp_path / "kue.jpg"
+    img.write_bytes(b"\xff\xd8\xff\xe0")
+    init = {"value": {"uploadUrl": f"{BASE}/up/1", "image": "urn:li:image:1"}}
+
+    def put_timeout(request):
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    rec = Recorder({("POST", "/rest/images"): httpx.Response(200, json=init), ("PUT", "/up/1"): put_timeout})
+    with pytest.raises(errors.Transient):
+        await make(rec).publish(post(image=Media.from_path(img)))
+    assert [r.url.path for r in rec.sent] == ["/rest/images", "/up/1"]
+
+
+async def test_duplicate_post_names_the_existing_urn():
+    body = {"errorDetailType": "com.linkedin.common.error.BadRequest",
+            "message": f"com.linkedin.content.common.exception.BadRequestResponseException: Content is a duplicate of {URN}",
+            "errorDetails": {"inputErrors": [{"description": "Duplicate post is detected", "input": {},
+                                              "code": "DUPLICATE_POST"}]}, "status": 422}
+    rec = Recorder({("POST", "/rest/posts"): httpx.Response(422, json=body)})
+    with pytest.raises(errors.Duplicate) as info:
+        await make(rec).publish(post())
+    assert info.value.remote_id == URN
+    assert info.value.remote_url == f"https://www.linkedin.com/feed/update/{URN}"
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (httpx.Response(401, json={"status": 401, "serviceErrorCode": 65602, "code": "EXPIRED_ACCESS_TOKEN",
+                                   "message": "The token used in the request has expired"}), errors.AuthError),
+        (httpx.Response(401, json={"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN",
+                                   "message": "Invalid access token"}), errors.AuthError),
+        (httpx.Response(403, json={"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED",
+                                   "message": "Not enough permissions to access: partnerApiPostsExternal.CREATE"}),
+         errors.AuthError),
+        (httpx.Response(422, json={"errorDetailType": "com.linkedin.common.error.BadRequest", "message": "Bad",
+                                   "errorDetails": {"inputErrors": [{"code": "INVALID_VALUE", "description": "x"}]},
+                                   "status": 422}), errors.RejectedContent),
+        (httpx.Response(400, json={"status": 400, "message": "Invalid LinkedIn-Version"}), errors.RejectedContent),
+        (httpx.Response(500, json={"status": 500, "message": "Internal Server Error"}), errors.Transient),
+        (httpx.Response(503, json={"status": 503, "message": "Service Unavailable"}), errors.Transient),
+        (httpx.Response(504, text="Gateway Timeout"), errors.UnknownOutcome),
+    ],
+)
+async def test_errors_map_to_typed_errors(response, expected):
+    rec = Recorder({("POST", "/rest/posts"): response})
+    with pytest.raises(expected) as info:
+        await make(rec).publish(post())
+    assert type(info.value) is expected
+    assert info.value.status == response.status_code
+    assert "SECRET" not in str(info.value)
+
+
+async def test_401_message_names_the_linkedin_code():
+    body = {"status": 401, "serviceErrorCode": 65602, "code": "EXPIRED_ACCESS_TOKEN", "message": "expired"}
+    rec = Recorder({("POST", "/rest/posts"): httpx.Response(401, json=body)})
+    with pytest.raises(errors.AuthError, match="EXPIRED_ACCESS_TOKEN"):
+        await make(rec).publish(post())
+
+
+@time_machine.travel(NOW, tick=False)
+async def test_429_without_header_waits_until_utc_midnight():
+    rec = Recorder({("POST", "/rest/posts"): httpx.Response(429, json={"status": 429, "message": "Too Many Requests"})})
+    with pytest.raises(errors.RateLimited) as info:
+        await make(rec).publish(post())
+    assert info.value.retry_at == dt.datetime(2026, 8, 23, 0, 0, tzinfo=dt.UTC)
+
+
+@time_machine.travel(NOW, tick=False)
+async def test_429_with_retry_after_uses_it():
+    rec = Recorder({("POST", "/rest/posts"): httpx.Response(429, headers={"Retry-After": "120"}, json={})})
+    with pytest.raises(errors.RateLimited) as info:
+        await make(rec).publish(post())
+    assert info.value.retry_at == NOW + dt.timedelta(seconds=120)
+
+
+def _token_answer(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"access_token": "SECRET-new-access", "expires_in": 5184000,
+                                     "refresh_token": "SECRET-new-refresh", "refresh_token_expires_in": 31536000})
+
+
+@time_machine.travel(NOW, tick=False)
+async def test_token_near_expiry_is_refreshed_first_and_stored():
+    state = {"access_token": "SECRET-old-access",
+             "access_token_expires_at": (NOW + dt.timedelta(hours=3)).isoformat()}
+    rec = Recorder({("POST", "/oauth/v2/accessToken"): _token_answer, ("POST", "/rest/posts"): created()})
+    adapter = make(rec, state=state, ACCESS_TOKEN=None, **REFRESH)
+    await adapter.publish(post())
+    refresh, create = rec.sent
+    assert str(refresh.url) == f"{BASE}/oauth/v2/accessToken"
+    assert urllib.parse.parse_qs(refresh.content.decode()) == {
+        "grant_type": ["refresh_token"], "refresh_token": ["SECRET-refresh"], "client_id": ["86abcdef"],
+        "client_secret": ["SECRET-client"]}
+    assert "authorization" not in refresh.headers
+    assert_rest_headers(create, token="SECRET-new-access")
+    st = adapter.ctx.state
+    assert st.get("access_token") == "SECRET-new-access"
+    assert st.get("refresh_token") == "SECRET-new-refresh"
+    assert st.get("access_token_expires_at") == (NOW + dt.timedelta(seconds=5184000)).isoformat()
+    assert st.get("refresh_token_expires_at") == (NOW + dt.timedelta(seconds=31536000)).isoformat()
+
+
+@time_machine.travel(NOW, tick=False)
+async def test_fresh_stored_token_is_used_without_refresh_and_refresh_token_from_state_wins():
+    state = {"access_token": "SECRET-stored", "access_token_expires_at": (NOW + dt.timedelta(days=30)).isoformat(),
+             "refresh_token": "SECRET-stored-refresh"}
+    rec = Recorder({("POST", "/rest/posts"): created()})
+    await make(rec, state=state, **REFRESH).publish(post())
+    assert_rest_headers(rec.sent[0], token="SECRET-stored")
+
+
+async def test_401_with_refresh_credentials_refreshes_once_and_retries():
+    expired = httpx.Response(401, json={"status": 401, "code": "EXPIRED_ACCESS_TOKEN", "message": "expired"})
+    rec = Recorder({("POST", "/rest/posts"): [expired, created()], ("POST", "/oauth/v2/accessToken"): _token_answer})
+    adapter = make(rec, **REFRESH)
+    result = await adapter.publish(post())
+    assert [r.url.path for r in rec.sent] == ["/rest/posts", "/oauth/v2/accessToken", "/rest/posts"]
+    assert_rest_headers(rec.sent[2], token="SECRET-new-access")
+    assert result.remote_id == URN and adapter.ctx.state.get("access_token") == "SECRET-new-access"
+
+
+async def test_failed_refresh_is_auth_error_with_reason_and_no_secret():
+    bad = httpx.Response(400, json={"error": "invalid_request",
+                                    "error_description": "The provided refresh token is invalid: SECRET-refresh"})
+    rec = Recorder({("POST", "/oauth/v2/accessToken"): bad})
+    with pytest.raises(errors.AuthError) as info:
+        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post())
+    message = str(info.value)
+    assert "token refresh failed" in message and "invalid_request" in message
+    assert "SECRET" not in message
+    assert [r.url.path for r in rec.sent] == ["/oauth/v2/accessToken"]
+
+
+async def test_refresh_server_error_is_transient():
+    rec = Recorder({("POST", "/oauth/v2/accessToken"): httpx.Response(503, text="unavailable")})
+    with pytest.raises(errors.Transient):
+        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post())
+
+
+def test_options_accept_a_token_or_refresh_credentials():
+    assert LinkedInAdapter.validate_options({"ORGANIZATION_ID": ORG, "ACCESS_TOKEN": TOKEN}) == []
+    assert LinkedInAdapter.validate_options({"ORGANIZATION_ID": ORG, "REFRESH_TOKEN": "r" * 8,
+                                             "CLIENT_ID": "c", "CLIENT_SECRET": "s" * 8}) == []
+    assert LinkedInAdapter.validate_options({"ORGANIZATION_ID": ORG})
+    assert any("ORGANIZATION_ID" in p for p in LinkedInAdapter.validate_options(
+        {"ORGANIZATION_ID": "kota", "ACCESS_TOKEN": TOKEN}))
+    assert {"ACCESS_TOKEN", "REFRESH_TOKEN", "CLIENT_SECRET"} <= LinkedInAdapter.secret_keys
+
+
+def _listing(elements):
+    return Recorder({("GET", "/rest/posts"): httpx.Response(200, json={"elements": elements, "paging": {}})})
+
+
+def _ms(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+async def test_reconcile_finds_the_post_by_commentary():
+    mine = {"id": URN, "author": AUTHOR, "commentary": little_text(TEXT), "createdAt": _ms(NOW)}
+    other = {"id": "urn:li:share:1", "author": AUTHOR, "commentary": "lain", "createdAt": _ms(NOW)}
+    rec = _listing([other, mine])
+    result = await make(rec).reconcile(post())
+    assert result is not None and result.remote_id == URN
+    request = rec.sent[0]
+    assert_rest_headers(request)
+    assert f"author={urllib.parse.quote(AUTHOR, safe='')}" in request.url.query.decode()
+    assert request.url.params["q"] == "author" and request.url.params["sortBy"] == "CREATED"
+
+
+async def test_reconcile_none_when_the_list_reaches_back_before_the_post():
+    old = {"id": "urn:li:share:1", "commentary": "lama", "createdAt": _ms(NOW - dt.timedelta(days=3))}
+    assert await make(_listing([old] * 10)).reconcile(post()) is None
+
+
+async def test_reconcile_unknown_when_list_is_forbidden_or_too_new():
+    forbidden = Recorder({("GET", "/rest/posts"): httpx.Response(403, json={"status": 403, "code": "ACCESS_DENIED"})})
+    with pytest.raises(errors.UnknownOutcome):
+        await make(forbidden).reconcile(post())
+    newer = {"id": "urn:li:share:2", "commentary": "baru", "createdAt": _ms(NOW)}
+    with pytest.raises(errors.UnknownOutcome):
+        await make(_listing([newer] * 10)).reconcile(post())
+
+
+async def test_check_reads_the_organization():
+    org = {"id": int(ORG), "localizedName": "Pemkot Balikpapan", "vanityName": "pemkot-bpp"}
+    rec = Recorder({("GET", f"/rest/organizations/{ORG}"): httpx.Response(200, json=org)})
+    summary = await make(rec).check()
+    assert "Pemkot Balikpapan" in summary and AUTHOR in summary
+    assert_rest_headers(rec.sent[0])
+
+
+async def test_check_with_revoked_token_is_auth_error():
+    body = {"status": 401, "serviceErrorCode": 65601, "code": "REVOKED_ACCESS_TOKEN", "message": "revoked"}
+    rec = Recorder({("GET", f"/rest/organizations/{ORG}"): httpx.Response(401, json=body)})
+    with pytest.raises(errors.AuthError) as info:
+        await make(rec).check()
+    assert "SECRET" not in str(info.value)

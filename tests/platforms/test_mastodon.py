@@ -1,0 +1,277 @@
+"""Mastodon adapter against the documented request and response shapes (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import httpx
+import pytest
+
+from scheduler import errors
+from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.mastodon import MastodonAdapter, plain_text
+from tests.platforms.multipart_util import form_parts
+
+TOKEN = "SECRET-mastodon-token"
+BASE = "http://127.0.0.1:9"
+TEXT = "Kue Lapis Spesial cuma Rp 25.000! https://umkm.example/kue #UMKM #Balikpapan"
+STATUS = {
+    "id": "110000000000000001",
+    "created_at": "2026-08-22T01:00:00.000Z",
+    "url": "https://mastodon.example/@kota/110000000000000001",
+    "uri": "https://mastodon.example/users/kota/statuses/110000000000000001",
+    "visibility": "public",
+    "content": (
+        '<p>Kue Lapis Spesial cuma Rp 25.000! <a href="https://umkm.example/kue" target="_blank" '
+        'rel="nofollow noopener noreferrer" translate="no"><span class="invisible">https://</span>'
+        '<span class="">umkm.example/kue</span><span class="invisible"></span></a> '
+        '<a href="https://mastodon.example/tags/UMKM" class="mention hashtag" rel="tag">#<span>UMKM</span></a> '
+        '<a href="https://mastodon.example/tags/Balikpapan" class="mention hashtag" rel="tag">#<span>Balikpapan</span></a></p>'
+    ),
+    "card": None,
+}
+
+
+class Recorder:
+    """A MockTransport handler answering from a list of (method, path) -> response rules, recording requests."""
+
+    def __init__(self, routes):
+        self.routes = routes
+        self.sent: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        answer = self.routes.get((request.method, request.url.path))
+        if answer is None:
+            raise AssertionError(f"unexpected request {request.method} {request.url}")
+        if isinstance(answer, list):
+            answer = answer.pop(0)
+        return answer(request) if callable(answer) else answer
+
+
+def make(handler, state=None, **options) -> MastodonAdapter:
+    opts = {"BASE_URL": BASE, "ACCESS_TOKEN": TOKEN, "POLL_INTERVAL": "0", **options}
+    ctx = ChannelContext(name="masto", options=opts, state=MemoryState(state))
+    return MastodonAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+def post(**kw) -> ReadyPost:
+    base = dict(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11", text=TEXT,
+                link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit",
+                created_at=dt.datetime(2026, 8, 22, 0, 55, tzinfo=dt.UTC))
+    base.update(kw)
+    return ReadyPost(**base)
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "kue.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    return Media.from_path(path, alt_text="Kue lapis di atas piring")
+
+
+async def test_text_post_sends_status_with_idempotency_key():
+    rec = Recorder({("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
+    result = await make(rec, LANGUAGE="id", VISIBILITY="unlisted").publish(post())
+    (request,) = rec.sent
+    assert str(request.url) == f"{BASE}/api/v1/statuses"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["idempotency-key"] == "0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11"
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.content) == {"status": TEXT, "visibility": "unlisted", "language": "id"}
+    assert result.remote_id == "110000000000000001"
+    assert result.remote_url == "https://mastodon.example/@kota/110000000000000001"
+
+
+async def test_link_missing_from_text_is_appended_so_the_server_makes_a_card():
+    rec = Recorder({("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
+    await make(rec).publish(post(text="Kue lapis legit #UMKM"))
+    body = json.loads(rec.sent[0].content)
+    assert body == {"status": "Kue lapis legit #UMKM\n\nhttps://umkm.example/kue", "visibility": "public"}
+
+
+async def test_image_uploaded_synchronously_then_attached(image):
+    media = {"id": "22348641", "type": "image", "url": "https://files.example/kue.png", "description": "x"}
+    rec = Recorder({("POST", "/api/v2/media"): httpx.Response(200, json=media),
+                    ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
+    result = await make(rec).publish(post(image=image))
+    upload, create = rec.sent
+    assert str(upload.url) == f"{BASE}/api/v2/media"
+    assert upload.headers["authorization"] == f"Bearer {TOKEN}"
+    parts = form_parts(upload)
+    assert parts["file"] == ("kue.png", "image/png", image.read_bytes())
+    assert parts["description"][2] == b"Kue lapis di atas piring"
+    assert json.loads(create.content)["media_ids"] == ["22348641"]
+    assert create.headers["idempotency-key"] == "0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11"
+    assert result.remote_id == "110000000000000001"
+
+
+async def test_image_202_is_polled_until_url_is_set(image):
+    pending = {"id": "22348641", "type": "image", "url": None}
+    done = {**pending, "url": "https://files.example/kue.png"}
+    rec = Recorder({
+        ("POST", "/api/v2/media"): httpx.Response(202, json=pending),
+        ("GET", "/api/v1/media/22348641"): [httpx.Response(206, json=pending), httpx.Response(206, json=pending),
+                                            httpx.Response(200, json=done)],
+        ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS),
+    })
+    await make(rec).publish(post(image=image))
+    assert [(r.method, r.url.path) for r in rec.sent] == [
+        ("POST", "/api/v2/media"), ("GET", "/api/v1/media/22348641"), ("GET", "/api/v1/media/22348641"),
+        ("GET", "/api/v1/media/22348641"), ("POST", "/api/v1/statuses")]
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in rec.sent)
+
+
+async def test_media_still_processing_after_the_attempts_is_transient_and_no_status_is_sent(image):
+    pending = {"id": "22348641", "type": "image", "url": None}
+    rec = Recorder({("POST", "/api/v2/media"): httpx.Response(202, json=pending),
+                    ("GET", "/api/v1/media/22348641"): lambda r: httpx.Response(206, json=pending)})
+    with pytest.raises(errors.Transient, match="still processing"):
+        await make(rec, POLL_ATTEMPTS="3").publish(post(image=image))
+    assert [r.method for r in rec.sent] == ["POST", "GET", "GET", "GET"]
+
+
+async def test_media_upload_timeout_is_transient_because_nothing_was_posted(image):
+    def handler(request):
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(errors.Transient) as info:
+        await make(handler).publish(post(image=image))
+    assert TOKEN not in str(info.value)
+
+
+async def test_status_timeout_is_unknown_outcome():
+    def handler(request):
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(errors.UnknownOutcome):
+        await make(handler).publish(post())
+
+
+@pytest.mark.parametrize(
+    ("response", "expected", "text"),
+    [
+        (httpx.Response(401, json={"error": "The access token is invalid"}), errors.AuthError, "access token is invalid"),
+        (httpx.Response(403, json={"error": "This action is outside the authorized scopes"}), errors.AuthError,
+         "outside the authorized scopes"),
+        (httpx.Response(422, json={"error": "Validation failed: Text character limit of 500 exceeded"}),
+         errors.RejectedContent, "Validation failed: Text character limit of 500 exceeded"),
+        (httpx.Response(500, json={"error": "We're sorry, but something went wrong"}), errors.Transient, "HTTP 500"),
+        (httpx.Response(503, text="Service Unavailable"), errors.Transient, "HTTP 503"),
+        (httpx.Response(504, text="Gateway Timeout"), errors.Transient, "HTTP 504"),
+    ],
+)
+async def test_status_errors_map_to_typed_errors(response, expected, text):
+    rec = Recorder({("POST", "/api/v1/statuses"): response})
+    with pytest.raises(expected) as info:
+        await make(rec).publish(post())
+    assert type(info.value) is expected
+    assert text in str(info.value)
+    assert "SECRET" not in str(info.value)
+    assert info.value.status == response.status_code
+
+
+@pytest.mark.parametrize(
+    ("reset", "expected"),
+    [
+        ("2026-08-22T03:00:00.000Z", dt.datetime(2026, 8, 22, 3, 0, tzinfo=dt.UTC)),
+        ("2026-08-22T10:05:30.250+07:00", dt.datetime(2026, 8, 22, 3, 5, 30, 250000, tzinfo=dt.UTC)),
+    ],
+)
+async def test_429_retry_at_is_the_iso_reset_header(reset, expected):
+    headers = {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    rec = Recorder({("POST", "/api/v1/statuses"): httpx.Response(429, headers=headers,
+                                                                 json={"error": "Too many requests"})})
+    with pytest.raises(errors.RateLimited) as info:
+        await make(rec).publish(post())
+    assert info.value.retry_at == expected
+    assert info.value.retry_at.utcoffset() == dt.timedelta(0)
+
+
+async def test_media_upload_422_is_rejected_content(image):
+    rec = Recorder({("POST", "/api/v2/media"): httpx.Response(422, json={"error": "File type of image/png is not supported"})})
+    with pytest.raises(errors.RejectedContent, match="not supported"):
+        await make(rec).publish(post(image=image))
+
+
+def test_rules_use_the_instance_limit_from_state_and_mastodon_counting():
+    default = MastodonAdapter.rules_for({"BASE_URL": BASE}, MemoryState())
+    assert default.text[0].limit == 500 and default.text[0].method == "mastodon"
+    assert default.idempotent and default.can_reconcile
+    assert MastodonAdapter.rules_for({}, MemoryState({"max_characters": "5000"})).text[0].limit == 5000
+    assert MastodonAdapter.rules_for({}, None).text[0].limit == 500
+    # a URL costs 23 characters whatever its length
+    assert default.text[0].count("a https://umkm.example/" + "x" * 100) == 2 + 23
+
+
+def test_options_validation():
+    assert MastodonAdapter.validate_options({"BASE_URL": BASE, "ACCESS_TOKEN": TOKEN}) == []
+    assert any("VISIBILITY" in p for p in MastodonAdapter.validate_options(
+        {"BASE_URL": BASE, "ACCESS_TOKEN": TOKEN, "VISIBILITY": "everyone"}))
+    assert any("BASE_URL" in p for p in MastodonAdapter.validate_options({"ACCESS_TOKEN": TOKEN}))
+
+
+async def test_check_stores_the_instance_limit_and_names_the_account():
+    instance = {"domain": "mastodon.example", "configuration": {"statuses": {
+        "max_characters": 1000, "max_media_attachments": 4, "characters_reserved_per_url": 23}}}
+    account = {"id": "109000000000000001", "username": "kota", "acct": "kota", "display_name": "Kota"}
+    rec = Recorder({("GET", "/api/v2/instance"): httpx.Response(200, json=instance),
+                    ("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(200, json=account)})
+    adapter = make(rec)
+    summary = await adapter.check()
+    assert "@kota" in summary and "1000" in summary
+    assert adapter.ctx.state.get("max_characters") == "1000"
+    assert MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).text[0].limit == 1000
+    assert rec.sent[1].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_check_without_v2_instance_keeps_500_and_bad_token_is_auth_error():
+    rec = Recorder({("GET", "/api/v2/instance"): httpx.Response(404, json={"error": "Record not found"}),
+                    ("GET", "/api/v1/accounts/verify_credentials"):
+                        httpx.Response(401, json={"error": "The access token is invalid"})})
+    adapter = make(rec)
+    with pytest.raises(errors.AuthError) as info:
+        await adapter.check()
+    assert "SECRET" not in str(info.value)
+    assert adapter.ctx.state.get("max_characters") is None
+
+
+def test_plain_text_of_status_html_matches_the_text_sent():
+    assert plain_text(STATUS["content"]) == TEXT
+    assert plain_text("<p>Satu<br />dua</p><p>tiga &amp; empat</p>") == "Satu dua tiga & empat"
+
+
+def _reconcile_routes(statuses):
+    account = {"id": "109000000000000001", "acct": "kota"}
+    return Recorder({("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(200, json=account),
+                     ("GET", "/api/v1/accounts/109000000000000001/statuses"): httpx.Response(200, json=statuses)})
+
+
+async def test_reconcile_finds_the_status():
+    other = {**STATUS, "id": "110000000000000002", "content": "<p>lain</p>", "created_at": "2026-08-22T02:00:00Z"}
+    rec = _reconcile_routes([other, STATUS])
+    result = await make(rec).reconcile(post())
+    assert result is not None and result.remote_id == "110000000000000001"
+    assert result.remote_url == STATUS["url"]
+    listing = rec.sent[1]
+    assert listing.url.params["limit"] == "20"
+    assert listing.url.params["exclude_replies"] == "true" and listing.url.params["exclude_reblogs"] == "true"
+
+
+async def test_reconcile_none_when_the_list_reaches_back_before_the_post():
+    old = {**STATUS, "id": "1", "content": "<p>lama</p>", "created_at": "2026-08-20T00:00:00Z"}
+    assert await make(_reconcile_routes([old] * 20)).reconcile(post()) is None
+    assert await make(_reconcile_routes([])).reconcile(post()) is None
+
+
+async def test_reconcile_cannot_tell_when_many_newer_statuses():
+    newer = {**STATUS, "id": "2", "content": "<p>baru</p>", "created_at": "2026-08-22T05:00:00Z"}
+    with pytest.raises(errors.UnknownOutcome):
+        await make(_reconcile_routes([newer] * 20)).reconcile(post())
+
+
+async def test_reconcile_server_error_is_unknown_outcome():
+    rec = Recorder({("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(502, text="Bad Gateway")})
+    with pytest.raises(errors.UnknownOutcome):
+        await make(rec).reconcile(post())
