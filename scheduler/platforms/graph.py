@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -182,6 +183,17 @@ class GraphAdapter(Adapter):
     list_fields: ClassVar[str] = ""
     text_field: ClassVar[str] = ""
 
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> list[str]:
+        problems = super().validate_options(options)
+        for key, kind in (("POLL_INTERVAL", float), ("POLL_ATTEMPTS", int)):
+            try:
+                if options.get(key) and kind(options[key]) < 0:
+                    raise ValueError
+            except ValueError:
+                problems.append(f"{key} {options[key]!r} is not a non-negative number")
+        return problems
+
     @property
     def account(self) -> str:
         return self.option(self.account_key) or ""
@@ -253,7 +265,12 @@ class GraphAdapter(Adapter):
         else:  # expiry unknown until the first refresh; Meta refuses tokens younger than a day
             due = seen is not None and now - seen >= REFRESH_MIN_AGE
         if due:
-            token = await self.refresh_token(token, grant, origin)
+            try:
+                token = await self.refresh_token(token, grant, origin)
+            except (Transient, RateLimited):
+                # Refreshing early leaves days of slack: a hiccup must not hold up the post.
+                if expires is not None and expires - now < dt.timedelta(hours=1):
+                    raise
         return token
 
     async def refresh_token(self, token: str, grant: str, origin: str) -> str:

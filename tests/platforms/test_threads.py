@@ -173,13 +173,18 @@ async def test_token_is_refreshed_ahead_of_expiry_and_stored():
     assert memory.get("access_token_expires_at") == "2024-12-22T01:59:04+00:00"
 
 
-async def test_refresh_unreachable_is_transient_and_refused_is_auth():
-    state = {"access_token_expires_at": "2024-10-24T00:00:00+00:00"}
+async def test_refresh_unreachable_uses_the_current_token_until_it_nearly_expires_and_refused_is_auth():
     with time_machine.travel(NOW, tick=False):
         a, _, memory = adapter({("GET", f"/v1.0/{USER}"): httpx.Response(200, json={"id": USER})})
         await a.check()
-        state = dict(memory.values) | state
-        a, _, _ = adapter({("GET", "/refresh_access_token"): httpx.ConnectError("refused")}, state=state)
+        state = dict(memory.values) | {"access_token_expires_at": "2024-10-25T00:00:00+00:00"}
+        a, fake, _ = adapter(routes({("GET", "/refresh_access_token"): httpx.ConnectError("refused")}),
+                             state=state)
+        assert (await a.publish(post())).remote_id == MEDIA_ID
+        assert fake.sent[1].form["access_token"] == TOKEN
+        state["access_token_expires_at"] = "2024-10-23T02:30:00+00:00"
+        a, _, _ = adapter({("GET", "/refresh_access_token"): graph_error(2, "Service unavailable", status=503)},
+                          state=state)
         with pytest.raises(errors.Transient):
             await a.publish(post())
         a, _, _ = adapter({("GET", "/refresh_access_token"): graph_error(
@@ -195,3 +200,10 @@ async def test_check_bad_token_is_auth_error_without_secret():
     with pytest.raises(errors.AuthError) as info:
         await a.check()
     assert "SECRET" not in str(info.value)
+
+
+def test_poll_options_must_be_numbers():
+    cls = adapter_class("threads")
+    assert cls.validate_options(OPTIONS) == []
+    problems = cls.validate_options({**OPTIONS, "POLL_INTERVAL": "soon", "POLL_ATTEMPTS": "-1"})
+    assert [p.split()[0] for p in problems] == ["POLL_INTERVAL", "POLL_ATTEMPTS"]
