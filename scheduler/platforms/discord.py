@@ -91,7 +91,7 @@ class DiscordAdapter(Adapter):
     def error(self, response: httpx.Response, what: str) -> PublishError:
         """Map a Discord error answer (``{"code", "message", "errors"}``) to a typed error."""
         status, body = response.status_code, json_body(response)
-        code = body.get("code")
+        code = body.get("code") if isinstance(body.get("code"), int) else None
         msg = f"discord {what} answered HTTP {status}"
         msg += f" (code {code}: {REVOKED.get(code) or INVALID.get(code) or body.get('message')})" if code else ""
         msg += f": {self.excerpt(response)}"

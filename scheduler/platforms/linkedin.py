@@ -138,8 +138,8 @@ class LinkedInAdapter(Adapter):
         }
         response = await before_publishing(self.send("POST", f"{oauth}/oauth/v2/accessToken", data=form))
         body = json_body(response)
-        if response.status_code >= 500:
-            raise Transient(f"linkedin token refresh answered HTTP {response.status_code}", status=response.status_code)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise self.error(response, "token refresh")  # the token server is busy, not a bad grant
         if response.status_code != 200 or not body.get("access_token"):
             reason = self.redact(f"{body.get('error') or ''} {body.get('error_description') or ''}".strip())
             raise AuthError(f"linkedin token refresh failed (HTTP {response.status_code}: {reason or 'no token'}); "

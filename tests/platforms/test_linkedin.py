@@ -328,3 +328,11 @@ async def test_check_with_revoked_token_is_auth_error():
     with pytest.raises(errors.AuthError) as info:
         await make(rec).check()
     assert "SECRET" not in str(info.value)
+
+
+@time_machine.travel(NOW, tick=False)
+async def test_refresh_rate_limited_is_rate_limited_not_auth():
+    rec = Recorder({("POST", "/oauth/v2/accessToken"): httpx.Response(429, json={})})
+    with pytest.raises(errors.RateLimited) as info:
+        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post())
+    assert info.value.retry_at == dt.datetime(2026, 8, 23, tzinfo=dt.UTC)
