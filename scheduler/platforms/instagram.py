@@ -13,6 +13,8 @@ refresh ahead of expiry and keep in the state).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from scheduler.errors import RejectedContent
 from scheduler.platforms.base import MB, PlatformRules, PublishResult, ReadyPost
 from scheduler.platforms.graph import GraphAdapter
@@ -46,6 +48,14 @@ class InstagramAdapter(GraphAdapter):
     status_fields = "status_code,status"
     list_fields = "id,caption,permalink,timestamp"
     text_field = "caption"
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> list[str]:
+        problems = super().validate_options(options)
+        choice = (options.get("GRAPH_HOST") or "").strip().lower()
+        if choice and choice not in HOSTS and choice not in HOSTS.values():
+            problems.append(f"GRAPH_HOST {choice!r} is not graph.instagram.com or graph.facebook.com")
+        return problems
 
     @property
     def host(self) -> str:

@@ -308,3 +308,13 @@ async def test_facebook_login_tokens_are_never_refreshed():
     assert b.base_url == "https://graph.facebook.com"
     c, _, _ = adapter({}, options={**options, "ACCESS_TOKEN": "IGQSECRET"})
     assert c.base_url == "https://graph.instagram.com"
+
+
+def test_graph_host_must_be_one_of_the_two_logins():
+    from scheduler.platforms import adapter_class
+
+    cls = adapter_class("instagram")
+    assert cls.validate_options({**OPTIONS, "GRAPH_HOST": "instagram"}) == []
+    assert cls.validate_options({**OPTIONS, "GRAPH_HOST": "graph.facebook.com"}) == []
+    [problem] = cls.validate_options({**OPTIONS, "GRAPH_HOST": "https://graph.instagram.com"})
+    assert problem.startswith("GRAPH_HOST")
