@@ -1,0 +1,183 @@
+"""The ``telegram`` platform: a bot posts to a channel or group (``sendMessage`` / ``sendPhoto``).
+
+Text goes out with ``parse_mode=HTML`` and only ``&``, ``<`` and ``>`` escaped, so that
+whatever a product is called (``Kue_Lapis *Spesial* [Promo]``) arrives exactly as typed.
+The bot token sits in the URL path (``/bot<TOKEN>/<method>``): it is a secret key, so
+:meth:`Adapter.redact` removes it from every message, and no error here quotes a URL.
+The Bot API cannot read a chat's history, so an unknown outcome cannot be reconciled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from scheduler.errors import AuthError, PublishError, RateLimited, RejectedContent, Transient, UnknownOutcome
+from scheduler.platforms.base import MB, Adapter, Media, PlatformRules, PublishResult, ReadyPost, utcnow
+from scheduler.textrules import TextRule
+
+_TRUE = {"1", "true", "yes", "ya", "on"}
+_CHAT_ID = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+)$")
+_BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+
+
+def to_html(text: str) -> str:
+    """``text`` for ``parse_mode=HTML``: Telegram then shows exactly ``text``."""
+    return html.escape(text, quote=False)
+
+
+class TelegramAdapter(Adapter):
+    """Posts to a Telegram channel or group through a bot that is an admin there."""
+
+    platform = "telegram"
+    rules = PlatformRules(
+        # Telegram counts after entity parsing; entity offsets are UTF-16, so count in UTF-16 units.
+        text=(TextRule(4096, "utf16"),),
+        text_with_image=(TextRule(1024, "utf16"),),
+        image_types=frozenset({"image/jpeg", "image/png", "image/webp"}),
+        max_image_bytes=10 * MB,
+        can_reconcile=False,
+    )
+    required_keys = (("BOT_TOKEN", "CHAT_ID"),)
+    optional_keys = ("LINK_PREVIEW", "DISABLE_NOTIFICATION", "PHOTO_BY_URL")
+    secret_keys = frozenset({"BOT_TOKEN"})
+    default_base_url = "https://api.telegram.org"
+    help = ("Telegram: BOT_TOKEN from @BotFather (/newbot); add the bot to the channel as an admin allowed to "
+            "post; CHAT_ID is @channelusername or the numeric -100… id.")
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> list[str]:
+        problems = super().validate_options(options)
+        token, chat = options.get("BOT_TOKEN"), options.get("CHAT_ID")
+        if token and not _BOT_TOKEN.match(token):
+            problems.append("BOT_TOKEN does not look like a bot token (<digits>:<letters>, from @BotFather)")
+        if chat and not _CHAT_ID.match(chat):
+            problems.append(f"CHAT_ID {chat!r} is neither @channelusername nor a numeric chat id")
+        return problems
+
+    @property
+    def chat_id(self) -> str:
+        return self.option("CHAT_ID") or ""
+
+    def _flag(self, key: str, default: bool) -> bool:
+        value = self.option(key)
+        return default if value is None else value.strip().lower() in _TRUE
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """Call one Bot API method; the ``result`` on success, a typed error otherwise."""
+        url = f"{self.base_url}/bot{self.option('BOT_TOKEN')}/{method}"
+        response = await self.send("POST", url, **kwargs)
+        body = _json(response)
+        if response.is_success and body.get("ok") is True:
+            result = body.get("result")
+            return result if isinstance(result, dict) else {}
+        raise self._error(response, body, method)
+
+    def _error(self, response: httpx.Response, body: dict[str, Any], method: str) -> PublishError:
+        status = response.status_code
+        code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
+        description = str(body.get("description") or self.excerpt(response, 200))
+        params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        msg = self.redact(f"Telegram {method} failed (HTTP {status}): {description}")
+        if code == 429 or "retry_after" in params:
+            try:
+                wait = float(params.get("retry_after", 30))
+            except (TypeError, ValueError):
+                wait = 30.0
+            return RateLimited(msg, retry_at=utcnow() + dt.timedelta(seconds=wait), status=status)
+        if "migrate_to_chat_id" in params:
+            new_id = params["migrate_to_chat_id"]
+            return RejectedContent(f"{msg}: the group became a supergroup, set CHAT_ID={new_id}", status=status)
+        if code in (401, 404):
+            return AuthError(f"{msg} (bot token invalid or revoked: get one from @BotFather)", status=status)
+        if code == 403:
+            return AuthError(f"{msg} (add the bot to {self.chat_id} as an admin allowed to post)", status=status)
+        if status == 504:
+            return UnknownOutcome(msg, status=status)
+        if status >= 500 or code >= 500:
+            return Transient(msg, status=status)
+        return RejectedContent(msg, status=status)
+
+    # --- publishing -----------------------------------------------------------------
+
+    def post_text(self, post: ReadyPost) -> str:
+        """The plain text Telegram will show: the link is appended when missing and it fits."""
+        text = post.text
+        if post.link and post.link not in text:
+            longer = f"{text}\n{post.link}"
+            if all(rule.fits(longer) for rule in self.rules.text_rules(post.image is not None)):
+                text = longer
+        return text
+
+    def _chat_value(self) -> int | str:
+        return int(self.chat_id) if self.chat_id.lstrip("-").isdigit() else self.chat_id
+
+    async def publish(self, post: ReadyPost) -> PublishResult:
+        text = self.post_text(post)
+        for rule in self.rules.text_rules(post.image is not None):
+            if not rule.fits(text):
+                what = "caption" if post.image is not None else "text"
+                raise RejectedContent(f"Telegram {what} is {rule.count(text)} UTF-16 units, over {rule.limit}")
+        common: dict[str, Any] = {"parse_mode": "HTML"}
+        if self._flag("DISABLE_NOTIFICATION", False):
+            common["disable_notification"] = True
+        if post.image is not None:
+            result = await self._send_photo(post.image, to_html(text), common)
+        else:
+            body = {"chat_id": self._chat_value(), "text": to_html(text), **common}
+            if not self._flag("LINK_PREVIEW", True):
+                body["link_preview_options"] = {"is_disabled": True}
+            elif post.link:
+                body["link_preview_options"] = {"url": post.link}
+            result = await self._call("sendMessage", json=body)
+        message_id = result.get("message_id")
+        if message_id is None:
+            raise UnknownOutcome("Telegram answered ok without a message_id")
+        chat = result.get("chat") if isinstance(result.get("chat"), dict) else {}
+        return PublishResult(remote_id=str(message_id), remote_url=self.message_url(message_id, chat),
+                             http_status=200)
+
+    async def _send_photo(self, image: Media, caption: str, common: dict[str, Any]) -> dict[str, Any]:
+        # Uploading works without a public media host; by URL only when asked or the file is gone.
+        by_url = image.public_url and (self._flag("PHOTO_BY_URL", False) or not image.path.exists())
+        if by_url:
+            body = {"chat_id": self._chat_value(), "photo": image.public_url, "caption": caption, **common}
+            return await self._call("sendPhoto", json=body)
+        try:
+            content = image.read_bytes()
+        except OSError as exc:
+            raise RejectedContent(f"cannot read image {image.path.name}: {exc.strerror}") from None
+        data = {"chat_id": self.chat_id, "caption": caption, **{k: _form(v) for k, v in common.items()}}
+        files = {"photo": (image.path.name, content, image.mime)}
+        return await self._call("sendPhoto", data=data, files=files)
+
+    def message_url(self, message_id: Any, chat: Mapping[str, Any]) -> str | None:
+        """t.me link: public chats by username; private supergroups/channels by internal id."""
+        username = chat.get("username") or (self.chat_id[1:] if self.chat_id.startswith("@") else None)
+        if username:
+            return f"https://t.me/{username}/{message_id}"
+        chat_id = str(chat.get("id") or self.chat_id)
+        if chat_id.startswith("-100"):
+            return f"https://t.me/c/{chat_id[4:]}/{message_id}"
+        return None  # a basic group has no message links
+
+    async def check(self) -> str:
+        me = await self._call("getMe")
+        return f"@{me.get('username', '?')} (bot id {me.get('id', '?')}), posting to {self.chat_id}"
+
+
+def _form(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else str(value)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
