@@ -66,8 +66,9 @@ class XAdapter(Adapter):
     secret_keys = frozenset({"ACCESS_TOKEN", "REFRESH_TOKEN", "CLIENT_SECRET", "API_KEY", "API_SECRET",
                              "ACCESS_SECRET"})
     default_base_url = "https://api.x.com"
-    help = ("X Developer Console > your app > Keys and tokens: OAuth 2.0 CLIENT_ID/CLIENT_SECRET plus a user "
-            "ACCESS_TOKEN/REFRESH_TOKEN, or API_KEY/API_SECRET with ACCESS_TOKEN/ACCESS_SECRET (read and write).")
+    help = ("X developer portal > Projects & Apps > your app > Keys and tokens: OAuth 2.0 CLIENT_ID/CLIENT_SECRET "
+            "plus a user ACCESS_TOKEN/REFRESH_TOKEN, or API_KEY/API_SECRET with ACCESS_TOKEN/ACCESS_SECRET "
+            "(read and write).")
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         super().__init__(ctx, http)
