@@ -131,8 +131,18 @@ class MemoryState:
             if v is None:
                 self.values.pop(k, None)
             else:
-                register_secret(v)
+                if is_secret_key(k):
+                    register_secret(v)
                 self.values[k] = v
+
+
+_SECRET_WORDS = ("token", "jwt", "secret", "password", "session")
+
+
+def is_secret_key(key: str) -> bool:
+    """State keys that hold credentials (their values are redacted everywhere)."""
+    k = key.lower()
+    return any(w in k for w in _SECRET_WORDS)
 
 
 @dataclass
@@ -281,7 +291,7 @@ class Adapter(ABC):
             return Transient(msg, status=status)
         return RejectedContent(msg, status=status)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release anything the adapter holds (the HTTP client belongs to the caller)."""
 
 

@@ -147,9 +147,10 @@ async def test_connection_refused_is_transient_and_timeout_is_unknown(case, tmp_
 async def _publish_or_check(adapter: Adapter):
     rules = adapter.rules_for(adapter.ctx.options)
     if rules.requires_image:
-        from scheduler.platforms.base import Media
+        import pathlib
+        import tempfile  # noqa: E401
 
-        import tempfile, pathlib  # noqa: E401
+        from scheduler.platforms.base import Media
 
         d = pathlib.Path(tempfile.mkdtemp())
         img = d / "p.jpg"

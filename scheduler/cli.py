@@ -1,0 +1,728 @@
+"""The ``promo`` command. A contract people script against (see DESIGN.md).
+
+Exit status: 0 success; 1 the command ran but something failed (a bad row, a post that
+does not fit, bad configuration); 2 a usage error. Times typed by people are in the
+organisation's timezone; output shows local time with its offset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from scheduler import errors
+from scheduler.config import Settings, load_settings
+from scheduler.models import AuditEntry, Event, HistoryEntry, Post, Product, Umkm, User, utcnow
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+POST_FIELDS = ("id", "channel", "platform", "kind", "status", "scheduled_at", "published_at", "text", "remote_id",
+               "remote_url", "attempts", "error")
+HISTORY_FIELDS = ("id", "post_id", "channel", "platform", "action", "started_at", "finished_at", "from_status",
+                  "to_status", "outcome", "http_status", "status", "scheduled_at", "published_at", "text",
+                  "remote_id", "remote_url", "attempts", "error", "actor")
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: usage error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+# --- helpers --------------------------------------------------------------------------
+
+class App:
+    """Settings and database, opened once per command."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.settings: Settings = load_settings()
+        from scheduler.storage.db import Database
+
+        self.db = Database(self.settings.database_url)
+        self.actor: str = getattr(args, "as_user", None) or self.settings.user
+
+    def require_schema(self) -> None:
+        if not self.db.is_current():
+            raise errors.ConfigError(f"the database {self.db.engine.url.render_as_string(hide_password=True)} "
+                                     "has no tables yet: run `promo db upgrade`")
+
+    def composer(self) -> Any:
+        from scheduler.composer import Composer
+
+        return Composer(self.settings.templates_dir, self.settings.timezone, self.settings.language)
+
+    def local(self, value: dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        return value.astimezone(self.settings.timezone).isoformat(timespec="seconds")
+
+    def local_short(self, value: dt.datetime | None) -> str:
+        if value is None:
+            return "-"
+        local = value.astimezone(self.settings.timezone)
+        return local.strftime("%Y-%m-%d %H:%M ") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+
+
+def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], table_columns: Sequence[str] | None = None,
+         widths: dict[str, int] | None = None) -> None:
+    if fmt == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+        sys.stdout.write(buf.getvalue())
+        return
+    cols = list(table_columns or columns)
+    widths = widths or {}
+
+    def cell(r: dict[str, Any], c: str) -> str:
+        v = r.get(c)
+        s = "" if v is None else str(v).replace("\n", " ⏎ ")
+        limit = widths.get(c, 40)
+        return s if len(s) <= limit else s[: limit - 1] + "…"
+
+    table = [[c.upper() for c in cols]] + [[cell(r, c) for c in cols] for r in rows]
+    size = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    for row in table:
+        print("  ".join(v.ljust(size[i]) for i, v in enumerate(row)).rstrip())
+    if not rows:
+        print("(none)")
+
+
+def post_row(app: App, p: Post) -> dict[str, Any]:
+    return {
+        "id": p.id, "channel": p.channel.name, "platform": p.channel.platform, "kind": p.kind, "status": p.status,
+        "scheduled_at": app.local(p.scheduled_at) or None, "published_at": app.local(p.published_at) or None,
+        "text": p.text, "link": p.link, "remote_id": p.remote_id, "remote_url": p.remote_url,
+        "attempts": p.attempts, "error": p.error, "image": p.image_path, "template": p.template,
+        "created_by": p.created_by,
+    }
+
+
+# --- commands --------------------------------------------------------------------------
+
+def cmd_db_upgrade(app: App) -> int:
+    app.db.upgrade()
+    print(f"database is up to date ({app.db.engine.url.render_as_string(hide_password=True)})")
+    return EXIT_OK
+
+
+def cmd_import(app: App) -> int:
+    from scheduler.importer import import_file
+
+    app.require_schema()
+    path = Path(app.args.file)
+    hook = _record_change_hook(app)
+    with app.db.session() as session:
+        result = import_file(session, app.args.kind, path, tz=app.settings.timezone, actor=app.actor,
+                             skip_invalid=app.args.skip_invalid, on_change=hook)
+    for p in result.skipped:
+        print(f"skipped: {path}: {p}", file=sys.stderr)
+    print(f"{app.args.kind}: {result.summary()}")
+    return EXIT_FAILED if result.skipped and not (result.created or result.updated or result.unchanged) else EXIT_OK
+
+
+def _record_change_hook(app: App) -> Callable[..., None] | None:
+    try:
+        from jobs.event_promotion import on_record_change
+    except ImportError:
+        return None
+    return lambda session, kind, record, changed: on_record_change(app.settings, app.composer(), session, kind,
+                                                                   record, changed, actor=app.actor)
+
+
+def cmd_records_list(app: App) -> int:
+    app.require_schema()
+    kind = app.args.kind
+    with app.db.session() as session:
+        if kind == "umkm":
+            rows = [{"id": u.external_id, "name": u.name, "owner": u.owner, "category": u.category, "city": u.city,
+                     "district": u.district, "phone": u.phone, "instagram": u.instagram, "website": u.website,
+                     "curated": u.curated} for u in session.scalars(select(Umkm).order_by(Umkm.external_id))]
+            cols = ("id", "name", "owner", "category", "city", "district", "curated")
+        elif kind == "products":
+            from scheduler.composer.filters import rupiah
+
+            rows = [{"id": p.external_id, "umkm_id": p.umkm.external_id, "name": p.name, "description": p.description,
+                     "price": p.price, "price_text": rupiah(p.price), "url": p.url, "image": p.image,
+                     "tags": p.tags, "curation": p.curation, "active": p.active}
+                    for p in session.scalars(select(Product).order_by(Product.external_id))]
+            cols = ("id", "umkm_id", "name", "price_text", "curation", "active", "tags")
+        else:
+            rows = [{"id": e.external_id, "name": e.name, "venue": e.venue, "city": e.city,
+                     "starts_at": app.local(e.starts_at), "ends_at": app.local(e.ends_at) or None, "url": e.url,
+                     "tags": e.tags, "status": e.status, "description": e.description}
+                    for e in session.scalars(select(Event).order_by(Event.starts_at))]
+            cols = ("id", "name", "venue", "starts_at", "ends_at", "status")
+    emit(rows, app.args.format, list(rows[0]) if rows else cols, cols)
+    return EXIT_OK
+
+
+def cmd_channels_list(app: App) -> int:
+    from scheduler.platforms import adapter_class
+    from scheduler.storage import channels as store
+
+    configs: dict[str, Any] = {c.name: c for c in app.settings.channels}
+    states: dict[str, Any] = {}
+    if app.db.is_current():
+        with app.db.session() as session:
+            store.sync_configured(session, app.settings)
+            configs = store.channel_configs(session, app.settings)
+            states = {c.name: c for c in session.scalars(select(store.Channel))}
+    rows = []
+    for name, cfg in sorted(configs.items()):
+        cls = adapter_class(cfg.platform)
+        st = states.get(name)
+        now = utcnow()
+        limited = st.rate_limited_until if st is not None and st.rate_limited_until and st.rate_limited_until > now \
+            else None
+        needs = " | ".join(", ".join(g) for g in cls.required_keys if g) or "-"
+        rows.append({
+            "name": name, "platform": cfg.platform, "source": cfg.source,
+            "status": st.status if st is not None else "active",
+            "reason": st.status_reason if st is not None else None,
+            "rate_limited_until": app.local(limited) or None,
+            "required_keys": needs,
+            "configured_keys": sorted(k for k in cfg.options),
+            "slots": ",".join(t.strftime("%H:%M") for t in cfg.slots.get(0, ())) or None,
+            "timezone": str(cfg.timezone),
+        })
+    emit(rows, app.args.format, list(rows[0]) if rows else ["name"],
+         ("name", "platform", "source", "status", "required_keys", "slots", "reason"), {"reason": 50})
+    return EXIT_OK
+
+
+def cmd_channels_check(app: App) -> int:
+    from scheduler.models import ChannelStatus
+    from scheduler.platforms import adapter_class
+    from scheduler.platforms.base import ChannelContext, MemoryState
+    from scheduler.storage import channels as store
+
+    app.require_schema()
+    with app.db.session() as session:
+        store.sync_configured(session, app.settings)
+        configs = store.channel_configs(session, app.settings)
+        ids = {c.name: c.id for c in session.scalars(select(store.Channel))}
+    names = [app.args.name.lower()] if app.args.name else sorted(configs)
+    failed = 0
+
+    async def check_all() -> list[tuple[str, str, str]]:
+        import httpx
+
+        out = []
+        async with httpx.AsyncClient(timeout=app.settings.publish_timeout) as client:
+            for name in names:
+                cfg = configs.get(name)
+                if cfg is None:
+                    out.append((name, "unknown", f"no channel named {name!r}"))
+                    continue
+                cls = adapter_class(cfg.platform)
+                state: Any = MemoryState()
+                if app.settings.secret_key:
+                    state = store.DbChannelState(app.db, ids[name], app.settings.secret_key)
+                adapter = cls(ChannelContext(name=name, options=cfg.options, state=state,
+                                             public_media_base_url=app.settings.public_media_base_url), client)
+                try:
+                    who = await adapter.check()
+                    out.append((name, "OK", who))
+                except errors.AuthError as exc:
+                    out.append((name, "bad token", str(exc)))
+                except errors.PublishError as exc:
+                    out.append((name, "unreachable", str(exc)))
+                except errors.PromoError as exc:
+                    out.append((name, "error", str(exc)))
+        return out
+
+    from scheduler.redact import redact
+
+    for name, verdict, detail in asyncio.run(check_all()):
+        print(f"{name}: {verdict} — {redact(detail)}")
+        if verdict != "OK":
+            failed += 1
+            continue
+        with app.db.session() as session:
+            row = store.get_channel(session, name)
+            if row.status == ChannelStatus.NEEDS_REAUTH.value:
+                store.set_status(session, row, ChannelStatus.ACTIVE, "channels check succeeded", app.actor)
+                print(f"{name}: re-activated; its waiting posts will go out")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_channels_add(app: App) -> int:
+    from scheduler.storage import channels as store
+
+    app.require_schema()
+    values: dict[str, str] = {}
+    for item in app.args.set or []:
+        if "=" not in item:
+            raise UsageError(f"--set {item!r}: write KEY=VALUE")
+        k, v = item.split("=", 1)
+        values[k.strip().upper()] = v.strip()
+    with app.db.session() as session:
+        row = store.add_channel(session, app.settings, app.args.name, app.args.platform.lower(), values, app.actor)
+        print(f"channel {row.name} ({row.platform}) stored; secrets encrypted. Check it: promo channels check {row.name}")
+    return EXIT_OK
+
+
+def _source(app: App, session: Any) -> Any:
+    from scheduler.planner import find_source
+
+    return find_source(session, product=app.args.product, event=app.args.event, text=app.args.text,
+                       link=getattr(app.args, "link", None), kind=getattr(app.args, "kind", None))
+
+
+def cmd_compose(app: App) -> int:
+    from scheduler.planner import compose_for, resolve_channels
+
+    app.require_schema()
+    composer = app.composer()
+    failed = 0
+    rows = []
+    with app.db.session() as session:
+        source = _source(app, session)
+        names = app.args.channel.split(",") if app.args.channel else [c.name for c in app.settings.channels]
+        for _row, cfg in resolve_channels(session, app.settings, names):
+            try:
+                composed = compose_for(composer, cfg, source, now=utcnow(), tz=app.settings.timezone,
+                                       with_image=bool(app.args.image), template=app.args.template)
+            except errors.ComposeError as exc:
+                failed += 1
+                rows.append({"channel": cfg.name, "platform": cfg.platform, "error": str(exc)})
+                continue
+            rows.append({"channel": cfg.name, "platform": cfg.platform, "template": composed.template,
+                         "text": composed.text, "shortened": composed.shortened,
+                         "counts": [{"count": n, "limit": r.limit, "method": r.method} for r, n in composed.counts]})
+    if app.args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for r in rows:
+            print(f"── {r['channel']} ({r['platform']}) " + "─" * max(0, 50 - len(r["channel"]) - len(r["platform"])))
+            if "error" in r:
+                print(f"ERROR: {r['error']}\n")
+                continue
+            print(r["text"])
+            counts = ", ".join(f"{c['count']}/{c['limit']} ({c['method']})" for c in r["counts"])
+            print(f"[{counts}; template {r['template']}{'; shortened to fit' if r['shortened'] else ''}]\n")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_post_new(app: App) -> int:
+    from scheduler.planner import create_posts, resolve_channels
+
+    app.require_schema()
+    composer = app.composer()
+    with app.db.session() as session:
+        source = _source(app, session)
+        channels = resolve_channels(session, app.settings, app.args.channel.split(","))
+        posts = create_posts(session, app.settings, composer, source, channels, when=app.args.at,
+                             queue=app.args.queue, now_flag=app.args.now, draft=app.args.draft,
+                             image=app.args.image, image_alt=app.args.alt, template=app.args.template,
+                             actor=app.actor)
+        rows = [post_row(app, p) for p in posts]
+    if app.args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['id']}  {r['channel']}  {r['status']}  {r['scheduled_at'] or '-'}")
+    return EXIT_OK
+
+
+def cmd_post_list(app: App) -> int:
+    from scheduler.storage import posts as store
+
+    app.require_schema()
+    status = app.args.status.split(",") if app.args.status else None
+    with app.db.session() as session:
+        rows = [post_row(app, p) for p in store.list_posts(session, status=status, channel=app.args.channel,
+                                                           limit=app.args.limit)]
+    emit(rows, app.args.format, POST_FIELDS, ("id", "channel", "kind", "status", "scheduled_at", "attempts", "text"),
+         {"text": 50, "scheduled_at": 25})
+    return EXIT_OK
+
+
+def cmd_post_show(app: App) -> int:
+    from scheduler.storage import posts as store
+
+    app.require_schema()
+    with app.db.session() as session:
+        post = store.get_post(session, app.args.id)
+        row = post_row(app, post)
+        hist = [history_row(app, h) for h in session.scalars(
+            select(HistoryEntry).where(HistoryEntry.post_id == post.id).order_by(HistoryEntry.id))]
+    if app.args.format == "json":
+        print(json.dumps({**row, "history": hist}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for k in ("id", "channel", "platform", "kind", "status", "scheduled_at", "published_at", "remote_id",
+              "remote_url", "attempts", "error", "image", "template", "created_by"):
+        print(f"{k:>13}: {row[k] if row[k] is not None else '-'}")
+    print("\n" + row["text"] + "\n\nhistory:")
+    emit(hist, "table", HISTORY_FIELDS, ("started_at", "action", "from_status", "to_status", "outcome", "actor",
+                                         "error"), {"error": 70})
+    return EXIT_OK
+
+
+def _post_action(action: str) -> Callable[[App], int]:
+    def run(app: App) -> int:
+        from scheduler import planner
+
+        app.require_schema()
+        done = []
+        with app.db.session() as session:
+            for post_id in app.args.ids:
+                if action == "approve":
+                    p = planner.approve(session, post_id, app.actor)
+                elif action == "cancel":
+                    p = planner.cancel(session, post_id, app.actor, reason=app.args.reason or "cancelled by staff")
+                elif action == "retry":
+                    p = planner.retry(session, post_id, app.actor)
+                elif action == "published":
+                    p = planner.mark_published(session, post_id, app.actor, app.args.url)
+                else:
+                    p = planner.schedule_draft(session, post_id, app.actor, app.settings)
+                done.append(f"post {p.id}: {p.status}")
+        print("\n".join(done))
+        return EXIT_OK
+
+    return run
+
+
+def cmd_post_reschedule(app: App) -> int:
+    from scheduler import planner
+
+    app.require_schema()
+    if not app.args.at and not app.args.now:
+        raise UsageError("give --at WHEN or --now")
+    when = app.args.at or utcnow().astimezone(app.settings.timezone).strftime("%Y-%m-%d %H:%M:%S")
+    with app.db.session() as session:
+        p = planner.reschedule(session, app.settings, app.args.id, when, app.actor, allow_past=bool(app.args.now))
+        print(f"post {p.id}: {p.status} at {app.local(p.scheduled_at)}")
+    return EXIT_OK
+
+
+def history_row(app: App, h: HistoryEntry) -> dict[str, Any]:
+    p = h.post
+    return {
+        "id": h.id, "post_id": h.post_id, "channel": h.channel.name, "platform": h.channel.platform,
+        "action": h.action, "started_at": app.local(h.started_at), "finished_at": app.local(h.finished_at) or None,
+        "from_status": h.from_status, "to_status": h.to_status, "outcome": h.outcome, "http_status": h.http_status,
+        "status": p.status, "scheduled_at": app.local(p.scheduled_at) or None,
+        "published_at": app.local(p.published_at) or None, "text": p.text,
+        "remote_id": h.remote_id, "remote_url": h.remote_url, "attempts": p.attempts, "error": h.error,
+        "actor": h.actor,
+    }
+
+
+def _day_bound(app: App, value: str, end: bool) -> dt.datetime:
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            if end:
+                day += dt.timedelta(days=1)
+            return dt.datetime.combine(day, dt.time(), tzinfo=app.settings.timezone).astimezone(dt.UTC)
+        from scheduler.planner import parse_when
+
+        return parse_when(value, app.settings.timezone)
+    except ValueError:
+        raise UsageError(f"{value!r} is not a date (YYYY-MM-DD) or time (YYYY-MM-DD HH:MM)") from None
+
+
+def cmd_history(app: App) -> int:
+    from scheduler.models import Channel
+
+    app.require_schema()
+    q = (select(HistoryEntry).join(Channel, Channel.id == HistoryEntry.channel_id)
+         .join(Post, Post.id == HistoryEntry.post_id).order_by(HistoryEntry.id))
+    if app.args.channel:
+        q = q.where(Channel.name == app.args.channel.lower())
+    if app.args.status:
+        wanted = app.args.status.split(",")
+        q = q.where((HistoryEntry.to_status.in_(wanted)) | (HistoryEntry.outcome.in_(wanted)))
+    if app.args.since:
+        q = q.where(HistoryEntry.started_at >= _day_bound(app, app.args.since, end=False))
+    if app.args.until:
+        q = q.where(HistoryEntry.started_at < _day_bound(app, app.args.until, end=True))
+    if not app.args.all:
+        q = q.where(HistoryEntry.action == "attempt")
+    if app.args.post:
+        q = q.where(HistoryEntry.post_id == app.args.post)
+    with app.db.session() as session:
+        rows = [history_row(app, h) for h in session.scalars(q)]
+    emit(rows, app.args.format, HISTORY_FIELDS,
+         ("started_at", "post_id", "channel", "action", "outcome", "to_status", "http_status", "remote_url", "error"),
+         {"error": 50, "remote_url": 45})
+    return EXIT_OK
+
+
+def cmd_status(app: App) -> int:
+    from scheduler.models import Heartbeat
+    from scheduler.service import stalled
+    from scheduler.storage import posts as store
+
+    app.require_schema()
+    with app.db.session() as session:
+        counts = store.counts_by_status(session)
+        beats = list(session.scalars(select(Heartbeat)))
+    now = utcnow()
+    out: dict[str, Any] = {"now": app.local(now), "counts": counts, "workers": [
+        {"worker": b.worker, "last_tick": app.local(b.last_tick), "seconds_since_tick":
+         round((now - b.last_tick).total_seconds(), 1), "stalled": stalled(b.last_tick, app.settings, now)}
+        for b in beats]}
+    if app.args.format == "json":
+        print(json.dumps(out, indent=2))
+    else:
+        if not beats:
+            print("service: not running (no dispatch heartbeat)")
+        for w in out["workers"]:
+            print(f"service {w['worker']}: last tick {w['last_tick']} ({w['seconds_since_tick']}s ago)"
+                  + (" STALLED" if w["stalled"] else ""))
+        print("posts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    bad = any(w["stalled"] for w in out["workers"])
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def cmd_serve(app: App) -> int:
+    from scheduler.service import Service, setup_logging
+
+    app.require_schema()
+    setup_logging(app.settings.log_level)
+    service = Service(app.settings, app.db, health_port=app.args.health_port)
+    for cfg in app.settings.channels:
+        if cfg.platform == "outbox":
+            print(f"channel {cfg.name}: posts are appended to {Path(cfg.options.get('PATH') or 'outbox.jsonl').resolve()}",
+                  flush=True)
+    print("history: promo history   ·   queue: promo post list   ·   health: promo status", flush=True)
+    if app.args.web:
+        print("note: the web dashboard is not part of this version; serving the scheduler only", file=sys.stderr)
+    asyncio.run(service.run())
+    return EXIT_OK
+
+
+def cmd_users_add(app: App) -> int:
+    app.require_schema()
+    with app.db.session() as session:
+        existing = session.scalars(select(User).where(User.name == app.args.name)).first()
+        if existing:
+            existing.role = app.args.role
+        else:
+            session.add(User(name=app.args.name, role=app.args.role))
+        session.add(AuditEntry(actor=app.actor, action="user.add", entity="user", entity_id=app.args.name,
+                               detail={"role": app.args.role}))
+    print(f"user {app.args.name}: {app.args.role}")
+    return EXIT_OK
+
+
+def cmd_demo(app: App) -> int:
+    from scheduler.demo import load_demo
+
+    if not app.db.is_current():
+        app.db.upgrade()
+    with app.db.session() as session:
+        for line in load_demo(session, app.settings, app.composer(), actor=app.actor):
+            print(line)
+    return EXIT_OK
+
+
+def cmd_jobs_list(app: App) -> int:
+    from scheduler.jobs_info import describe_jobs
+
+    rows = describe_jobs(app.settings)
+    emit(rows, app.args.format, ["id", "trigger", "next_run", "what"], ["id", "trigger", "next_run", "what"],
+         {"what": 70, "trigger": 40})
+    return EXIT_OK
+
+
+def cmd_highlight(app: App) -> int:
+    try:
+        from jobs.daily_highlight import cli_history, cli_preview
+    except ImportError:
+        raise errors.PromoError("the daily highlight is not available in this version") from None
+    app.require_schema()
+    if app.args.action == "preview":
+        return cli_preview(app)
+    return cli_history(app)
+
+
+# --- the parser --------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="promo", description="Turn event and UMKM product records into scheduled social-media posts.")
+    p.add_argument("--as", dest="as_user", metavar="USER", help="who is doing this (recorded in history and audit)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", metavar="ACTION", required=True)
+    db.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
+
+    imp = sub.add_parser("import", help="import UMKM, products or events from CSV or JSON")
+    imp.add_argument("kind", choices=("umkm", "products", "events"), help="what the file holds")
+    imp.add_argument("file", help=".csv (comma or semicolon) or .json")
+    imp.add_argument("--skip-invalid", action="store_true", help="write the good rows even if some are bad")
+    imp.set_defaults(func=cmd_import)
+
+    rec = sub.add_parser("records", help="show stored records").add_subparsers(dest="rec_cmd", metavar="ACTION",
+                                                                                required=True)
+    rl = rec.add_parser("list", help="list umkm, products or events")
+    rl.add_argument("kind", choices=("umkm", "products", "events"))
+    rl.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    rl.set_defaults(func=cmd_records_list)
+
+    ch = sub.add_parser("channels", help="configured channels").add_subparsers(dest="ch_cmd", metavar="ACTION",
+                                                                               required=True)
+    cl = ch.add_parser("list", help="list channels, their platform, keys and state")
+    cl.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    cl.set_defaults(func=cmd_channels_list)
+    cc = ch.add_parser("check", help="call each platform's identity endpoint: OK / bad token / unreachable")
+    cc.add_argument("name", nargs="?", help="one channel (default: all)")
+    cc.set_defaults(func=cmd_channels_check)
+    ca = ch.add_parser("add", help="store a channel (secrets encrypted) in the database")
+    ca.add_argument("name", help="channel name (letters, digits, _)")
+    ca.add_argument("--platform", required=True, help="platform name, e.g. mastodon")
+    ca.add_argument("--set", action="append", metavar="KEY=VALUE", help="a platform setting, e.g. ACCESS_TOKEN=…")
+    ca.set_defaults(func=cmd_channels_add)
+
+    def source_args(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_mutually_exclusive_group(required=True)
+        g.add_argument("--product", metavar="ID", help="a product's id")
+        g.add_argument("--event", metavar="ID", help="an event's id")
+        g.add_argument("--text", metavar="TEXT", help="free text")
+        sp.add_argument("--link", metavar="URL", help="a link for a free-text post")
+        sp.add_argument("--kind", help="post kind (default: product_highlight, event_announcement or free_text)")
+        sp.add_argument("--template", metavar="T", help="template name instead of <kind>/<platform>.j2")
+
+    co = sub.add_parser("compose", help="preview a post's text per channel with its length and limit")
+    source_args(co)
+    co.add_argument("--channel", metavar="NAME[,NAME…]", help="channels (default: all configured)")
+    co.add_argument("--image", metavar="PATH", help="preview as an image caption (limits may differ)")
+    co.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    co.set_defaults(func=cmd_compose)
+
+    post = sub.add_parser("post", help="queue and manage posts").add_subparsers(dest="post_cmd", metavar="ACTION",
+                                                                                required=True)
+    pn = post.add_parser("new", help="create a post per channel")
+    source_args(pn)
+    pn.add_argument("--channel", required=True, metavar="NAME[,NAME…]", help="one or more channels")
+    when = pn.add_mutually_exclusive_group()
+    when.add_argument("--at", metavar="WHEN", help='"YYYY-MM-DD HH:MM[:SS]" local time, or ISO 8601 with offset')
+    when.add_argument("--queue", action="store_true", help="the next free slot of each channel")
+    when.add_argument("--now", action="store_true", help="publish as soon as possible")
+    pn.add_argument("--draft", action="store_true", help="store as a draft (not published)")
+    pn.add_argument("--image", metavar="PATH", help="attach an image (JPEG, PNG, GIF, WebP)")
+    pn.add_argument("--alt", metavar="TEXT", help="alt text for the image")
+    pn.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    pn.set_defaults(func=cmd_post_new)
+
+    pl = post.add_parser("list", help="list posts")
+    pl.add_argument("--status", help="comma-separated statuses")
+    pl.add_argument("--channel", help="one channel")
+    pl.add_argument("--limit", type=int, help="at most N posts")
+    pl.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    pl.set_defaults(func=cmd_post_list)
+    ps = post.add_parser("show", help="one post with its history")
+    ps.add_argument("id", type=int)
+    ps.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    ps.set_defaults(func=cmd_post_show)
+    for action, text in (("approve", "approve pending posts"), ("cancel", "cancel posts"),
+                         ("retry", "queue failed, expired or needs_review posts again, now"),
+                         ("submit", "move drafts to scheduled (or pending_approval)"),
+                         ("published", "confirm needs_review posts are on the platform")):
+        sp = post.add_parser(action, help=text)
+        sp.add_argument("ids", type=int, nargs="+", metavar="ID")
+        if action == "cancel":
+            sp.add_argument("--reason", help="why (recorded in history)")
+        if action == "published":
+            sp.add_argument("--url", help="the post's public URL")
+        sp.set_defaults(func=_post_action(action))
+    pr = post.add_parser("reschedule", help="move a post to another time")
+    pr.add_argument("id", type=int)
+    pr.add_argument("--at", metavar="WHEN", help="new time")
+    pr.add_argument("--now", action="store_true", help="as soon as possible")
+    pr.set_defaults(func=cmd_post_reschedule)
+
+    hi = sub.add_parser("history", help="every publish attempt (and with --all every status change)")
+    hi.add_argument("--channel", help="one channel")
+    hi.add_argument("--status", help="outcome or resulting status, comma-separated (e.g. published,failed)")
+    hi.add_argument("--since", metavar="D", help="from this date (YYYY-MM-DD, local)")
+    hi.add_argument("--until", metavar="D", help="up to and including this date")
+    hi.add_argument("--post", type=int, metavar="ID", help="one post")
+    hi.add_argument("--all", action="store_true", help="include status changes, not only attempts")
+    hi.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    hi.set_defaults(func=cmd_history)
+
+    hl = sub.add_parser("highlight", help="the daily UMKM highlight")
+    hl_sub = hl.add_subparsers(dest="action", metavar="ACTION", required=True)
+    hp = hl_sub.add_parser("preview", help="what would be picked for a day, and why (creates nothing)")
+    hp.add_argument("--date", metavar="YYYY-MM-DD", help="the day (default: today)")
+    hp.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    hp.set_defaults(func=cmd_highlight)
+    hh = hl_sub.add_parser("history", help="past highlights per product and UMKM")
+    hh.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    hh.set_defaults(func=cmd_highlight)
+
+    jb = sub.add_parser("jobs", help="recurring jobs").add_subparsers(dest="jobs_cmd", metavar="ACTION", required=True)
+    jl = jb.add_parser("list", help="every recurring job and its next run (local time)")
+    jl.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    jl.set_defaults(func=cmd_jobs_list)
+
+    sv = sub.add_parser("serve", help="run the scheduler in the foreground (Ctrl-C stops it)")
+    sv.add_argument("--web", action="store_true", help="also serve the dashboard (not in this version)")
+    sv.add_argument("--host", default="127.0.0.1", help="dashboard host")
+    sv.add_argument("--port", type=int, default=8080, help="dashboard port")
+    sv.add_argument("--health-port", type=int, default=None, help="health endpoint port (default PROMO_HEALTH_PORT; 0 = off)")
+    sv.set_defaults(func=cmd_serve)
+
+    st = sub.add_parser("status", help="is the service ticking, and how many posts are in each state")
+    st.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    st.set_defaults(func=cmd_status)
+
+    us = sub.add_parser("users", help="people and roles").add_subparsers(dest="users_cmd", metavar="ACTION",
+                                                                         required=True)
+    ua = us.add_parser("add", help="add or change a user")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=("viewer", "editor", "approver", "admin"))
+    ua.set_defaults(func=cmd_users_add)
+
+    sub.add_parser("demo", help="load demo data from the seed article and queue a few posts").set_defaults(
+        func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        app = App(args)
+        return int(args.func(app))
+    except UsageError as exc:
+        print(f"promo: usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except errors.ConfigError as exc:
+        print(f"promo: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except errors.PromoError as exc:
+        print(f"promo: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

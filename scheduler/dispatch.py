@@ -1,0 +1,424 @@
+"""The dispatcher: claim due posts under a lease → publish → record; the retry policy.
+
+* One publish in flight per channel, in order of scheduled time (the claim query picks
+  each free channel's earliest due post); many channels publish concurrently on a few
+  sharded ``httpx.AsyncClient``s that share one SSL context.
+* A claim is an atomic database update that sets ``publishing``, the lease owner and
+  its expiry; leases are renewed while a publish is in flight. Housekeeping resolves
+  leases whose owner died: reconcile where the platform can tell, otherwise
+  ``needs_review`` — never re-sent blindly.
+* What happens after an error is decided from the error's class alone (:func:`decide`).
+* Results are written in small batches, so a burst costs few transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import ssl
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from scheduler import errors
+from scheduler.config import ChannelConfig, Settings
+from scheduler.models import Channel, ChannelStatus, Post, PostStatus, utcnow
+from scheduler.planner import media_for
+from scheduler.platforms import adapter_class
+from scheduler.platforms.base import Adapter, ChannelContext, PlatformRules, PublishResult, ReadyPost
+from scheduler.redact import redact
+from scheduler.storage import channels as channel_store
+from scheduler.storage import posts as post_store
+from scheduler.storage.db import Database
+
+log = logging.getLogger("promo.dispatch")
+S = PostStatus
+Clock = Callable[[], dt.datetime]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def backoff(failures: int, settings: Settings, rng: random.Random) -> dt.timedelta:
+    """Exponential backoff with full jitter between half and the whole step, capped."""
+    step = min(settings.retry_max_seconds, settings.retry_base_seconds * (2 ** max(0, failures - 1)))
+    return dt.timedelta(seconds=step * (0.5 + rng.random() / 2))
+
+
+@dataclass
+class Decision:
+    outcome: post_store.Outcome
+    channel: post_store.ChannelChange | None = None
+    alert: str | None = None
+
+
+def decide(claimed: post_store.Claimed, exc: BaseException | None, result: PublishResult | None,
+           rules: PlatformRules, settings: Settings, now: dt.datetime, rng: random.Random,
+           channel_name: str) -> Decision:
+    """What an attempt's result or error means for the post and its channel (class alone)."""
+
+    def out(to: PostStatus, outcome: str, **kw: object) -> post_store.Outcome:
+        return post_store.Outcome(post_id=claimed.id, history_id=claimed.history_id, to=to, outcome=outcome,
+                                  finished_at=now, **kw)  # type: ignore[arg-type]
+
+    if exc is None:
+        assert result is not None
+        return Decision(out(S.PUBLISHED, "published", remote_id=result.remote_id, remote_url=result.remote_url,
+                            http_status=result.http_status))
+    message = redact(str(exc)) or type(exc).__name__
+    status = getattr(exc, "status", None)
+    where = f"post {claimed.id} on {channel_name}"
+    if isinstance(exc, errors.Duplicate):
+        if exc.remote_id:
+            return Decision(out(S.PUBLISHED, "duplicate", remote_id=exc.remote_id, remote_url=exc.remote_url,
+                                http_status=status, error=f"already on the platform: {message}"))
+        return Decision(out(S.NEEDS_REVIEW, "duplicate", http_status=status,
+                            error=f"platform reports a duplicate but does not name it: {message}"),
+                        alert=f"{where} needs review: {message}")
+    if isinstance(exc, errors.RateLimited):
+        return Decision(out(S.RETRY_WAIT, "rate_limited", next_attempt_at=exc.retry_at, http_status=status,
+                            error=message),
+                        channel=post_store.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
+    if isinstance(exc, errors.AuthError):
+        return Decision(out(S.SCHEDULED, "auth", http_status=status, error=message),
+                        channel=post_store.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
+                                                         reason=message),
+                        alert=f"channel {channel_name} paused (needs_reauth): {message}. "
+                              f"Fix the credentials, then run `promo channels check {channel_name}`.")
+    if isinstance(exc, errors.ConfigError):
+        return Decision(out(S.SCHEDULED, "config", error=message),
+                        channel=post_store.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
+                                                         reason=message),
+                        alert=f"channel {channel_name} paused: {message}")
+    if isinstance(exc, errors.RejectedContent):
+        return Decision(out(S.FAILED, "rejected", http_status=status, error=message),
+                        alert=f"{where} failed: {message}")
+    transient = isinstance(exc, errors.Transient)
+    if isinstance(exc, errors.UnknownOutcome) and rules.idempotent:
+        transient = True  # the platform dedupes on our key: sending again is safe
+    if transient:
+        failures = claimed.failures + 1
+        if failures >= settings.max_attempts:
+            return Decision(out(S.FAILED, "transient", http_status=status, failures=failures,
+                                error=f"gave up after {failures} attempts: {message}"),
+                            alert=f"{where} failed after {failures} attempts: {message}")
+        return Decision(out(S.RETRY_WAIT, "transient", http_status=status, failures=failures, error=message,
+                            next_attempt_at=now + backoff(failures, settings, rng)))
+    # UnknownOutcome on a platform where a retry could double-post (or an unexpected error).
+    if not isinstance(exc, errors.UnknownOutcome):
+        message = f"unexpected {type(exc).__name__}: {message}"
+    return Decision(out(S.NEEDS_REVIEW, "unknown", http_status=status,
+                        error=f"outcome unknown, not re-sent: {message}"),
+                    alert=f"{where} needs review (may or may not be on the platform): {message}")
+
+
+class Dispatcher:
+    """Publishes due posts; one instance per service process."""
+
+    def __init__(self, settings: Settings, db: Database, *, worker: str | None = None,
+                 clock: Clock = utcnow, transport: httpx.AsyncBaseTransport | None = None,
+                 alert: Callable[[str], None] | None = None, seed: int | None = None):
+        self.settings = settings
+        self.db = db
+        self.worker = worker or worker_id()
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.alert = alert or (lambda message: None)
+        self._transport = transport
+        self._clients: list[httpx.AsyncClient] = []
+        self._ssl = ssl.create_default_context() if transport is None else None
+        self._configs: dict[int, tuple[str, ChannelConfig]] = {}
+        self._adapters: dict[int, Adapter] = {}
+        self._inflight: dict[int, asyncio.Task[None]] = {}  # post id → task
+        self._busy_channels: set[int] = set()
+        self._channel_of: dict[int, int] = {}  # in-flight post id → channel id
+        self._done: list[Decision] = []
+        self._flush_needed = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._tick_lock = asyncio.Lock()
+        self._retick = False
+        self.last_tick: dt.datetime | None = None
+        self.published = 0
+        self.closing = False
+
+    # --- set-up ---------------------------------------------------------------------
+
+    def client_for(self, channel_id: int) -> httpx.AsyncClient:
+        if not self._clients:
+            limits = httpx.Limits(max_connections=self.settings.http_connections,
+                                  max_keepalive_connections=self.settings.http_connections)
+            timeout = httpx.Timeout(self.settings.publish_timeout, connect=min(10.0, self.settings.publish_timeout))
+            for _ in range(self.settings.http_clients):
+                if self._transport is not None:
+                    client = httpx.AsyncClient(transport=self._transport, timeout=timeout)
+                else:
+                    client = httpx.AsyncClient(verify=self._ssl, limits=limits, timeout=timeout,
+                                               headers={"User-Agent": "promo-scheduler"})
+                self._clients.append(client)
+        return self._clients[channel_id % len(self._clients)]
+
+    def reload_channels(self) -> None:
+        with self.db.session() as session:
+            channel_store.sync_configured(session, self.settings)
+            configs = channel_store.channel_configs(session, self.settings)
+            rows = {c.name: c.id for c in session.scalars(channel_store.select(Channel))}
+        self._configs = {rows[name]: (name, cfg) for name, cfg in configs.items() if name in rows}
+
+    def config_for(self, channel_id: int) -> tuple[str, ChannelConfig]:
+        if channel_id not in self._configs:
+            self.reload_channels()
+        if channel_id not in self._configs:
+            raise errors.ConfigError(f"channel #{channel_id} has posts but is no longer configured")
+        return self._configs[channel_id]
+
+    def adapter_for(self, channel_id: int) -> Adapter:
+        adapter = self._adapters.get(channel_id)
+        if adapter is None:
+            name, cfg = self.config_for(channel_id)
+            cls = adapter_class(cfg.platform)
+            state = channel_store.DbChannelState(self.db, channel_id, self.settings.secret_key)
+            ctx = ChannelContext(name=name, options=cfg.options, state=state,
+                                 public_media_base_url=self.settings.public_media_base_url)
+            adapter = cls(ctx, self.client_for(channel_id))
+            self._adapters[channel_id] = adapter
+        return adapter
+
+    def forget_adapter(self, channel_id: int) -> None:
+        """Drop a cached adapter (credentials changed, channel re-checked)."""
+        self._adapters.pop(channel_id, None)
+
+    # --- the loop -------------------------------------------------------------------
+
+    async def tick(self) -> int:
+        """Expire stale posts, claim due ones, start publishing them. Returns how many started."""
+        if self.closing:
+            return 0
+        if self._tick_lock.locked():
+            self._retick = True
+            return 0
+        async with self._tick_lock:
+            started = 0
+            while True:
+                self._retick = False
+                now = self.clock()
+                self.last_tick = now
+                self.expire_stale(now)
+                claimed = post_store.claim_due(
+                    self.db.engine, worker=self.worker, now=now,
+                    lease=dt.timedelta(seconds=self.settings.lease_seconds),
+                    exclude_channels=self._busy_channels,
+                )
+                for c in claimed:
+                    self._busy_channels.add(c.channel_id)
+                    self._channel_of[c.id] = c.channel_id
+                    self._inflight[c.id] = asyncio.create_task(self._publish(c), name=f"publish-{c.id}")
+                started += len(claimed)
+                if not self._retick:
+                    return started
+
+    def expire_stale(self, now: dt.datetime) -> int:
+        """Waiting posts that came due later than their kind's maximum lateness become expired."""
+        shortest = min(self.settings.lateness(k) for k in self.settings.max_lateness) \
+            if self.settings.max_lateness else dt.timedelta(hours=1)
+        expired = 0
+        with self.db.session() as session:
+            for post in post_store.stale_candidates(session, now - shortest):
+                limit = self.settings.lateness(post.kind)
+                assert post.scheduled_at is not None
+                if now - post.scheduled_at <= limit:
+                    continue
+                late = now - post.scheduled_at
+                reason = (f"not published: {_human(late)} late, more than the {_human(limit)} allowed for "
+                          f"{post.kind} posts (PROMO_MAX_LATENESS_{post.kind.upper()})")
+                if post.status == S.PENDING_APPROVAL.value:
+                    reason = "not approved before its time"
+                post_store.transition(session, post, S.EXPIRED, actor=self.worker, reason=reason)
+                expired += 1
+                if post.kind != "alert":
+                    self.alert(f"post {post.id} on {post.channel.name} expired: {reason}")
+        return expired
+
+    async def _publish(self, c: post_store.Claimed) -> None:
+        channel_name = f"#{c.channel_id}"
+        rules = PlatformRules(text=())
+        result: PublishResult | None = None
+        exc: BaseException | None = None
+        try:
+            channel_name, cfg = self.config_for(c.channel_id)
+            adapter = self.adapter_for(c.channel_id)
+            rules = adapter.rules_for(cfg.options, adapter.ctx.state)
+            ready = ReadyPost(
+                post_id=c.id, idempotency_key=c.idempotency_key, text=c.text, link=c.link, title=c.title,
+                description=c.summary, image=media_for(self.settings, c.image_path, c.image_alt),
+                created_at=c.created_at,
+            )
+            try:
+                result = await asyncio.wait_for(adapter.publish(ready), timeout=self.settings.publish_timeout * 4)
+            except TimeoutError:
+                raise errors.UnknownOutcome("publish did not finish in time: outcome unknown") from None
+            except errors.UnknownOutcome as unknown:
+                if rules.can_reconcile and not rules.idempotent:
+                    result = await self._reconcile_now(adapter, ready, unknown)
+                else:
+                    raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # every error is classified by decide()
+            exc = e
+        decision = decide(c, exc, result, rules, self.settings, self.clock(), self.rng, channel_name)
+        if decision.outcome.to == S.PUBLISHED:
+            self.published += 1
+        log_fn = log.info if exc is None else log.warning
+        log_fn("post %s on %s: %s%s", c.id, channel_name, decision.outcome.outcome,
+               f" ({decision.outcome.error})" if decision.outcome.error else "")
+        self._done.append(decision)
+        self._flush_needed.set()
+
+    async def _reconcile_now(self, adapter: Adapter, ready: ReadyPost, unknown: errors.UnknownOutcome) -> PublishResult:
+        """After an unknown outcome, ask the platform; None means certainly not there → retry."""
+        try:
+            found = await adapter.reconcile(ready)
+        except errors.PublishError:
+            raise unknown from None
+        if found is None:
+            raise errors.Transient(f"{unknown} — reconciled: not on the platform, will retry")
+        return found
+
+    async def flusher(self) -> None:
+        """Write finished attempts in batches, then look for more due work."""
+        while True:
+            await self._flush_needed.wait()
+            await asyncio.sleep(0)  # let other finishing publishes join this batch
+            self._flush_needed.clear()
+            self.flush()
+            if not self.closing:
+                await self.tick()
+
+    def flush(self) -> None:
+        batch, self._done = self._done, []
+        if not batch:
+            return
+        post_store.finish_attempts(self.db.engine, self.worker, [d.outcome for d in batch],
+                                   [d.channel for d in batch if d.channel is not None])
+        for d in batch:
+            self._inflight.pop(d.outcome.post_id, None)
+            self._busy_channels.discard(self._channel_of.pop(d.outcome.post_id, -1))
+            if d.channel is not None and d.channel.status is not None:
+                self.forget_adapter(d.channel.channel_id)
+            if d.alert:
+                self.alert(d.alert)
+
+    async def renew(self) -> None:
+        ids = list(self._inflight)
+        if ids:
+            post_store.renew_leases(self.db.engine, self.worker, ids,
+                                    self.clock() + dt.timedelta(seconds=self.settings.lease_seconds))
+
+    def start(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self.flusher(), name="flusher")
+
+    async def drain(self) -> None:
+        """Stop claiming; wait for in-flight publishes and write their results."""
+        self.closing = True
+        pending = [t for t in self._inflight.values() if not t.done()]
+        if pending:
+            log.info("waiting for %d in-flight publish(es) to finish", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+        self.flush()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            try:
+                await self._flusher
+            except asyncio.CancelledError:
+                pass
+        for client in self._clients:
+            await client.aclose()
+
+    @property
+    def inflight(self) -> int:
+        return sum(1 for t in self._inflight.values() if not t.done())
+
+    # --- housekeeping ------------------------------------------------------------------
+
+    async def resolve_expired_leases(self) -> int:
+        """Posts whose claimer died: reconcile where possible, else needs_review (never re-sent)."""
+        now = self.clock()
+        with self.db.session() as session:
+            posts = post_store.expired_leases(session, now)
+            work = [(p.id, p.channel_id, p.lease_owner) for p in posts]
+        resolved = 0
+        for post_id, channel_id, owner in work:
+            if post_id in self._inflight:
+                continue
+            found: PublishResult | None = None
+            verdict: str
+            error: str
+            try:
+                name, cfg = self.config_for(channel_id)
+                adapter = self.adapter_for(channel_id)
+                rules = adapter.rules_for(cfg.options, adapter.ctx.state)
+            except errors.PromoError as exc:
+                rules, adapter, name = PlatformRules(text=()), None, f"#{channel_id}"  # type: ignore[assignment]
+                error = str(exc)
+            with self.db.session() as session:
+                post = session.get(Post, post_id)
+                if post is None or post.status != S.PUBLISHING.value or post.lease_owner != owner:
+                    continue
+                ready = ReadyPost(post_id=post.id, idempotency_key=post.idempotency_key, text=post.text,
+                                  link=post.link, title=post.title, description=post.summary,
+                                  image=media_for(self.settings, post.image_path, post.image_alt),
+                                  created_at=post.created_at)
+            verdict, error = "needs_review", f"lease of {owner} expired mid-publish: outcome unknown"
+            if rules.idempotent:
+                verdict, error = "retry", f"lease of {owner} expired; the platform dedupes on our key, sending again"
+            elif rules.can_reconcile and adapter is not None:
+                try:
+                    found = await adapter.reconcile(ready)
+                    verdict = "published" if found else "retry"
+                    error = (f"lease of {owner} expired; reconciled: "
+                             + ("it is on the platform" if found else "not on the platform, sending again"))
+                except Exception as exc:  # cannot tell: needs a person
+                    error = f"lease of {owner} expired and reconcile failed ({redact(str(exc))}): outcome unknown"
+            with self.db.session() as session:
+                post = session.get(Post, post_id)
+                if post is None or post.status != S.PUBLISHING.value or post.lease_owner != owner:
+                    continue
+                attempt = post_store.open_attempt(session, post)
+                if attempt is not None:
+                    attempt.finished_at = now
+                    attempt.outcome = "lease_expired"
+                    attempt.error = error
+                if verdict == "published":
+                    assert found is not None
+                    post_store.transition(session, post, S.PUBLISHED, actor=self.worker, reason=error,
+                                          remote_id=found.remote_id, remote_url=found.remote_url,
+                                          published_at=now, lease_owner=None, lease_expires_at=None)
+                elif verdict == "retry":
+                    post_store.transition(session, post, S.RETRY_WAIT, actor=self.worker, reason=error,
+                                          next_attempt_at=now, lease_owner=None, lease_expires_at=None)
+                else:
+                    post_store.transition(session, post, S.NEEDS_REVIEW, actor=self.worker, reason=error,
+                                          error=error, lease_owner=None, lease_expires_at=None)
+                    if post.kind != "alert":
+                        self.alert(f"post {post_id} on {name} needs review: {error}")
+            resolved += 1
+        return resolved
+
+
+def _human(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h".replace(".0h", "h")
+    if seconds >= 60:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"

@@ -1,0 +1,360 @@
+"""Import UMKM, products and events from CSV or JSON.
+
+The whole file is read and checked first; every bad row is reported with its line
+number, column and reason. With any bad row nothing is written, unless the caller asks
+to skip invalid rows. Re-importing the same file changes nothing; an edited row updates
+its record (matched on the stable external ``id``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.errors import ImportValidationError, RowProblem, ValidationError
+from scheduler.models import AuditEntry, Event, Product, Umkm, utcnow
+
+KINDS = ("umkm", "products", "events")
+COLUMNS = {
+    "umkm": ("id", "name", "owner", "category", "city", "district", "phone", "instagram", "website", "curated"),
+    "products": ("id", "umkm_id", "name", "description", "price", "image", "url", "tags", "curation", "active"),
+    "events": ("id", "name", "description", "venue", "city", "starts_at", "ends_at", "url", "image", "tags",
+               "status"),
+}
+REQUIRED = {"umkm": ("id", "name"), "products": ("id", "umkm_id", "name"), "events": ("id", "name", "starts_at")}
+_TRUE = {"true", "1", "ya", "yes", "y"}
+_FALSE = {"false", "0", "tidak", "no", "n", ""}
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+_URL = re.compile(r"^https?://[^\s]+$")
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[RowProblem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        s = f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+        if self.skipped:
+            s += f", {len({p.line for p in self.skipped})} invalid row(s) skipped"
+        return s
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs from a CSV (comma or semicolon, BOM or not) or JSON file."""
+    if not path.is_file():
+        raise ValidationError(f"{path}: no such file")
+    raw = path.read_bytes()
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
+    if path.suffix.lower() == ".json":
+        return _json_rows(path, content)
+    if path.suffix.lower() not in (".csv", ".txt"):
+        raise ValidationError(f"{path}: unknown file type {path.suffix!r} (use .csv or .json)")
+    first = content.splitlines()[0] if content.strip() else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
+    if not reader.fieldnames:
+        raise ValidationError(f"{path}: the file is empty")
+    reader.fieldnames = [(f or "").strip().lower() for f in reader.fieldnames]
+    rows = []
+    for row in reader:
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue
+        extra = row.pop(None, None)  # type: ignore[call-overload]
+        if extra:
+            row["__extra__"] = extra
+        rows.append((reader.line_num, row))
+    return rows
+
+
+def _json_rows(path: Path, content: str) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if isinstance(data, dict):
+        data = next((v for v in data.values() if isinstance(v, list)), None)
+    if not isinstance(data, list):
+        raise ValidationError(f"{path}: expected a JSON array of objects")
+    # Line numbers for JSON: the line where each top-level object starts.
+    starts = _object_lines(content)
+    out = []
+    for i, item in enumerate(data):
+        line = starts[i] if i < len(starts) else i + 1
+        if not isinstance(item, dict):
+            out.append((line, {"__invalid__": f"item {i + 1} is not an object"}))
+        else:
+            out.append((line, {str(k).lower(): v for k, v in item.items()}))
+    return out
+
+
+def _object_lines(content: str) -> list[int]:
+    lines, depth, in_str, esc, line = [], 0, False, False, 1
+    for ch in content:
+        if ch == "\n":
+            line += 1
+        if in_str:
+            esc = (ch == "\\") and not esc
+            if ch == '"' and not esc:
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth == 2 and ch == "{":
+                lines.append(line)
+        elif ch in "]}":
+            depth -= 1
+    return lines
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    return str(v).strip()
+
+
+def parse_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = _text(v).lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    raise ValueError(f"{v!r} is not true/false (also 1/0, ya/tidak)")
+
+
+def parse_price(v: Any) -> int | None:
+    if v is None or _text(v) == "":
+        return None
+    if isinstance(v, bool):
+        raise ValueError("not a price")
+    if isinstance(v, int):
+        n = v
+    elif isinstance(v, float):
+        if not v.is_integer():
+            raise ValueError(f"{v!r} is not a whole number of rupiah")
+        n = int(v)
+    else:
+        s = _text(v).replace("Rp", "").replace("rp", "").replace(" ", "")
+        # Indonesian thousands separators: 25.000 or 25,000 (whole rupiah only)
+        if re.fullmatch(r"\d{1,3}([.,]\d{3})+", s):
+            s = re.sub(r"[.,]", "", s)
+        if not re.fullmatch(r"\d+", s):
+            raise ValueError(f"{_text(v)!r} is not a price in whole rupiah (e.g. 25000)")
+        n = int(s)
+    if n < 0:
+        raise ValueError("price cannot be negative")
+    if n > 10**13:
+        raise ValueError("price is implausibly large")
+    return n
+
+
+def parse_when(v: Any, tz: ZoneInfo) -> dt.datetime:
+    """``YYYY-MM-DD HH:MM[:SS]`` in the organisation's timezone, or ISO 8601 with an offset → UTC."""
+    s = _text(v)
+    if not s:
+        raise ValueError("missing date")
+    try:
+        when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{s!r} is not a date like 2023-10-25 19:00 or ISO 8601") from None
+    if when.tzinfo is None:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+            raise ValueError(f"{s!r} has no time (write e.g. {s} 09:00)")
+        when = when.replace(tzinfo=tz)
+    return when.astimezone(dt.UTC)
+
+
+def parse_tags(v: Any) -> list[str]:
+    if isinstance(v, list):
+        items = [str(x) for x in v]
+    else:
+        items = re.split(r"[;,]", _text(v))
+    tags = []
+    for t in items:
+        t = t.strip().lstrip("#").strip()
+        if not t:
+            continue
+        if not re.fullmatch(r"\w+", t):
+            raise ValueError(f"tag {t!r} may only hold letters, digits and _")
+        if t not in tags:
+            tags.append(t)
+    return tags
+
+
+def _url(v: Any) -> str | None:
+    s = _text(v)
+    if not s:
+        return None
+    if not _URL.match(s):
+        raise ValueError(f"{s!r} is not an http(s) URL")
+    return s
+
+
+def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
+             known_umkm: set[str]) -> tuple[list[tuple[int, dict[str, Any]]], list[RowProblem]]:
+    """Check and cast every row: (good rows as field dicts, problems)."""
+    good: list[tuple[int, dict[str, Any]]] = []
+    problems: list[RowProblem] = []
+    seen_ids: dict[str, int] = {}
+    for line, row in rows:
+        row_problems: list[RowProblem] = []
+
+        def bad(column: str, reason: str, _line: int = line, _p: list[RowProblem] = row_problems) -> None:
+            _p.append(RowProblem(_line, column, reason))
+
+        if "__invalid__" in row:
+            bad("-", row["__invalid__"])
+            problems.extend(row_problems)
+            continue
+        if "__extra__" in row:
+            bad("-", f"more values than columns ({len(row['__extra__'])} extra)")
+        unknown = [k for k in row if k not in COLUMNS[kind] and not k.startswith("__")]
+        for k in unknown:
+            bad(k, f"unknown column (expected: {', '.join(COLUMNS[kind])})")
+        for col in REQUIRED[kind]:
+            if not _text(row.get(col)):
+                bad(col, f"missing {col}")
+        out: dict[str, Any] = {}
+        ext = _text(row.get("id"))
+        if ext:
+            if not _ID.match(ext):
+                bad("id", f"{ext!r} is not a valid id (letters, digits, . _ : -)")
+            elif ext in seen_ids:
+                bad("id", f"duplicate id {ext!r} (also on line {seen_ids[ext]})")
+            else:
+                seen_ids[ext] = line
+        out["external_id"] = ext
+        out["name"] = _text(row.get("name"))
+        if len(out["name"]) > 200:
+            bad("name", "longer than 200 characters")
+
+        def cast(col: str, fn: Callable[[Any], Any], target: str | None = None,
+                 _out: dict[str, Any] = out, _row: dict[str, Any] = row) -> None:
+            try:
+                _out[target or col] = fn(_row.get(col))
+            except ValueError as exc:
+                bad(col, str(exc))
+
+        if kind == "umkm":
+            for col in ("owner", "category", "city", "district", "phone", "instagram"):
+                out[col] = _text(row.get(col)) or None
+            cast("website", _url)
+            cast("curated", parse_bool)
+        elif kind == "products":
+            umkm = _text(row.get("umkm_id"))
+            if umkm and umkm not in known_umkm:
+                bad("umkm_id", f"unknown umkm_id {umkm!r} (import the UMKM first)")
+            out["umkm_external_id"] = umkm
+            out["description"] = _text(row.get("description")) or None
+            cast("price", parse_price)
+            out["image"] = _text(row.get("image")) or None
+            cast("url", _url)
+            cast("tags", parse_tags)
+            curation = _text(row.get("curation")).lower() or "pending"
+            if curation not in ("approved", "pending", "rejected"):
+                bad("curation", f"{curation!r} is not approved, pending or rejected")
+            out["curation"] = curation
+            if "active" in row:
+                cast("active", lambda v: True if _text(v) == "" else parse_bool(v))
+            else:
+                out["active"] = True
+        else:
+            out["description"] = _text(row.get("description")) or None
+            out["venue"] = _text(row.get("venue")) or None
+            out["city"] = _text(row.get("city")) or None
+            if _text(row.get("starts_at")):
+                cast("starts_at", lambda v: parse_when(v, tz))
+            ends = _text(row.get("ends_at"))
+            out["ends_at"] = None
+            if ends:
+                cast("ends_at", lambda v: parse_when(v, tz))
+            if out.get("starts_at") and out.get("ends_at") and out["ends_at"] < out["starts_at"]:
+                bad("ends_at", "ends before it starts")
+            cast("url", _url)
+            out["image"] = _text(row.get("image")) or None
+            cast("tags", parse_tags)
+            status = _text(row.get("status")).lower() or "scheduled"
+            if status not in ("scheduled", "cancelled"):
+                bad("status", f"{status!r} is not scheduled or cancelled")
+            out["status"] = status
+        if row_problems:
+            problems.extend(row_problems)
+        else:
+            good.append((line, out))
+    return good, problems
+
+
+MODEL = {"umkm": Umkm, "products": Product, "events": Event}
+
+
+def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor: str,
+                skip_invalid: bool = False,
+                on_change: Callable[[Session, str, Any, set[str]], None] | None = None) -> ImportResult:
+    """Validate the whole file, then write it in the caller's transaction."""
+    if kind not in KINDS:
+        raise ValidationError(f"unknown record kind {kind!r} (umkm, products or events)")
+    rows = read_rows(path)
+    umkm_ids = {u: i for u, i in session.execute(select(Umkm.external_id, Umkm.id))}
+    good, problems = validate(kind, rows, tz=tz, known_umkm=set(umkm_ids))
+    if problems and not skip_invalid:
+        raise ImportValidationError(str(path), problems)
+    result = ImportResult(skipped=problems)
+    model = MODEL[kind]
+    existing = {r.external_id: r for r in session.scalars(select(model))}
+    now = utcnow()
+    for _line, fields in good:
+        if kind == "products":
+            fields["umkm_id"] = umkm_ids[fields.pop("umkm_external_id")]
+        record = existing.get(fields["external_id"])
+        if record is None:
+            record = model(**fields, created_at=now, updated_at=now)
+            session.add(record)
+            session.flush()
+            result.created += 1
+            session.add(AuditEntry(actor=actor, action="import.create", entity=kind,
+                                   entity_id=fields["external_id"], detail={"file": path.name}))
+            if on_change:
+                on_change(session, kind, record, set(fields))
+            continue
+        changed = {k for k, v in fields.items() if getattr(record, k) != v}
+        if not changed:
+            result.unchanged += 1
+            continue
+        before = {k: _jsonable(getattr(record, k)) for k in changed}
+        for k in changed:
+            setattr(record, k, fields[k])
+        record.updated_at = now
+        result.updated += 1
+        session.add(AuditEntry(actor=actor, action="import.update", entity=kind, entity_id=fields["external_id"],
+                               detail={"file": path.name, "before": before,
+                                       "after": {k: _jsonable(fields[k]) for k in changed}}))
+        session.flush()
+        if on_change:
+            on_change(session, kind, record, changed)
+    return result
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    return v

@@ -1,0 +1,271 @@
+"""SQLAlchemy 2.x tables. All timestamps are stored in UTC and are timezone-aware in Python.
+
+The post lifecycle (one :class:`PostStatus`; only :mod:`scheduler.storage.posts` writes it)::
+
+    draft ──► pending_approval ──► scheduled ──► publishing ──► published
+      │              │   │             │  ▲          │
+      │              │   └► expired ◄──┤  │          ├──► retry_wait ──► publishing
+      └──► scheduled │                 │  │          ├──► failed ──(retry)──► scheduled
+                     └► cancelled ◄────┘  │          └──► needs_review ──► published | scheduled
+                                          └── (retry / reschedule of failed, expired, needs_review)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores UTC; always hands back an aware datetime (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class PostStatus(enum.StrEnum):
+    DRAFT = "draft"  #: being written; never published
+    PENDING_APPROVAL = "pending_approval"  #: waits for an approver (PROMO_REQUIRE_APPROVAL)
+    SCHEDULED = "scheduled"  #: will be published at scheduled_at
+    PUBLISHING = "publishing"  #: claimed by a dispatcher under a lease
+    RETRY_WAIT = "retry_wait"  #: a transient error or rate limit; next try at next_attempt_at
+    PUBLISHED = "published"  #: on the platform; remote_id/remote_url set
+    FAILED = "failed"  #: permanent error or retries used up
+    NEEDS_REVIEW = "needs_review"  #: outcome unknown where a retry could double-post; staff decide
+    CANCELLED = "cancelled"  #: withdrawn before publishing
+    EXPIRED = "expired"  #: came due too late to still make sense
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.NEEDS_REVIEW,
+                      PostStatus.CANCELLED, PostStatus.EXPIRED})
+
+
+class ChannelStatus(enum.StrEnum):
+    ACTIVE = "active"  #: publishing normally
+    NEEDS_REAUTH = "needs_reauth"  #: the platform refused our credentials; `channels check` re-activates
+    PAUSED = "paused"  #: paused by staff
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime()}
+
+
+class Umkm(Base):
+    __tablename__ = "umkm"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(100))
+    city: Mapped[str | None] = mapped_column(String(100))
+    district: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    instagram: Mapped[str | None] = mapped_column(String(100))
+    website: Mapped[str | None] = mapped_column(String(300))
+    curated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    products: Mapped[list[Product]] = relationship(back_populates="umkm")
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    umkm_id: Mapped[int] = mapped_column(ForeignKey("umkm.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[int | None] = mapped_column(BigInteger)
+    image: Mapped[str | None] = mapped_column(String(500))
+    url: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    curation: Mapped[str] = mapped_column(String(20), default="pending")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    umkm: Mapped[Umkm] = relationship(back_populates="products")
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    venue: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(100))
+    starts_at: Mapped[dt.datetime]
+    ends_at: Mapped[dt.datetime | None]
+    url: Mapped[str | None] = mapped_column(String(500))
+    image: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Channel(Base):
+    """A channel's row: where it came from, its state, and (DB channels) its options."""
+
+    __tablename__ = "channels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    platform: Mapped[str] = mapped_column(String(30))
+    source: Mapped[str] = mapped_column(String(10), default="env")  # env | db
+    #: Non-secret options of a DB channel (env channels keep theirs in the environment).
+    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: Fernet-encrypted JSON: secret options of DB channels and tokens the adapter refreshed.
+    secrets_enc: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=ChannelStatus.ACTIVE)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    rate_limited_until: Mapped[dt.datetime | None]
+    last_alert_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Post(Base):
+    """One post on one channel."""
+
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    template: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(500))
+    title: Mapped[str | None] = mapped_column(String(300))
+    summary: Mapped[str | None] = mapped_column(Text)
+    image_path: Mapped[str | None] = mapped_column(String(500))
+    image_alt: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    scheduled_at: Mapped[dt.datetime | None]
+    next_attempt_at: Mapped[dt.datetime | None]
+    published_at: Mapped[dt.datetime | None]
+    remote_id: Mapped[str | None] = mapped_column(String(300))
+    remote_url: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None]
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    #: A natural key for posts jobs create (e.g. "highlight:2026-11-28:fb"), unique when set.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    channel: Mapped[Channel] = relationship()
+
+    __table_args__ = (Index("ix_posts_due", "status", "channel_id", "scheduled_at"),)
+
+
+class HistoryEntry(Base):
+    """The history log: every publish attempt and every status change, with who and why."""
+
+    __tablename__ = "history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    action: Mapped[str] = mapped_column(String(20))  # attempt | transition
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[dt.datetime | None]
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    remote_id: Mapped[str | None] = mapped_column(String(300))
+    remote_url: Mapped[str | None] = mapped_column(String(500))
+    error: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    post: Mapped[Post] = relationship()
+    channel: Mapped[Channel] = relationship()
+
+
+class AuditEntry(Base):
+    """Who changed what: imports, edits, approvals, channel changes."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    entity: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Highlight(Base):
+    """One day's highlight decision per channel; the unique key makes the job idempotent."""
+
+    __tablename__ = "highlights"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[dt.date]
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    #: 0 … PROMO_HIGHLIGHT_COUNT-1: which of the day's picks this is.
+    slot: Mapped[int] = mapped_column(Integer, default=0)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    umkm_id: Mapped[int | None] = mapped_column(ForeignKey("umkm.id"))
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
+    status: Mapped[str] = mapped_column(String(20))  # created | skipped | nothing_eligible
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("day", "channel_id", "slot", name="uq_highlight_day_channel_slot"),)
+
+
+class Heartbeat(Base):
+    """The dispatch loop's last tick per service process (for `promo status`)."""
+
+    __tablename__ = "heartbeats"
+    worker: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_tick: Mapped[dt.datetime] = mapped_column(default=utcnow)

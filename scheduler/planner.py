@@ -1,0 +1,345 @@
+"""Creating and managing posts: compose per channel, check media, pick times, store.
+
+The CLI, the web API and the jobs all call these functions; none of them publishes
+(only the dispatcher does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.composer import Composed, Composer, event_context, product_context, text_context
+from scheduler.config import ChannelConfig, Settings
+from scheduler.errors import NotFoundError, StateError, ValidationError
+from scheduler.models import AuditEntry, Channel, Event, Post, PostStatus, Product, User, utcnow
+from scheduler.platforms import adapter_class
+from scheduler.platforms.base import Media, PlatformRules
+from scheduler.storage import channels as channel_store
+from scheduler.storage import posts as post_store
+
+S = PostStatus
+_MAGIC = {
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+_EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
+SLOT_HORIZON_DAYS = 60
+
+
+def parse_when(value: str, tz: Any) -> dt.datetime:
+    """``YYYY-MM-DD HH:MM[:SS]`` in the organisation's timezone, or ISO 8601 with an offset → UTC."""
+    s = value.strip()
+    if not re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}", s):
+        raise ValidationError(f"--at {value!r}: write the time as \"YYYY-MM-DD HH:MM\" or ISO 8601 with an offset")
+    try:
+        when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"--at {value!r}: not a valid date and time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    return when.astimezone(dt.UTC)
+
+
+def sniff_image(path: Path) -> str | None:
+    head = path.read_bytes()[:16] if path.is_file() else b""
+    for magic, mime in _MAGIC.items():
+        if head.startswith(magic):
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def store_image(settings: Settings, source: str | Path) -> tuple[Path, str]:
+    """Check an image file and copy it into the media folder under its content hash."""
+    path = Path(source)
+    if not path.is_file():
+        raise ValidationError(f"--image {source}: no such file")
+    mime = sniff_image(path)
+    if mime is None:
+        raise ValidationError(f"--image {source}: not a JPEG, PNG, GIF or WebP image")
+    size = path.stat().st_size
+    if size > settings.max_image_bytes:
+        raise ValidationError(f"--image {source}: {size:,} bytes is over the {settings.max_image_bytes:,}-byte limit "
+                              "(PROMO_MAX_IMAGE_BYTES)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    target = settings.media_dir / f"{digest}{_EXT[mime]}"
+    if not target.exists():
+        shutil.copyfile(path, target)
+    return target, mime
+
+
+def media_for(settings: Settings, image_path: str | None, alt: str | None = None) -> Media | None:
+    if not image_path:
+        return None
+    p = Path(image_path)
+    public = f"{settings.public_media_base_url}/{p.name}" if settings.public_media_base_url else None
+    mime = sniff_image(p) or "application/octet-stream"
+    return Media(path=p, mime=mime, size=p.stat().st_size if p.exists() else 0, alt_text=alt, public_url=public)
+
+
+def check_image_for(rules: PlatformRules, channel: str, image: Media | None) -> None:
+    if image is None:
+        if rules.requires_image:
+            raise ValidationError(f"channel {channel}: this platform needs an image (use --image)")
+        return
+    if image.mime not in rules.image_types:
+        raise ValidationError(f"channel {channel}: {image.mime} images are not accepted "
+                              f"(takes {', '.join(sorted(rules.image_types))})")
+    if image.size > rules.max_image_bytes:
+        raise ValidationError(f"channel {channel}: image is {image.size:,} bytes, over the platform's "
+                              f"{rules.max_image_bytes:,}-byte limit")
+
+
+def next_free_slot(cfg: ChannelConfig, after: dt.datetime, taken: set[dt.datetime]) -> dt.datetime:
+    """The first slot of the channel after ``after`` that no post holds (slots in the channel's zone)."""
+    if not cfg.slots:
+        raise ValidationError(f"channel {cfg.name} has no slots: set PROMO_CHANNEL_{cfg.name.upper()}_SLOTS "
+                              "(e.g. 09:00,12:30,19:00) to use --queue")
+    local_day = after.astimezone(cfg.timezone).date()
+    taken_utc = {t.astimezone(dt.UTC).replace(microsecond=0) for t in taken}
+    for offset in range(SLOT_HORIZON_DAYS + 1):
+        day = local_day + dt.timedelta(days=offset)
+        for clock in cfg.slots.get(day.weekday(), ()):
+            local = dt.datetime.combine(day, clock, tzinfo=cfg.timezone)
+            when = local.astimezone(dt.UTC)
+            # A wall time that does not exist (DST gap) comes back shifted; skip it.
+            if when.astimezone(cfg.timezone).time() != clock:
+                continue
+            if when > after and when not in taken_utc:
+                return when
+    raise ValidationError(f"channel {cfg.name}: no free slot in the next {SLOT_HORIZON_DAYS} days")
+
+
+@dataclass
+class Source:
+    """What a post is made from: a product, an event or free text."""
+
+    kind: str
+    product: Product | None = None
+    event: Event | None = None
+    text: str | None = None
+    link: str | None = None
+
+    def context(self, now: dt.datetime, tz: Any) -> tuple[dict[str, Any], tuple[str, str] | None]:
+        if self.product is not None:
+            return product_context(self.product, now=now), ("product.description", self.product.description or "")
+        if self.event is not None:
+            return event_context(self.event, now=now, tz=tz), ("event.description", self.event.description or "")
+        return text_context(self.text or "", self.link), ("text", self.text or "")
+
+    @property
+    def title(self) -> str | None:
+        if self.product is not None:
+            return self.product.name
+        if self.event is not None:
+            return self.event.name
+        return None
+
+
+def find_source(session: Session, *, product: str | None = None, event: str | None = None,
+                text: str | None = None, link: str | None = None, kind: str | None = None) -> Source:
+    """Look up the record a post is made from (by external id, or numeric id)."""
+    if product:
+        row = _by_id(session, Product, product)
+        return Source(kind=kind or "product_highlight", product=row)
+    if event:
+        row = _by_id(session, Event, event)
+        return Source(kind=kind or "event_announcement", event=row)
+    if text is None or not text.strip():
+        raise ValidationError("give --product ID, --event ID or --text TEXT")
+    return Source(kind=kind or "free_text", text=text.strip(), link=link)
+
+
+def _by_id(session: Session, model: Any, ident: str) -> Any:
+    row = session.scalars(select(model).where(model.external_id == ident)).first()
+    if row is None and ident.isdigit():
+        row = session.get(model, int(ident))
+    if row is None:
+        raise NotFoundError(f"no {model.__tablename__[:-1] if model.__tablename__.endswith('s') else model.__tablename__} "
+                            f"with id {ident!r} (see `promo records list`)")
+    return row
+
+
+def rules_for(cfg: ChannelConfig, state: Any = None) -> PlatformRules:
+    return adapter_class(cfg.platform).rules_for(cfg.options, state)
+
+
+def compose_for(composer: Composer, cfg: ChannelConfig, source: Source, *, now: dt.datetime,
+                tz: Any, with_image: bool, template: str | None = None,
+                state: Any = None) -> Composed:
+    rules = rules_for(cfg, state)
+    context, body = source.context(now, tz)
+    context = {**context, "channel": {"name": cfg.name, "platform": cfg.platform}}
+    return composer.compose(source.kind, cfg.platform, context, rules.text_rules(with_image), body=body,
+                            template=template, link=context.get("link") or None, title=source.title)
+
+
+def resolve_channels(session: Session, settings: Settings, names: list[str]) -> list[tuple[Channel, ChannelConfig]]:
+    channel_store.sync_configured(session, settings)
+    configs = channel_store.channel_configs(session, settings)
+    out = []
+    for name in names:
+        name = name.strip().lower()
+        if not name:
+            continue
+        cfg = configs.get(name)
+        if cfg is None:
+            raise NotFoundError(f"no channel named {name!r} (configured: {', '.join(sorted(configs)) or 'none'})")
+        out.append((channel_store.get_channel(session, name), cfg))
+    if not out:
+        raise ValidationError("give at least one channel with --channel")
+    return out
+
+
+def create_posts(session: Session, settings: Settings, composer: Composer, source: Source,
+                 channels: list[tuple[Channel, ChannelConfig]], *, when: str | None = None,
+                 queue: bool = False, now_flag: bool = False, draft: bool = False,
+                 image: str | None = None, image_alt: str | None = None, template: str | None = None,
+                 actor: str, now: dt.datetime | None = None, dedupe_key: str | None = None,
+                 status: PostStatus | None = None) -> list[Post]:
+    """Compose and store one post per channel. Nothing is stored if any channel fails."""
+    now = now or utcnow()
+    if sum(bool(x) for x in (when, queue, now_flag)) > 1:
+        raise ValidationError("give only one of --at, --queue and --now")
+    if not (when or queue or now_flag or draft):
+        raise ValidationError("say when: --at WHEN, --queue or --now (or --draft)")
+    at: dt.datetime | None = None
+    if when:
+        at = parse_when(when, settings.timezone)
+        if at < now - dt.timedelta(seconds=1):
+            local = at.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M %Z")
+            raise ValidationError(f"--at {when!r} ({local}) is in the past; use --now to publish right away")
+    stored_image: Path | None = None
+    if image:
+        stored_image, _ = store_image(settings, image)
+    elif source.product is not None and source.product.image and Path(source.product.image).is_file():
+        stored_image, _ = store_image(settings, source.product.image)
+    elif source.event is not None and source.event.image and Path(source.event.image).is_file():
+        stored_image, _ = store_image(settings, source.event.image)
+    media = media_for(settings, str(stored_image) if stored_image else None, image_alt)
+    posts: list[Post] = []
+    plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None]] = []
+    for row, cfg in channels:
+        check_image_for(rules_for(cfg), cfg.name, media)
+        composed = compose_for(composer, cfg, source, now=now, tz=settings.timezone,
+                               with_image=media is not None, template=template)
+        if queue:
+            start = now
+            taken = post_store.busy_slots(session, row.id, start, start + dt.timedelta(days=SLOT_HORIZON_DAYS + 1))
+            slot = next_free_slot(cfg, now, taken)
+        else:
+            slot = at or (now if now_flag else None)
+        plan.append((row, cfg, composed, slot))
+    if status is None:
+        if draft:
+            status = S.DRAFT
+        elif settings.require_approval:
+            status = S.PENDING_APPROVAL
+        else:
+            status = S.SCHEDULED
+    for row, cfg, composed, slot in plan:
+        key = f"{dedupe_key}:{cfg.name}" if dedupe_key else None
+        post = post_store.create_post(
+            session, channel=row, kind=source.kind, text=composed.text, status=status, scheduled_at=slot,
+            actor=actor, link=composed.link, title=composed.title, summary=composed.summary,
+            template=composed.template, product_id=source.product.id if source.product else None,
+            event_id=source.event.id if source.event else None,
+            image_path=str(stored_image) if stored_image else None, image_alt=image_alt, dedupe_key=key,
+            reason="created" + (" (shortened to fit)" if composed.shortened else ""),
+        )
+        posts.append(post)
+    return posts
+
+
+# --- staff actions ---------------------------------------------------------------------
+
+def _require_role(session: Session, actor: str, roles: set[str], action: str) -> None:
+    """When users are registered, only the named roles may do ``action``."""
+    users = {u.name: u.role for u in session.scalars(select(User))}
+    if not users:
+        return
+    role = users.get(actor)
+    if role not in roles | {"admin"}:
+        raise ValidationError(f"{actor!r} may not {action} (needs role {' or '.join(sorted(roles | {'admin'}))}; "
+                              "see `promo users add`)")
+
+
+def approve(session: Session, post_id: int, actor: str, now: dt.datetime | None = None) -> Post:
+    _require_role(session, actor, {"approver"}, "approve posts")
+    post = post_store.get_post(session, post_id)
+    if post.status != S.PENDING_APPROVAL.value:
+        raise StateError(f"post {post.id} is {post.status}, not pending_approval")
+    now = now or utcnow()
+    if post.scheduled_at is not None and post.scheduled_at < now:
+        raise StateError(f"post {post.id} was due at {post.scheduled_at:%Y-%m-%d %H:%M} UTC; reschedule it first")
+    return post_store.transition(session, post, S.SCHEDULED, actor=actor, reason="approved")
+
+
+def cancel(session: Session, post_id: int, actor: str, reason: str = "cancelled by staff") -> Post:
+    _require_role(session, actor, {"editor", "approver"}, "cancel posts")
+    post = post_store.get_post(session, post_id)
+    return post_store.transition(session, post, S.CANCELLED, actor=actor, reason=reason)
+
+
+def retry(session: Session, post_id: int, actor: str, now: dt.datetime | None = None) -> Post:
+    """Queue a failed, expired or needs_review post again, now."""
+    _require_role(session, actor, {"editor", "approver"}, "retry posts")
+    post = post_store.get_post(session, post_id)
+    if post.status not in (S.FAILED.value, S.EXPIRED.value, S.NEEDS_REVIEW.value):
+        raise StateError(f"post {post.id} is {post.status}; only failed, expired or needs_review posts can be retried")
+    reason = "retry requested"
+    if post.status == S.NEEDS_REVIEW.value:
+        reason = "retry requested after review (staff confirmed it is not on the platform)"
+    return post_store.transition(session, post, S.SCHEDULED, actor=actor, reason=reason,
+                                 scheduled_at=now or utcnow(), next_attempt_at=None, failures=0, error=None)
+
+
+def reschedule(session: Session, settings: Settings, post_id: int, when: str, actor: str,
+               now: dt.datetime | None = None, allow_past: bool = False) -> Post:
+    _require_role(session, actor, {"editor", "approver"}, "reschedule posts")
+    post = post_store.get_post(session, post_id)
+    at = parse_when(when, settings.timezone)
+    now = now or utcnow()
+    if at < now and not allow_past:
+        raise ValidationError(f"{when!r} is in the past; use --now to publish right away")
+    target = S.PENDING_APPROVAL if post.status == S.PENDING_APPROVAL.value else S.SCHEDULED
+    if post.status == S.DRAFT.value:
+        target = S.DRAFT
+        post.scheduled_at = at
+        session.add(AuditEntry(actor=actor, action="post.reschedule", entity="post", entity_id=str(post.id),
+                               detail={"scheduled_at": at.isoformat()}))
+        return post
+    return post_store.transition(session, post, target, actor=actor, reason=f"rescheduled to {at.isoformat()}",
+                                 scheduled_at=at, next_attempt_at=None)
+
+
+def mark_published(session: Session, post_id: int, actor: str, remote_url: str | None = None) -> Post:
+    """Staff confirm a needs_review post is on the platform."""
+    post = post_store.get_post(session, post_id)
+    if post.status != S.NEEDS_REVIEW.value:
+        raise StateError(f"post {post.id} is {post.status}; only needs_review posts can be marked published")
+    return post_store.transition(session, post, S.PUBLISHED, actor=actor, reason="confirmed on the platform by staff",
+                                 remote_url=remote_url, published_at=utcnow())
+
+
+def schedule_draft(session: Session, post_id: int, actor: str, settings: Settings) -> Post:
+    post = post_store.get_post(session, post_id)
+    if post.status != S.DRAFT.value:
+        raise StateError(f"post {post.id} is {post.status}, not a draft")
+    if post.scheduled_at is None:
+        raise ValidationError(f"post {post.id} has no time yet: `promo post reschedule {post.id} --at WHEN`")
+    target = S.PENDING_APPROVAL if settings.require_approval else S.SCHEDULED
+    return post_store.transition(session, post, target, actor=actor, reason="draft submitted")

@@ -1,0 +1,176 @@
+"""The running service: APScheduler 3.x wiring, health endpoint, signals.
+
+Jobs (explicit ids, ``replace_existing=True``, coalescing, a misfire grace):
+
+* ``dispatch``: every PROMO_POLL_SECONDS; publishes due posts and arms ``dispatch-wake``
+  at the next due time, so a post goes out within a second of its time rather than at
+  the next poll.
+* ``housekeeping``: renews our leases and resolves leases whose owner died.
+* ``daily-highlight`` and ``event-promotion``: create posts (never publish).
+
+SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import delete
+
+from jobs.dispatch import dispatch
+from jobs.housekeeping import housekeeping
+from scheduler.alerts import Alerter
+from scheduler.config import Settings
+from scheduler.dispatch import Dispatcher
+from scheduler.models import Heartbeat, utcnow
+from scheduler.redact import install_logging_filter
+from scheduler.storage import posts as post_store
+from scheduler.storage.db import Database
+
+log = logging.getLogger("promo.service")
+
+
+def setup_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    install_logging_filter()
+
+
+class Service:
+    """One service process: scheduler + dispatcher + health endpoint."""
+
+    def __init__(self, settings: Settings, db: Database, *, health_port: int | None = None):
+        self.settings = settings
+        self.db = db
+        self.alerter = Alerter(db, settings.alert_channel, settings.alert_min_interval)
+        self.dispatcher = Dispatcher(settings, db, alert=self.alerter)
+        self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
+        self.health_port = settings.health_port if health_port is None else health_port
+        self._health: asyncio.base_events.Server | None = None
+        self._stop = asyncio.Event()
+        self.started_at = utcnow()
+
+    # --- jobs ------------------------------------------------------------------------
+
+    def add_jobs(self) -> None:
+        common = dict(replace_existing=True, coalesce=True, max_instances=1)
+        self.scheduler.add_job(dispatch, "interval", args=[self], id="dispatch",
+                               seconds=self.settings.poll_seconds, misfire_grace_time=30, **common)
+        self.scheduler.add_job(housekeeping, "interval", args=[self], id="housekeeping",
+                               seconds=max(1.0, self.settings.lease_seconds / 3), misfire_grace_time=60, **common)
+        try:
+            from jobs.daily_highlight import register as register_highlight
+            from jobs.event_promotion import register as register_events
+        except ImportError:  # the jobs of a later stage are optional
+            return
+        register_highlight(self)
+        register_events(self)
+
+    def arm_wake(self) -> None:
+        """Schedule ``dispatch-wake`` at the next due time (if it is in the future)."""
+        now = utcnow()
+        nxt = post_store.next_due(self.db.engine, now)
+        if nxt is None or nxt <= now or (nxt - now).total_seconds() <= 0.001:
+            return
+        self.scheduler.add_job(dispatch, "date", args=[self], id="dispatch-wake", run_date=nxt,
+                               replace_existing=True, misfire_grace_time=60, coalesce=True)
+
+    def heartbeat(self) -> None:
+        tick = self.dispatcher.last_tick or utcnow()
+        with self.db.session() as session:
+            row = session.get(Heartbeat, self.dispatcher.worker)
+            if row is None:
+                session.add(Heartbeat(worker=self.dispatcher.worker, started_at=self.started_at, last_tick=tick))
+            else:
+                row.last_tick = tick
+
+    # --- health ------------------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        now = utcnow()
+        last = self.dispatcher.last_tick
+        age = (now - last).total_seconds() if last else None
+        ok = age is not None and age <= self.settings.health_stall_seconds
+        return ok, {
+            "status": "ok" if ok else "stalled",
+            "worker": self.dispatcher.worker,
+            "last_tick": last.isoformat() if last else None,
+            "seconds_since_tick": round(age, 3) if age is not None else None,
+            "stall_after_seconds": self.settings.health_stall_seconds,
+            "in_flight": self.dispatcher.inflight,
+            "published_since_start": self.dispatcher.published,
+        }
+
+    async def _serve_health(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), timeout=5)
+            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request.decode("latin-1").split()
+            path = parts[1] if len(parts) > 1 else "/"
+            if path.split("?")[0] == "/healthz":
+                ok, body = self.health()
+                status = "200 OK" if ok else "503 Service Unavailable"
+            else:
+                body, status = {"error": "not found; try /healthz"}, "404 Not Found"
+            data = json.dumps(body).encode()
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                         "Connection: close\r\n\r\n".encode() + data)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    # --- run ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+                pass
+        self.dispatcher.reload_channels()
+        if self.health_port:
+            self._health = await asyncio.start_server(self._serve_health, self.settings.health_host, self.health_port)
+            log.info("health: http://%s:%d/healthz", self.settings.health_host, self.health_port)
+        # Leases of a process that died are resolved before anything new is claimed.
+        await self.dispatcher.resolve_expired_leases()
+        self.dispatcher.start()
+        self.add_jobs()
+        self.scheduler.start()
+        await dispatch(self)
+        log.info("promo-scheduler running as %s; Ctrl-C stops it", self.dispatcher.worker)
+        await self._stop.wait()
+        log.info("stopping: finishing in-flight publishes")
+        self.scheduler.shutdown(wait=False)
+        await self.dispatcher.drain()
+        if self._health is not None:
+            self._health.close()
+            await self._health.wait_closed()
+        with self.db.session() as session:
+            session.execute(delete(Heartbeat).where(Heartbeat.worker == self.dispatcher.worker))
+        log.info("stopped")
+
+
+def stalled(last_tick: dt.datetime | None, settings: Settings, now: dt.datetime | None = None) -> bool:
+    if last_tick is None:
+        return True
+    return ((now or utcnow()) - last_tick).total_seconds() > settings.health_stall_seconds

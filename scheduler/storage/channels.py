@@ -1,0 +1,146 @@
+"""Channels: configured ones (environment) and stored ones (``promo channels add``) as rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.config import ChannelConfig, Settings, parse_slots
+from scheduler.errors import ConfigError, NotFoundError
+from scheduler.models import AuditEntry, Channel, ChannelStatus, utcnow
+from scheduler.platforms import adapter_class
+from scheduler.platforms.base import is_secret_key
+from scheduler.redact import register_secret
+from scheduler.storage import crypto
+from scheduler.storage.db import Database
+
+STATE_KEY = "__state__"  # inside secrets_enc: tokens the adapter refreshed itself
+
+
+def sync_configured(session: Session, settings: Settings) -> dict[str, Channel]:
+    """Make sure every configured channel has a row; return all rows by name."""
+    rows = {c.name: c for c in session.scalars(select(Channel))}
+    for cfg in settings.channels:
+        row = rows.get(cfg.name)
+        if row is None:
+            row = Channel(name=cfg.name, platform=cfg.platform, source="env", options={},
+                          status=ChannelStatus.ACTIVE.value)
+            session.add(row)
+            rows[cfg.name] = row
+        elif row.platform != cfg.platform:
+            row.platform = cfg.platform
+            row.updated_at = utcnow()
+    session.flush()
+    return rows
+
+
+def get_channel(session: Session, name: str) -> Channel:
+    row = session.scalars(select(Channel).where(Channel.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no channel named {name!r} (see `promo channels list`)")
+    return row
+
+
+def channel_configs(session: Session, settings: Settings) -> dict[str, ChannelConfig]:
+    """Every channel's configuration: environment channels plus stored ones (secrets decrypted)."""
+    out = {c.name: c for c in settings.channels}
+    for row in session.scalars(select(Channel).where(Channel.source == "db")):
+        options = dict(row.options or {})
+        secrets = crypto.decrypt(settings.secret_key, row.secrets_enc) if row.secrets_enc else {}
+        secrets.pop(STATE_KEY, None)
+        options.update(secrets)
+        slots_raw = options.pop("SLOTS", "")
+        slots = {d: parse_slots(slots_raw) for d in range(7)} if slots_raw else {}
+        out[row.name] = ChannelConfig(name=row.name, platform=row.platform, options=options,
+                                      timezone=settings.timezone, slots=slots, source="db")
+    return out
+
+
+def add_channel(session: Session, settings: Settings, name: str, platform: str,
+                values: Mapping[str, str], actor: str) -> Channel:
+    """Store a channel; secret options are encrypted with PROMO_SECRET_KEY."""
+    name = name.strip().lower()
+    if not name.replace("_", "").isalnum() or not name[:1].isalpha():
+        raise ConfigError(f"channel name {name!r} must be letters, digits and _ (starting with a letter)")
+    cls = adapter_class(platform)
+    keys = {k.upper(): v for k, v in values.items()}
+    unknown = sorted(k for k in keys if k not in cls.all_keys() and k != "SLOTS")
+    problems = [f"{k}: not a setting of platform {platform} (it takes {', '.join(cls.all_keys())})"
+                for k in unknown]
+    problems += cls.validate_options(keys)
+    if "SLOTS" in keys:
+        try:
+            parse_slots(keys["SLOTS"])
+        except ValueError as exc:
+            problems.append(f"SLOTS: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    if settings.channel(name) is not None:
+        raise ConfigError(f"channel {name!r} is already configured in the environment (PROMO_CHANNELS)")
+    secrets = {k: v for k, v in keys.items() if k in cls.secret_keys}
+    plain = {k: v for k, v in keys.items() if k not in cls.secret_keys}
+    row = session.scalars(select(Channel).where(Channel.name == name)).first()
+    blob = crypto.encrypt(settings.secret_key, secrets) if secrets else None
+    if row is None:
+        row = Channel(name=name, platform=platform, source="db", options=plain, secrets_enc=blob,
+                      status=ChannelStatus.ACTIVE.value)
+        session.add(row)
+    else:
+        row.platform, row.options, row.secrets_enc, row.updated_at = platform, plain, blob, utcnow()
+    session.add(AuditEntry(actor=actor, action="channel.add", entity="channel", entity_id=name,
+                           detail={"platform": platform, "keys": sorted(keys)}))
+    session.flush()
+    return row
+
+
+def set_status(session: Session, channel: Channel, status: ChannelStatus, reason: str | None,
+               actor: str) -> None:
+    channel.status = status.value
+    channel.status_reason = reason
+    channel.updated_at = utcnow()
+    session.add(AuditEntry(actor=actor, action=f"channel.{status.value}", entity="channel",
+                           entity_id=channel.name, detail={"reason": reason}))
+
+
+class DbChannelState:
+    """A ChannelState whose values are stored encrypted in the channel's row."""
+
+    def __init__(self, db: Database, channel_id: int, secret_key: str | None):
+        self.db = db
+        self.channel_id = channel_id
+        self.secret_key = secret_key
+        with db.session() as s:
+            row = s.get(Channel, channel_id)
+            blob = row.secrets_enc if row else None
+        stored = crypto.decrypt(secret_key, blob) if blob and secret_key else {}
+        raw_state = stored.get(STATE_KEY)
+        self.values: dict[str, str] = dict(raw_state) if isinstance(raw_state, dict) else {}
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    async def update(self, values: Mapping[str, str | None]) -> None:
+        for k, v in values.items():
+            if v is None:
+                self.values.pop(k, None)
+            else:
+                if is_secret_key(k):
+                    register_secret(v)
+                self.values[k] = v
+        with self.db.session() as s:
+            row = s.get(Channel, self.channel_id)
+            if row is None:
+                return
+            stored = crypto.decrypt(self.secret_key, row.secrets_enc) if row.secrets_enc else {}
+            stored[STATE_KEY] = self.values  # type: ignore[assignment]
+            row.secrets_enc = crypto.encrypt(self.secret_key, stored)
+            row.updated_at = utcnow()
+
+
+def rate_limited_until(channel: Channel, now: dt.datetime) -> dt.datetime | None:
+    if channel.rate_limited_until and channel.rate_limited_until > now:
+        return channel.rate_limited_until
+    return None

@@ -1,0 +1,347 @@
+"""Every query on posts, and the only code that writes a post's status.
+
+Each status change goes through :func:`transition` (or the claim/finish pair of the
+dispatcher's hot path, which write the same history rows in bulk), so every change is
+checked against :data:`ALLOWED` and leaves a history row with who did it and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
+
+from scheduler.errors import NotFoundError, StateError
+from scheduler.models import (
+    Channel,
+    ChannelStatus,
+    HistoryEntry,
+    Post,
+    PostStatus,
+    utcnow,
+)
+from scheduler.redact import redact
+
+S = PostStatus
+
+#: Every arrow of the lifecycle: from → allowed targets.
+ALLOWED: dict[PostStatus, frozenset[PostStatus]] = {
+    S.DRAFT: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.CANCELLED}),
+    S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.DRAFT, S.CANCELLED, S.EXPIRED}),
+    S.SCHEDULED: frozenset({S.PUBLISHING, S.CANCELLED, S.EXPIRED, S.DRAFT, S.SCHEDULED, S.PENDING_APPROVAL}),
+    S.PUBLISHING: frozenset({S.PUBLISHED, S.RETRY_WAIT, S.FAILED, S.NEEDS_REVIEW, S.SCHEDULED}),
+    S.RETRY_WAIT: frozenset({S.PUBLISHING, S.CANCELLED, S.EXPIRED, S.FAILED, S.SCHEDULED}),
+    S.FAILED: frozenset({S.SCHEDULED}),
+    S.NEEDS_REVIEW: frozenset({S.PUBLISHED, S.SCHEDULED, S.CANCELLED}),
+    S.EXPIRED: frozenset({S.SCHEDULED}),
+    S.CANCELLED: frozenset(),
+    S.PUBLISHED: frozenset(),
+}
+CLAIMABLE = (S.SCHEDULED.value, S.RETRY_WAIT.value)
+WAITING = (S.SCHEDULED.value, S.RETRY_WAIT.value)
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def get_post(session: Session, post_id: int) -> Post:
+    post = session.get(Post, post_id)
+    if post is None:
+        raise NotFoundError(f"no post with id {post_id}")
+    return post
+
+
+def create_post(
+    session: Session,
+    *,
+    channel: Channel,
+    kind: str,
+    text: str,
+    status: PostStatus,
+    scheduled_at: dt.datetime | None,
+    actor: str,
+    link: str | None = None,
+    title: str | None = None,
+    summary: str | None = None,
+    template: str | None = None,
+    product_id: int | None = None,
+    event_id: int | None = None,
+    image_path: str | None = None,
+    image_alt: str | None = None,
+    dedupe_key: str | None = None,
+    reason: str = "created",
+) -> Post:
+    """Insert a post (one channel) and its first history row."""
+    now = utcnow()
+    post = Post(
+        channel_id=channel.id, kind=kind, text=text, status=status.value, scheduled_at=scheduled_at,
+        link=link, title=title, summary=summary, template=template, product_id=product_id,
+        event_id=event_id, image_path=image_path, image_alt=image_alt, dedupe_key=dedupe_key,
+        idempotency_key=new_key(), created_by=actor, created_at=now, updated_at=now, attempts=0, failures=0,
+    )
+    session.add(post)
+    session.flush()
+    _history(session, post, None, status, actor, reason)
+    return post
+
+
+def _history(session: Session, post: Post, frm: PostStatus | str | None, to: PostStatus | str,
+             actor: str, reason: str | None, **fields: object) -> None:
+    session.add(HistoryEntry(
+        post_id=post.id, channel_id=post.channel_id, action="transition",
+        started_at=utcnow(), finished_at=utcnow(),
+        from_status=str(frm) if frm else None, to_status=str(to), outcome=fields.pop("outcome", None) or str(to),
+        error=redact(reason) if reason else None, actor=actor, **fields,
+    ))
+
+
+def transition(session: Session, post: Post, to: PostStatus, *, actor: str, reason: str,
+               **changes: object) -> Post:
+    """Move ``post`` to ``to`` if the lifecycle allows it, with a history row."""
+    frm = PostStatus(post.status)
+    if to not in ALLOWED[frm]:
+        raise StateError(f"post {post.id} is {frm.value}; it cannot become {to.value}")
+    post.status = to.value
+    post.updated_at = utcnow()
+    for k, v in changes.items():
+        setattr(post, k, v)
+    if to in (S.SCHEDULED, S.DRAFT, S.PENDING_APPROVAL, S.CANCELLED, S.EXPIRED):
+        post.lease_owner = None
+        post.lease_expires_at = None
+    session.flush()
+    _history(session, post, frm, to, actor, reason)
+    return post
+
+
+def list_posts(session: Session, *, status: Sequence[str] | None = None, channel: str | None = None,
+               limit: int | None = None) -> list[Post]:
+    q = select(Post).join(Channel).order_by(Post.scheduled_at.is_(None), Post.scheduled_at, Post.id)
+    if status:
+        q = q.where(Post.status.in_(list(status)))
+    if channel:
+        q = q.where(Channel.name == channel)
+    if limit:
+        q = q.limit(limit)
+    return list(session.scalars(q))
+
+
+def busy_slots(session: Session, channel_id: int, start: dt.datetime, end: dt.datetime) -> set[dt.datetime]:
+    """Scheduled times already taken on a channel (for --queue)."""
+    q = select(Post.scheduled_at).where(
+        Post.channel_id == channel_id, Post.scheduled_at >= start, Post.scheduled_at < end,
+        Post.status.notin_([S.CANCELLED.value, S.DRAFT.value, S.FAILED.value, S.EXPIRED.value]),
+    )
+    return {t for t in session.scalars(q) if t is not None}
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Post.status, func.count()).group_by(Post.status))
+    return {status: n for status, n in rows}
+
+
+# --- the dispatcher's hot path (Core statements, bulk) ---------------------------------
+
+@dataclass(frozen=True)
+class Claimed:
+    """A post claimed under a lease, with what the adapter needs."""
+
+    id: int
+    channel_id: int
+    kind: str
+    text: str
+    link: str | None
+    title: str | None
+    summary: str | None
+    image_path: str | None
+    image_alt: str | None
+    idempotency_key: str
+    created_at: dt.datetime
+    scheduled_at: dt.datetime
+    attempts: int
+    failures: int
+    history_id: int = 0
+
+
+_P = Post.__table__
+_C = Channel.__table__
+_H = HistoryEntry.__table__
+
+
+def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timedelta,
+              limit: int = 1000, exclude_channels: Iterable[int] = ()) -> list[Claimed]:
+    """Atomically claim the earliest due post of every free channel (one in flight per channel).
+
+    A channel is free when it is active, not rate-limited and has no post in
+    ``publishing``. The claim and the attempt's history row are one transaction.
+    """
+    q = aliased(Post)
+    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
+    busy = select(q.id).where(q.channel_id == _P.c.channel_id, q.status == S.PUBLISHING.value).exists()
+    rank = func.row_number().over(partition_by=_P.c.channel_id, order_by=(_P.c.scheduled_at, _P.c.id))
+    conditions = [
+        _P.c.status.in_(CLAIMABLE), due_at <= now, _C.c.status == ChannelStatus.ACTIVE.value,
+        or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), ~busy,
+    ]
+    excluded = list(exclude_channels)
+    if excluded:
+        conditions.append(_P.c.channel_id.notin_(excluded))
+    ranked = (select(_P.c.id, rank.label("rn")).join(_C, _C.c.id == _P.c.channel_id)
+              .where(and_(*conditions)).subquery())
+    pick = select(ranked.c.id).where(ranked.c.rn == 1).limit(limit)
+    stmt = (
+        update(_P)
+        .where(_P.c.id.in_(pick), _P.c.status.in_(CLAIMABLE))
+        .values(status=S.PUBLISHING.value, lease_owner=worker, lease_expires_at=now + lease,
+                attempts=_P.c.attempts + 1, updated_at=now)
+        .returning(_P.c.id, _P.c.channel_id, _P.c.kind, _P.c.text, _P.c.link, _P.c.title, _P.c.summary,
+                   _P.c.image_path, _P.c.image_alt, _P.c.idempotency_key, _P.c.created_at,
+                   _P.c.scheduled_at, _P.c.attempts, _P.c.failures, _P.c.next_attempt_at)
+    )
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Claims are short; serialising them across workers keeps "one per channel" exact.
+            conn.execute(text("SELECT pg_advisory_xact_lock(7406331)"))
+        rows = conn.execute(stmt).all()
+        if not rows:
+            return []
+        history_rows = [
+            dict(post_id=r.id, channel_id=r.channel_id, action="attempt", started_at=now,
+                 from_status=S.RETRY_WAIT.value if r.next_attempt_at else S.SCHEDULED.value,
+                 to_status=S.PUBLISHING.value, actor=worker)
+            for r in rows
+        ]
+        ids = conn.execute(insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True),
+                           history_rows).all()
+    hid = {post_id: h for h, post_id in ids}
+    out = []
+    for r in rows:
+        out.append(Claimed(
+            id=r.id, channel_id=r.channel_id, kind=r.kind, text=r.text, link=r.link, title=r.title,
+            summary=r.summary, image_path=r.image_path, image_alt=r.image_alt,
+            idempotency_key=r.idempotency_key, created_at=r.created_at, scheduled_at=r.scheduled_at,
+            attempts=r.attempts, failures=r.failures, history_id=hid[r.id],
+        ))
+    return out
+
+
+@dataclass
+class Outcome:
+    """What one attempt came to; written by :func:`finish_attempts`."""
+
+    post_id: int
+    history_id: int
+    to: PostStatus
+    outcome: str
+    finished_at: dt.datetime
+    error: str | None = None
+    http_status: int | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    next_attempt_at: dt.datetime | None = None
+    failures: int | None = None
+
+
+@dataclass
+class ChannelChange:
+    channel_id: int
+    rate_limited_until: dt.datetime | None = None
+    status: ChannelStatus | None = None
+    reason: str | None = None
+
+
+def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
+                    channel_changes: Sequence[ChannelChange] = ()) -> list[int]:
+    """Record attempts' outcomes in one transaction. Returns ids whose lease had been lost.
+
+    A post whose lease was taken over (housekeeping decided it meanwhile) still gets its
+    history row; a success then wins over ``needs_review``/``retry_wait`` because we now know.
+    """
+    lost: list[int] = []
+    with engine.begin() as conn:
+        for ch in channel_changes:
+            values: dict[str, object] = {"updated_at": utcnow()}
+            if ch.rate_limited_until is not None:
+                values["rate_limited_until"] = func.max(
+                    func.coalesce(_C.c.rate_limited_until, ch.rate_limited_until), ch.rate_limited_until
+                ) if conn.dialect.name == "sqlite" else func.greatest(
+                    func.coalesce(_C.c.rate_limited_until, ch.rate_limited_until), ch.rate_limited_until)
+            if ch.status is not None:
+                values["status"] = ch.status.value
+                values["status_reason"] = redact(ch.reason)
+            conn.execute(update(_C).where(_C.c.id == ch.channel_id).values(**values))
+        for o in outcomes:
+            values = dict(status=o.to.value, updated_at=o.finished_at, error=redact(o.error) if o.error else None,
+                          lease_owner=None, lease_expires_at=None, next_attempt_at=o.next_attempt_at)
+            if o.failures is not None:
+                values["failures"] = o.failures
+            if o.to == S.PUBLISHED:
+                values.update(remote_id=o.remote_id, remote_url=o.remote_url, published_at=o.finished_at,
+                              error=None)
+            if o.to == S.SCHEDULED:  # channel paused: back to waiting, not a failure
+                values["next_attempt_at"] = None
+            res = conn.execute(update(_P).where(_P.c.id == o.post_id, _P.c.status == S.PUBLISHING.value,
+                                                _P.c.lease_owner == worker).values(**values))
+            if res.rowcount == 0:
+                lost.append(o.post_id)
+                if o.to == S.PUBLISHED:
+                    conn.execute(update(_P).where(
+                        _P.c.id == o.post_id,
+                        _P.c.status.in_([S.NEEDS_REVIEW.value, S.RETRY_WAIT.value, S.PUBLISHING.value]),
+                    ).values(**values))
+            conn.execute(update(_H).where(_H.c.id == o.history_id).values(
+                finished_at=o.finished_at, to_status=o.to.value, outcome=o.outcome,
+                error=redact(o.error) if o.error else None, http_status=o.http_status,
+                remote_id=o.remote_id, remote_url=o.remote_url))
+    return lost
+
+
+def renew_leases(engine: Engine, worker: str, post_ids: Sequence[int], until: dt.datetime) -> None:
+    if not post_ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(update(_P).where(_P.c.id.in_(list(post_ids)), _P.c.lease_owner == worker,
+                                      _P.c.status == S.PUBLISHING.value).values(lease_expires_at=until))
+
+
+def expired_leases(session: Session, now: dt.datetime) -> list[Post]:
+    """Posts whose claimer's lease ran out (the process died or stalled)."""
+    q = select(Post).where(Post.status == S.PUBLISHING.value, Post.lease_expires_at < now).order_by(Post.id)
+    return list(session.scalars(q))
+
+
+def open_attempt(session: Session, post: Post) -> HistoryEntry | None:
+    """The attempt row a dead claimer left unfinished."""
+    q = (select(HistoryEntry).where(HistoryEntry.post_id == post.id, HistoryEntry.action == "attempt",
+                                    HistoryEntry.finished_at.is_(None))
+         .order_by(HistoryEntry.id.desc()).limit(1))
+    return session.scalars(q).first()
+
+
+def stale_candidates(session: Session, older_than: dt.datetime) -> list[Post]:
+    """Waiting posts scheduled before ``older_than`` (the caller applies each kind's lateness)."""
+    q = select(Post).where(Post.status.in_(WAITING + (S.PENDING_APPROVAL.value,)),
+                           Post.scheduled_at < older_than)
+    return list(session.scalars(q))
+
+
+def next_due(engine: Engine, now: dt.datetime) -> dt.datetime | None:
+    """When the next waiting post on an active channel comes due (rate limits included)."""
+    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
+    when = func.max(due_at, func.coalesce(_C.c.rate_limited_until, due_at)) if engine.dialect.name == "sqlite" \
+        else func.greatest(due_at, func.coalesce(_C.c.rate_limited_until, due_at))
+    q = (select(func.min(when)).select_from(_P.join(_C, _C.c.id == _P.c.channel_id))
+         .where(_P.c.status.in_(WAITING), _C.c.status == ChannelStatus.ACTIVE.value))
+    with engine.connect() as conn:
+        value = conn.execute(q).scalar()
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite max()/min() over expressions lose the column type
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value
