@@ -47,10 +47,8 @@ class TelegramAdapter(Adapter):
     optional_keys = ("LINK_PREVIEW", "DISABLE_NOTIFICATION", "PHOTO_BY_URL")
     secret_keys = frozenset({"BOT_TOKEN"})
     default_base_url = "https://api.telegram.org"
-    help = (
-        "Telegram: BOT_TOKEN from @BotFather (/newbot); add the bot to the channel as an admin allowed to "
-        "post; CHAT_ID is @channelusername or the numeric -100… id."
-    )
+    help = ("Telegram: BOT_TOKEN from @BotFather (/newbot); add the bot to the channel as an admin "
+            "allowed to post; CHAT_ID is @channelusername or the numeric -100… id.")
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> list[str]:
@@ -94,15 +92,13 @@ class TelegramAdapter(Adapter):
             return RateLimited(msg, retry_at=utcnow() + dt.timedelta(seconds=wait), status=status)
         if "migrate_to_chat_id" in params:
             new_id = params["migrate_to_chat_id"]
-            return RejectedContent(
-                f"{msg}: the group became a supergroup, set CHAT_ID={new_id}", status=status
-            )
+            return RejectedContent(f"{msg}: the group became a supergroup, set CHAT_ID={new_id}",
+                                   status=status)
         if code in (401, 404):
             return AuthError(f"{msg} (bot token invalid or revoked: get one from @BotFather)", status=status)
         if code == 403:
-            return AuthError(
-                f"{msg} (add the bot to {self.chat_id} as an admin allowed to post)", status=status
-            )
+            return AuthError(f"{msg} (add the bot to {self.chat_id} as an admin allowed to post)",
+                             status=status)
         if status == 504:
             return UnknownOutcome(msg, status=status)
         if status >= 500 or code >= 500:
@@ -128,9 +124,8 @@ class TelegramAdapter(Adapter):
         for rule in self.rules.text_rules(post.image is not None):
             if not rule.fits(text):
                 what = "caption" if post.image is not None else "text"
-                raise RejectedContent(
-                    f"Telegram {what} is {rule.count(text)} UTF-16 units, over {rule.limit}"
-                )
+                count = rule.count(text)
+                raise RejectedContent(f"Telegram {what} is {count} UTF-16 units, over {rule.limit}")
         common: dict[str, Any] = {"parse_mode": "HTML"}
         if self._flag("DISABLE_NOTIFICATION", False):
             common["disable_notification"] = True
@@ -147,9 +142,8 @@ class TelegramAdapter(Adapter):
         if message_id is None:
             raise UnknownOutcome("Telegram answered ok without a message_id")
         chat = result.get("chat") if isinstance(result.get("chat"), dict) else {}
-        return PublishResult(
-            remote_id=str(message_id), remote_url=self.message_url(message_id, chat), http_status=200
-        )
+        return PublishResult(remote_id=str(message_id), remote_url=self.message_url(message_id, chat),
+                             http_status=200)
 
     async def _send_photo(self, image: Media, caption: str, common: dict[str, Any]) -> dict[str, Any]:
         # Uploading works without a public media host; by URL only when asked or the file is gone.

@@ -62,32 +62,22 @@ class XAdapter(Adapter):
         can_reconcile=True,
     )
     required_keys = (("ACCESS_TOKEN",), OAUTH1_KEYS)
-    optional_keys = (
-        "REFRESH_TOKEN",
-        "CLIENT_ID",
-        "CLIENT_SECRET",
-        "USERNAME",
-        "POLL_INTERVAL",
-        "POLL_ATTEMPTS",
-    )
-    secret_keys = frozenset(
-        {"ACCESS_TOKEN", "REFRESH_TOKEN", "CLIENT_SECRET", "API_KEY", "API_SECRET", "ACCESS_SECRET"}
-    )
+    optional_keys = ("REFRESH_TOKEN", "CLIENT_ID", "CLIENT_SECRET", "USERNAME",
+                     "POLL_INTERVAL", "POLL_ATTEMPTS")
+    secret_keys = frozenset({"ACCESS_TOKEN", "REFRESH_TOKEN", "CLIENT_SECRET", "API_KEY", "API_SECRET",
+                             "ACCESS_SECRET"})
     default_base_url = "https://api.x.com"
-    help = (
-        "X developer portal > Projects & Apps > your app > Keys and tokens: OAuth 2.0 CLIENT_ID/CLIENT_SECRET "
-        "plus a user ACCESS_TOKEN/REFRESH_TOKEN, or API_KEY/API_SECRET with ACCESS_TOKEN/ACCESS_SECRET "
-        "(read and write)."
-    )
+    help = ("X developer portal > Projects & Apps > your app > Keys and tokens: OAuth 2.0 "
+            "CLIENT_ID/CLIENT_SECRET plus a user ACCESS_TOKEN/REFRESH_TOKEN, or API_KEY/API_SECRET "
+            "with ACCESS_TOKEN/ACCESS_SECRET (read and write).")
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         super().__init__(ctx, http)
         self.tokens = OAuth2Tokens(self)
         self._me: dict[str, str] | None = None
         opts = ctx.options
-        self._signer = (
-            OAuth1Signer(*(opts[k] for k in OAUTH1_KEYS)) if all(opts.get(k) for k in OAUTH1_KEYS) else None
-        )
+        self._signer = (OAuth1Signer(*(opts[k] for k in OAUTH1_KEYS))
+                        if all(opts.get(k) for k in OAUTH1_KEYS) else None)
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> list[str]:
@@ -102,9 +92,8 @@ class XAdapter(Adapter):
 
     # --- requests -------------------------------------------------------------------
 
-    async def _call(
-        self, method: str, path: str, params: Mapping[str, str] | None = None, **kwargs: Any
-    ) -> httpx.Response:
+    async def _call(self, method: str, path: str, params: Mapping[str, str] | None = None,
+                    **kwargs: Any) -> httpx.Response:
         """One API request with the channel's credentials; on a 401, refresh once and resend."""
         url = str(httpx.URL(self.base_url + path, params=params))
         if self._signer is not None:
@@ -126,32 +115,21 @@ class XAdapter(Adapter):
         errors = body.get("errors") if isinstance(body.get("errors"), list) else []
         first = errors[0] if errors and isinstance(errors[0], dict) else {}
         ptype = str(body.get("type") or first.get("type") or "")
-        detail = str(
-            body.get("detail")
-            or first.get("detail")
-            or first.get("message")
-            or body.get("title")
-            or self.excerpt(response, 200)
-        )
+        detail = str(body.get("detail") or first.get("detail") or first.get("message") or body.get("title")
+                     or self.excerpt(response, 200))
         msg = self.redact(f"X {what} answered HTTP {status}: {detail}"[:400])
         if status == 429 or ptype == PROBLEMS + "usage-capped":
-            capped = ptype == PROBLEMS + "usage-capped"
-            return RateLimited(
-                msg, retry_at=reset_at(response.headers, 3600.0 if capped else 900.0), status=status
-            )
+            default = 3600.0 if ptype == PROBLEMS + "usage-capped" else 900.0
+            return RateLimited(msg, retry_at=reset_at(response.headers, default), status=status)
         if status == 401:
-            return AuthError(
-                msg + " (token invalid, expired or revoked: authorise the app again)", status=401
-            )
+            hint = "token invalid, expired or revoked: authorise the app again"
+            return AuthError(f"{msg} ({hint})", status=401)
         if status == 403:
             low = detail.lower()
             if "duplicate content" in low:
                 return Duplicate(msg, status=403)
-            if (
-                ptype == PROBLEMS + "client-forbidden"
-                or "unsupported authentication" in low
-                or "suspended" in low
-            ):
+            forbidden = ptype == PROBLEMS + "client-forbidden"
+            if forbidden or "unsupported authentication" in low or "suspended" in low:
                 # Wrong app setup, tier or auth type, or a suspended account: no post will go through.
                 return AuthError(msg, status=403)
             return RejectedContent(msg, status=403)
@@ -182,20 +160,18 @@ class XAdapter(Adapter):
         if not response.is_success or not isinstance(data, dict) or not data.get("id"):
             raise self._error(response, "create post", creating=True)
         remote_id = str(data["id"])
-        return PublishResult(
-            remote_id=remote_id, remote_url=self._url(remote_id), http_status=response.status_code
-        )
+        return PublishResult(remote_id=remote_id, remote_url=self._url(remote_id),
+                             http_status=response.status_code)
 
     async def _upload(self, image: Media) -> str:
         files = {"media": (image.path.name, image.read_bytes(), image.mime)}
-        response = await self._call(
-            "POST", "/2/media/upload", files=files, data={"media_category": "tweet_image"}
-        )
-        data = json_object(response).get("data")
-        if not response.is_success or not isinstance(data, dict) or not data.get("id"):
+        data = {"media_category": "tweet_image"}
+        response = await self._call("POST", "/2/media/upload", files=files, data=data)
+        answer = json_object(response).get("data")
+        if not response.is_success or not isinstance(answer, dict) or not answer.get("id"):
             raise self._error(response, "media upload")
-        media_id = str(data["id"])
-        await self._wait_processed(media_id, data.get("processing_info"))
+        media_id = str(answer["id"])
+        await self._wait_processed(media_id, answer.get("processing_info"))
         if image.alt_text:
             await self._alt_text(media_id, image.alt_text)
         return media_id
@@ -208,16 +184,12 @@ class XAdapter(Adapter):
             if state in (None, "succeeded"):
                 return
             if state == "failed":
-                raise RejectedContent(
-                    f"X could not process the image (media {media_id}): {info.get('error') or ''}"
-                )
+                reason = info.get("error") or ""
+                raise RejectedContent(f"X could not process the image (media {media_id}): {reason}")
             interval = self.option("POLL_INTERVAL")
-            await asyncio.sleep(
-                float(interval) if interval is not None else float(info.get("check_after_secs", 1))
-            )
-            response = await self._call(
-                "GET", "/2/media/upload", params={"command": "STATUS", "media_id": media_id}
-            )
+            await asyncio.sleep(float(interval if interval is not None else info.get("check_after_secs", 1)))
+            params = {"command": "STATUS", "media_id": media_id}
+            response = await self._call("GET", "/2/media/upload", params=params)
             if not response.is_success:
                 raise self._error(response, "media status")
             info = (json_object(response).get("data") or {}).get("processing_info")
@@ -230,9 +202,8 @@ class XAdapter(Adapter):
             return
         error = self._error(response, "alt text")
         if isinstance(error, RejectedContent):
-            log.warning(
-                "%s; posting the image without alt text", error
-            )  # alt text is not worth losing the post
+            # Alt text is not worth losing the post over.
+            log.warning("%s; posting the image without alt text", error)
             return
         raise error
 
@@ -263,12 +234,8 @@ class XAdapter(Adapter):
         try:
             me = await self._whoami()
             since = min(post.created_at, utcnow()) - RECONCILE_LOOKBACK
-            params = {
-                "max_results": "100",
-                "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "tweet.fields": "created_at",
-                "exclude": "replies,retweets",
-            }
+            params = {"max_results": "100", "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "tweet.fields": "created_at", "exclude": "replies,retweets"}
             response = await self._call("GET", f"/2/users/{me['id']}/tweets", params=params)
             if not response.is_success:
                 raise self._error(response, "timeline lookup")
@@ -309,3 +276,4 @@ def reset_at(headers: Mapping[str, str], default_seconds: float) -> dt.datetime:
     except ValueError:
         pass
     return retry_at_from_headers(headers, default_seconds)
+

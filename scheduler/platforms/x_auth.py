@@ -120,37 +120,32 @@ class OAuth2Tokens:
             raise Transient(f"X token refresh got no answer: {exc}") from None
         body = json_object(response)
         if response.status_code == 429:
-            raise RateLimited(
-                "X token refresh rate-limited (HTTP 429)",
-                retry_at=retry_at_from_headers(response.headers),
-                status=429,
-            )
+            raise RateLimited("X token refresh rate-limited (HTTP 429)",
+                              retry_at=retry_at_from_headers(response.headers), status=429)
         if response.status_code >= 500:
-            raise Transient(
-                f"X token refresh answered HTTP {response.status_code}", status=response.status_code
-            )
+            status = response.status_code
+            raise Transient(f"X token refresh answered HTTP {status}", status=status)
         token = body.get("access_token")
         if not response.is_success or not isinstance(token, str) or not token:
             reason = body.get("error_description") or body.get("error") or self.adapter.excerpt(response, 120)
             code = f"{body['error']}: " if body.get("error") and body.get("error_description") else ""
             raise AuthError(
                 self.adapter.redact(
-                    f"X refused to refresh the OAuth 2.0 token (HTTP {response.status_code}, {code}{reason}); "
+                    "X refused to refresh the OAuth 2.0 token "
+                    f"(HTTP {response.status_code}, {code}{reason}); "
                     "authorise the app again and set new ACCESS_TOKEN and REFRESH_TOKEN"
                 ),
                 status=response.status_code,
             )
         expires_in = body.get("expires_in")
         expires = str(int(time.time() + float(expires_in))) if isinstance(expires_in, int | float) else None
-        await self.adapter.ctx.state.update(
-            {
-                STATE_ACCESS: token,
-                # X rotates refresh tokens; keep the old one only if no new one came back.
-                STATE_REFRESH: body.get("refresh_token") or self.refresh_token or None,
-                STATE_EXPIRES: expires,
-                STATE_ORIGIN: self._origin(),
-            }
-        )
+        await self.adapter.ctx.state.update({
+            STATE_ACCESS: token,
+            # X rotates refresh tokens; keep the old one only if no new one came back.
+            STATE_REFRESH: body.get("refresh_token") or self.refresh_token or None,
+            STATE_EXPIRES: expires,
+            STATE_ORIGIN: self._origin(),
+        })
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:
