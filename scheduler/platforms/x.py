@@ -46,7 +46,8 @@ from scheduler.textrules import TextRule, find_urls
 log = logging.getLogger(__name__)
 
 OAUTH1_KEYS = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
-PROBLEMS = "https://api.x.com/2/problems/"
+#: Problem types that mean the app or account, not this post, is the problem (api.x.com or api.twitter.com).
+ACCESS_PROBLEMS = {"client-forbidden", "oauth1-permissions", "unsupported-authentication"}
 #: How far before the post's creation reconcile looks, for clock skew and a late first attempt.
 RECONCILE_LOOKBACK = dt.timedelta(hours=1)
 
@@ -114,12 +115,13 @@ class XAdapter(Adapter):
         body = json_object(response)
         errors = body.get("errors") if isinstance(body.get("errors"), list) else []
         first = errors[0] if errors and isinstance(errors[0], dict) else {}
-        ptype = str(body.get("type") or first.get("type") or "")
+        # X still names problem types under api.twitter.com at times: compare the last segment only.
+        kind = str(body.get("type") or first.get("type") or "").rsplit("/", 1)[-1]
         detail = str(body.get("detail") or first.get("detail") or first.get("message") or body.get("title")
                      or self.excerpt(response, 200))
         msg = self.redact(f"X {what} answered HTTP {status}: {detail}"[:400])
-        if status == 429 or ptype == PROBLEMS + "usage-capped":
-            default = 3600.0 if ptype == PROBLEMS + "usage-capped" else 900.0
+        if status == 429 or kind == "usage-capped":
+            default = 3600.0 if kind == "usage-capped" else 900.0
             return RateLimited(msg, retry_at=reset_at(response.headers, default), status=status)
         if status == 401:
             hint = "token invalid, expired or revoked: authorise the app again"
@@ -128,8 +130,7 @@ class XAdapter(Adapter):
             low = detail.lower()
             if "duplicate content" in low:
                 return Duplicate(msg, status=403)
-            forbidden = ptype == PROBLEMS + "client-forbidden"
-            if forbidden or "unsupported authentication" in low or "suspended" in low:
+            if kind in ACCESS_PROBLEMS or "unsupported authentication" in low or "suspended" in low:
                 # Wrong app setup, tier or auth type, or a suspended account: no post will go through.
                 return AuthError(msg, status=403)
             return RejectedContent(msg, status=403)

@@ -466,6 +466,20 @@ async def test_403_client_forbidden_is_an_auth_error():
     assert type(exc) is errors.AuthError
 
 
+async def test_403_oauth1_permissions_under_the_old_domain_is_an_auth_error():
+    exc = await raised(problem(403, "Your client app is not configured with the appropriate oauth1 app permissions "
+                               "for this endpoint.", "https://api.twitter.com/2/problems/oauth1-permissions"))
+    assert type(exc) is errors.AuthError
+
+
+@time_machine.travel(NOW, tick=False)
+async def test_usage_cap_is_recognised_under_the_old_domain_too():
+    exc = await raised(problem(403, "Usage cap exceeded: Daily user cap",
+                               "https://api.twitter.com/2/problems/usage-capped", "UsageCapExceeded"))
+    assert isinstance(exc, errors.RateLimited)
+    assert exc.retry_at == NOW + dt.timedelta(hours=1)
+
+
 async def test_400_invalid_request_is_rejected_with_the_problem_detail():
     body = {"detail": "One or more parameters to your request was invalid.", "title": "Invalid Request",
             "type": "https://api.x.com/2/problems/invalid-request", "status": 400}
