@@ -52,6 +52,13 @@ class WebhookAdapter(Adapter):
         url = options.get("URL") or ""
         if url and not url.startswith(("http://", "https://")):
             problems.append("URL is not an http(s) URL")
+        timeout = options.get("TIMEOUT")
+        if timeout:
+            try:
+                if float(timeout) <= 0:
+                    raise ValueError
+            except ValueError:
+                problems.append(f"TIMEOUT {timeout!r} is not a positive number of seconds")
         return problems
 
     @property
@@ -87,7 +94,10 @@ class WebhookAdapter(Adapter):
         secret = self.option("SECRET")
         if secret:
             headers["X-Promo-Signature"] = sign(secret, body)
-        response = await self.send("POST", self.url, content=body, headers=headers)
+        extra = {}
+        if self.option("TIMEOUT"):
+            extra["timeout"] = float(self.option("TIMEOUT") or 30)
+        response = await self.send("POST", self.url, content=body, headers=headers, **extra)
         if response.status_code == 429:
             raise RateLimited(
                 f"webhook rate-limited (HTTP 429): {self.excerpt(response)}",
