@@ -68,18 +68,27 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         raise ValidationError(f"{path}: unknown file type {path.suffix!r} (use .csv or .json)")
     first = content.splitlines()[0] if content.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    if not reader.fieldnames:
-        raise ValidationError(f"{path}: the file is empty")
-    reader.fieldnames = [(f or "").strip().lower() for f in reader.fieldnames]
-    rows = []
-    for row in reader:
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[tuple[int, dict[str, Any]]] = []
+    end = 0  # physical line the previous record ended on
+    for values in reader:
+        # A record starts on the line after the previous one ended; reader.line_num is
+        # where it ends, which differs when a quoted cell spans several lines.
+        start, end = end + 1, reader.line_num
+        if not any(v.strip() for v in values):
             continue
-        extra = row.pop(None, None)  # type: ignore[call-overload]
-        if extra:
-            row["__extra__"] = extra
-        rows.append((reader.line_num, row))
+        if header is None:
+            header = [v.strip().lower() for v in values]
+            continue
+        row: dict[str, Any] = dict(zip(header, values, strict=False))
+        for col in header[len(values):]:
+            row[col] = None
+        if len(values) > len(header):
+            row["__extra__"] = values[len(header):]
+        rows.append((start, row))
+    if header is None:
+        raise ValidationError(f"{path}: the file is empty")
     return rows
 
 
@@ -105,22 +114,36 @@ def _json_rows(path: Path, content: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _object_lines(content: str) -> list[int]:
-    lines, depth, in_str, esc, line = [], 0, False, False, 1
+    """The line each object of the file's array of records starts on.
+
+    The array is the top-level one, or (for ``{"products": [...]}``) the first array
+    directly inside the top-level object, as :func:`_json_rows` picks it.
+    """
+    lines: list[int] = []
+    depth, in_str, esc, line = 0, False, False, 1
+    array_depth: int | None = None
     for ch in content:
         if ch == "\n":
             line += 1
         if in_str:
-            esc = (ch == "\\") and not esc
-            if ch == '"' and not esc:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
                 in_str = False
             continue
         if ch == '"':
             in_str = True
         elif ch in "[{":
             depth += 1
-            if depth == 2 and ch == "{":
+            if ch == "[" and array_depth is None and depth <= 2:
+                array_depth = depth
+            elif ch == "{" and array_depth is not None and depth == array_depth + 1:
                 lines.append(line)
         elif ch in "]}":
+            if ch == "]" and depth == array_depth:
+                break
             depth -= 1
     return lines
 
