@@ -41,6 +41,8 @@ DEFAULT_MAX_LATENESS = {
     "alert": "1h",
 }
 POST_KINDS = tuple(DEFAULT_MAX_LATENESS)
+#: Platforms whose adapters always keep refreshed tokens (stored encrypted with PROMO_SECRET_KEY).
+TOKEN_STORING = frozenset({"bluesky", "instagram", "threads"})
 
 
 def parse_duration(value: str) -> dt.timedelta:
@@ -147,8 +149,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     env = read_environment() if env is None else env
     problems: list[str] = []
+    # Every PROMO_* key read below; any other one in the environment is a typo or a
+    # setting this version does not have, and is reported rather than ignored.
+    read_keys: set[str] = {PREFIX + "ENV_FILE", PREFIX + "SECRET_KEY"}
 
     def get(key: str, default: str = "") -> str:
+        read_keys.add(PREFIX + key)
         return (env.get(PREFIX + key) or default).strip()
 
     def as_bool(key: str, default: bool) -> bool:
@@ -209,12 +215,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     # --- channels -------------------------------------------------------------------
     channels: list[ChannelConfig] = []
     names = as_list("CHANNELS", "outbox")
+    prefixes = sorted((CHANNEL_PREFIX + n.upper() + "_" for n in names if _NAME.match(n)), key=len, reverse=True)
+
+    def owner(key: str) -> str | None:
+        """The channel prefix a key belongs to: the longest match, so channel ``fb`` does not
+        take ``PROMO_CHANNEL_FB_KOTA_PLATFORM`` from channel ``fb_kota``."""
+        return next((p for p in prefixes if key.startswith(p)), None)
+
     for name in names:
         upper = CHANNEL_PREFIX + name.upper() + "_"
         if not _NAME.match(name):
             problems.append(f"{PREFIX}CHANNELS: channel name {name!r} must be letters, digits and _ (starting with a letter)")
             continue
-        options = {k[len(upper):]: v for k, v in env.items() if k.startswith(upper) and v is not None}
+        options = {k[len(upper):]: v for k, v in env.items() if owner(k) == upper and v is not None}
         platform = (options.pop("PLATFORM", "") or ("outbox" if name == "outbox" else "")).strip().lower()
         if not platform:
             problems.append(f"{upper}PLATFORM: missing (which platform does channel {name!r} post to?)")
@@ -250,6 +263,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             register_secret(options.get(key))
         channels.append(ChannelConfig(name=name, platform=platform, options=dict(options),
                                       timezone=ch_tz, slots=slots))
+    secret_key = env.get(PREFIX + "SECRET_KEY") or None
+    if not secret_key:
+        for ch in channels:
+            if ch.platform in TOKEN_STORING or (ch.platform in ("x", "linkedin") and ch.options.get("REFRESH_TOKEN")):
+                problems.append(f"{PREFIX}SECRET_KEY: needed because channel {ch.name!r} ({ch.platform}) keeps "
+                                "refreshed tokens in the database, encrypted with it")
     if len(set(names)) != len(names):
         problems.append(f"{PREFIX}CHANNELS: a channel is named twice")
 
@@ -276,7 +295,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for kind, default in DEFAULT_MAX_LATENESS.items():
         lateness[kind] = as_duration(f"MAX_LATENESS_{kind.upper()}", default)
 
-    secret_key = env.get(PREFIX + "SECRET_KEY") or None
     register_secret(secret_key)
 
     db_url = get("DATABASE_URL", "sqlite:///promo.db")
@@ -326,6 +344,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         event_ongoing_posts=as_bool("EVENT_ONGOING_POSTS", False),
         event_cancel_notice=as_bool("EVENT_CANCEL_NOTICE", True),
     )
+    for key in sorted(env):
+        if not key.startswith(PREFIX) or key in read_keys:
+            continue
+        if key.startswith(CHANNEL_PREFIX):
+            if owner(key) is None:
+                problems.append(f"{key}: no channel of that name in {PREFIX}CHANNELS "
+                                f"({', '.join(names) or 'none'})")
+        else:
+            problems.append(f"{key}: unknown setting (see config.example.env)")
     if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"{PREFIX}LOG_LEVEL: {settings.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
     if problems:

@@ -32,7 +32,7 @@ from scheduler.models import Channel, ChannelStatus, Post, PostStatus, utcnow
 from scheduler.planner import media_for
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Adapter, ChannelContext, PlatformRules, PublishResult, ReadyPost
-from scheduler.redact import redact
+from scheduler.redact import install_record_redaction, redact
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -125,6 +125,7 @@ class Dispatcher:
     def __init__(self, settings: Settings, db: Database, *, worker: str | None = None,
                  clock: Clock = utcnow, transport: httpx.AsyncBaseTransport | None = None,
                  alert: Callable[[str], None] | None = None, seed: int | None = None):
+        install_record_redaction()
         self.settings = settings
         self.db = db
         self.worker = worker or worker_id()

@@ -18,7 +18,8 @@ _MIN_LEN = 6  # shorter values (e.g. "1", "true") would redact ordinary words
 
 _PATTERNS = [
     (re.compile(r"(/bot)\d+:[A-Za-z0-9_-]{10,}"), r"\1***"),
-    (re.compile(r"((?:access_token|token|key|secret|password|client_secret|refresh_token)=)[^&\s\"']+", re.I), r"\1***"),
+    (re.compile(r"(?<![A-Za-z_])((?:access_token|token|api_key|key|secret|password|client_secret|refresh_token)=)"
+                r"[^&\s\"']+", re.I), r"\1***"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}", re.I), r"\1***"),
     (re.compile(r"(/webhooks/\d+/)[A-Za-z0-9_-]{10,}"), r"\1***"),
 ]
@@ -66,8 +67,33 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_REDACTOR = RedactingFilter()
+_factory_installed = False
+
+
+def install_record_redaction() -> None:
+    """Redact every log record when it is created, whatever logger or handler it goes to.
+
+    (A filter on a handler misses handlers added later, such as a test's capture; a filter
+    on a logger misses records of its child loggers, such as httpx's request lines.)
+    """
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        _REDACTOR.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
 def install_logging_filter() -> None:
-    """Attach the redacting filter to every handler of the root logger."""
+    """Redact every record at creation, and attach the filter to the root handlers too."""
+    install_record_redaction()
     root = logging.getLogger()
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):

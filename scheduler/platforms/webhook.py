@@ -13,15 +13,19 @@ import hmac
 import json
 from collections.abc import Mapping
 
+import httpx
+
 from scheduler.errors import AuthError, RateLimited
 from scheduler.platforms.base import (
     Adapter,
+    ChannelContext,
     ChannelState,
     PlatformRules,
     PublishResult,
     ReadyPost,
     retry_at_from_headers,
 )
+from scheduler.redact import register_secret
 from scheduler.textrules import TextRule
 
 _TRUE = {"1", "true", "yes", "ya", "on"}
@@ -39,6 +43,11 @@ class WebhookAdapter(Adapter):
     optional_keys = ("SECRET", "IDEMPOTENT", "TIMEOUT")
     secret_keys = frozenset({"URL", "SECRET"})
     help = "POSTs each post as JSON to URL; SECRET signs the body (X-Promo-Signature: sha256=…)."
+
+    def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
+        super().__init__(ctx, http)
+        # With BASE_URL the URL actually called differs from the configured one: hide both.
+        register_secret(self.url)
 
     @classmethod
     def rules_for(cls, options: Mapping[str, str], state: ChannelState | None = None) -> PlatformRules:
@@ -66,8 +75,6 @@ class WebhookAdapter(Adapter):
         url = self.option("URL") or ""
         base = self.option("BASE_URL")
         if base:  # BASE_URL replaces scheme, host and port, keeping the path
-            import httpx
-
             u, b = httpx.URL(url), httpx.URL(base)
             url = str(u.copy_with(scheme=b.scheme, host=b.host, port=b.port))
         return url

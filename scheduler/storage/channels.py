@@ -48,7 +48,7 @@ def channel_configs(session: Session, settings: Settings) -> dict[str, ChannelCo
     """Every channel's configuration: environment channels plus stored ones (secrets decrypted)."""
     out = {c.name: c for c in settings.channels}
     for row in session.scalars(select(Channel).where(Channel.source == "db")):
-        options = dict(row.options or {})
+        options = {k: v for k, v in (row.options or {}).items() if k != STATE_KEY}
         secrets = crypto.decrypt(settings.secret_key, row.secrets_enc) if row.secrets_enc else {}
         secrets.pop(STATE_KEY, None)
         options.update(secrets)
@@ -106,37 +106,54 @@ def set_status(session: Session, channel: Channel, status: ChannelStatus, reason
 
 
 class DbChannelState:
-    """A ChannelState whose values are stored encrypted in the channel's row."""
+    """A ChannelState kept in the channel's row, loaded on first use.
+
+    Credential-like values (see :func:`is_secret_key`) are stored encrypted with
+    PROMO_SECRET_KEY; plain ones (a server's character limit, a guild id) are stored in
+    the row's options, so channels that keep no tokens need no key.
+    """
 
     def __init__(self, db: Database, channel_id: int, secret_key: str | None):
         self.db = db
         self.channel_id = channel_id
         self.secret_key = secret_key
-        with db.session() as s:
-            row = s.get(Channel, channel_id)
-            blob = row.secrets_enc if row else None
-        stored = crypto.decrypt(secret_key, blob) if blob and secret_key else {}
-        raw_state = stored.get(STATE_KEY)
-        self.values: dict[str, str] = dict(raw_state) if isinstance(raw_state, dict) else {}
+        self._values: dict[str, str] | None = None
+
+    @property
+    def values(self) -> dict[str, str]:
+        if self._values is None:
+            with self.db.session() as s:
+                row = s.get(Channel, self.channel_id)
+                blob = row.secrets_enc if row else None
+                plain = dict((row.options or {}).get(STATE_KEY) or {}) if row else {}
+            stored = crypto.decrypt(self.secret_key, blob) if blob and self.secret_key else {}
+            secret = stored.get(STATE_KEY)
+            self._values = {**plain, **(dict(secret) if isinstance(secret, dict) else {})}
+        return self._values
 
     def get(self, key: str) -> str | None:
         return self.values.get(key)
 
     async def update(self, values: Mapping[str, str | None]) -> None:
+        current = self.values
         for k, v in values.items():
             if v is None:
-                self.values.pop(k, None)
+                current.pop(k, None)
             else:
                 if is_secret_key(k):
                     register_secret(v)
-                self.values[k] = v
+                current[k] = v
+        secret = {k: v for k, v in current.items() if is_secret_key(k)}
+        plain = {k: v for k, v in current.items() if not is_secret_key(k)}
         with self.db.session() as s:
             row = s.get(Channel, self.channel_id)
             if row is None:
                 return
-            stored = crypto.decrypt(self.secret_key, row.secrets_enc) if row.secrets_enc else {}
-            stored[STATE_KEY] = self.values  # type: ignore[assignment]
-            row.secrets_enc = crypto.encrypt(self.secret_key, stored)
+            if secret or row.secrets_enc:
+                stored = crypto.decrypt(self.secret_key, row.secrets_enc) if row.secrets_enc else {}
+                stored[STATE_KEY] = secret  # type: ignore[assignment]
+                row.secrets_enc = crypto.encrypt(self.secret_key, stored)
+            row.options = {**(row.options or {}), STATE_KEY: plain}
             row.updated_at = utcnow()
 
 
