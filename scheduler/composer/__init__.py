@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from scheduler.composer import filters
@@ -44,6 +45,47 @@ class Composed:
     summary: str | None
 
 
+class _StrictSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, but unsafe access is an error instead of an undefined value.
+
+    Jinja's sandbox hands back an undefined object for ``''.__class__``, which ``is defined``
+    or ``| default`` would quietly swallow; staff should learn at once that it is refused.
+    """
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+
+def _refuse_callables(value: Any) -> Any:
+    """Output finalizer: printing a method or function shows Python internals (addresses)."""
+    if callable(value) and not isinstance(value, jinja2.Undefined):
+        raise SecurityError(f"cannot print {type(value).__name__} {getattr(value, '__name__', '')!r}: "
+                            "call it or use a field instead")
+    return value
+
+
+_TAG = re.compile(r"{%.*?%}", re.S)
+
+
+class LineTags(Extension):
+    """``trim_blocks`` only for block tags that stand alone on their line.
+
+    With plain ``trim_blocks`` a tag at the end of a line of text (``…{% endif %}``) eats
+    that line's newline, gluing it to the next line and losing blank lines. Here a line
+    that holds text besides its tags keeps its newline (the last tag gets Jinja's ``+%}``).
+    """
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        out = []
+        for line in source.split("\n"):
+            stripped = line.rstrip()
+            if (stripped.endswith("%}") and not stripped.endswith(("-%}", "+%}"))
+                    and _TAG.sub("", stripped).strip()):
+                line = stripped[:-2] + "+%}" + line[len(stripped):]
+            out.append(line)
+        return "\n".join(out)
+
+
 class Composer:
     """A sandboxed, strict Jinja2 environment over a templates folder."""
 
@@ -51,13 +93,15 @@ class Composer:
         self.templates_dir = Path(templates_dir)
         self.tz = tz
         self.language = language
-        env = ImmutableSandboxedEnvironment(
+        env = _StrictSandbox(
             loader=jinja2.FileSystemLoader(str(self.templates_dir)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            finalize=_refuse_callables,
+            extensions=[LineTags],
         )
         env.filters.update({
             "rupiah": filters.rupiah,
@@ -106,7 +150,7 @@ class Composer:
             raise TemplateError(f"not allowed in a template: {exc}", name, _template_line(exc, name)) from None
         except jinja2.TemplateError as exc:
             raise TemplateError(str(exc), name, _template_line(exc, name)) from None
-        except (TypeError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # anything a template expression can raise (1/0, a bad filter argument…)
             raise TemplateError(f"{type(exc).__name__}: {exc}", name, _template_line(exc, name)) from None
         return tidy(out)
 
@@ -176,32 +220,52 @@ def _with(context: Mapping[str, Any], path: str, value: str) -> dict[str, Any]:
 _SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
 
 
+_TAIL_TOKEN = re.compile(r"(?:https?://\S+|#\w+)")
+
+
+def _split_tail(text: str) -> tuple[str, str, str]:
+    """(prose, separator, tail): the tail is the trailing run of links and hashtags."""
+    tokens = list(re.finditer(r"\S+", text))
+    i = len(tokens)
+    while i > 0 and _TAIL_TOKEN.fullmatch(tokens[i - 1].group(0)):
+        i -= 1
+    if i == len(tokens) or i == 0:
+        return text, "", ""
+    prose_end = tokens[i - 1].end()
+    tail_start = tokens[i].start()
+    return text[:prose_end], text[prose_end:tail_start], text[tail_start:]
+
+
 def cut_points(text: str) -> list[str]:
     """Shorter versions of ``text``, ending at sentence ends or word ends, shortest first.
 
-    A cut never removes a URL or hashtag in the text (it keeps at least everything up to
-    the last one); word cuts get an ellipsis, sentence cuts end cleanly.
+    A cut never removes a URL or hashtag: a trailing run of links and hashtags is kept
+    after the shortened prose, and a link or hashtag inside the prose is never cut (the
+    prose keeps at least everything up to the last one). Word cuts get an ellipsis,
+    sentence cuts end cleanly.
     """
-    text = text.strip()
+    prose, sep, tail = _split_tail(text.strip())
     protected = 0
-    for url in find_urls(text):
-        protected = max(protected, text.rfind(url) + len(url))
-    for _start, end, _tag in hashtag_spans(text):
+    for url in find_urls(prose):
+        protected = max(protected, prose.rfind(url) + len(url))
+    for _start, end, _tag in hashtag_spans(prose):
         protected = max(protected, end)
     options: dict[int, str] = {}
-    for m in _SENTENCE_END.finditer(text):
+    for m in _SENTENCE_END.finditer(prose):
         end = m.end()
-        if end >= protected and end < len(text):
-            options[end] = text[:end]
-    for m in re.finditer(r"\S(?=\s)", text):
+        if end >= protected and end < len(prose):
+            options[end] = prose[:end]
+    for m in re.finditer(r"\S(?=\s)", prose):
         end = m.end()
         if end >= protected and end not in options:
-            options[end] = text[:end].rstrip(",;:—–-") + ELLIPSIS
+            options[end] = prose[:end].rstrip(",;:—–-") + ELLIPSIS
     if protected == 0:
         options[0] = ""
-    elif protected < len(text):
-        options.setdefault(protected, text[:protected])
-    return [options[k] for k in sorted(options)]
+    elif protected < len(prose):
+        options.setdefault(protected, prose[:protected])
+    if not tail:
+        return [options[k] for k in sorted(options)]
+    return [(options[k] + sep + tail) if options[k] else tail for k in sorted(options)]
 
 
 def tidy(text: str) -> str:
