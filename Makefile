@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test lint bench clean venv pds
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## Install the reference Bluesky PDS (npm) so tests/platforms/test_bluesky_pds.py runs instead of skipping.
+pds:
+	bash tests/pds/setup.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -113,19 +113,20 @@ def test_serve_publishes_each_post_once_at_its_time(tmp_path, receiver):
     promo(env, tmp_path, "import", "umkm", "umkm.csv")
     promo(env, tmp_path, "import", "products", "products.csv")
 
-    tz = dt.timezone(dt.timedelta(hours=8))
-    first = (dt.datetime.now(tz) + dt.timedelta(seconds=4)).replace(microsecond=0)
-    second = first + dt.timedelta(seconds=3)
-    out = promo(env, tmp_path, "post", "new", "--product", "tenggiri", "--channel", "outbox,hook",
-                "--at", first.strftime("%Y-%m-%d %H:%M:%S"), "--format", "json")
-    created = json.loads(out.stdout)
-    assert [p["channel"] for p in created] == ["outbox", "hook"]
-    promo(env, tmp_path, "post", "new", "--text", "Sampai jumpa di Nusakraf! #UMKM", "--channel", "hook",
-          "--at", second.isoformat())
-
+    # The service runs first (as in production); posts queued while it runs must go out at their time.
     server = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "serve"], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        wait_for(lambda: "last tick" in promo(env, tmp_path, "status", check=False).stdout, 30, "the service to tick")
+        tz = dt.timezone(dt.timedelta(hours=8))
+        first = (dt.datetime.now(tz) + dt.timedelta(seconds=5)).replace(microsecond=0)
+        second = first + dt.timedelta(seconds=2)
+        out = promo(env, tmp_path, "post", "new", "--product", "tenggiri", "--channel", "outbox,hook",
+                    "--at", first.strftime("%Y-%m-%d %H:%M:%S"), "--format", "json")
+        created = json.loads(out.stdout)
+        assert [p["channel"] for p in created] == ["outbox", "hook"]
+        promo(env, tmp_path, "post", "new", "--text", "Sampai jumpa di Nusakraf! #UMKM", "--channel", "hook",
+              "--at", second.isoformat())
         wait_for(lambda: len(receiver.received) >= 2, 30, "two webhook posts")
         wait_for(lambda: (tmp_path / "outbox.jsonl").exists(), 10, "the outbox file")
         wait_for(lambda: "published 3" in promo(env, tmp_path, "status").stdout, 10, "three published posts")
