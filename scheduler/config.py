@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from scheduler.errors import ConfigError
-from scheduler.redact import register_secret
+from scheduler.redact import redact, register_secret
 
 PREFIX = "PROMO_"
 CHANNEL_PREFIX = "PROMO_CHANNEL_"
@@ -26,6 +26,7 @@ WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 _TRUE = {"1", "true", "yes", "ya", "on"}
 _FALSE = {"0", "false", "no", "tidak", "off", ""}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+_SECRETISH = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|JWT|SESSION|CREDENTIAL")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
 
 #: Post kinds and how late each may still go out (see PROMO_MAX_LATENESS_<KIND>).
@@ -356,5 +357,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"{PREFIX}LOG_LEVEL: {settings.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
     if problems:
-        raise ConfigError(problems)
+        # Messages quote bad values; a secret pasted into the wrong key must not be shown.
+        secrets = {v for k, v in env.items() if k.startswith(PREFIX) and v and len(v) >= 4
+                   and _SECRETISH.search(k[len(PREFIX):])}
+        raise ConfigError([_scrub(p, secrets) for p in problems])
     return settings
+
+
+def _scrub(text: str, secrets: set[str]) -> str:
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return redact(text)

@@ -1,0 +1,135 @@
+"""Settings: .env and environment, one message naming every bad key, no secret ever printed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from scheduler.config import load_settings, read_environment
+from scheduler.errors import ConfigError
+
+TOKEN = "EAAGm0PX4ZCpsBAKZBq7rT0ps3cr3tVALUE"
+BOT = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+def problems(env: dict[str, str]) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    return info.value
+
+
+def test_defaults_need_no_credentials() -> None:
+    s = load_settings({})
+    assert s.database_url == "sqlite:///promo.db" and str(s.timezone) == "Asia/Makassar" and s.language == "id"
+    assert [(c.name, c.platform) for c in s.channels] == [("outbox", "outbox")]
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PROMO_LANGUAGE=en\nPROMO_TIMEZONE=Asia/Jakarta\n# a comment\nPROMO_MAX_ATTEMPTS=7\n")
+    merged = read_environment(env_file, {"PROMO_TIMEZONE": "Asia/Jayapura"})
+    s = load_settings(merged)
+    assert s.language == "en" and s.max_attempts == 7
+    assert str(s.timezone) == "Asia/Jayapura"
+
+
+def test_env_file_location_comes_from_promo_env_file(tmp_path: Path) -> None:
+    other = tmp_path / "prod.env"
+    other.write_text("PROMO_LANGUAGE=en\n")
+    merged = read_environment(None, {"PROMO_ENV_FILE": str(other)})
+    assert load_settings(merged).language == "en"
+
+
+def test_one_message_names_every_bad_key() -> None:
+    env = {
+        "PROMO_TIMEZONE": "Asia/Balikpapan",
+        "PROMO_CHANNELS": "fb_kota,masto,tg,bad",
+        "PROMO_CHANNEL_FB_KOTA_PLATFORM": "facebook",          # PAGE_ID and ACCESS_TOKEN missing
+        "PROMO_CHANNEL_MASTO_PLATFORM": "mastodon",
+        "PROMO_CHANNEL_MASTO_BASE_URL": "https://mastodon.example",
+        "PROMO_CHANNEL_MASTO_ACCESS_TOKEN": "x" * 20,
+        "PROMO_CHANNEL_MASTO_SLOTS": "09:00,25:00",
+        "PROMO_CHANNEL_MASTO_SLOTS_SAT": "noon",
+        "PROMO_CHANNEL_MASTO_TIMEZONE": "Mars/Olympus",
+        "PROMO_CHANNEL_MASTO_COLOUR": "blue",                  # not a mastodon setting
+        "PROMO_CHANNEL_TG_PLATFORM": "telegram",
+        "PROMO_CHANNEL_TG_BOT_TOKEN": BOT,
+        "PROMO_CHANNEL_TG_CHAT_ID": "@kota",
+        "PROMO_CHANNEL_BAD_PLATFORM": "myspace",
+        "PROMO_REQUIRE_APPROVAL": "perhaps",
+        "PROMO_MAX_ATTEMPTS": "many",
+        "PROMO_HIGHLIGHT_TIME": "9 pagi",
+        "PROMO_LANGUAGE": "fr",
+        "PROMO_TIMEZON": "Asia/Makassar",                      # typo of a key
+    }
+    err = problems(env)
+    text = str(err)
+    for key in ("PROMO_TIMEZONE", "PROMO_CHANNEL_FB_KOTA", "PROMO_CHANNEL_MASTO_SLOTS:",
+                "PROMO_CHANNEL_MASTO_SLOTS_SAT", "PROMO_CHANNEL_MASTO_TIMEZONE", "PROMO_CHANNEL_MASTO_COLOUR",
+                "PROMO_CHANNEL_BAD_PLATFORM", "PROMO_REQUIRE_APPROVAL", "PROMO_MAX_ATTEMPTS",
+                "PROMO_HIGHLIGHT_TIME", "PROMO_LANGUAGE", "PROMO_TIMEZON:"):
+        assert key in text, key
+    assert "PAGE_ID" in text and "ACCESS_TOKEN" in text
+    assert len(err.problems) == 12
+    assert "PROMO_CHANNEL_TG" not in text  # the good channel is not blamed
+
+
+def test_secrets_never_appear_in_the_message() -> None:
+    env = {
+        "PROMO_CHANNELS": "fb,tg",
+        "PROMO_CHANNEL_FB_PLATFORM": "facebook",
+        "PROMO_CHANNEL_FB_ACCESS_TOKEN": TOKEN,
+        "PROMO_CHANNEL_FB_BASE_URL": "not a url",
+        "PROMO_CHANNEL_FB_SLOTS": TOKEN,                       # a secret pasted in the wrong key
+        "PROMO_CHANNEL_TG_PLATFORM": "telegram",
+        "PROMO_CHANNEL_TG_BOT_TOKEN": BOT,
+        "PROMO_CHANNEL_TG_TOKEN": BOT,                         # unknown key holding a secret
+        "PROMO_SECRET_KEY": "s3cr3t-fernet-key-value",
+        "PROMO_SECRET": "another-s3cret-value",
+    }
+    text = str(problems(env))
+    for secret in (TOKEN, BOT, BOT.split(":")[1], "s3cr3t-fernet-key-value", "another-s3cret-value"):
+        assert secret not in text
+    assert "PROMO_CHANNEL_TG_TOKEN" in text and "PROMO_SECRET:" in text and "PROMO_CHANNEL_FB_SLOTS" in text
+
+
+def test_keys_of_an_unlisted_channel_are_reported() -> None:
+    err = problems({"PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_FB_KOTA_PLATFORM": "facebook"})
+    assert err.problems == ["PROMO_CHANNEL_FB_KOTA_PLATFORM: no channel of that name in PROMO_CHANNELS (outbox)"]
+
+
+def test_channel_names_that_share_a_prefix_keep_their_own_keys() -> None:
+    s = load_settings({
+        "PROMO_CHANNELS": "hook,hook_umkm",
+        "PROMO_CHANNEL_HOOK_PLATFORM": "webhook",
+        "PROMO_CHANNEL_HOOK_URL": "http://127.0.0.1:9000/a",
+        "PROMO_CHANNEL_HOOK_UMKM_PLATFORM": "webhook",
+        "PROMO_CHANNEL_HOOK_UMKM_URL": "http://127.0.0.1:9000/b",
+    })
+    assert {c.name: c.options["URL"] for c in s.channels} == {"hook": "http://127.0.0.1:9000/a",
+                                                             "hook_umkm": "http://127.0.0.1:9000/b"}
+
+
+def test_slots_per_weekday_and_channel_timezone() -> None:
+    s = load_settings({
+        "PROMO_CHANNELS": "outbox",
+        "PROMO_CHANNEL_OUTBOX_SLOTS": "19:00, 09:00",
+        "PROMO_CHANNEL_OUTBOX_SLOTS_SAT": "10:30",
+        "PROMO_CHANNEL_OUTBOX_SLOTS_SUN": "",
+        "PROMO_CHANNEL_OUTBOX_TIMEZONE": "Asia/Jakarta",
+    })
+    ch = s.channel("outbox")
+    assert ch is not None and str(ch.timezone) == "Asia/Jakarta"
+    assert ch.slots[0] == (dt.time(9), dt.time(19)) and ch.slots[4] == (dt.time(9), dt.time(19))
+    assert ch.slots[5] == (dt.time(10, 30),) and ch.slots[6] == ()
+    assert "SLOTS" not in ch.options and "TIMEZONE" not in ch.options
+
+
+def test_values_are_cast() -> None:
+    s = load_settings({"PROMO_REQUIRE_APPROVAL": "ya", "PROMO_MAX_LATENESS_EVENT_DAYOF": "90m",
+                       "PROMO_HIGHLIGHT_DAYS": "mon,Fri", "PROMO_HIGHLIGHT_TIME": "07.30"})
+    assert s.require_approval is True
+    assert s.lateness("event_dayof") == dt.timedelta(minutes=90)
+    assert s.highlight_days == (0, 4) and s.highlight_time == dt.time(7, 30)
