@@ -292,6 +292,7 @@ def _source(app: App, session: Any) -> Any:
 
 def cmd_compose(app: App) -> int:
     from scheduler.planner import compose_for, resolve_channels
+    from scheduler.storage import channels as store
 
     app.require_schema()
     composer = app.composer()
@@ -300,10 +301,11 @@ def cmd_compose(app: App) -> int:
     with app.db.session() as session:
         source = _source(app, session)
         names = app.args.channel.split(",") if app.args.channel else [c.name for c in app.settings.channels]
-        for _row, cfg in resolve_channels(session, app.settings, names):
+        for row, cfg in resolve_channels(session, app.settings, names):
             try:
                 composed = compose_for(composer, cfg, source, now=utcnow(), tz=app.settings.timezone,
-                                       with_image=bool(app.args.image), template=app.args.template)
+                                       with_image=bool(app.args.image), template=app.args.template,
+                                       state=store.plain_state(row))
             except errors.ComposeError as exc:
                 failed += 1
                 rows.append({"channel": cfg.name, "platform": cfg.platform, "error": str(exc)})

@@ -233,9 +233,10 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     posts: list[Post] = []
     plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None]] = []
     for row, cfg in channels:
-        check_image_for(rules_for(cfg), cfg.name, media)
+        state = channel_store.plain_state(row)
+        check_image_for(rules_for(cfg, state), cfg.name, media)
         composed = compose_for(composer, cfg, source, now=now, tz=settings.timezone,
-                               with_image=media is not None, template=template)
+                               with_image=media is not None, template=template, state=state)
         if queue:
             start = now
             taken = post_store.busy_slots(session, row.id, start, start + dt.timedelta(days=SLOT_HORIZON_DAYS + 1))

@@ -12,7 +12,7 @@ from scheduler.config import ChannelConfig, Settings, parse_slots
 from scheduler.errors import ConfigError, NotFoundError
 from scheduler.models import AuditEntry, Channel, ChannelStatus, utcnow
 from scheduler.platforms import adapter_class
-from scheduler.platforms.base import is_secret_key
+from scheduler.platforms.base import MemoryState, is_secret_key
 from scheduler.redact import register_secret
 from scheduler.storage import crypto
 from scheduler.storage.db import Database
@@ -155,6 +155,12 @@ class DbChannelState:
                 row.secrets_enc = crypto.encrypt(self.secret_key, stored)
             row.options = {**(row.options or {}), STATE_KEY: plain}
             row.updated_at = utcnow()
+
+
+def plain_state(row: Channel) -> MemoryState:
+    """The non-secret part of a channel's stored state (e.g. a Mastodon server's character limit),
+    enough to compose for it without decrypting anything."""
+    return MemoryState(dict((row.options or {}).get(STATE_KEY) or {}))
 
 
 def rate_limited_until(channel: Channel, now: dt.datetime) -> dt.datetime | None:
