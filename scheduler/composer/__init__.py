@@ -178,6 +178,11 @@ class Composer:
     def _shorten(self, name: str, context: Mapping[str, Any], rules: tuple[TextRule, ...], path: str,
                  full: str, original: str) -> str:
         cuts = cut_points(full)
+        # A record's description may go entirely (the post still has its title); free text
+        # is the whole post, so at least its first words must stay.
+        may_drop = path != "text"
+        if may_drop:
+            cuts = ["", *cuts]
         best: str | None = None
         lo, hi = 0, len(cuts) - 1
         # Length grows with the cut position, so binary-search the longest body that fits.
@@ -190,16 +195,19 @@ class Composer:
             else:
                 hi = mid - 1
         if best is None:
-            _raise_too_long(self.render(name, _with(context, path, "")), rules, name, shortest=True)
+            shortest = self.render(name, _with(context, path, cuts[0])) if cuts else original
+            how = ("even with the description left out" if may_drop else
+                   "even cut after its first words" if cuts else "and it cannot be cut at a word boundary")
+            _raise_too_long(shortest, rules, name, how)
         assert best is not None
         return best
 
 
-def _raise_too_long(text: str, rules: tuple[TextRule, ...], name: str, shortest: bool = False) -> None:
+def _raise_too_long(text: str, rules: tuple[TextRule, ...], name: str,
+                    how: str = "and it has no description to shorten") -> None:
     broken = first_broken(rules, text)
     assert broken is not None
     rule, n = broken
-    how = "even with the description left out" if shortest else "and it has no description to shorten"
     raise TooLongError(f"{name}: text is {n} against a limit of {rule.describe()}, {how}; "
                        f"shorten the template or the text", length=n, limit=rule.limit)
 
@@ -237,7 +245,8 @@ def _split_tail(text: str) -> tuple[str, str, str]:
 
 
 def cut_points(text: str) -> list[str]:
-    """Shorter versions of ``text``, ending at sentence ends or word ends, shortest first.
+    """Shorter versions of ``text``, ending at sentence ends or word ends, shortest first
+    (never the empty text: whether a body may go entirely is the caller's decision).
 
     A cut never removes a URL or hashtag: a trailing run of links and hashtags is kept
     after the shortened prose, and a link or hashtag inside the prose is never cut (the
@@ -259,13 +268,11 @@ def cut_points(text: str) -> list[str]:
         end = m.end()
         if end >= protected and end not in options:
             options[end] = prose[:end].rstrip(",;:—–-") + ELLIPSIS
-    if protected == 0:
-        options[0] = ""
-    elif protected < len(prose):
+    if 0 < protected < len(prose):
         options.setdefault(protected, prose[:protected])
     if not tail:
         return [options[k] for k in sorted(options)]
-    return [(options[k] + sep + tail) if options[k] else tail for k in sorted(options)]
+    return [options[k] + sep + tail for k in sorted(options)]
 
 
 def tidy(text: str) -> str:

@@ -306,3 +306,9 @@ def test_a_line_ending_in_a_tag_keeps_its_newline(own: tuple[Path, Composer]) ->
     put(folder, "free_text/_default.j2",
         "A{% if text %}!{% endif %}\n\n{% if link %}\nB\n{% endif %}\nC\n")
     assert composer.compose("free_text", "outbox", text_context("t", "l"), BIG).text == "A!\n\nB\nC"
+
+
+def test_free_text_is_never_shortened_to_nothing(composer: Composer) -> None:
+    text = "Pengumuman" * 40 + " https://balikpapan.go.id #Info"  # one long word before the link
+    with pytest.raises(TooLongError, match="cannot be cut at a word boundary|first words"):
+        composer.compose("free_text", "x", text_context(text), X_RULES, body=("text", text))

@@ -1,0 +1,281 @@
+"""Queueing posts: sources, channels, --at/--queue/--now/--draft, images, approval, staff actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from sqlalchemy import func, select
+
+from scheduler import planner
+from scheduler.composer import Composer
+from scheduler.config import Settings, load_settings
+from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
+from scheduler.importer import import_file
+from scheduler.models import HistoryEntry, Post, PostStatus
+from scheduler.storage import posts as post_store
+from scheduler.storage.db import Database
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+WITA = ZoneInfo("Asia/Makassar")
+# Wednesday 25 Oct 2023, 10:00 WITA
+NOW = dt.datetime(2023, 10, 25, 2, 0, tzinfo=dt.UTC)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db",
+        "PROMO_TEMPLATES_DIR": str(TEMPLATES),
+        "PROMO_MEDIA_DIR": str(tmp_path / "media"),
+        "PROMO_CHANNELS": "outbox,x_kota,tg",
+        "PROMO_CHANNEL_OUTBOX_PATH": str(tmp_path / "outbox.jsonl"),
+        "PROMO_CHANNEL_OUTBOX_SLOTS": "09:00,12:30,19:00",
+        "PROMO_CHANNEL_X_KOTA_PLATFORM": "x",
+        "PROMO_CHANNEL_X_KOTA_ACCESS_TOKEN": "x-token-value-123456",
+        "PROMO_CHANNEL_X_KOTA_SLOTS": "08:00",
+        "PROMO_CHANNEL_X_KOTA_TIMEZONE": "Asia/Jakarta",
+        "PROMO_CHANNEL_TG_PLATFORM": "telegram",
+        "PROMO_CHANNEL_TG_BOT_TOKEN": "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "PROMO_CHANNEL_TG_CHAT_ID": "@kota",
+    }
+
+
+class World:
+    """Settings, a fresh database with a few records, and a composer."""
+
+    def __init__(self, env: dict[str, str], tmp_path: Path):
+        self.tmp = tmp_path
+        self.settings: Settings = load_settings(env)
+        self.db = Database(self.settings.database_url)
+        self.db.upgrade()
+        self.composer = Composer(self.settings.templates_dir, self.settings.timezone, self.settings.language)
+        (tmp_path / "u.csv").write_text("id,name,city\nu1,Amplang Kakak,Balikpapan\n")
+        (tmp_path / "p.csv").write_text(
+            "id,umkm_id,name,description,price,url,tags,curation\n"
+            "p1,u1,Amplang Ikan,Kerupuk renyah khas Balikpapan.,25000,https://amplang.co.id/p1,oleholeh,approved\n")
+        (tmp_path / "e.csv").write_text("id,name,venue,city,starts_at\ne1,Nusakraf,Atrium,Balikpapan,2023-10-28 10:00\n")
+        with self.db.session() as s:
+            for kind, name in (("umkm", "u.csv"), ("products", "p.csv"), ("events", "e.csv")):
+                import_file(s, kind, tmp_path / name, tz=WITA, actor="tester")
+
+    def new(self, channels: str = "outbox", *, product: str | None = None, event: str | None = None,
+            text: str | None = None, **kw: object) -> list[Post]:
+        with self.db.session() as s:
+            source = planner.find_source(s, product=product, event=event, text=text)
+            chans = planner.resolve_channels(s, self.settings, channels.split(","))
+            posts = planner.create_posts(s, self.settings, self.composer, source, chans, actor="rina",
+                                         **kw)  # type: ignore[arg-type]
+            for p in posts:
+                _ = p.channel.name  # loaded while the session is open
+            return posts
+
+    def count(self) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(Post)) or 0
+
+    def post(self, post_id: int) -> Post:
+        with self.db.session() as s:
+            p = post_store.get_post(s, post_id)
+            _ = p.channel.name
+            return p
+
+
+@pytest.fixture
+def world(env: dict[str, str], tmp_path: Path):
+    with time_machine.travel(NOW, tick=False):
+        w = World(env, tmp_path)
+        yield w
+        w.db.dispose()
+
+
+def test_post_from_a_product_to_several_channels(world: World) -> None:
+    posts = world.new("outbox,x_kota", product="p1", when="2023-10-25 19:00")
+    assert [(p.channel.name, p.status) for p in posts] == [("outbox", "scheduled"), ("x_kota", "scheduled")]
+    assert {p.scheduled_at for p in posts} == {dt.datetime(2023, 10, 25, 11, 0, tzinfo=dt.UTC)}
+    default, x = posts
+    assert default.template == "product_highlight/_default.j2" and x.template == "product_highlight/x.j2"
+    assert "Rp 25.000" in default.text and "https://amplang.co.id/p1" in default.text
+    assert default.created_by == "rina" and default.product_id is not None
+
+
+def test_post_from_an_event_and_from_free_text(world: World) -> None:
+    [ev] = world.new(event="e1", now_flag=True)
+    assert ev.kind == "event_announcement" and "Nusakraf" in ev.text and "Sabtu, 28 Oktober 2023" in ev.text
+    [free] = world.new(text="Kantor tutup hari ini.", now_flag=True)
+    assert free.kind == "free_text" and free.text == "Kantor tutup hari ini."
+    assert free.scheduled_at == NOW
+
+
+@pytest.mark.parametrize(("when", "utc"), [
+    ("2023-10-25 19:00", dt.datetime(2023, 10, 25, 11, 0, tzinfo=dt.UTC)),
+    ("2023-10-25 19:00:30", dt.datetime(2023, 10, 25, 11, 0, 30, tzinfo=dt.UTC)),
+    ("2023-10-25T19:00:00+07:00", dt.datetime(2023, 10, 25, 12, 0, tzinfo=dt.UTC)),
+    ("2023-10-25T12:00:00Z", dt.datetime(2023, 10, 25, 12, 0, tzinfo=dt.UTC)),
+])
+def test_at_local_or_iso_with_offset(world: World, when: str, utc: dt.datetime) -> None:
+    [p] = world.new(product="p1", when=when)
+    assert p.scheduled_at == utc
+
+
+@pytest.mark.parametrize("when", ["besok jam 7", "25-10-2023 19:00", "2023-10-25", "2023-02-30 10:00"])
+def test_bad_at_is_refused(world: World, when: str) -> None:
+    with pytest.raises(ValidationError, match="--at"):
+        world.new(product="p1", when=when)
+    assert world.count() == 0
+
+
+def test_a_time_in_the_past_is_refused_unless_now(world: World) -> None:
+    with pytest.raises(ValidationError, match="in the past"):
+        world.new(product="p1", when="2023-10-25 09:59")
+    assert world.count() == 0
+    [p] = world.new(product="p1", now_flag=True)
+    assert p.scheduled_at == NOW and p.status == "scheduled"
+
+
+def test_when_must_be_given_once(world: World) -> None:
+    with pytest.raises(ValidationError, match="say when"):
+        world.new(product="p1")
+    with pytest.raises(ValidationError, match="only one"):
+        world.new(product="p1", when="2023-10-26 10:00", queue=True)
+
+
+def test_queue_uses_each_channels_next_free_slot(world: World) -> None:
+    first = world.new("outbox,x_kota", product="p1", queue=True)
+    # outbox: 12:30 WITA today; x_kota: 08:00 WIB (Jakarta) is 09:00 WITA, already past → tomorrow
+    assert [p.scheduled_at for p in first] == [dt.datetime(2023, 10, 25, 4, 30, tzinfo=dt.UTC),
+                                               dt.datetime(2023, 10, 26, 1, 0, tzinfo=dt.UTC)]
+    second = world.new("outbox,x_kota", text="Info berikutnya", queue=True)
+    assert [p.scheduled_at for p in second] == [dt.datetime(2023, 10, 25, 11, 0, tzinfo=dt.UTC),
+                                                dt.datetime(2023, 10, 27, 1, 0, tzinfo=dt.UTC)]
+
+
+def test_queue_reuses_a_slot_freed_by_cancelling(world: World) -> None:
+    [p] = world.new(product="p1", queue=True)
+    with world.db.session() as s:
+        planner.cancel(s, p.id, "rina")
+    [again] = world.new(product="p1", queue=True)
+    assert again.scheduled_at == p.scheduled_at
+
+
+def test_queue_without_slots_is_refused(world: World) -> None:
+    with pytest.raises(ValidationError, match="PROMO_CHANNEL_TG_SLOTS"):
+        world.new("tg", product="p1", queue=True)
+
+
+def test_draft_has_no_time_and_is_never_due(world: World) -> None:
+    [p] = world.new(product="p1", draft=True)
+    assert p.status == "draft" and p.scheduled_at is None
+    with world.db.session() as s:
+        planner.reschedule(s, world.settings, p.id, "2023-10-26 09:00", "rina")
+        assert planner.schedule_draft(s, p.id, "rina", world.settings).status == "scheduled"
+
+
+def test_approval_required(env: dict[str, str], tmp_path: Path) -> None:
+    with time_machine.travel(NOW, tick=False):
+        w = World({**env, "PROMO_REQUIRE_APPROVAL": "true"}, tmp_path)
+        [p] = w.new(product="p1", when="2023-10-25 19:00")
+        assert p.status == "pending_approval"
+        with w.db.session() as s:
+            assert planner.approve(s, p.id, "boss").status == "scheduled"
+        with w.db.session() as s, pytest.raises(StateError, match="not pending_approval"):
+            planner.approve(s, p.id, "boss")
+        with w.db.session() as s:
+            actors = [h.actor for h in s.scalars(select(HistoryEntry).where(HistoryEntry.post_id == p.id))]
+        assert actors == ["rina", "boss"]
+        w.db.dispose()
+
+
+def test_unknown_record_or_channel(world: World) -> None:
+    with pytest.raises(NotFoundError, match="no product with id 'p9'"):
+        world.new(product="p9", now_flag=True)
+    with pytest.raises(NotFoundError, match="no channel named 'fb'"):
+        world.new("outbox,fb", product="p1", now_flag=True)
+    assert world.count() == 0
+
+
+def test_too_long_for_one_channel_stores_nothing(world: World) -> None:
+    text = " ".join(f"kata{i}" for i in range(80))  # too long for X: shortened at a word boundary
+    outbox, x = world.new("outbox,x_kota", text=text, now_flag=True)
+    assert outbox.text == text and x.text.endswith("…") and text.startswith(x.text[:-1] + " ")
+    one_word = "x" * 400  # no boundary to cut at: X refuses it, and outbox gets nothing either
+    with pytest.raises(TooLongError, match="280"):
+        world.new("outbox,x_kota", text=one_word, now_flag=True)
+    assert world.count() == 2
+
+
+# --- images ----------------------------------------------------------------------------
+
+def test_image_is_checked_by_content_and_copied(world: World) -> None:
+    img = world.tmp / "foto.bin"
+    img.write_bytes(PNG)
+    [p] = world.new(product="p1", now_flag=True, image=str(img))
+    assert p.image_path is not None and Path(p.image_path).read_bytes() == PNG
+    assert Path(p.image_path).parent == world.settings.media_dir and p.image_path.endswith(".png")
+
+
+def test_image_errors(world: World) -> None:
+    with pytest.raises(ValidationError, match="no such file"):
+        world.new(product="p1", now_flag=True, image=str(world.tmp / "nope.png"))
+    fake = world.tmp / "fake.png"
+    fake.write_text("not an image")
+    with pytest.raises(ValidationError, match="not a JPEG, PNG, GIF or WebP"):
+        world.new(product="p1", now_flag=True, image=str(fake))
+    assert world.count() == 0
+
+
+def test_image_over_the_size_limit(env: dict[str, str], tmp_path: Path) -> None:
+    with time_machine.travel(NOW, tick=False):
+        w = World({**env, "PROMO_MAX_IMAGE_BYTES": "50"}, tmp_path)
+        img = tmp_path / "big.png"
+        img.write_bytes(PNG)
+        with pytest.raises(ValidationError, match="PROMO_MAX_IMAGE_BYTES"):
+            w.new(product="p1", now_flag=True, image=str(img))
+        w.db.dispose()
+
+
+def test_caption_limit_applies_with_an_image(world: World) -> None:
+    # Telegram: 4096 UTF-16 units for text, 1024 for a caption; one long word cannot be cut
+    text = "a" * 2000
+    [p] = world.new("tg", text=text, now_flag=True)
+    assert p.text == text
+    img = world.tmp / "foto.png"
+    img.write_bytes(PNG)
+    with pytest.raises(TooLongError, match="1024"):
+        world.new("tg", text=text, now_flag=True, image=str(img))
+
+
+# --- staff actions ------------------------------------------------------------------------
+
+def test_cancel_reschedule_retry(world: World) -> None:
+    [p] = world.new(product="p1", when="2023-10-25 19:00")
+    with world.db.session() as s:
+        moved = planner.reschedule(s, world.settings, p.id, "2023-10-26 09:00", "rina")
+        assert moved.scheduled_at == dt.datetime(2023, 10, 26, 1, 0, tzinfo=dt.UTC)
+    with world.db.session() as s, pytest.raises(ValidationError, match="in the past"):
+        planner.reschedule(s, world.settings, p.id, "2023-10-24 09:00", "rina")
+    with world.db.session() as s, pytest.raises(StateError, match="only failed, expired or needs_review"):
+        planner.retry(s, p.id, "rina")
+    with world.db.session() as s:
+        assert planner.cancel(s, p.id, "rina", reason="salah harga").status == "cancelled"
+    with world.db.session() as s, pytest.raises(StateError):
+        planner.cancel(s, p.id, "rina")
+    with world.db.session() as s:
+        history = [(h.to_status, h.error) for h in s.scalars(
+            select(HistoryEntry).where(HistoryEntry.post_id == p.id).order_by(HistoryEntry.id))]
+    assert history[-1] == ("cancelled", "salah harga")
+
+
+def test_retry_of_a_failed_post_schedules_it_now(world: World) -> None:
+    [p] = world.new(product="p1", when="2023-10-25 19:00")
+    with world.db.session() as s:
+        post = post_store.get_post(s, p.id)
+        post_store.transition(s, post, PostStatus.PUBLISHING, actor="dispatcher", reason="claimed")
+        post_store.transition(s, post, PostStatus.FAILED, actor="dispatcher", reason="rejected", error="boom")
+    with world.db.session() as s:
+        again = planner.retry(s, p.id, "rina")
+        assert (again.status, again.scheduled_at, again.error) == ("scheduled", NOW, None)
