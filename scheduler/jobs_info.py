@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler.config import WEEKDAYS, Settings
+from scheduler.config import Settings
 from scheduler.models import utcnow
 
 
@@ -26,12 +25,15 @@ def describe_jobs(settings: Settings, now: dt.datetime | None = None) -> list[di
         f"every {settings.poll_seconds:g}s + at each post's due time", "publish due posts")
     add("housekeeping", IntervalTrigger(seconds=max(1.0, settings.lease_seconds / 3), timezone=tz, start_date=now),
         f"every {max(1.0, settings.lease_seconds / 3):g}s", "renew leases; resolve leases of dead workers")
-    days = ",".join(WEEKDAYS[d].lower() for d in settings.highlight_days)
-    hl = settings.highlight_time
-    add("daily-highlight", CronTrigger(day_of_week=days, hour=hl.hour, minute=hl.minute, timezone=tz),
-        f"{hl:%H:%M} on {days}",
+    # The jobs' own triggers, so this list cannot drift from what the service runs.
+    from jobs.daily_highlight import describe_trigger, highlight_trigger
+    from jobs.event_promotion import INTERVAL_MINUTES
+
+    # next_run is the next highlight moment; the catch-up sweep in between is not shown.
+    add("daily-highlight", highlight_trigger(settings, sweep=False), describe_trigger(settings),
         "create the day's UMKM highlight on " + (", ".join(settings.highlight_channels) or "(no channels set)"))
-    add("event-promotion", IntervalTrigger(minutes=15, timezone=tz, start_date=now), "every 15m",
+    add("event-promotion", IntervalTrigger(minutes=INTERVAL_MINUTES, timezone=tz, start_date=now),
+        f"every {INTERVAL_MINUTES}m",
         "plan event announcement / reminder / day-of posts on "
         + (", ".join(settings.event_channels) or "(no channels set)"))
     return rows
