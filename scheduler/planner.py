@@ -284,9 +284,12 @@ def approve(session: Session, post_id: int, actor: str, now: dt.datetime | None 
     if post.status != S.PENDING_APPROVAL.value:
         raise StateError(f"post {post.id} is {post.status}, not pending_approval")
     now = now or utcnow()
+    reason = "approved"
     if post.scheduled_at is not None and post.scheduled_at < now:
-        raise StateError(f"post {post.id} was due at {post.scheduled_at:%Y-%m-%d %H:%M} UTC; reschedule it first")
-    return post_store.transition(session, post, S.SCHEDULED, actor=actor, reason="approved")
+        # Approval often comes after the planned time (a --now post always does): it goes
+        # out at once, unless the dispatcher finds it past its kind's maximum lateness.
+        reason = f"approved after its time ({post.scheduled_at:%Y-%m-%d %H:%M} UTC): publishing as soon as possible"
+    return post_store.transition(session, post, S.SCHEDULED, actor=actor, reason=reason)
 
 
 def cancel(session: Session, post_id: int, actor: str, reason: str = "cancelled by staff") -> Post:

@@ -279,3 +279,18 @@ def test_retry_of_a_failed_post_schedules_it_now(world: World) -> None:
     with world.db.session() as s:
         again = planner.retry(s, p.id, "rina")
         assert (again.status, again.scheduled_at, again.error) == ("scheduled", NOW, None)
+
+
+def test_a_now_post_waiting_for_approval_can_be_approved_later(env: dict[str, str], tmp_path: Path) -> None:
+    with time_machine.travel(NOW, tick=False):
+        w = World({**env, "PROMO_REQUIRE_APPROVAL": "true"}, tmp_path)
+        [p] = w.new(product="p1", now_flag=True)
+    later = NOW + dt.timedelta(minutes=20)
+    with time_machine.travel(later, tick=False):
+        with w.db.session() as s:
+            approved = planner.approve(s, p.id, "boss")
+            assert (approved.status, approved.scheduled_at) == ("scheduled", NOW)
+        # and the dispatcher takes it at once
+        claimed = post_store.claim_due(w.db.engine, worker="w1", now=later, lease=dt.timedelta(seconds=60))
+        assert [c.id for c in claimed] == [p.id]
+    w.db.dispose()
