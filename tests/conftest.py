@@ -1,0 +1,72 @@
+"""Shared fixtures. Engineers append their own; keep each fixture's docstring saying what it gives."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.fakeplatform import FakePlatform
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO / "templates"
+
+
+@pytest.fixture
+def fake_platform() -> Iterator[FakePlatform]:
+    """A started :class:`tests.fakeplatform.FakePlatform` on a free 127.0.0.1 port (seed 7)."""
+    with FakePlatform(seed=7) as fake:
+        yield fake
+
+
+@pytest.fixture
+def promo_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """Build a PROMO_* environment dict for ``load_settings`` or a ``promo`` subprocess.
+
+    ``promo_env(channels={"a": {"PLATFORM": "webhook", "URL": …}}, RETRY_BASE_SECONDS="0.1")``
+    gives a SQLite database in ``tmp_path``, the repository's templates and those channels.
+    """
+
+    def build(channels: Mapping[str, Mapping[str, str]] | None = None, **settings: str) -> dict[str, str]:
+        env = {"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db", "PROMO_TEMPLATES_DIR": str(TEMPLATES)}
+        channels = channels or {"outbox": {"PLATFORM": "outbox", "PATH": str(tmp_path / "outbox.jsonl")}}
+        env["PROMO_CHANNELS"] = ",".join(channels)
+        for name, options in channels.items():
+            for key, value in options.items():
+                env[f"PROMO_CHANNEL_{name.upper()}_{key}"] = value
+        env.update({f"PROMO_{k}": v for k, v in settings.items()})
+        return env
+
+    return build
+
+
+async def _wait_until(condition: Callable[[], bool], timeout: float, *,
+                     tick: Callable[[], Awaitable[object]] | None = None, poll: float = 0.02) -> None:
+    """Wait (in the event loop) until ``condition()`` holds, calling ``tick`` between checks.
+
+    ``tick`` is the dispatcher's poll (what the service's dispatch job does every
+    PROMO_POLL_SECONDS); the wait itself ends on the condition, or fails at the deadline.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        if tick is not None:
+            await tick()
+        await asyncio.sleep(poll)
+
+
+@pytest.fixture
+def utc_now() -> dt.datetime:
+    """The current time, aware UTC, truncated to the second."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Awaitable[None]]:
+    """``await wait_until(condition, timeout, tick=dispatcher.tick)``: poll a condition with a deadline."""
+    return _wait_until
