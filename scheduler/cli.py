@@ -699,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                          required=True)
     ua = us.add_parser("add", help="add or change a user")
     ua.add_argument("name")
-    ua.add_argument("--role", required=True, choices=("viewer", "editor", "approver", "admin"))
+    ua.add_argument("--role", required=True, choices=("viewer", "editor", "approver", "admin"), help="what they may do")
     ua.set_defaults(func=cmd_users_add)
 
     sub.add_parser("demo", help="load demo data from the seed article and queue a few posts").set_defaults(
