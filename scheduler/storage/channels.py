@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.config import ChannelConfig, Settings, parse_slots
@@ -21,14 +22,22 @@ STATE_KEY = "__state__"  # inside secrets_enc: tokens the adapter refreshed itse
 
 
 def sync_configured(session: Session, settings: Settings) -> dict[str, Channel]:
-    """Make sure every configured channel has a row; return all rows by name."""
+    """Make sure every configured channel has a row; return all rows by name.
+
+    Two processes starting together may both insert a channel: the insert runs in a
+    savepoint and a unique-name conflict means the other process won, so its row is used.
+    """
     rows = {c.name: c for c in session.scalars(select(Channel))}
     for cfg in settings.channels:
         row = rows.get(cfg.name)
         if row is None:
-            row = Channel(name=cfg.name, platform=cfg.platform, source="env", options={},
-                          status=ChannelStatus.ACTIVE.value)
-            session.add(row)
+            try:
+                with session.begin_nested():
+                    row = Channel(name=cfg.name, platform=cfg.platform, source="env", options={},
+                                  status=ChannelStatus.ACTIVE.value)
+                    session.add(row)
+            except IntegrityError:
+                row = session.scalars(select(Channel).where(Channel.name == cfg.name)).one()
             rows[cfg.name] = row
         elif row.platform != cfg.platform:
             row.platform = cfg.platform
