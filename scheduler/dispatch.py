@@ -63,6 +63,16 @@ def decide(claimed: post_store.Claimed, exc: BaseException | None, result: Publi
            rules: PlatformRules, settings: Settings, now: dt.datetime, rng: random.Random,
            channel_name: str) -> Decision:
     """What an attempt's result or error means for the post and its channel (class alone)."""
+    decision = _classify(claimed, exc, result, rules, settings, now, rng, channel_name)
+    if claimed.kind == "alert":
+        # An alert about a failing alert post would go to the same failing channel, and so on.
+        decision.alert = None
+    return decision
+
+
+def _classify(claimed: post_store.Claimed, exc: BaseException | None, result: PublishResult | None,
+              rules: PlatformRules, settings: Settings, now: dt.datetime, rng: random.Random,
+              channel_name: str) -> Decision:
 
     def out(to: PostStatus, outcome: str, **kw: object) -> post_store.Outcome:
         return post_store.Outcome(post_id=claimed.id, history_id=claimed.history_id, to=to, outcome=outcome,

@@ -1,0 +1,185 @@
+"""The post lifecycle: every allowed arrow, forbidden ones, and what decide() makes of each error class."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from scheduler import errors
+from scheduler.config import load_settings
+from scheduler.dispatch import decide
+from scheduler.models import ChannelStatus, HistoryEntry, PostStatus
+from scheduler.platforms.base import PlatformRules, PublishResult
+from scheduler.storage import channels as channel_store
+from scheduler.storage import posts as post_store
+from scheduler.storage.db import Database
+
+S = PostStatus
+ARROWS = [(frm, to) for frm, targets in post_store.ALLOWED.items() for to in sorted(targets)]
+FORBIDDEN = [(frm, to) for frm in S for to in S if to not in post_store.ALLOWED[frm]]
+NOW = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path}/promo.db")
+    database.upgrade()
+    return database
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    return load_settings({"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db",
+                          "PROMO_RETRY_BASE_SECONDS": "10", "PROMO_RETRY_MAX_SECONDS": "60",
+                          "PROMO_MAX_ATTEMPTS": "6"})
+
+
+def new_post(db: Database, settings, status: PostStatus) -> int:
+    with db.session() as session:
+        channel = channel_store.sync_configured(session, settings)["outbox"]
+        post = post_store.create_post(session, channel=channel, kind="free_text", text="Pasar malam!",
+                                      status=status, scheduled_at=NOW, actor="test")
+        return post.id
+
+
+def history_of(db: Database, post_id: int) -> list[HistoryEntry]:
+    with db.session() as session:
+        return list(session.scalars(select(HistoryEntry).where(HistoryEntry.post_id == post_id)
+                                    .order_by(HistoryEntry.id)))
+
+
+# --- the arrows ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("frm", "to"), ARROWS, ids=[f"{f.value}->{t.value}" for f, t in ARROWS])
+def test_each_allowed_arrow_moves_the_post_and_writes_who_and_why(db, settings, frm, to) -> None:
+    post_id = new_post(db, settings, frm)
+    with db.session() as session:
+        post_store.transition(session, post_store.get_post(session, post_id), to, actor="ayu",
+                              reason=f"because {frm.value} had to become {to.value}")
+    with db.session() as session:
+        assert post_store.get_post(session, post_id).status == to.value
+    row = history_of(db, post_id)[-1]
+    assert (row.from_status, row.to_status, row.actor) == (frm.value, to.value, "ayu")
+    assert row.error == f"because {frm.value} had to become {to.value}"
+
+
+@pytest.mark.parametrize(("frm", "to"), FORBIDDEN, ids=[f"{f.value}-x->{t.value}" for f, t in FORBIDDEN])
+def test_forbidden_arrows_raise_and_change_nothing(db, settings, frm, to) -> None:
+    post_id = new_post(db, settings, frm)
+    before = len(history_of(db, post_id))
+    with pytest.raises(errors.StateError, match=f"is {frm.value}; it cannot become {to.value}"):
+        with db.session() as session:
+            post_store.transition(session, post_store.get_post(session, post_id), to, actor="ayu", reason="try")
+    with db.session() as session:
+        assert post_store.get_post(session, post_id).status == frm.value
+    assert len(history_of(db, post_id)) == before
+
+
+def test_published_and_cancelled_are_final() -> None:
+    assert post_store.ALLOWED[S.PUBLISHED] == frozenset() and post_store.ALLOWED[S.CANCELLED] == frozenset()
+
+
+# --- decide(): what each error class means ----------------------------------------------------
+
+PLAIN = PlatformRules(text=())
+IDEMPOTENT = PlatformRules(text=(), idempotent=True)
+
+
+def claimed(failures: int = 0, kind: str = "free_text") -> post_store.Claimed:
+    return post_store.Claimed(id=41, channel_id=3, kind=kind, text="x", link=None, title=None, summary=None,
+                              image_path=None, image_alt=None, idempotency_key="k" * 32, created_at=NOW,
+                              scheduled_at=NOW, attempts=failures + 1, failures=failures, history_id=9)
+
+
+def run(exc: BaseException | None, settings, *, failures: int = 0, rules: PlatformRules = PLAIN,
+        kind: str = "free_text", seed: int = 1, result: PublishResult | None = None):
+    return decide(claimed(failures, kind), exc, result, rules, settings, NOW, random.Random(seed), "fb_kota")
+
+
+def test_success_is_published_with_the_remote_id(settings) -> None:
+    d = run(None, settings, result=PublishResult(remote_id="123", remote_url="https://x/123", http_status=200))
+    assert (d.outcome.to, d.outcome.remote_id, d.outcome.remote_url) == (S.PUBLISHED, "123", "https://x/123")
+    assert d.alert is None and d.channel is None
+
+
+def test_transient_backoff_grows_is_capped_and_jittered(settings) -> None:
+    for failures_so_far in range(5):
+        failures = failures_so_far + 1
+        step = min(60.0, 10.0 * 2 ** (failures - 1))
+        delays = set()
+        for seed in range(20):
+            d = run(errors.Transient("HTTP 503"), settings, failures=failures_so_far, seed=seed)
+            assert d.outcome.to == S.RETRY_WAIT and d.outcome.failures == failures
+            assert d.outcome.next_attempt_at is not None
+            delay = (d.outcome.next_attempt_at - NOW).total_seconds()
+            assert step / 2 <= delay <= step, (failures, delay)
+            delays.add(round(delay, 6))
+        assert len(delays) > 10, "no jitter"
+    # 10, 20, 40, then capped at 60 (not 80).
+    assert run(errors.Transient("x"), settings, failures=4).outcome.next_attempt_at <= NOW + dt.timedelta(seconds=60)
+
+
+def test_transient_after_max_attempts_is_failed_with_an_alert(settings) -> None:
+    d = run(errors.Transient("HTTP 502 bad gateway"), settings, failures=5)
+    assert d.outcome.to == S.FAILED and d.outcome.failures == 6
+    assert "gave up after 6 attempts" in d.outcome.error and "502 bad gateway" in d.outcome.error
+    assert d.alert and "failed after 6 attempts" in d.alert
+
+
+def test_rate_limited_waits_exactly_until_retry_at_and_limits_the_channel(settings) -> None:
+    retry_at = NOW + dt.timedelta(seconds=93)
+    d = run(errors.RateLimited("slow down", retry_at=retry_at, status=429), settings, failures=2)
+    assert d.outcome.to == S.RETRY_WAIT and d.outcome.next_attempt_at == retry_at
+    assert d.outcome.failures is None, "a rate limit is not a failure"
+    assert d.channel is not None and d.channel.rate_limited_until == retry_at and d.channel.status is None
+
+
+def test_auth_error_pauses_the_channel_and_puts_the_post_back(settings) -> None:
+    d = run(errors.AuthError("token expired", status=401), settings)
+    assert d.outcome.to == S.SCHEDULED
+    assert d.channel is not None and d.channel.status == ChannelStatus.NEEDS_REAUTH
+    assert d.alert and "needs_reauth" in d.alert and "promo channels check fb_kota" in d.alert
+
+
+def test_rejected_content_fails_at_once_with_the_message(settings) -> None:
+    d = run(errors.RejectedContent("image is too large", status=400), settings)
+    assert d.outcome.to == S.FAILED and "image is too large" in d.outcome.error
+    assert d.alert and "image is too large" in d.alert
+
+
+def test_duplicate_with_an_id_is_published(settings) -> None:
+    d = run(errors.Duplicate("exists", remote_id="987", remote_url="https://x/987"), settings)
+    assert (d.outcome.to, d.outcome.remote_id) == (S.PUBLISHED, "987")
+
+
+def test_duplicate_without_an_id_needs_review(settings) -> None:
+    d = run(errors.Duplicate("exists somewhere"), settings)
+    assert d.outcome.to == S.NEEDS_REVIEW and d.alert
+
+
+def test_unknown_outcome_needs_review_where_a_retry_could_double_post(settings) -> None:
+    d = run(errors.UnknownOutcome("read timeout"), settings, rules=PLAIN)
+    assert d.outcome.to == S.NEEDS_REVIEW and "outcome unknown, not re-sent" in d.outcome.error
+    assert d.alert and "needs review" in d.alert
+
+
+def test_unknown_outcome_is_retried_where_the_platform_dedupes(settings) -> None:
+    d = run(errors.UnknownOutcome("read timeout"), settings, rules=IDEMPOTENT)
+    assert d.outcome.to == S.RETRY_WAIT and d.outcome.failures == 1 and d.alert is None
+
+
+def test_an_unexpected_error_needs_review_not_a_retry(settings) -> None:
+    d = run(KeyError("boom"), settings, rules=IDEMPOTENT)
+    assert d.outcome.to == S.NEEDS_REVIEW and "unexpected KeyError" in d.outcome.error
+
+
+@pytest.mark.parametrize("exc", [errors.RejectedContent("no"), errors.UnknownOutcome("?"), errors.Duplicate("?"),
+                                 errors.AuthError("revoked")], ids=lambda e: type(e).__name__)
+def test_a_failing_alert_post_never_raises_another_alert(settings, exc) -> None:
+    d = run(exc, settings, kind="alert")
+    assert d.alert is None
+    assert run(errors.Transient("x"), settings, kind="alert", failures=5).alert is None
