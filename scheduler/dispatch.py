@@ -239,6 +239,7 @@ class Dispatcher:
         shortest = min(self.settings.lateness(k) for k in self.settings.max_lateness) \
             if self.settings.max_lateness else dt.timedelta(hours=1)
         expired = 0
+        alerts: list[str] = []
         with self.db.session() as session:
             for post in post_store.stale_candidates(session, now - shortest):
                 limit = self.settings.lateness(post.kind)
@@ -253,7 +254,10 @@ class Dispatcher:
                 post_store.transition(session, post, S.EXPIRED, actor=self.worker, reason=reason)
                 expired += 1
                 if post.kind != "alert":
-                    self.alert(f"post {post.id} on {post.channel.name} expired: {reason}")
+                    alerts.append(f"post {post.id} on {post.channel.name} expired: {reason}")
+        # Alerts write in their own transaction: sent inside ours, they would wait for our lock.
+        for message in alerts:
+            self.alert(message)
         return expired
 
     async def _publish(self, c: post_store.Claimed) -> None:
@@ -370,6 +374,7 @@ class Dispatcher:
             if post_id in self._inflight:
                 continue
             found: PublishResult | None = None
+            alert: str | None = None
             verdict: str
             error: str
             try:
@@ -419,7 +424,9 @@ class Dispatcher:
                     post_store.transition(session, post, S.NEEDS_REVIEW, actor=self.worker, reason=error,
                                           error=error, lease_owner=None, lease_expires_at=None)
                     if post.kind != "alert":
-                        self.alert(f"post {post_id} on {name} needs review: {error}")
+                        alert = f"post {post_id} on {name} needs review: {error}"
+            if alert:  # after our transaction, which holds the write lock the alert needs
+                self.alert(alert)
             resolved += 1
         return resolved
 

@@ -11,7 +11,8 @@ Mastodon does (same key → the stored post again, not a new one). Faults are dr
 seeded random generator per path, so a path's sequence of answers does not depend on how
 requests of other paths interleave.
 
-Everything it saw is recorded: every request (times, path, key, body, answer) and every
+``GET /<path>?idempotency_key=K`` looks a post up (200 with its id, or 404), for adapters
+that reconcile. Everything else it saw is recorded: every request (times, path, key, body, answer) and every
 *delivery* (a distinct post created on a path). Used by tests and by ``bench/burst.py``;
 it is plain asyncio with keep-alive in a background thread, so hundreds of concurrent
 connections are cheap.
@@ -27,6 +28,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -258,7 +260,10 @@ class FakePlatform:
                     raw = await reader.readexactly(length) if length else b""
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
-                keep = await self._respond(method, _norm(target), headers, raw, reader, writer)
+                if method == "GET" and "idempotency_key=" in target:
+                    keep = await self._lookup(target, writer)
+                else:
+                    keep = await self._respond(method, _norm(target), headers, raw, reader, writer)
                 if not keep or headers.get("connection", "").lower() == "close":
                     return
         except asyncio.CancelledError:
@@ -374,6 +379,23 @@ class FakePlatform:
             self._finish(req, None)
             return False
         self._finish(req, status)
+        return True
+
+    async def _lookup(self, target: str, writer: asyncio.StreamWriter) -> bool:
+        """``GET /<path>?idempotency_key=K``: the post created with key K (200) or 404; not recorded."""
+        path = _norm(target)
+        key = urllib.parse.parse_qs(target.partition("?")[2]).get("idempotency_key", [""])[0]
+        with self._lock:
+            found = next((d for d in self.deliveries.get(path, []) if d.key == key), None)
+        status = 200 if found else 404
+        data = json.dumps({"id": found.id, "url": f"{self.base_url}{path}/posts/{found.id}"} if found
+                          else {"error": "not found"}).encode()
+        writer.write(f"HTTP/1.1 {status} {'OK' if found else 'Not Found'}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        try:
+            await writer.drain()
+        except ConnectionError:
+            return False
         return True
 
     def _finish(self, req: Request, status: int | None) -> None:
