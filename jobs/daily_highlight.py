@@ -23,7 +23,6 @@ nobody approved it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -597,25 +596,17 @@ def register(service: Service) -> None:
                               replace_existing=True, misfire_grace_time=grace)
 
 
-# --- the CLI -------------------------------------------------------------------------------
+# --- data for `promo highlight preview|history` (the CLI renders it) ------------------------
 
-def cli_preview(app: Any) -> int:
-    """`promo highlight preview [--date D]`: the picks for a day, why, and each channel's text."""
-    settings: Settings = app.settings
-    now = utcnow()
+def preview(settings: Settings, db: Database, composer: Composer, day: dt.date,
+            now: dt.datetime | None = None) -> dict[str, Any]:
+    """The picks for ``day``, why, and each channel's text; creates nothing."""
+    now = now or utcnow()
     today = now.astimezone(settings.timezone).date()
-    raw = getattr(app.args, "date", None)
-    try:
-        day = dt.date.fromisoformat(raw) if raw else today
-    except ValueError:
-        from scheduler.cli import UsageError
-
-        raise UsageError(f"--date {raw!r} is not a date (YYYY-MM-DD)") from None
-    composer = app.composer()
     out: dict[str, Any] = {"date": day.isoformat(), "weekday": WEEKDAYS[day.weekday()].lower(),
                            "time": _local(settings, publish_time(settings, day)),
                            "channels": list(settings.highlight_channels), "picks": [], "posts": []}
-    with app.db.session() as session:
+    with db.session() as session:
         out["highlight_day"] = day.weekday() in settings.highlight_days
         picks, elig = plan_day(session, settings, day, simulate_from=today if day > today else None)
         out["eligible"] = elig.describe()
@@ -641,35 +632,12 @@ def cli_preview(app: Any) -> int:
                     out["posts"].append({"channel": row.name, "platform": cfg.platform, "slot": p.slot,
                                          "text": text, "error": error})
         session.rollback()  # a preview creates nothing (resolve_channels may have synced channel rows)
-    if app.args.format == "json":
-        print(json.dumps(out, ensure_ascii=False, indent=2))
-        return 0
-    print(f"Daily highlight for {out['weekday']} {day.isoformat()} at {out['time']}")
-    if not out["highlight_day"]:
-        print("  (not a highlight day: see PROMO_HIGHLIGHT_DAYS)")
-    if not settings.highlight_channels:
-        print("  (no channels: set PROMO_HIGHLIGHT_CHANNELS)")
-    print(f"  {out['eligible']}")
-    for r in out["recorded"]:
-        print(f"  already recorded on {r['channel']} slot {r['slot']}: {r['status']}"
-              + (f" (post {r['post_id']})" if r["post_id"] else "") + (f": {r['reason']}" if r["reason"] and
-                                                                       r["status"] != "created" else ""))
-    if not out["picks"]:
-        print("  nothing eligible: no post would be created")
-    for p in out["picks"]:
-        print(f"\nSlot {p['slot']}: {p['product_name']} ({p['product']}) from {p['umkm_name']} ({p['umkm']})")
-        for line in p["why"]:
-            print(f"  - {line}")
-    for post in out["posts"]:
-        print(f"\n--- {post['channel']} ({post['platform']}), slot {post['slot']} ---")
-        print(post["text"] if post["text"] is not None else f"(cannot compose: {post['error']})")
-    return 0
+    return out
 
 
-def cli_history(app: Any) -> int:
-    """`promo highlight history`: every recorded day, then how often each UMKM and product was featured."""
-    settings: Settings = app.settings
-    with app.db.session() as session:
+def history(db: Database, local: Callable[[dt.datetime | None], str]) -> list[dict[str, Any]]:
+    """Every recorded highlight day per channel, oldest first."""
+    with db.session() as session:
         q = (select(Highlight, Channel.name, Product, Umkm, Post.status)
              .join(Channel, Channel.id == Highlight.channel_id)
              .outerjoin(Product, Product.id == Highlight.product_id)
@@ -683,24 +651,18 @@ def cli_history(app: Any) -> int:
                 "product": product.external_id if product else None, "product_name": product.name if product else None,
                 "umkm": umkm.external_id if umkm else None, "umkm_name": umkm.name if umkm else None,
                 "post_id": h.post_id, "post_status": post_status, "reason": h.reason,
-                "created_at": app.local(h.created_at),
+                "created_at": local(h.created_at),
             })
-    if app.args.format == "json":
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    from scheduler.cli import emit
+    return rows
 
-    emit(rows, "table", list(rows[0]) if rows else ["day"],
-         ("day", "channel", "slot", "status", "product", "umkm", "post_id", "post_status", "reason"), {"reason": 60})
+
+def featured_summary(rows: list[dict[str, Any]], key: str, name: str) -> list[dict[str, Any]]:
+    """How often, and when last, each UMKM or product (``key``) was featured."""
     featured = [r for r in rows if r["status"] == "created" and r["post_status"] not in NOT_SHOWN]
-    for label, key, name in (("UMKM", "umkm", "umkm_name"), ("product", "product", "product_name")):
-        days: dict[str, set[str]] = {}
-        names: dict[str, str] = {}
-        for r in featured:
-            days.setdefault(r[key], set()).add(r["day"])
-            names[r[key]] = r[name]
-        summary = [{label.lower(): k, "name": names[k], "times": len(v), "last": max(v)}
-                   for k, v in sorted(days.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
-        print(f"\nFeatured per {label} ({settings.timezone.key}):")
-        emit(summary, "table", [label.lower(), "name", "times", "last"])
-    return 0
+    days: dict[str, set[str]] = {}
+    names: dict[str, str] = {}
+    for r in featured:
+        days.setdefault(r[key], set()).add(r["day"])
+        names[r[key]] = r[name]
+    return [{key: k, "name": names[k], "times": len(v), "last": max(v)}
+            for k, v in sorted(days.items(), key=lambda kv: (-len(kv[1]), kv[0]))]

@@ -328,8 +328,15 @@ def cmd_compose(app: App) -> int:
 
 
 def cmd_post_new(app: App) -> int:
-    from scheduler.planner import create_posts, resolve_channels
+    from scheduler.planner import create_posts, parse_when, resolve_channels
 
+    if not (app.args.at or app.args.queue or app.args.now or app.args.draft):
+        raise UsageError("say when: --at WHEN, --queue or --now (or --draft to decide later)")
+    if app.args.at:
+        try:
+            parse_when(app.args.at, app.settings.timezone)
+        except errors.ValidationError as exc:
+            raise UsageError(str(exc)) from None
     app.require_schema()
     composer = app.composer()
     with app.db.session() as session:
@@ -553,14 +560,50 @@ def cmd_jobs_list(app: App) -> int:
 
 
 def cmd_highlight(app: App) -> int:
-    try:
-        from jobs.daily_highlight import cli_history, cli_preview
-    except ImportError:
-        raise errors.PromoError("the daily highlight is not available in this version") from None
+    from jobs import daily_highlight as hl
+
     app.require_schema()
-    if app.args.action == "preview":
-        return cli_preview(app)
-    return cli_history(app)
+    if app.args.action == "history":
+        rows = hl.history(app.db, app.local)
+        if app.args.format == "json":
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+            return EXIT_OK
+        emit(rows, "table", list(rows[0]) if rows else ["day"],
+             ("day", "channel", "slot", "status", "product", "umkm", "post_id", "post_status", "reason"),
+             {"reason": 60})
+        for label, key, name in (("UMKM", "umkm", "umkm_name"), ("product", "product", "product_name")):
+            print(f"\nFeatured per {label} ({app.settings.timezone.key}):")
+            emit(hl.featured_summary(rows, key, name), "table", [key, "name", "times", "last"])
+        return EXIT_OK
+    today = utcnow().astimezone(app.settings.timezone).date()
+    try:
+        day = dt.date.fromisoformat(app.args.date) if app.args.date else today
+    except ValueError:
+        raise UsageError(f"--date {app.args.date!r} is not a date (YYYY-MM-DD)") from None
+    out = hl.preview(app.settings, app.db, app.composer(), day)
+    if app.args.format == "json":
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"Daily highlight for {out['weekday']} {day.isoformat()} at {out['time']}")
+    if not out["highlight_day"]:
+        print("  (not a highlight day: see PROMO_HIGHLIGHT_DAYS)")
+    if not app.settings.highlight_channels:
+        print("  (no channels: set PROMO_HIGHLIGHT_CHANNELS)")
+    print(f"  {out['eligible']}")
+    for r in out["recorded"]:
+        print(f"  already recorded on {r['channel']} slot {r['slot']}: {r['status']}"
+              + (f" (post {r['post_id']})" if r["post_id"] else "")
+              + (f": {r['reason']}" if r["reason"] and r["status"] != "created" else ""))
+    if not out["picks"]:
+        print("  nothing eligible: no post would be created")
+    for p in out["picks"]:
+        print(f"\nSlot {p['slot']}: {p['product_name']} ({p['product']}) from {p['umkm_name']} ({p['umkm']})")
+        for line in p["why"]:
+            print(f"  - {line}")
+    for post in out["posts"]:
+        print(f"\n--- {post['channel']} ({post['platform']}), slot {post['slot']} ---")
+        print(post["text"] if post["text"] is not None else f"(cannot compose: {post['error']})")
+    return EXIT_OK
 
 
 # --- the parser --------------------------------------------------------------------------

@@ -52,8 +52,26 @@ class _StrictSandbox(ImmutableSandboxedEnvironment):
     or ``| default`` would quietly swallow; staff should learn at once that it is refused.
     """
 
+    #: ``**`` and ``*`` are checked: ``9**9**9`` or ``"x" * 10**9`` would hang or exhaust the service.
+    intercepted_binops = frozenset({"**", "*"})
+    MAX_RESULT = 10**12
+    MAX_REPEAT = 10_000
+
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > 64 or isinstance(left, int | float) and abs(left) > 10**6:
+                raise SecurityError("exponent too large in a template")
+            return left**right
+        if operator == "*":
+            if isinstance(left, str | list | tuple) or isinstance(right, str | list | tuple):
+                count = right if isinstance(right, int) else left
+                if isinstance(count, int) and count > self.MAX_REPEAT:
+                    raise SecurityError("repetition too large in a template")
+            return left * right
+        return super().call_binop(context, operator, left, right)
 
 
 def _refuse_callables(value: Any) -> Any:

@@ -214,3 +214,18 @@ def test_approval_flow(promo, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_record_is_a_failure_not_a_crash(promo) -> None:
     code, out, err = promo("post", "new", "--product", "nope", "--channel", "outbox", "--now")
     assert code == 1 and "no product with id 'nope'" in err and "Traceback" not in err
+
+
+def test_post_new_without_a_time_or_with_a_malformed_one_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    for key in [k for k in os.environ if k.startswith("PROMO_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("PROMO_ENV_FILE", str(tmp_path / "none.env"))
+    monkeypatch.setenv("PROMO_DATABASE_URL", f"sqlite:///{tmp_path}/promo.db")
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "upgrade"]) == 0
+    assert main(["post", "new", "--text", "Halo", "--channel", "outbox"]) == 2
+    assert "--at WHEN, --queue or --now" in capsys.readouterr().err
+    assert main(["post", "new", "--text", "Halo", "--channel", "outbox", "--at", "besok pagi"]) == 2
+    assert "YYYY-MM-DD HH:MM" in capsys.readouterr().err
+    assert main(["post", "list", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

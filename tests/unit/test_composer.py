@@ -312,3 +312,19 @@ def test_free_text_is_never_shortened_to_nothing(composer: Composer) -> None:
     text = "Pengumuman" * 40 + " https://balikpapan.go.id #Info"  # one long word before the link
     with pytest.raises(TooLongError, match="cannot be cut at a word boundary|first words"):
         composer.compose("free_text", "x", text_context(text), X_RULES, body=("text", text))
+
+
+@pytest.mark.parametrize("expr", ["9**9**9", "'x' * 10**9", "[1] * 100000000"])
+def test_templates_cannot_exhaust_the_service(own: tuple[Path, Composer], expr: str) -> None:
+    folder, composer = own
+    (folder / "free_text").mkdir()
+    (folder / "free_text" / "_default.j2").write_text("Halo\n{{ " + expr + " }}\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match=r"free_text/_default.j2, line 2: .*too large"):
+        composer.render("free_text/_default.j2", {})
+
+
+def test_ordinary_arithmetic_still_works(own: tuple[Path, Composer]) -> None:
+    folder, composer = own
+    (folder / "free_text").mkdir()
+    (folder / "free_text" / "_default.j2").write_text("{{ 2**10 }} {{ '-' * 3 }} {{ 3 * 4 }}", encoding="utf-8")
+    assert composer.render("free_text/_default.j2", {}) == "1024 --- 12"
