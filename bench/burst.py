@@ -361,7 +361,7 @@ def load_burst(db: Any, url: str, posts: int, scheduled: dt.datetime) -> None:
 def run_dispatcher(opts: Options, url: str) -> PartResult:
     """The real Dispatcher on a fresh database; see the module docstring."""
     from scheduler.config import load_settings
-    from scheduler.service import setup_logging
+    from scheduler.service import run_async, setup_logging
     from scheduler.storage.db import Database
 
     tmp = Path(tempfile.mkdtemp(prefix="promo-burst-"))
@@ -382,7 +382,7 @@ def run_dispatcher(opts: Options, url: str) -> PartResult:
             # Not due yet: T is fixed once the dispatcher is up, since loading takes a while.
             load_burst(db, url, opts.posts, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
             try:
-                return asyncio.run(_dispatch_burst(settings, db, opts))
+                return run_async(_dispatch_burst(settings, db, opts))  # the service's event loop
             finally:
                 db.dispose()
     finally:

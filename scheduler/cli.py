@@ -509,7 +509,7 @@ def cmd_status(app: App) -> int:
 
 
 def cmd_serve(app: App) -> int:
-    from scheduler.service import Service, setup_logging
+    from scheduler.service import Service, run_async, setup_logging
 
     app.require_schema()
     setup_logging(app.settings.log_level)
@@ -521,7 +521,7 @@ def cmd_serve(app: App) -> int:
     print("history: promo history   ·   queue: promo post list   ·   health: promo status", flush=True)
     if app.args.web:
         print("note: the web dashboard is not part of this version; serving the scheduler only", file=sys.stderr)
-    asyncio.run(service.run())
+    run_async(service.run())
     return EXIT_OK
 
 

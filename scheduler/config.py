@@ -106,8 +106,9 @@ class Settings:
     health_host: str = "127.0.0.1"
     health_port: int = 8765
     health_stall_seconds: float = 30.0
-    http_clients: int = 16
-    http_connections: int = 16
+    http_clients: int = 64
+    http_connections: int = 4
+    http_engine: str = "aiohttp"
     log_level: str = "INFO"
     user: str = "system"
     highlight_time: dt.time = dt.time(9, 0)
@@ -328,8 +329,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         health_host=get("HEALTH_HOST", "127.0.0.1"),
         health_port=int(as_number("HEALTH_PORT", 8765, 0, integer=True)),
         health_stall_seconds=as_number("HEALTH_STALL_SECONDS", 30, 1),
-        http_clients=int(as_number("HTTP_CLIENTS", 16, 1, integer=True)),
-        http_connections=int(as_number("HTTP_CONNECTIONS", 16, 1, integer=True)),
+        http_clients=int(as_number("HTTP_CLIENTS", 64, 1, integer=True)),
+        http_connections=int(as_number("HTTP_CONNECTIONS", 4, 1, integer=True)),
+        http_engine=get("HTTP_ENGINE", "aiohttp").lower(),
         log_level=get("LOG_LEVEL", "INFO").upper(),
         user=get("USER") or os.environ.get("USER") or "system",
         highlight_time=as_clock("HIGHLIGHT_TIME", "09:00"),
@@ -354,6 +356,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                 f"({', '.join(names) or 'none'})")
         else:
             problems.append(f"{key}: unknown setting (see config.example.env)")
+    if settings.http_engine not in ("aiohttp", "httpx"):
+        problems.append(f"{PREFIX}HTTP_ENGINE: {settings.http_engine!r} is not aiohttp or httpx")
     if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"{PREFIX}LOG_LEVEL: {settings.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
     if problems:

@@ -19,7 +19,6 @@ import logging
 import os
 import random
 import socket
-import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import httpx
 
 from scheduler import errors
 from scheduler.config import ChannelConfig, Settings
+from scheduler.httpclient import make_clients
 from scheduler.models import Channel, ChannelStatus, Post, PostStatus, utcnow
 from scheduler.planner import media_for
 from scheduler.platforms import adapter_class
@@ -40,6 +40,12 @@ from scheduler.storage.db import Database
 log = logging.getLogger("promo.dispatch")
 S = PostStatus
 Clock = Callable[[], dt.datetime]
+#: Posts claimed per claim statement during a burst.
+CLAIM_BATCH = 256
+#: How long the flusher waits for more finished publishes to write in one transaction.
+FLUSH_DELAY = 0.005
+#: The least time between two claims triggered by finished publishes.
+TICK_GAP = 0.05
 
 
 def worker_id() -> str:
@@ -144,7 +150,6 @@ class Dispatcher:
         self.alert = alert or (lambda message: None)
         self._transport = transport
         self._clients: list[httpx.AsyncClient] = []
-        self._ssl = ssl.create_default_context() if transport is None else None
         self._configs: dict[int, tuple[str, ChannelConfig]] = {}
         self._adapters: dict[int, Adapter] = {}
         self._inflight: dict[int, asyncio.Task[None]] = {}  # post id → task
@@ -155,6 +160,7 @@ class Dispatcher:
         self._flusher: asyncio.Task[None] | None = None
         self._tick_lock = asyncio.Lock()
         self._retick = False
+        self._last_tick_at = 0.0
         self.last_tick: dt.datetime | None = None
         self.published = 0
         self.closing = False
@@ -163,16 +169,9 @@ class Dispatcher:
 
     def client_for(self, channel_id: int) -> httpx.AsyncClient:
         if not self._clients:
-            limits = httpx.Limits(max_connections=self.settings.http_connections,
-                                  max_keepalive_connections=self.settings.http_connections)
-            timeout = httpx.Timeout(self.settings.publish_timeout, connect=min(10.0, self.settings.publish_timeout))
-            for _ in range(self.settings.http_clients):
-                if self._transport is not None:
-                    client = httpx.AsyncClient(transport=self._transport, timeout=timeout)
-                else:
-                    client = httpx.AsyncClient(verify=self._ssl, limits=limits, timeout=timeout,
-                                               headers={"User-Agent": "promo-scheduler"})
-                self._clients.append(client)
+            self._clients = make_clients(self.settings.http_clients, self.settings.http_connections,
+                                         self.settings.publish_timeout, self._transport,
+                                         engine=self.settings.http_engine)
         return self._clients[channel_id % len(self._clients)]
 
     def reload_channels(self) -> None:
@@ -220,17 +219,21 @@ class Dispatcher:
                 self._retick = False
                 now = self.clock()
                 self.last_tick = now
+                self._last_tick_at = asyncio.get_running_loop().time()
                 self.expire_stale(now)
+                # Channels with a post in flight are excluded by the claim itself (status publishing).
                 claimed = post_store.claim_due(
                     self.db.engine, worker=self.worker, now=now,
-                    lease=dt.timedelta(seconds=self.settings.lease_seconds),
-                    exclude_channels=self._busy_channels,
+                    lease=dt.timedelta(seconds=self.settings.lease_seconds), limit=CLAIM_BATCH,
                 )
                 for c in claimed:
                     self._busy_channels.add(c.channel_id)
                     self._channel_of[c.id] = c.channel_id
                     self._inflight[c.id] = asyncio.create_task(self._publish(c), name=f"publish-{c.id}")
                 started += len(claimed)
+                if len(claimed) == CLAIM_BATCH:
+                    await asyncio.sleep(0)  # let this batch start sending before claiming the next
+                    continue
                 if not self._retick:
                     return started
 
@@ -275,7 +278,9 @@ class Dispatcher:
                 created_at=c.created_at,
             )
             try:
-                result = await asyncio.wait_for(adapter.publish(ready), timeout=self.settings.publish_timeout * 4)
+                # A safety net over the requests' own timeouts (an adapter polling a container).
+                async with asyncio.timeout(self.settings.publish_timeout * 4):
+                    result = await adapter.publish(ready)
             except TimeoutError:
                 raise errors.UnknownOutcome("publish did not finish in time: outcome unknown") from None
             except errors.UnknownOutcome as unknown:
@@ -307,14 +312,21 @@ class Dispatcher:
         return found
 
     async def flusher(self) -> None:
-        """Write finished attempts in batches, then look for more due work."""
+        """Write finished attempts in batches, then look for more due work (freed channels)."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._flush_needed.wait()
-            await asyncio.sleep(0)  # let other finishing publishes join this batch
+            await asyncio.sleep(FLUSH_DELAY)  # let other finishing publishes join this batch
             self._flush_needed.clear()
             self.flush()
-            if not self.closing:
-                await self.tick()
+            if self.closing:
+                continue
+            # A finished post frees its channel for its next due post; claiming is not free,
+            # so during a burst claim at most every TICK_GAP seconds.
+            wait = self._last_tick_at + TICK_GAP - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self.tick()
 
     def flush(self) -> None:
         batch, self._done = self._done, []

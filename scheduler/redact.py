@@ -13,8 +13,11 @@ import re
 import threading
 
 _lock = threading.Lock()
-_secrets: set[str] = set()
 _MIN_LEN = 6  # shorter values (e.g. "1", "true") would redact ordinary words
+#: Registered secrets by their last _MIN_LEN characters, so a text is scanned once whatever
+#: the number of secrets. (The end, not the start: thousands of channels' webhook URLs share
+#: their start, while their ends, and random tokens anywhere, differ.)
+_by_end: dict[str, list[str]] = {}
 
 _PATTERNS = [
     (re.compile(r"(/bot)\d+:[A-Za-z0-9_-]{10,}"), r"\1***"),
@@ -29,18 +32,39 @@ def register_secret(value: str | None) -> None:
     """Remember ``value`` so that :func:`redact` hides it from now on."""
     if value and len(value) >= _MIN_LEN:
         with _lock:
-            _secrets.add(value)
+            bucket = _by_end.setdefault(value[-_MIN_LEN:], [])
+            if value not in bucket:
+                bucket.append(value)
 
 
 def redact(text: str | None) -> str:
     """``text`` with every registered secret and secret-shaped URL part replaced by ``***``."""
     if not text:
         return text or ""
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for s in secrets:
-        if s in text:
-            text = text.replace(s, "***")
+    spans: list[tuple[int, int]] = []
+    index = _by_end
+    for end in range(_MIN_LEN, len(text) + 1):
+        bucket = index.get(text[end - _MIN_LEN:end])
+        if bucket:
+            for secret in bucket:
+                if text.endswith(secret, 0, end):
+                    spans.append((end - len(secret), end))
+    if spans:
+        # Overlapping secrets are masked as one span, so no part of either shows.
+        spans.sort()
+        merged = [list(spans[0])]
+        for start, end in spans[1:]:
+            if start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        out, last = [], 0
+        for start, end in merged:
+            out.append(text[last:start])
+            out.append("***")
+            last = end
+        out.append(text[last:])
+        text = "".join(out)
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
     return text
@@ -92,9 +116,5 @@ def install_record_redaction() -> None:
 
 
 def install_logging_filter() -> None:
-    """Redact every record at creation, and attach the filter to the root handlers too."""
+    """Redact every record at creation (covers every handler, present or added later)."""
     install_record_redaction()
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, text, update
+from sqlalchemy import Engine, Integer, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.errors import NotFoundError, StateError
@@ -22,6 +23,7 @@ from scheduler.models import (
     HistoryEntry,
     Post,
     PostStatus,
+    UTCDateTime,
     utcnow,
 )
 from scheduler.redact import redact
@@ -172,41 +174,46 @@ _C = Channel.__table__
 _H = HistoryEntry.__table__
 
 
-def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timedelta,
-              limit: int = 1000, exclude_channels: Iterable[int] = ()) -> list[Claimed]:
-    """Atomically claim the earliest due post of every free channel (one in flight per channel).
-
-    A channel is free when it is active, not rate-limited and has no post in
-    ``publishing``. The claim and the attempt's history row are one transaction.
-    """
+def _claim_statement() -> Any:
+    """The claim, built once: the earliest due post of every free channel, under a lease."""
     q = aliased(Post)
+    now = bindparam("c_now", type_=UTCDateTime())
     due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
     busy = select(q.id).where(q.channel_id == _P.c.channel_id, q.status == S.PUBLISHING.value).exists()
     rank = func.row_number().over(partition_by=_P.c.channel_id, order_by=(_P.c.scheduled_at, _P.c.id))
-    conditions = [
-        _P.c.status.in_(CLAIMABLE), due_at <= now, _C.c.status == ChannelStatus.ACTIVE.value,
-        or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), ~busy,
-    ]
-    excluded = list(exclude_channels)
-    if excluded:
-        conditions.append(_P.c.channel_id.notin_(excluded))
     ranked = (select(_P.c.id, rank.label("rn")).join(_C, _C.c.id == _P.c.channel_id)
-              .where(and_(*conditions)).subquery())
-    pick = select(ranked.c.id).where(ranked.c.rn == 1).limit(limit)
-    stmt = (
+              .where(_P.c.status.in_(CLAIMABLE), due_at <= now, _C.c.status == ChannelStatus.ACTIVE.value,
+                     or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), ~busy)
+              .subquery())
+    pick = select(ranked.c.id).where(ranked.c.rn == 1).limit(bindparam("c_limit", type_=Integer))
+    return (
         update(_P)
         .where(_P.c.id.in_(pick), _P.c.status.in_(CLAIMABLE))
-        .values(status=S.PUBLISHING.value, lease_owner=worker, lease_expires_at=now + lease,
+        .values(status=S.PUBLISHING.value, lease_owner=bindparam("c_worker"),
+                lease_expires_at=bindparam("c_expires", type_=UTCDateTime()),
                 attempts=_P.c.attempts + 1, updated_at=now)
         .returning(_P.c.id, _P.c.channel_id, _P.c.kind, _P.c.text, _P.c.link, _P.c.title, _P.c.summary,
                    _P.c.image_path, _P.c.image_alt, _P.c.idempotency_key, _P.c.created_at,
                    _P.c.scheduled_at, _P.c.attempts, _P.c.failures, _P.c.next_attempt_at)
     )
+
+
+_CLAIM = _claim_statement()
+
+
+def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timedelta,
+              limit: int = 1000) -> list[Claimed]:
+    """Atomically claim the earliest due post of every free channel (one in flight per channel).
+
+    A channel is free when it is active, not rate-limited and has no post in
+    ``publishing``. The claim and the attempt's history rows are one transaction.
+    """
+    params = {"c_now": now, "c_limit": limit, "c_worker": worker, "c_expires": now + lease}
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Claims are short; serialising them across workers keeps "one per channel" exact.
             conn.execute(text("SELECT pg_advisory_xact_lock(7406331)"))
-        rows = conn.execute(stmt).all()
+        rows = conn.execute(_CLAIM, params).all()
         if not rows:
             return []
         history_rows = [
@@ -258,46 +265,76 @@ def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
                     channel_changes: Sequence[ChannelChange] = ()) -> list[int]:
     """Record attempts' outcomes in one transaction. Returns ids whose lease had been lost.
 
-    A post whose lease was taken over (housekeeping decided it meanwhile) still gets its
-    history row; a success then wins over ``needs_review``/``retry_wait`` because we now know.
+    Posts still held under our lease are updated in one executemany; a post whose lease
+    was taken over (housekeeping decided it meanwhile) still gets its history row, and a
+    success then wins over ``needs_review``/``retry_wait`` because we now know.
     """
-    lost: list[int] = []
+    if not outcomes and not channel_changes:
+        return []
     with engine.begin() as conn:
         for ch in channel_changes:
             values: dict[str, object] = {"updated_at": utcnow()}
             if ch.rate_limited_until is not None:
-                values["rate_limited_until"] = func.max(
-                    func.coalesce(_C.c.rate_limited_until, ch.rate_limited_until), ch.rate_limited_until
-                ) if conn.dialect.name == "sqlite" else func.greatest(
+                later = func.max if conn.dialect.name == "sqlite" else func.greatest
+                values["rate_limited_until"] = later(
                     func.coalesce(_C.c.rate_limited_until, ch.rate_limited_until), ch.rate_limited_until)
             if ch.status is not None:
                 values["status"] = ch.status.value
                 values["status_reason"] = redact(ch.reason)
             conn.execute(update(_C).where(_C.c.id == ch.channel_id).values(**values))
-        for o in outcomes:
-            values = dict(status=o.to.value, updated_at=o.finished_at, error=redact(o.error) if o.error else None,
-                          lease_owner=None, lease_expires_at=None, next_attempt_at=o.next_attempt_at)
-            if o.failures is not None:
-                values["failures"] = o.failures
-            if o.to == S.PUBLISHED:
-                values.update(remote_id=o.remote_id, remote_url=o.remote_url, published_at=o.finished_at,
-                              error=None)
-            if o.to == S.SCHEDULED:  # channel paused: back to waiting, not a failure
-                values["next_attempt_at"] = None
-            res = conn.execute(update(_P).where(_P.c.id == o.post_id, _P.c.status == S.PUBLISHING.value,
-                                                _P.c.lease_owner == worker).values(**values))
-            if res.rowcount == 0:
-                lost.append(o.post_id)
-                if o.to == S.PUBLISHED:
-                    conn.execute(update(_P).where(
-                        _P.c.id == o.post_id,
-                        _P.c.status.in_([S.NEEDS_REVIEW.value, S.RETRY_WAIT.value, S.PUBLISHING.value]),
-                    ).values(**values))
-            conn.execute(update(_H).where(_H.c.id == o.history_id).values(
-                finished_at=o.finished_at, to_status=o.to.value, outcome=o.outcome,
-                error=redact(o.error) if o.error else None, http_status=o.http_status,
-                remote_id=o.remote_id, remote_url=o.remote_url))
+        ids = [o.post_id for o in outcomes]
+        held = set(conn.scalars(select(_P.c.id).where(_P.c.id.in_(ids), _P.c.status == S.PUBLISHING.value,
+                                                       _P.c.lease_owner == worker)))
+        rows = [_post_values(o) for o in outcomes]
+        mine = [r for r, o in zip(rows, outcomes, strict=True) if o.post_id in held]
+        if mine:
+            conn.execute(_FINISH_POST, mine)
+        lost = [o.post_id for o in outcomes if o.post_id not in held]
+        for r, o in zip(rows, outcomes, strict=True):
+            if o.post_id in held or o.to != S.PUBLISHED:
+                continue
+            conn.execute(update(_P).where(
+                _P.c.id == o.post_id,
+                _P.c.status.in_([S.NEEDS_REVIEW.value, S.RETRY_WAIT.value, S.PUBLISHING.value]),
+            ).values(**{k.removeprefix("b_"): v for k, v in r.items()
+                        if k != "b_id" and not (k == "b_failures" and v is None)}))
+        conn.execute(_FINISH_HISTORY, [
+            {"b_id": o.history_id, "b_finished_at": o.finished_at, "b_to_status": o.to.value,
+             "b_outcome": o.outcome, "b_error": redact(o.error) if o.error else None,
+             "b_http_status": o.http_status, "b_remote_id": o.remote_id, "b_remote_url": o.remote_url}
+            for o in outcomes])
     return lost
+
+
+def _post_values(o: Outcome) -> dict[str, object]:
+    published = o.to == S.PUBLISHED
+    return {
+        "b_id": o.post_id, "b_status": o.to.value, "b_updated_at": o.finished_at,
+        "b_error": None if published or not o.error else redact(o.error),
+        "b_lease_owner": None, "b_lease_expires_at": None,
+        # a paused channel's post goes back to waiting for its own time, not a retry time
+        "b_next_attempt_at": None if o.to == S.SCHEDULED else o.next_attempt_at,
+        "b_failures": o.failures,
+        "b_remote_id": o.remote_id if published else None, "b_remote_url": o.remote_url if published else None,
+        "b_published_at": o.finished_at if published else None,
+    }
+
+
+_FINISH_POST = (
+    update(_P).where(_P.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), updated_at=bindparam("b_updated_at"), error=bindparam("b_error"),
+            lease_owner=bindparam("b_lease_owner"), lease_expires_at=bindparam("b_lease_expires_at"),
+            next_attempt_at=bindparam("b_next_attempt_at"),
+            failures=func.coalesce(bindparam("b_failures", type_=Integer), _P.c.failures),
+            remote_id=bindparam("b_remote_id"), remote_url=bindparam("b_remote_url"),
+            published_at=bindparam("b_published_at"))
+)
+_FINISH_HISTORY = (
+    update(_H).where(_H.c.id == bindparam("b_id"))
+    .values(finished_at=bindparam("b_finished_at"), to_status=bindparam("b_to_status"),
+            outcome=bindparam("b_outcome"), error=bindparam("b_error"), http_status=bindparam("b_http_status"),
+            remote_id=bindparam("b_remote_id"), remote_url=bindparam("b_remote_url"))
+)
 
 
 def renew_leases(engine: Engine, worker: str, post_ids: Sequence[int], until: dt.datetime) -> None:
