@@ -47,6 +47,7 @@ import math
 import os
 import resource
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -80,6 +81,7 @@ class Options:
     timeout: float = 120.0  # give up waiting for a part after this long
     log_level: str = "INFO"
     profile: str | None = None
+    workers: int = 1  # dispatch processes, as `promo serve --workers N` runs them
 
 
 @dataclass
@@ -370,25 +372,73 @@ def run_dispatcher(opts: Options, url: str) -> PartResult:
     logging.getLogger().addHandler(handler)
     try:
         with _database(opts, tmp) as db_url:
-            settings = load_settings({
+            env = {
                 "PROMO_DATABASE_URL": db_url, "PROMO_SECRET_KEY": SECRET_KEY,
                 "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PATH": str(tmp / "outbox.jsonl"),
                 "PROMO_HTTP_CLIENTS": str(opts.clients), "PROMO_HTTP_CONNECTIONS": str(opts.connections),
                 "PROMO_LOG_LEVEL": opts.log_level, "PROMO_TEMPLATES_DIR": str(ROOT / "templates"),
-            })
+            }
+            settings = load_settings(env)
             setup_logging(settings.log_level)  # the service's log levels and redaction, into the file
             db = Database(settings.database_url)
             db.upgrade()
             # Not due yet: T is fixed once the dispatcher is up, since loading takes a while.
             load_burst(db, url, opts.posts, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
             try:
-                return run_async(_dispatch_burst(settings, db, opts))  # the service's event loop
+                workers = start_workers(opts, env, tmp, db)
+                before = workers_cpu(workers)  # their start-up is not part of the burst
+                try:
+                    result = run_async(_dispatch_burst(settings, db, opts))  # the service's event loop
+                    result.cpu_seconds += workers_cpu(workers) - before
+                finally:
+                    stop_workers(workers)
+                return result
             finally:
                 db.dispose()
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_workers(opts: Options, env: dict[str, str], tmp: Path, db: Any) -> list[subprocess.Popen[bytes]]:
+    """The extra dispatch processes, as `promo serve --workers N` starts them; ready when ticking."""
+    from sqlalchemy import func, select
+
+    from scheduler.models import Heartbeat
+
+    procs = []
+    for i in range(opts.workers - 1):
+        log = open(tmp / f"worker{i}.log", "wb")  # noqa: SIM115 - closed with the process
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "scheduler.cli", "serve", "--dispatch-only", "--health-port", "0"],
+            cwd=tmp, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **env, "PROMO_POLL_SECONDS": "0.5", "PROMO_ENV_FILE": str(tmp / "none.env"),
+                 "PYTHONPATH": str(ROOT)}))
+    deadline = time.time() + 60
+    while procs and time.time() < deadline:
+        with db.session() as session:
+            if session.scalar(select(func.count()).select_from(Heartbeat)) >= len(procs):
+                break
+        time.sleep(0.1)
+    return procs
+
+
+def workers_cpu(procs: list[subprocess.Popen[bytes]]) -> float:
+    """CPU seconds the extra dispatch processes have used so far."""
+    cpu = 0.0
+    for p in procs:
+        with open(f"/proc/{p.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.wait(timeout=60)
 
 
 async def _dispatch_burst(settings: Any, db: Any, opts: Options) -> PartResult:
@@ -421,8 +471,19 @@ async def _dispatch_burst(settings: Any, db: Any, opts: Options) -> PartResult:
         profiler.enable()
     await dispatcher.tick()  # the service's dispatch-wake job fires at T
     deadline = time.time() + opts.timeout
-    while dispatcher.published < opts.posts and time.time() < deadline:
-        await asyncio.sleep(0.005)
+    if opts.workers == 1:
+        while dispatcher.published < opts.posts and time.time() < deadline:
+            await asyncio.sleep(0.005)
+    else:  # the other processes publish too: count in the database
+        from sqlalchemy import func, select
+
+        def published() -> int:
+            with db.engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(Post)
+                                        .where(Post.status == "published")).scalar() or 0)
+
+        while published() < opts.posts and time.time() < deadline:
+            await asyncio.sleep(0.05)
     poller.cancel()
     await dispatcher.drain()  # writes the last results
     done, cpu = time.time(), time.process_time() - cpu0
@@ -511,6 +572,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO", help="dispatcher log level (the service's default INFO)")
     parser.add_argument("--profile", help="write a cProfile of the dispatcher part here (.prof)")
     parser.add_argument("--timeout", type=float, default=120.0, help="give up on a part after this long")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="dispatch processes (PROMO_WORKERS): the extra ones are real "
+                             "`promo serve --dispatch-only` processes; their CPU is added")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--child-url", help=argparse.SUPPRESS)
@@ -529,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
 
     opts = Options(posts=args.posts, latency_ms=args.latency_ms, clients=args.clients,
                    connections=args.connections, database_url=args.database_url, timeout=args.timeout,
-                   log_level=args.log_level.upper(), profile=args.profile)
+                   log_level=args.log_level.upper(), profile=args.profile, workers=args.workers)
     parts = args.only or [p for p in PARTS if not (p == "baseline" and args.skip_baseline)]
     results: dict[str, PartResult] = {}
     with Fake(opts.latency_ms) as fake:

@@ -513,7 +513,14 @@ def cmd_serve(app: App) -> int:
 
     app.require_schema()
     setup_logging(app.settings.log_level)
-    service = Service(app.settings, app.db, health_port=app.args.health_port)
+    workers = app.args.workers if app.args.workers is not None else app.settings.workers
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    service = Service(app.settings, app.db, health_port=app.args.health_port, workers=workers,
+                      dispatch_only=app.args.dispatch_only)
+    if app.args.dispatch_only:
+        run_async(service.run())
+        return EXIT_OK
     for cfg in app.settings.channels:
         if cfg.platform == "outbox":
             print(f"channel {cfg.name}: posts are appended to {Path(cfg.options.get('PATH') or 'outbox.jsonl').resolve()}",
@@ -732,6 +739,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="dashboard host")
     sv.add_argument("--port", type=int, default=8080, help="dashboard port")
     sv.add_argument("--health-port", type=int, default=None, help="health endpoint port (default PROMO_HEALTH_PORT; 0 = off)")
+    sv.add_argument("--workers", type=int, default=None,
+                    help="dispatch processes (default PROMO_WORKERS): more use more cores in a burst")
+    sv.add_argument("--dispatch-only", action="store_true",
+                    help="run only the dispatcher, no jobs or health endpoint (what --workers starts)")
     sv.set_defaults(func=cmd_serve)
 
     st = sub.add_parser("status", help="is the service ticking, and how many posts are in each state")

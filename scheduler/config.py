@@ -109,6 +109,7 @@ class Settings:
     http_clients: int = 64
     http_connections: int = 4
     http_engine: str = "aiohttp"
+    workers: int = 1
     log_level: str = "INFO"
     user: str = "system"
     highlight_time: dt.time = dt.time(9, 0)
@@ -332,6 +333,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_clients=int(as_number("HTTP_CLIENTS", 64, 1, integer=True)),
         http_connections=int(as_number("HTTP_CONNECTIONS", 4, 1, integer=True)),
         http_engine=get("HTTP_ENGINE", "aiohttp").lower(),
+        workers=int(as_number("WORKERS", 1, 1, integer=True)),
         log_level=get("LOG_LEVEL", "INFO").upper(),
         user=get("USER") or os.environ.get("USER") or "system",
         highlight_time=as_clock("HIGHLIGHT_TIME", "09:00"),

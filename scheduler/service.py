@@ -17,6 +17,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Coroutine
@@ -55,9 +56,14 @@ def setup_logging(level: str) -> None:
 class Service:
     """One service process: scheduler + dispatcher + health endpoint."""
 
-    def __init__(self, settings: Settings, db: Database, *, health_port: int | None = None):
+    def __init__(self, settings: Settings, db: Database, *, health_port: int | None = None,
+                 workers: int = 1, dispatch_only: bool = False):
         self.settings = settings
         self.db = db
+        #: Extra dispatch-only processes to start (PROMO_WORKERS - 1): a burst uses every core.
+        self.extra_workers = max(0, workers - 1) if not dispatch_only else 0
+        self.dispatch_only = dispatch_only
+        self._children: list[asyncio.subprocess.Process] = []
         self.alerter = Alerter(db, settings.alert_channel, settings.alert_min_interval)
         self.dispatcher = Dispatcher(settings, db, alert=self.alerter)
         self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
@@ -74,6 +80,8 @@ class Service:
                                seconds=self.settings.poll_seconds, misfire_grace_time=30, **common)
         self.scheduler.add_job(housekeeping, "interval", args=[self], id="housekeeping",
                                seconds=max(1.0, self.settings.lease_seconds / 3), misfire_grace_time=60, **common)
+        if self.dispatch_only:  # jobs that create posts run in the main process only
+            return
         try:
             from jobs.daily_highlight import register as register_highlight
             from jobs.event_promotion import register as register_events
@@ -159,11 +167,16 @@ class Service:
         self.dispatcher.start()
         self.add_jobs()
         self.scheduler.start()
+        supervisor = asyncio.create_task(self._supervise()) if self.extra_workers else None
         await dispatch(self)
-        log.info("promo-scheduler running as %s; Ctrl-C stops it", self.dispatcher.worker)
+        log.info("promo-scheduler %s as %s; Ctrl-C stops it",
+                 "dispatch worker running" if self.dispatch_only else "running", self.dispatcher.worker)
         await self._stop.wait()
         log.info("stopping: finishing in-flight publishes")
         self.scheduler.shutdown(wait=False)
+        if supervisor is not None:
+            supervisor.cancel()
+            await self._stop_children()
         await self.dispatcher.drain()
         if self._health is not None:
             self._health.close()
@@ -171,6 +184,42 @@ class Service:
         with self.db.session() as session:
             session.execute(delete(Heartbeat).where(Heartbeat.worker == self.dispatcher.worker))
         log.info("stopped")
+
+
+    # --- extra dispatch processes (PROMO_WORKERS) -------------------------------------------
+
+    async def _start_child(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "scheduler.cli", "serve", "--dispatch-only", "--health-port", "0",
+            env=os.environ.copy(), stdin=asyncio.subprocess.DEVNULL)
+
+    async def _supervise(self) -> None:
+        """Keep PROMO_WORKERS - 1 dispatch-only processes running; restart one that dies."""
+        self._children = [await self._start_child() for _ in range(self.extra_workers)]
+        log.info("started %d extra dispatch worker(s): pids %s", len(self._children),
+                 ", ".join(str(c.pid) for c in self._children))
+        while not self._stop.is_set():
+            waits = {asyncio.ensure_future(c.wait()): i for i, c in enumerate(self._children)}
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for fut in pending:
+                fut.cancel()
+            for fut in done:
+                i = waits[fut]
+                log.warning("dispatch worker pid %s exited with %s; starting another (its leases expire and "
+                            "are resolved as after a crash)", self._children[i].pid, fut.result())
+                await asyncio.sleep(1.0)
+                self._children[i] = await self._start_child()
+
+    async def _stop_children(self) -> None:
+        for child in self._children:
+            if child.returncode is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self._children:
+            try:
+                await asyncio.wait_for(child.wait(), timeout=self.settings.publish_timeout * 4 + 10)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
