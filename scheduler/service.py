@@ -191,7 +191,7 @@ class Service:
     async def _start_child(self) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "scheduler.cli", "serve", "--dispatch-only", "--health-port", "0",
-            env=os.environ.copy(), stdin=asyncio.subprocess.DEVNULL)
+            env=os.environ.copy(), stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent)
 
     async def _supervise(self) -> None:
         """Keep PROMO_WORKERS - 1 dispatch-only processes running; restart one that dies."""
@@ -220,6 +220,21 @@ class Service:
             except TimeoutError:
                 child.kill()
                 await child.wait()
+
+
+def _die_with_parent() -> None:
+    """In a dispatch worker: get SIGTERM when the main process dies, even by SIGKILL (Linux).
+
+    Otherwise a killed main process would leave its worker running, and a restart would add
+    another; the worker's in-flight leases are then resolved like any crash.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the worker must be stopped by hand
+        pass
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

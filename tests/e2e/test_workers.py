@@ -100,3 +100,32 @@ def status_after_stop(env, cwd) -> list:
     out = subprocess.run([sys.executable, "-m", "scheduler.cli", "status", "--format", "json"], cwd=cwd, env=env,
                          capture_output=True, text=True, timeout=30).stdout
     return json.loads(out)["workers"]
+
+
+@pytest.mark.slow
+def test_a_killed_main_process_takes_its_worker_with_it(tmp_path, promo_env):
+    env = {**promo_env(HEALTH_PORT="0"), "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT),
+           "PROMO_ENV_FILE": str(tmp_path / "x.env")}
+    subprocess.run([sys.executable, "-m", "scheduler.cli", "db", "upgrade"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    server = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "serve", "--workers", "2"], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def children() -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    try:
+        kids = wait(children, 30, "the extra dispatch worker")
+    finally:
+        server.kill()
+        server.communicate(timeout=30)
+    wait(lambda: not any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in kids), 30,
+         "the worker to exit after its parent was killed")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "gone"
