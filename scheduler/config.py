@@ -42,6 +42,8 @@ DEFAULT_MAX_LATENESS = {
     "alert": "1h",
 }
 POST_KINDS = tuple(DEFAULT_MAX_LATENESS)
+#: Slots of the default outbox channel (used only when PROMO_CHANNELS is not set).
+DEFAULT_OUTBOX_SLOTS = "09:00,12:00,19:00"
 #: Platforms whose adapters always keep refreshed tokens (stored encrypted with PROMO_SECRET_KEY).
 TOKEN_STORING = frozenset({"bluesky", "instagram", "threads"})
 
@@ -241,6 +243,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"{upper}PLATFORM: {exc.problems[0]}")
             continue
         ch_tz = as_zone(upper + "TIMEZONE", options.pop("TIMEZONE")) if options.get("TIMEZONE") else tz
+        if not get("CHANNELS") and name == "outbox" and "SLOTS" not in options:
+            options["SLOTS"] = DEFAULT_OUTBOX_SLOTS  # the embedded default channel can take --queue
         slots: dict[int, tuple[dt.time, ...]] = {}
         try:
             default_slots = parse_slots(options.pop("SLOTS", ""))
