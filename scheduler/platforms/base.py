@@ -295,6 +295,26 @@ class Adapter(ABC):
         """Release anything the adapter holds (the HTTP client belongs to the caller)."""
 
 
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or ``{}`` when the body is empty, not JSON or not an object."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def with_link(text: str, link: str | None, rules: PlatformRules, with_image: bool = False,
+              sep: str = "\n\n") -> str:
+    """``text`` plus ``link`` on a line of its own when the text lacks it and it still fits."""
+    if not link or link in text:
+        return text
+    candidate = f"{text.rstrip()}{sep}{link}" if text.strip() else link
+    if all(rule.fits(candidate) for rule in rules.text_rules(with_image)):
+        return candidate
+    return text
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

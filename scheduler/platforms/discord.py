@@ -28,10 +28,11 @@ from scheduler.platforms.base import (
     PlatformRules,
     PublishResult,
     ReadyPost,
+    json_body,
     retry_at_from_headers,
     utcnow,
 )
-from scheduler.platforms.httpkit import before_publishing, json_body
+from scheduler.platforms.httpkit import before_publishing
 from scheduler.redact import register_secret
 from scheduler.textrules import TextRule
 

@@ -1,34 +1,23 @@
 """Small helpers shared by the Mastodon, LinkedIn and Discord adapters.
 
-Kept apart from ``base`` so that module stays the interface only: reading a JSON error
-body, parsing ISO-8601 times, marking steps that cannot publish anything, and matching a
-post against the account's newest posts when reconciling.
+Parsing ISO-8601 times, marking steps that cannot publish anything, and matching a post
+against the account's newest posts when reconciling. (Reading a JSON body and appending a
+link that fits are in ``base``, for every adapter.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
-
-import httpx
+from typing import TypeVar
 
 from scheduler.errors import Transient, UnknownOutcome
-from scheduler.platforms.base import PlatformRules, ReadyPost
+from scheduler.platforms.base import ReadyPost
 
 T = TypeVar("T")
 
 #: How much earlier than the post row a platform timestamp may be (clock skew) and still match.
 SKEW = dt.timedelta(minutes=5)
-
-
-def json_body(response: httpx.Response) -> dict[str, Any]:
-    """The response's JSON object, or ``{}`` when the body is empty, not JSON or not an object."""
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def parse_iso(value: object) -> dt.datetime | None:
@@ -54,16 +43,6 @@ async def before_publishing(step: Awaitable[T]) -> T:
         return await step
     except UnknownOutcome as exc:
         raise Transient(f"{exc} (before the post was created: nothing was published)", status=exc.status) from None
-
-
-def with_link(text: str, link: str | None, rules: PlatformRules, with_image: bool = False) -> str:
-    """``text`` plus ``link`` on its own line when the text lacks it and it still fits."""
-    if not link or link in text:
-        return text
-    candidate = f"{text.rstrip()}\n\n{link}" if text.strip() else link
-    if all(rule.fits(candidate) for rule in rules.text_rules(with_image)):
-        return candidate
-    return text
 
 
 def find_recent(

@@ -38,10 +38,12 @@ from scheduler.platforms.base import (
     PlatformRules,
     PublishResult,
     ReadyPost,
+    json_body,
     retry_at_from_headers,
     utcnow,
+    with_link,
 )
-from scheduler.platforms.httpkit import before_publishing, find_recent, json_body, parse_iso, with_link
+from scheduler.platforms.httpkit import before_publishing, find_recent, parse_iso
 from scheduler.redact import register_secret
 from scheduler.textrules import TextRule, hashtag_spans
 

@@ -27,9 +27,11 @@ from scheduler.platforms.base import (
     PlatformRules,
     PublishResult,
     ReadyPost,
+    json_body,
     retry_at_from_headers,
+    with_link,
 )
-from scheduler.platforms.httpkit import before_publishing, find_recent, json_body, parse_iso, with_link
+from scheduler.platforms.httpkit import before_publishing, find_recent, parse_iso
 from scheduler.textrules import TextRule
 
 DEFAULT_MAX_CHARACTERS = 500

@@ -18,7 +18,17 @@ from typing import Any
 import httpx
 
 from scheduler.errors import AuthError, PublishError, RateLimited, RejectedContent, Transient, UnknownOutcome
-from scheduler.platforms.base import MB, Adapter, Media, PlatformRules, PublishResult, ReadyPost, utcnow
+from scheduler.platforms.base import (
+    MB,
+    Adapter,
+    Media,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    json_body,
+    utcnow,
+    with_link,
+)
 from scheduler.textrules import TextRule
 
 _TRUE = {"1", "true", "yes", "ya", "on"}
@@ -72,7 +82,7 @@ class TelegramAdapter(Adapter):
         """Call one Bot API method; the ``result`` on success, a typed error otherwise."""
         url = f"{self.base_url}/bot{self.option('BOT_TOKEN')}/{method}"
         response = await self.send("POST", url, **kwargs)
-        body = _json(response)
+        body = json_body(response)
         if response.is_success and body.get("ok") is True:
             result = body.get("result")
             return result if isinstance(result, dict) else {}
@@ -109,12 +119,7 @@ class TelegramAdapter(Adapter):
 
     def post_text(self, post: ReadyPost) -> str:
         """The plain text Telegram will show: the link is appended when missing and it fits."""
-        text = post.text
-        if post.link and post.link not in text:
-            longer = f"{text}\n{post.link}"
-            if all(rule.fits(longer) for rule in self.rules.text_rules(post.image is not None)):
-                text = longer
-        return text
+        return with_link(post.text, post.link, self.rules, post.image is not None, sep="\n")
 
     def _chat_value(self) -> int | str:
         return int(self.chat_id) if self.chat_id.lstrip("-").isdigit() else self.chat_id
@@ -178,9 +183,3 @@ def _form(value: Any) -> str:
     return "true" if value is True else "false" if value is False else str(value)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

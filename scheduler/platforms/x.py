@@ -39,6 +39,7 @@ from scheduler.platforms.base import (
     epoch_to_utc,
     retry_at_from_headers,
     utcnow,
+    with_link,
 )
 from scheduler.platforms.x_auth import OAuth1Signer, OAuth2Tokens, json_object
 from scheduler.textrules import TextRule, find_urls
@@ -145,12 +146,7 @@ class XAdapter(Adapter):
 
     def post_text(self, post: ReadyPost) -> str:
         """The post's text, with its link appended when the text lacks it and it still fits."""
-        text = post.text
-        if post.link and post.link not in text:
-            longer = f"{text}\n{post.link}"
-            if all(rule.fits(longer) for rule in self.rules.text):
-                text = longer
-        return text
+        return with_link(post.text, post.link, self.rules, sep="\n")
 
     async def publish(self, post: ReadyPost) -> PublishResult:
         body: dict[str, Any] = {"text": self.post_text(post)}

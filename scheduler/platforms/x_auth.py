@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 from authlib.oauth1 import ClientAuth
 
 from scheduler.errors import AuthError, RateLimited, Transient, UnknownOutcome
-from scheduler.platforms.base import retry_at_from_headers
+from scheduler.platforms.base import json_body, retry_at_from_headers
 
 if TYPE_CHECKING:
     from scheduler.platforms.base import Adapter
@@ -148,10 +148,4 @@ class OAuth2Tokens:
         })
 
 
-def json_object(response: httpx.Response) -> dict[str, Any]:
-    """The response's JSON object, or an empty dict when it is not one."""
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+json_object = json_body  # the shared helper, under the name the X modules use
