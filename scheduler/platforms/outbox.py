@@ -10,41 +10,88 @@ import datetime as dt
 import fcntl
 import json
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 from scheduler.errors import Transient
 from scheduler.platforms.base import Adapter, PlatformRules, PublishResult, ReadyPost
 from scheduler.textrules import TextRule
 
 
-def _append_line(path: Path, line: str) -> int:
-    """Append one line under an exclusive lock; return the line number it landed on."""
+class _Index:
+    """Idempotency keys already in an outbox file, read incrementally.
+
+    Only the bytes appended since the last look are read (by any process: the file is the
+    truth), so checking a key stays cheap however long the outbox grows.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.lines = 0
+        self.keys: dict[str, int] = {}  # key → line number
+
+    def catch_up(self, fh: Any) -> None:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < self.offset:  # truncated or replaced: start over
+            self.offset, self.lines, self.keys = 0, 0, {}
+        fh.seek(self.offset)
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break  # a line still being written; read it next time
+            self.offset += len(raw)
+            self.lines += 1
+            try:
+                key = json.loads(raw).get("idempotency_key")
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+                continue
+            if key:
+                self.keys.setdefault(key, self.lines)
+
+
+_indexes: dict[Path, _Index] = {}
+_lock = threading.Lock()
+
+
+def _index(path: Path) -> _Index:
+    with _lock:
+        return _indexes.setdefault(path.resolve(), _Index())
+
+
+def _append_once(path: Path, key: str, line: str) -> tuple[int, bool]:
+    """Append ``line`` unless ``key`` is already in the file: (line number, appended?)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as fh:
+    index = _index(path)
+    with open(path, "ab+") as fh, _lock:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            fh.seek(0)
-            number = sum(1 for _ in fh) + 1
-            fh.write(line + "\n")
+            index.catch_up(fh)
+            if key in index.keys:
+                return index.keys[key], False
+            data = (line + "\n").encode()
+            fh.seek(0, os.SEEK_END)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+            index.offset += len(data)
+            index.lines += 1
+            index.keys[key] = index.lines
+            return index.lines, True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-    return number
 
 
 def _find_key(path: Path, key: str) -> int | None:
     if not path.exists():
         return None
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if key in line:
-                try:
-                    if json.loads(line).get("idempotency_key") == key:
-                        return number
-                except json.JSONDecodeError:
-                    continue
-    return None
+    index = _index(path)
+    with open(path, "rb") as fh, _lock:
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        try:
+            index.catch_up(fh)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return index.keys.get(key)
 
 
 class OutboxAdapter(Adapter):
@@ -59,10 +106,6 @@ class OutboxAdapter(Adapter):
         return Path(self.option("PATH", "outbox.jsonl") or "outbox.jsonl")
 
     async def publish(self, post: ReadyPost) -> PublishResult:
-        # Writing the same idempotency key twice would be a duplicate: look first.
-        existing = await asyncio.to_thread(_find_key, self.path, post.idempotency_key)
-        if existing is not None:
-            return PublishResult(remote_id=str(existing), remote_url=f"{self.path}#L{existing}")
         record = {
             "channel": self.ctx.name,
             "post_id": post.post_id,
@@ -73,7 +116,10 @@ class OutboxAdapter(Adapter):
             "image": str(post.image.path) if post.image else None,
         }
         try:
-            number = await asyncio.to_thread(_append_line, self.path, json.dumps(record, ensure_ascii=False))
+            # Writing the same idempotency key twice would be a duplicate: the check and the
+            # append happen under one file lock.
+            number, _ = await asyncio.to_thread(_append_once, self.path, post.idempotency_key,
+                                                json.dumps(record, ensure_ascii=False))
         except OSError as exc:
             raise Transient(f"cannot write outbox {self.path}: {exc.strerror}") from None
         return PublishResult(remote_id=str(number), remote_url=f"{self.path}#L{number}")
