@@ -24,6 +24,7 @@ run: $(STAMP)
 ## Set up with the test extras and run the whole suite.
 test: $(STAMP)
 	$(BIN)/ruff check --quiet .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 ## Install the reference Bluesky PDS (npm) so tests/platforms/test_bluesky_pds.py runs instead of skipping.

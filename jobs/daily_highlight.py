@@ -322,6 +322,7 @@ def expire_unapproved(settings: Settings, db: Database, now: dt.datetime, *, act
         posts = session.scalars(select(Post).where(Post.kind == KIND, Post.status == S.PENDING_APPROVAL.value,
                                                    Post.scheduled_at <= now)).all()
         for post in posts:
+            assert post.scheduled_at is not None  # the query selected scheduled_at <= now
             post_store.transition(session, post, S.EXPIRED, actor=actor, reason="not approved before its time")
             for row in session.scalars(select(Highlight).where(Highlight.post_id == post.id)):
                 row.status = "expired"

@@ -153,6 +153,9 @@ def _record_change_hook(app: App) -> Callable[..., None] | None:
 def cmd_records_list(app: App) -> int:
     app.require_schema()
     kind = app.args.kind
+    # One row dict per record, with each kind's own columns (str, int, bool, list values).
+    rows: list[dict[str, Any]]
+    cols: tuple[str, ...]
     with app.db.session() as session:
         if kind == "umkm":
             rows = [{"id": u.external_id, "name": u.name, "owner": u.owner, "category": u.category, "city": u.city,
@@ -297,7 +300,7 @@ def cmd_compose(app: App) -> int:
     app.require_schema()
     composer = app.composer()
     failed = 0
-    rows = []
+    rows: list[dict[str, Any]] = []  # a composed text with its counts, or an error, per channel
     with app.db.session() as session:
         source = _source(app, session)
         names = app.args.channel.split(",") if app.args.channel else [c.name for c in app.settings.channels]

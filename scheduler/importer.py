@@ -13,10 +13,10 @@ import datetime as dt
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -327,7 +327,10 @@ def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
     return good, problems
 
 
-MODEL = {"umkm": Umkm, "products": Product, "events": Event}
+# The three record classes; each has external_id and updated_at (Base alone has neither),
+# so MODEL is annotated with them rather than inferred as type[Base].
+Record = Umkm | Product | Event
+MODEL: dict[str, type[Record]] = {"umkm": Umkm, "products": Product, "events": Event}
 
 
 def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor: str,
@@ -343,7 +346,9 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
         raise ImportValidationError(str(path), problems)
     result = ImportResult(skipped=problems)
     model = MODEL[kind]
-    existing = {r.external_id: r for r in session.scalars(select(model))}
+    # select() over a union of classes is typed as Base; the rows are instances of ``model``.
+    records = cast("Iterable[Record]", session.scalars(select(model)))
+    existing = {r.external_id: r for r in records}
     now = utcnow()
     for _line, fields in good:
         if kind == "products":

@@ -151,8 +151,9 @@ class Channel(Base):
     name: Mapped[str] = mapped_column(String(60), unique=True)
     platform: Mapped[str] = mapped_column(String(30))
     source: Mapped[str] = mapped_column(String(10), default="env")  # env | db
-    #: Non-secret options of a DB channel (env channels keep theirs in the environment).
-    options: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: Non-secret options of a DB channel (env channels keep theirs in the environment), plus
+    #: the adapter's plain state as a nested dict under ``__state__`` (hence ``Any`` values).
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Fernet-encrypted JSON: secret options of DB channels and tokens the adapter refreshed.
     secrets_enc: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default=ChannelStatus.ACTIVE)

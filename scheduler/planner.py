@@ -232,6 +232,7 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     media = media_for(settings, str(stored_image) if stored_image else None, image_alt)
     posts: list[Post] = []
     plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None]] = []
+    slot: dt.datetime | None  # a free slot (--queue), --at, now (--now), or None for a draft
     for row, cfg in channels:
         state = channel_store.plain_state(row)
         check_image_for(rules_for(cfg, state), cfg.name, media)

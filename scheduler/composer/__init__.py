@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -121,12 +121,17 @@ class Composer:
             finalize=_refuse_callables,
             extensions=[LineTags],
         )
+
+        # A def rather than a lambda: mypy cannot infer a lambda with a default argument.
+        def date_range(s: dt.datetime, e: dt.datetime | None = None) -> str:
+            return filters.date_range(s, e, tz, language)
+
         env.filters.update({
             "rupiah": filters.rupiah,
             "long_date": lambda v: filters.long_date(v, tz, language),
             "short_date": lambda v: filters.short_date(v, tz, language),
             "time_tz": lambda v: filters.time_tz(v, tz, language),
-            "date_range": lambda s, e=None: filters.date_range(s, e, tz, language),
+            "date_range": date_range,
             "hashtags": filters.hashtags,
             "number": lambda v: filters.number(v, language),
         })
@@ -222,7 +227,7 @@ class Composer:
 
 
 def _raise_too_long(text: str, rules: tuple[TextRule, ...], name: str,
-                    how: str = "and it has no description to shorten") -> None:
+                    how: str = "and it has no description to shorten") -> NoReturn:
     broken = first_broken(rules, text)
     assert broken is not None
     rule, n = broken

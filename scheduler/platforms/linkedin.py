@@ -267,10 +267,12 @@ class LinkedInAdapter(Adapter):
         if response.status_code != 200 or not isinstance(elements, list):
             raise UnknownOutcome(f"cannot list linkedin posts (HTTP {response.status_code}): {self.excerpt(response)}")
         sent = self.commentary(post)
-        match, certain = find_recent(
+        # Bound first, unpacked after: unpacking straight from the call makes mypy solve T as "dict | None".
+        found = find_recent(
             [e for e in elements if isinstance(e, dict)], post,
             same=lambda e: e.get("commentary") in (sent, post.text),
             created=lambda e: epoch_ms(e.get("createdAt")), complete=len(elements) < count)
+        match, certain = found
         if match is not None:
             return PublishResult(remote_id=str(match["id"]), remote_url=post_url(str(match["id"])))
         if certain:

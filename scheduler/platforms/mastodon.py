@@ -182,9 +182,11 @@ class MastodonAdapter(Adapter):
             raise UnknownOutcome("mastodon answered the status list with something that is not a list")
         statuses = [s for s in data if isinstance(s, dict)]
         wanted = " ".join(self.status_text(post).split())
-        match, certain = find_recent(
+        # Bound first, unpacked after: unpacking straight from the call makes mypy solve T as "dict | None".
+        found = find_recent(
             statuses, post, same=lambda s: plain_text(str(s.get("content") or "")) == wanted,
             created=lambda s: parse_iso(s.get("created_at")), complete=len(statuses) < limit)
+        match, certain = found
         if match is not None:
             return PublishResult(remote_id=str(match["id"]), remote_url=match.get("url") or match.get("uri"))
         if certain:

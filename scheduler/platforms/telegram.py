@@ -90,9 +90,11 @@ class TelegramAdapter(Adapter):
 
     def _error(self, response: httpx.Response, body: dict[str, Any], method: str) -> PublishError:
         status = response.status_code
-        code = body.get("error_code") if isinstance(body.get("error_code"), int) else status
+        # Each value read once and checked by name, so mypy narrows it (a repeated .get() is not).
+        raw_code, raw_params = body.get("error_code"), body.get("parameters")
+        code: int = raw_code if isinstance(raw_code, int) else status
         description = str(body.get("description") or self.excerpt(response, 200))
-        params = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+        params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
         msg = self.redact(f"Telegram {method} failed (HTTP {status}): {description}")
         if code == 429 or "retry_after" in params:
             try:
@@ -146,7 +148,8 @@ class TelegramAdapter(Adapter):
         message_id = result.get("message_id")
         if message_id is None:
             raise UnknownOutcome("Telegram answered ok without a message_id")
-        chat = result.get("chat") if isinstance(result.get("chat"), dict) else {}
+        raw_chat = result.get("chat")
+        chat: dict[str, Any] = raw_chat if isinstance(raw_chat, dict) else {}
         return PublishResult(remote_id=str(message_id), remote_url=self.message_url(message_id, chat),
                              http_status=200)
 

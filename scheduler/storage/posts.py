@@ -11,9 +11,9 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, Integer, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Engine, Integer, Table, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.errors import NotFoundError, StateError
@@ -169,9 +169,10 @@ class Claimed:
     history_id: int = 0
 
 
-_P = Post.__table__
-_C = Channel.__table__
-_H = HistoryEntry.__table__
+# Declarative classes type __table__ as FromClause; these are plain Tables, which update()/insert() need.
+_P = cast(Table, Post.__table__)
+_C = cast(Table, Channel.__table__)
+_H = cast(Table, HistoryEntry.__table__)
 
 
 def _claim_statement() -> Any:
