@@ -13,7 +13,8 @@ import datetime as dt
 
 from scheduler.errors import PublishError, RejectedContent, UnknownOutcome
 from scheduler.platforms.base import JPEG_PNG, MB, PlatformRules, PublishResult, ReadyPost
-from scheduler.platforms.graph import GraphAdapter, parse_time, same_text
+from scheduler.platforms.graph import GraphAdapter
+from scheduler.platforms.graph_errors import parse_time, same_text
 from scheduler.textrules import TextRule
 
 

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 
 from scheduler import errors
-from scheduler.platforms.graph import ContainerGone, graph_error, regain_minutes, retry_at_from_usage
+from scheduler.platforms.graph_errors import ContainerGone, graph_error, regain_minutes, retry_at_from_usage
 from tests.platforms.graphfake import graph_error as answer
 from tests.platforms.graphfake import make_adapter
 

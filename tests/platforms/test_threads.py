@@ -12,7 +12,7 @@ import time_machine
 from scheduler import errors
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, ReadyPost
-from scheduler.platforms.graph import ContainerGone
+from scheduler.platforms.graph_errors import ContainerGone
 from tests.platforms.graphfake import FakeGraph, graph_error, make_adapter
 
 USER = "25012345678901234"
