@@ -153,8 +153,6 @@ class Dispatcher:
         self._configs: dict[int, tuple[str, ChannelConfig]] = {}
         self._adapters: dict[int, Adapter] = {}
         self._inflight: dict[int, asyncio.Task[None]] = {}  # post id → task
-        self._busy_channels: set[int] = set()
-        self._channel_of: dict[int, int] = {}  # in-flight post id → channel id
         self._done: list[Decision] = []
         self._flush_needed = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -227,8 +225,6 @@ class Dispatcher:
                     lease=dt.timedelta(seconds=self.settings.lease_seconds), limit=CLAIM_BATCH,
                 )
                 for c in claimed:
-                    self._busy_channels.add(c.channel_id)
-                    self._channel_of[c.id] = c.channel_id
                     self._inflight[c.id] = asyncio.create_task(self._publish(c), name=f"publish-{c.id}")
                 started += len(claimed)
                 if len(claimed) == CLAIM_BATCH:
@@ -336,7 +332,6 @@ class Dispatcher:
                                    [d.channel for d in batch if d.channel is not None])
         for d in batch:
             self._inflight.pop(d.outcome.post_id, None)
-            self._busy_channels.discard(self._channel_of.pop(d.outcome.post_id, -1))
             if d.channel is not None and d.channel.status is not None:
                 self.forget_adapter(d.channel.channel_id)
             if d.alert:
