@@ -16,9 +16,7 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,21 +28,13 @@ from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 from tests.fakeplatform import FakePlatform
+from tests.helpers import wait_for
 
 S = PostStatus
 IDEMPOTENT = ("w0", "w1")
 PLAIN = ("n0", "n1")
 POSTS_PER_CHANNEL = 60
 KILLS = 10
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.slow

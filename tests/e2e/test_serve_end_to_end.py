@@ -15,11 +15,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "SECRET-e2e-webhook-signing-key"
@@ -65,16 +66,6 @@ def receiver():
     yield server
     server.shutdown()
     server.server_close()
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def promo(env: dict, cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,19 +23,10 @@ from scheduler.models import Channel, HistoryEntry, Post, utcnow
 from scheduler.storage.channels import add_channel, sync_configured
 from scheduler.storage.db import Database
 from scheduler.storage.posts import new_key
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BURST = 600
-
-
-def wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
@@ -62,7 +52,7 @@ def test_two_dispatch_processes_publish_each_post_once(tmp_path, fake_platform, 
                                  env=env, capture_output=True, text=True, timeout=30).stdout
             return json.loads(out) if out.strip().startswith("{") else {}
 
-        wait(lambda: len(status().get("workers", [])) == 2, 30, "two dispatch processes ticking")
+        wait_for(lambda: len(status().get("workers", [])) == 2, 30, "two dispatch processes ticking")
         # 20 posts on each of 8 channels, one on each of BURST more, all due a moment from now.
         due = utcnow() + dt.timedelta(seconds=1.5)
         with db.engine.begin() as conn:
@@ -74,7 +64,7 @@ def test_two_dispatch_processes_publish_each_post_once(tmp_path, fake_platform, 
                      updated_at=utcnow(), attempts=0, failures=0)
                 for name, n in work])
         total = 160 + BURST
-        wait(lambda: status().get("counts", {}).get("published") == total, 60, f"all {total} published")
+        wait_for(lambda: status().get("counts", {}).get("published") == total, 60, f"all {total} published")
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=60)
@@ -116,11 +106,11 @@ def test_a_killed_main_process_takes_its_worker_with_it(tmp_path, promo_env):
         return [int(p) for p in out.split()]
 
     try:
-        kids = wait(children, 30, "the extra dispatch worker")
+        kids = wait_for(children, 30, "the extra dispatch worker")
     finally:
         server.kill()
         server.communicate(timeout=30)
-    wait(lambda: not any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in kids), 30,
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in kids), 30,
          "the worker to exit after its parent was killed")
 
 

@@ -11,8 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,6 +21,7 @@ from scheduler.service import Service
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
+from tests.helpers import wait_for
 
 S = PostStatus
 
@@ -31,17 +30,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 async def test_healthz_is_503_while_the_dispatch_loop_is_stuck(promo_env, tmp_path: Path, wait_until) -> None:

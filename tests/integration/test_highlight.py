@@ -30,6 +30,7 @@ from scheduler.importer import import_file
 from scheduler.models import AuditEntry, Highlight, Post, Product, Umkm
 from scheduler.planner import approve
 from scheduler.storage.db import Database
+from tests.helpers import between_repeats_all_others_appear
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "templates"
@@ -136,18 +137,6 @@ def world(tmp_path: Path, sqlite_db: Database) -> World:
     w.load("umkm", umkm)
     w.load("products", products)
     return w
-
-
-def between_repeats_all_others_appear(seq: list[str], universe: set[str]) -> bool:
-    seen_since: dict[str, set[str]] = {}
-    for x in seq:
-        if x in seen_since and seen_since[x] != universe - {x}:
-            return False
-        for other in seen_since:
-            if other != x:
-                seen_since[other].add(x)
-        seen_since[x] = set()
-    return True
 
 
 def featured(world: World) -> list[tuple[dt.date, str, str]]:

@@ -13,6 +13,7 @@ import time_machine
 from scheduler import errors
 from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
 from scheduler.platforms.linkedin import LinkedInAdapter, little_text
+from tests.helpers import Recorder
 
 BASE = "http://127.0.0.1:9"
 TOKEN = "SECRET-linkedin-token"
@@ -23,21 +24,6 @@ NOW = dt.datetime(2026, 8, 22, 10, 30, tzinfo=dt.UTC)
 TEXT = "Kue Lapis (spesial) cuma Rp 25.000! https://umkm.example/kue #UMKM #Balikpapan"
 REFRESH = {"REFRESH_TOKEN": "SECRET-refresh", "CLIENT_ID": "86abcdef", "CLIENT_SECRET": "SECRET-client",
            "OAUTH_BASE_URL": BASE}
-
-
-class Recorder:
-    def __init__(self, routes):
-        self.routes = routes
-        self.sent: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(request)
-        answer = self.routes.get((request.method, request.url.path))
-        if answer is None:
-            raise AssertionError(f"unexpected request {request.method} {request.url}")
-        if isinstance(answer, list):
-            answer = answer.pop(0)
-        return answer(request) if callable(answer) else answer
 
 
 def created() -> httpx.Response:

@@ -11,6 +11,7 @@ import pytest
 from scheduler import errors
 from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
 from scheduler.platforms.mastodon import MastodonAdapter, plain_text
+from tests.helpers import Recorder
 from tests.platforms.multipart_util import form_parts
 
 TOKEN = "SECRET-mastodon-token"
@@ -31,23 +32,6 @@ STATUS = {
     ),
     "card": None,
 }
-
-
-class Recorder:
-    """A MockTransport handler answering from a list of (method, path) -> response rules, recording requests."""
-
-    def __init__(self, routes):
-        self.routes = routes
-        self.sent: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(request)
-        answer = self.routes.get((request.method, request.url.path))
-        if answer is None:
-            raise AssertionError(f"unexpected request {request.method} {request.url}")
-        if isinstance(answer, list):
-            answer = answer.pop(0)
-        return answer(request) if callable(answer) else answer
 
 
 def make(handler, state=None, **options) -> MastodonAdapter:

@@ -6,6 +6,7 @@ import datetime as dt
 import random
 
 from jobs.daily_highlight import Candidate, Feature, pick_highlights
+from tests.helpers import between_repeats_all_others_appear
 
 DAY0 = dt.date(2026, 12, 1)
 
@@ -27,19 +28,6 @@ def simulate(cands: list[Candidate], days: int, cooldown: int = 7, count: int = 
         for p in pick_highlights(cands, history, day, count=count, cooldown_days=cooldown):
             history.append(Feature(day, p.slot, p.candidate.umkm_id, p.candidate.product_id))
     return history
-
-
-def between_repeats_all_others_appear(seq: list[int], universe: set[int]) -> bool:
-    """No item appears a second time before every other item of ``universe`` appeared since."""
-    seen_since: dict[int, set[int]] = {}
-    for x in seq:
-        if x in seen_since and seen_since[x] != universe - {x}:
-            return False
-        for other in seen_since:
-            if other != x:
-                seen_since[other].add(x)
-        seen_since[x] = set()
-    return True
 
 
 UNEVEN = [10, 5, 4, 4, 3, 3, 3, 2, 2, 2, 1, 1]  # 40 products from 12 UMKM
