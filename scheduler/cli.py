@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from scheduler import errors
 from scheduler.config import Settings, load_settings
@@ -53,7 +54,7 @@ class App:
         self.settings: Settings = load_settings()
         from scheduler.storage.db import Database
 
-        self.db = Database(self.settings.database_url)
+        self.db = Database(self.settings.database_url, self.settings.db_busy_seconds)
         self.actor: str = getattr(args, "as_user", None) or self.settings.user
 
     def require_schema(self) -> None:
@@ -156,7 +157,7 @@ def cmd_records_list(app: App) -> int:
     # One row dict per record, with each kind's own columns (str, int, bool, list values).
     rows: list[dict[str, Any]]
     cols: tuple[str, ...]
-    with app.db.session() as session:
+    with app.db.read_session() as session:
         if kind == "umkm":
             rows = [{"id": u.external_id, "name": u.name, "owner": u.owner, "category": u.category, "city": u.city,
                      "district": u.district, "phone": u.phone, "instagram": u.instagram, "website": u.website,
@@ -363,7 +364,7 @@ def cmd_post_list(app: App) -> int:
 
     app.require_schema()
     status = app.args.status.split(",") if app.args.status else None
-    with app.db.session() as session:
+    with app.db.read_session() as session:
         rows = [post_row(app, p) for p in store.list_posts(session, status=status, channel=app.args.channel,
                                                            limit=app.args.limit)]
     emit(rows, app.args.format, POST_FIELDS, ("id", "channel", "kind", "status", "scheduled_at", "attempts", "text"),
@@ -375,7 +376,7 @@ def cmd_post_show(app: App) -> int:
     from scheduler.storage import posts as store
 
     app.require_schema()
-    with app.db.session() as session:
+    with app.db.read_session() as session:
         post = store.get_post(session, app.args.id)
         row = post_row(app, post)
         hist = [history_row(app, h) for h in session.scalars(
@@ -476,7 +477,7 @@ def cmd_history(app: App) -> int:
         q = q.where(HistoryEntry.action == "attempt")
     if app.args.post:
         q = q.where(HistoryEntry.post_id == app.args.post)
-    with app.db.session() as session:
+    with app.db.read_session() as session:
         rows = [history_row(app, h) for h in session.scalars(q)]
     emit(rows, app.args.format, HISTORY_FIELDS,
          ("started_at", "post_id", "channel", "action", "outcome", "to_status", "http_status", "remote_url", "error"),
@@ -490,7 +491,7 @@ def cmd_status(app: App) -> int:
     from scheduler.storage import posts as store
 
     app.require_schema()
-    with app.db.session() as session:
+    with app.db.read_session() as session:
         counts = store.counts_by_status(session)
         beats = list(session.scalars(select(Heartbeat)))
     now = utcnow()
@@ -779,8 +780,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.PromoError as exc:
         print(f"promo: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OperationalError as exc:
+        print(f"promo: error: {_database_problem(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _database_problem(exc: OperationalError) -> str:
+    """The database's own words, without SQLAlchemy's SQL echo (or any URL with a password in it)."""
+    reason = str(exc.orig).strip() or type(exc.orig).__name__
+    if "database is locked" in reason:
+        return ("the database is busy: another promo process has held its write lock for longer than "
+                "PROMO_DB_BUSY_SECONDS, so this command's change was rolled back. If a service is hung, `promo status` shows it; "
+                "try again once it has finished or been restarted")
+    return f"database: {reason} (this command's change was rolled back)"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,6 +87,7 @@ class Settings:
     """Every setting, cast and checked."""
 
     database_url: str = "sqlite:///promo.db"
+    db_busy_seconds: float = 30.0
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Makassar"))
     language: str = "id"
     channels: tuple[ChannelConfig, ...] = ()
@@ -146,6 +147,13 @@ def read_environment(env_file: str | os.PathLike[str] | None = None,
         merged.update({k: v or "" for k, v in dotenv_values(path).items()})
     merged.update(environ if environ is not None else os.environ)
     return merged
+
+
+def default_templates_dir() -> Path:
+    """./templates when the current folder has one (a checkout, or a copy staff edit), else the
+    templates that ship with this checkout, so `promo` works from any folder."""
+    here = Path("templates")
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "templates"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -313,12 +321,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     settings = Settings(
         database_url=db_url,
+        db_busy_seconds=as_number("DB_BUSY_SECONDS", 30, 0.1),
         timezone=tz,
         language=language,
         channels=tuple(channels),
         secret_key=secret_key,
         require_approval=as_bool("REQUIRE_APPROVAL", False),
-        templates_dir=Path(get("TEMPLATES_DIR", "templates")),
+        templates_dir=Path(get("TEMPLATES_DIR", "") or default_templates_dir()),
         media_dir=Path(get("MEDIA_DIR", "media")),
         public_media_base_url=public_media.rstrip("/") if public_media else None,
         max_image_bytes=int(as_number("MAX_IMAGE_BYTES", 8 * 1024 * 1024, 1, integer=True)),

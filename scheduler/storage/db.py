@@ -12,13 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.errors import ConfigError
 
+READ_ONLY = "promo_read_only"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
     """An engine with SQLite's WAL journal, foreign keys and a busy timeout switched on."""
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        kwargs.setdefault("connect_args", {"timeout": busy_seconds, "check_same_thread": False})
+        busy_ms = int(kwargs["connect_args"].get("timeout", busy_seconds) * 1000)
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -29,14 +31,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # IMMEDIATE takes the write lock up front, so two processes never both read
             # a due post and then race to claim it (and never deadlock upgrading a lock).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only sessions begin DEFERRED: under WAL they never wait for a writer,
+            # so `promo status` still answers while a hung service holds the write lock.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN DEFERRED")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     try:
@@ -48,9 +55,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 class Database:
     """An engine plus a session factory."""
 
-    def __init__(self, url: str, **kwargs: Any):
+    def __init__(self, url: str, busy_seconds: float = 30.0, **kwargs: Any):
         self.url = url
-        self.engine = make_engine(url, **kwargs)
+        self.engine = make_engine(url, busy_seconds, **kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -62,6 +69,21 @@ class Database:
         """A session in one transaction: committed on success, rolled back on error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for commands that only read: it never takes or waits for the write lock.
+
+        Anything it would write is rolled back; on SQLite it reads the last committed
+        state even while another process is in the middle of a write transaction.
+        """
+        with self.sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
+            try:
+                yield session
+            finally:
+                session.expunge_all()  # what was read stays readable after the block
+                session.rollback()
 
     def upgrade(self) -> None:
         """Apply every Alembic migration (``promo db upgrade``)."""
@@ -77,10 +99,11 @@ class Database:
 
     def is_current(self) -> bool:
         """True when the schema exists (migrations applied)."""
-        return inspect(self.engine).has_table("posts")
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            return inspect(conn).has_table("posts")
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:

@@ -140,3 +140,66 @@ def test_promo_status_shows_the_last_tick_and_counts_and_exits_1_when_stalled(pr
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_read_commands_answer_while_a_hung_process_holds_the_write_lock(promo_env, tmp_path: Path) -> None:
+    # What CI once hit: `promo serve` was frozen (SIGSTOP) in the middle of a write
+    # transaction, and `promo status` waited for the lock, then died with
+    # "database is locked" instead of reporting the stall.
+    env = promo_env()
+    settings = load_settings(env)
+    db = Database(settings.database_url)
+    db.upgrade()
+    with db.session() as session:
+        outbox = channel_store.sync_configured(session, settings)["outbox"]
+        post = post_store.create_post(session, channel=outbox, kind="free_text", text="Promo Nusakraf",
+                                      status=S.SCHEDULED, scheduled_at=dt.datetime.now(dt.UTC), actor="test")
+    proc_env = {**env, "PATH": os.environ.get("PATH", "/usr/bin")}
+
+    def promo(*args: str) -> subprocess.CompletedProcess[str]:
+        # Well under SQLite's 30 s busy timeout: a command that waits for the lock times out here.
+        return subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env=proc_env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=20)
+
+    with db.session() as holder:  # BEGIN IMMEDIATE: the write lock is held until the block ends
+        post_store.create_post(holder, channel=outbox, kind="free_text", text="not committed yet",
+                               status=S.DRAFT, scheduled_at=None, actor="test")
+        status = promo("status", "--format", "json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["counts"] == {"scheduled": 1}  # the committed state only
+        listed = promo("post", "list", "--format", "json")
+        assert listed.returncode == 0, listed.stderr
+        assert [p["id"] for p in json.loads(listed.stdout)] == [post.id]
+        shown = promo("post", "show", str(post.id))
+        assert shown.returncode == 0 and "Promo Nusakraf" in shown.stdout, shown.stderr
+        assert promo("history", "--all", "--format", "json").returncode == 0
+        assert promo("records", "list", "products").returncode == 0
+    with db.read_session() as reader:  # and a read session writes nothing
+        assert post_store.counts_by_status(reader) == {"scheduled": 1, "draft": 1}
+    db.dispose()
+
+
+def test_a_write_command_gives_up_with_a_clear_message_when_the_lock_stays_held(promo_env, tmp_path: Path) -> None:
+    env = promo_env(DB_BUSY_SECONDS="0.5")
+    settings = load_settings(env)
+    db = Database(settings.database_url)
+    db.upgrade()
+    with db.session() as session:
+        channel_store.sync_configured(session, settings)
+    proc_env = {**env, "PATH": os.environ.get("PATH", "/usr/bin")}
+    with db.session() as holder:
+        post_store.counts_by_status(holder)  # BEGIN IMMEDIATE already holds the write lock
+        res = subprocess.run([sys.executable, "-m", "scheduler.cli", "post", "new", "--text", "Promo batik",
+                              "--channel", "outbox", "--now"], env=proc_env, cwd=tmp_path, capture_output=True,
+                             text=True, timeout=20)
+    assert res.returncode == 1
+    assert "the database is busy" in res.stderr and "PROMO_DB_BUSY_SECONDS" in res.stderr
+    assert "Traceback" not in res.stderr and "[SQL:" not in res.stderr
+    with db.read_session() as reader:
+        assert post_store.counts_by_status(reader) == {}  # nothing half-written
+    # Once the lock is free the same command goes through.
+    again = subprocess.run([sys.executable, "-m", "scheduler.cli", "post", "new", "--text", "Promo batik",
+                            "--channel", "outbox", "--now"], env=proc_env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=20)
+    assert again.returncode == 0, again.stderr
+    db.dispose()

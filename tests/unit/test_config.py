@@ -133,3 +133,17 @@ def test_values_are_cast() -> None:
     assert s.require_approval is True
     assert s.lateness("event_dayof") == dt.timedelta(minutes=90)
     assert s.highlight_days == (0, 4) and s.highlight_time == dt.time(7, 30)
+
+
+def test_templates_are_found_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a folder without templates/: the shipped ones are used
+    shipped = load_settings({}).templates_dir
+    assert (shipped / "product_highlight" / "_default.j2").is_file()
+    (tmp_path / "templates").mkdir()  # a folder with its own templates/ (staff edit a copy): those win
+    assert load_settings({}).templates_dir.resolve() == (tmp_path / "templates").resolve()
+    assert load_settings({"PROMO_TEMPLATES_DIR": "/srv/promo/tpl"}).templates_dir == Path("/srv/promo/tpl")
+
+
+def test_db_busy_seconds_is_a_positive_number() -> None:
+    assert load_settings({"PROMO_DB_BUSY_SECONDS": "2.5"}).db_busy_seconds == 2.5
+    assert "PROMO_DB_BUSY_SECONDS" in str(problems({"PROMO_DB_BUSY_SECONDS": "soon"}))
