@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
 from scheduler.errors import NotFoundError, StateError, ValidationError
+from scheduler.media import inspect_image
 from scheduler.models import AuditEntry, Channel, Event, Post, PostStatus, Product, User, utcnow
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
@@ -66,13 +67,12 @@ def store_image(settings: Settings, source: str | Path) -> tuple[Path, str]:
     path = Path(source)
     if not path.is_file():
         raise ValidationError(f"--image {source}: no such file")
-    mime = sniff_image(path)
-    if mime is None:
-        raise ValidationError(f"--image {source}: not a JPEG, PNG, GIF or WebP image")
     size = path.stat().st_size
     if size > settings.max_image_bytes:
         raise ValidationError(f"--image {source}: {size:,} bytes is over the {settings.max_image_bytes:,}-byte limit "
                               "(PROMO_MAX_IMAGE_BYTES)")
+    # Decoded whole, so a renamed, truncated or corrupt file is refused now rather than by a platform later.
+    mime = inspect_image(path.read_bytes(), f"--image {source}").mime
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     target = settings.media_dir / f"{digest}{_EXT[mime]}"

@@ -2,13 +2,50 @@
 
 from __future__ import annotations
 
+import io
+import random
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import httpx
+from PIL import Image, PngImagePlugin
 
 H = TypeVar("H", bound=Hashable)
+
+
+#: Where a phone puts a photo taken in Balikpapan (EXIF GPS IFD: S 1°15'30", E 116°49'12").
+GPS = {1: "S", 2: (1.0, 15.0, 30.0), 3: "E", 4: (116.0, 49.0, 12.0)}
+
+
+def image_bytes(fmt: str = "PNG", width: int = 64, height: int = 48, *, orientation: int | None = None,
+                gps: bool = False, text: dict[str, str] | None = None, noise: bool = False) -> bytes:
+    """A real image (Pillow): brick red with a blue 8×8 top-left corner, optionally carrying the
+    metadata a phone writes (EXIF orientation, camera, GPS position) or PNG text chunks."""
+    if noise:  # incompressible pixels, for size limits
+        img = Image.frombytes("RGB", (width, height), random.Random(width * height).randbytes(width * height * 3))
+    else:
+        img = Image.new("RGB", (width, height), (200, 80, 40))
+        img.paste((0, 0, 255), (0, 0, 8, 8))
+    opts: dict[str, Any] = {}
+    if orientation is not None or gps:
+        exif = Image.Exif()
+        exif[0x010F] = "PhoneMaker"
+        if orientation is not None:
+            exif[0x0112] = orientation
+        if gps:
+            exif[0x8825] = GPS
+        opts["exif"] = exif.tobytes()
+    if text:
+        info = PngImagePlugin.PngInfo()
+        for k, v in text.items():
+            info.add_text(k, v)
+        opts["pnginfo"] = info
+    if fmt == "JPEG":
+        opts["quality"] = 95
+    out = io.BytesIO()
+    img.save(out, fmt, **opts)
+    return out.getvalue()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -1,4 +1,4 @@
-"""AT Protocol helpers for the Bluesky adapter: record keys, rich-text facets, image sizes.
+"""AT Protocol helpers for the Bluesky adapter: record keys, rich-text facets, post records.
 
 Pure functions, no HTTP, so they are easy to test on their own:
 
@@ -7,8 +7,9 @@ Pure functions, no HTTP, so they are easy to test on their own:
 * :func:`facets_for` finds links and hashtags and gives their **UTF-8 byte** offsets,
   which is what ``app.bsky.richtext.facet`` counts in (not Python str indexes).
 * :func:`post_record` builds the post record (facets plus one embed: link card or image).
-* :func:`image_dimensions` reads width/height from PNG, JPEG or WebP headers for the
-  optional ``aspectRatio`` of an image embed.
+
+Images are read (type, displayed size for ``aspectRatio``) and stripped of EXIF by
+:mod:`scheduler.media`, with Pillow.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import struct
 from typing import Any
 
 import httpx
@@ -117,50 +117,3 @@ def post_record(post: ReadyPost, image: dict[str, Any] | None, langs: list[str])
             entry["aspectRatio"] = {"width": image["size"][0], "height": image["size"][1]}
         record["embed"] = {"$type": "app.bsky.embed.images", "images": [entry]}
     return record
-
-
-def image_dimensions(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of a PNG, JPEG or WebP image, or None when the header is not understood."""
-    try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n":
-            return struct.unpack(">II", data[16:24])
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return _webp_dimensions(data)
-        if data[:2] == b"\xff\xd8":
-            return _jpeg_dimensions(data)
-    except (struct.error, IndexError):
-        return None
-    return None
-
-
-def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8X":
-        w = int.from_bytes(data[24:27], "little") + 1
-        h = int.from_bytes(data[27:30], "little") + 1
-        return w, h
-    if chunk == b"VP8 ":
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    if chunk == b"VP8L":
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    return None
-
-
-def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            i += 2
-            continue
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
-        # SOF0..SOF15 carry the frame size, except DHT (C4), JPG (C8) and DAC (CC).
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        i += 2 + length
-    return None

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 
 from scheduler.errors import AuthError, Duplicate, PublishError, RateLimited, RejectedContent, UnknownOutcome
-from scheduler.platforms.atproto import error_name, image_dimensions, jwt_expiry, post_record, tid_for
+from scheduler.media import ImageError, without_metadata
+from scheduler.platforms.atproto import error_name, jwt_expiry, post_record, tid_for
 from scheduler.platforms.base import (
     Adapter,
     ChannelContext,
@@ -170,17 +171,24 @@ class BlueskyAdapter(Adapter):
 
     async def _upload(self, post: ReadyPost) -> dict[str, Any]:
         assert post.image is not None
-        data = post.image.read_bytes()
+        name = f"image {post.image.path.name}"
+        try:
+            # Bluesky's docs ask clients to strip EXIF (a phone photo carries its GPS position);
+            # decoding takes a few milliseconds, so it runs off the event loop.
+            clean = await asyncio.to_thread(without_metadata, post.image.read_bytes(), name)
+        except ImageError as exc:
+            raise RejectedContent(str(exc)) from None
+        data = clean.data
         if len(data) > self.rules.max_image_bytes:
-            raise RejectedContent(f"image is {len(data)} bytes; Bluesky takes at most {self.rules.max_image_bytes}")
+            raise RejectedContent(f"{name} is {len(data)} bytes; Bluesky takes at most {self.rules.max_image_bytes}")
         response = await self._call("POST", "com.atproto.repo.uploadBlob", content=data,
-                                    headers={"Content-Type": post.image.mime})
+                                    headers={"Content-Type": clean.info.mime})
         if not response.is_success:
             raise self._error(response, "uploadBlob")
         blob = response.json().get("blob")
         if not isinstance(blob, dict):
             raise UnknownOutcome(f"Bluesky uploadBlob answer has no blob: {self.excerpt(response)}")
-        return {"blob": blob, "size": image_dimensions(data)}
+        return {"blob": blob, "size": (clean.info.width, clean.info.height)}
 
     async def publish(self, post: ReadyPost) -> PublishResult:
         rkey = tid_for(post.created_at, post.idempotency_key)

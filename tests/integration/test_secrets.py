@@ -25,6 +25,7 @@ from scheduler.models import Channel, Post, PostStatus
 from scheduler.planner import create_posts, find_source, resolve_channels
 from scheduler.storage import channels as channel_store
 from scheduler.storage.db import Database
+from tests.helpers import image_bytes
 from tests.platforms.test_contract import CASES
 
 ROOT_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -53,7 +54,7 @@ def _env(tmp_path, ports):
 @pytest.fixture
 def jpeg(tmp_path):
     path = tmp_path / "kue.jpg"
-    path.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 2048)
+    path.write_bytes(image_bytes("JPEG", 48, 32))
     return path
 
 

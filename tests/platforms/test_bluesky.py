@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
-import struct
 from collections.abc import Callable
 
 import httpx
 import pytest
 import time_machine
+from PIL import Image
 
 from scheduler import errors
-from scheduler.platforms.atproto import TID_ALPHABET, TID_PATTERN, facets_for, image_dimensions, tid_for
+from scheduler.platforms.atproto import TID_ALPHABET, TID_PATTERN, facets_for, tid_for
 from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
 from scheduler.platforms.bluesky import BlueskyAdapter
+from tests.helpers import image_bytes
 
 NOW = dt.datetime(2026, 9, 1, 4, 0, 0, tzinfo=dt.UTC)
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
@@ -122,9 +124,8 @@ def post(**kw) -> ReadyPost:
     return ReadyPost(**base)
 
 
-def png(path, width: int = 640, height: int = 480, size: int = 120) -> Media:
-    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I4sII", 13, b"IHDR", width, height) + b"\x08\x02\x00\x00\x00"
-    path.write_bytes(header + b"\x00" * (size - len(header)))
+def png(path, width: int = 640, height: int = 480, *, noise: bool = False) -> Media:
+    path.write_bytes(image_bytes("PNG", width, height, noise=noise))
     return Media.from_path(path, alt_text="Kue lapis legit di atas piring")
 
 
@@ -171,15 +172,6 @@ def test_facets_skip_url_fragments_and_numeric_tags_and_keep_non_ascii_tags():
     text = "Café ☕ #kopiEnak"
     (tag,) = facets_for(text)
     assert text.encode()[tag["index"]["byteStart"]:tag["index"]["byteEnd"]] == b"#kopiEnak"
-
-
-def test_image_dimensions_reads_png_jpeg_and_webp_headers(tmp_path):
-    assert image_dimensions(png(tmp_path / "a.png", 800, 600).read_bytes()) == (800, 600)
-    jpeg = b"\xff\xd8" + b"\xff\xe0\x00\x04AB" + b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", 300, 400) + b"\x00" * 12
-    assert image_dimensions(jpeg) == (400, 300)
-    webp = b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + (1023).to_bytes(3, "little") + (767).to_bytes(3, "little")
-    assert image_dimensions(webp) == (1024, 768)
-    assert image_dimensions(b"GIF89a") is None
 
 
 # --- publishing ------------------------------------------------------------------------
@@ -247,6 +239,30 @@ async def test_image_post_uploads_raw_bytes_then_embeds_images_with_alt_and_aspe
         {"image": BLOB, "alt": "Kue lapis legit di atas piring", "aspectRatio": {"width": 1200, "height": 900}}]}
 
 
+async def test_a_phone_photo_is_uploaded_without_exif_and_with_its_upright_aspect_ratio(tmp_path):
+    path = tmp_path / "kue.jpg"
+    path.write_bytes(image_bytes("JPEG", 1200, 900, orientation=6, gps=True))  # held upright: 900 × 1200
+    script = Script(com_atproto_repo_uploadBlob=[httpx.Response(200, json={"blob": BLOB})],
+                    com_atproto_repo_createRecord=[created()])
+    await make(script, session_state()).publish(post(image=Media.from_path(path, alt_text="Kue lapis")))
+    upload = script.last("com.atproto.repo.uploadBlob")
+    assert upload.headers["Content-Type"] == "image/jpeg"
+    sent = Image.open(io.BytesIO(upload.content))
+    assert dict(sent.getexif()) == {} and b"PhoneMaker" not in upload.content  # no GPS, no camera
+    assert sent.size == (900, 1200)
+    embed = body(script.last("com.atproto.repo.createRecord"))["record"]["embed"]
+    assert embed["images"][0]["aspectRatio"] == {"width": 900, "height": 1200}
+
+
+async def test_a_file_that_is_not_a_whole_image_is_rejected_before_any_request(tmp_path):
+    path = tmp_path / "kue.png"
+    path.write_bytes(image_bytes("PNG", 64, 48)[:70])
+    script = Script()
+    with pytest.raises(errors.RejectedContent, match="kue.png: the image cannot be read"):
+        await make(script, session_state()).publish(post(image=Media.from_path(path)))
+    assert script.sent == []
+
+
 async def test_image_with_link_becomes_the_link_card_thumb(tmp_path):
     script = Script(com_atproto_repo_uploadBlob=[httpx.Response(200, json={"blob": BLOB})],
                     com_atproto_repo_createRecord=[created()])
@@ -259,7 +275,7 @@ async def test_image_with_link_becomes_the_link_card_thumb(tmp_path):
 async def test_image_over_one_megabyte_is_rejected_before_any_request(tmp_path):
     script = Script()
     with pytest.raises(errors.RejectedContent):
-        await make(script, session_state()).publish(post(image=png(tmp_path / "big.png", size=1_000_001)))
+        await make(script, session_state()).publish(post(image=png(tmp_path / "big.png", 600, 600, noise=True)))
     assert script.sent == []
 
 

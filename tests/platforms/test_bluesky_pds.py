@@ -8,24 +8,25 @@ loopback ports with a temporary data directory. Without that install the suite s
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import queue
-import struct
 import subprocess
 import threading
 import uuid
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from scheduler import errors
 from scheduler.platforms.atproto import tid_for
 from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
 from scheduler.platforms.bluesky import BlueskyAdapter
+from tests.helpers import image_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 PDS_DIR = REPO / ".venv" / "pds"
@@ -112,12 +113,7 @@ async def adapter(account: Account):
 
 
 def png_file(path: Path, width: int = 4, height: int = 3) -> Path:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + bytes([200, 80, 40]) * width for _ in range(height))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(image_bytes("PNG", width, height))
     return path
 
 
@@ -164,6 +160,20 @@ async def test_publishes_facets_and_an_image_and_reads_them_back(account, adapte
     stored = httpx.get(f"{account.base_url}/xrpc/com.atproto.sync.getBlob", trust_env=False,
                        params={"did": account.did, "cid": blob["ref"]["$link"]})
     assert stored.status_code == 200 and stored.content == image.read_bytes()
+
+
+async def test_a_phone_photo_reaches_the_pds_without_its_gps_position(account, adapter, tmp_path):
+    path = tmp_path / "kue.jpg"
+    path.write_bytes(image_bytes("JPEG", 60, 40, orientation=6, gps=True))  # shown upright: 40 × 60
+    post = ready(image=Media.from_path(path, alt_text="Kue lapis di piring"))
+    await adapter().publish(post)
+    (entry,) = get_record(account, tid_for(post.created_at, post.idempotency_key)).json()["value"]["embed"]["images"]
+    assert entry["aspectRatio"] == {"width": 40, "height": 60}
+    stored = httpx.get(f"{account.base_url}/xrpc/com.atproto.sync.getBlob", trust_env=False,
+                       params={"did": account.did, "cid": entry["image"]["ref"]["$link"]})
+    assert stored.status_code == 200 and entry["image"]["mimeType"] == "image/jpeg"
+    served = Image.open(io.BytesIO(stored.content))
+    assert served.size == (40, 60) and dict(served.getexif()) == {} and b"PhoneMaker" not in stored.content
 
 
 async def test_link_card_with_the_image_as_thumb(account, adapter, tmp_path):

@@ -18,12 +18,13 @@ from scheduler.importer import import_file
 from scheduler.models import HistoryEntry, Post, PostStatus
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
+from tests.helpers import image_bytes
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 WITA = ZoneInfo("Asia/Makassar")
 # Wednesday 25 Oct 2023, 10:00 WITA
 NOW = dt.datetime(2023, 10, 25, 2, 0, tzinfo=dt.UTC)
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = image_bytes("PNG", 32, 24)
 
 
 @pytest.fixture
@@ -223,8 +224,12 @@ def test_image_errors(world: World) -> None:
         world.new(product="p1", now_flag=True, image=str(world.tmp / "nope.png"))
     fake = world.tmp / "fake.png"
     fake.write_text("not an image")
-    with pytest.raises(ValidationError, match="not a JPEG, PNG, GIF or WebP"):
+    with pytest.raises(ValidationError, match="fake.png: not a JPEG, PNG, GIF or WebP"):
         world.new(product="p1", now_flag=True, image=str(fake))
+    cut = world.tmp / "cut.png"  # a download that stopped half-way: the header alone is not enough
+    cut.write_bytes(PNG[: len(PNG) // 2])
+    with pytest.raises(ValidationError, match="cut.png: the image cannot be read"):
+        world.new(product="p1", now_flag=True, image=str(cut))
     assert world.count() == 0
 
 
