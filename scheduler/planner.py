@@ -62,18 +62,21 @@ def sniff_image(path: Path) -> str | None:
     return None
 
 
-def store_image(settings: Settings, source: str | Path) -> tuple[Path, str]:
-    """Check an image file and copy it into the media folder under its content hash."""
+def store_image(settings: Settings, source: str | Path, label: str = "--image") -> tuple[Path, str]:
+    """Check an image file and copy it into the media folder under its content hash.
+
+    ``label`` says where the file came from in error messages (``--image``, or the record's image)."""
     path = Path(source)
     if not path.is_file():
-        raise ValidationError(f"--image {source}: no such file")
+        raise ValidationError(f"{label} {source}: no such file")
     size = path.stat().st_size
     if size > settings.max_image_bytes:
-        raise ValidationError(f"--image {source}: {size:,} bytes is over the {settings.max_image_bytes:,}-byte limit "
+        raise ValidationError(f"{label} {source}: {size:,} bytes is over the {settings.max_image_bytes:,}-byte limit "
                               "(PROMO_MAX_IMAGE_BYTES)")
     # Decoded whole, so a renamed, truncated or corrupt file is refused now rather than by a platform later.
-    mime = inspect_image(path.read_bytes(), f"--image {source}").mime
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+    data = path.read_bytes()
+    mime = inspect_image(data, f"{label} {source}").mime
+    digest = hashlib.sha256(data).hexdigest()[:24]
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     target = settings.media_dir / f"{digest}{_EXT[mime]}"
     if not target.exists():
@@ -226,9 +229,10 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     if image:
         stored_image, _ = store_image(settings, image)
     elif source.product is not None and source.product.image and Path(source.product.image).is_file():
-        stored_image, _ = store_image(settings, source.product.image)
+        stored_image, _ = store_image(settings, source.product.image,
+                                      f"image of product {source.product.external_id}:")
     elif source.event is not None and source.event.image and Path(source.event.image).is_file():
-        stored_image, _ = store_image(settings, source.event.image)
+        stored_image, _ = store_image(settings, source.event.image, f"image of event {source.event.external_id}:")
     media = media_for(settings, str(stored_image) if stored_image else None, image_alt)
     posts: list[Post] = []
     plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None]] = []

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: Layer of each module (longest prefix wins); a module may import its own layer or lower.
 LAYERS: dict[str, int] = {
     "scheduler.errors": 0, "scheduler.redact": 0, "scheduler.config": 0,
-    "scheduler.models": 1, "scheduler.textrules": 1,
+    "scheduler.models": 1, "scheduler.textrules": 1, "scheduler.media": 1,
     "scheduler.storage": 2, "scheduler.composer": 2, "scheduler.platforms": 2, "scheduler.httpclient": 2,
     "scheduler.dispatch": 3, "scheduler.planner": 3, "scheduler.importer": 3, "scheduler.alerts": 3,
     "jobs": 4, "scheduler.service": 4, "scheduler.jobs_info": 4, "scheduler.demo": 4,

@@ -15,7 +15,7 @@ from scheduler.composer import Composer
 from scheduler.config import Settings, load_settings
 from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
 from scheduler.importer import import_file
-from scheduler.models import HistoryEntry, Post, PostStatus
+from scheduler.models import HistoryEntry, Post, PostStatus, Product
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 from tests.helpers import image_bytes
@@ -231,6 +231,19 @@ def test_image_errors(world: World) -> None:
     with pytest.raises(ValidationError, match="cut.png: the image cannot be read"):
         world.new(product="p1", now_flag=True, image=str(cut))
     assert world.count() == 0
+
+
+def test_a_records_broken_image_is_named_with_the_record(world: World) -> None:
+    broken = world.tmp / "amplang.jpg"
+    broken.write_bytes(image_bytes("JPEG", 64, 48)[:200])  # a copy that stopped half-way
+    with world.db.session() as s:
+        s.scalars(select(Product)).one().image = str(broken)
+    with pytest.raises(ValidationError, match=r"image of product p1: .*amplang.jpg: the image cannot be read"):
+        world.new(product="p1", now_flag=True)
+    assert world.count() == 0
+    broken.write_bytes(image_bytes("JPEG", 64, 48))  # fixed: the post takes the product's image
+    [p] = world.new(product="p1", now_flag=True)
+    assert p.image_path is not None and Path(p.image_path).read_bytes() == broken.read_bytes()
 
 
 def test_image_over_the_size_limit(env: dict[str, str], tmp_path: Path) -> None:
