@@ -21,16 +21,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from scheduler import errors
+from scheduler import errors, views
 from scheduler.config import Settings, load_settings
 from scheduler.models import AuditEntry, Event, HistoryEntry, Post, Product, Umkm, User, utcnow
+from scheduler.views import HISTORY_FIELDS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 POST_FIELDS = ("id", "channel", "platform", "kind", "status", "scheduled_at", "published_at", "text", "remote_id",
                "remote_url", "attempts", "error")
-HISTORY_FIELDS = ("id", "post_id", "channel", "platform", "action", "started_at", "finished_at", "from_status",
-                  "to_status", "outcome", "http_status", "status", "scheduled_at", "published_at", "text",
-                  "remote_id", "remote_url", "attempts", "error", "actor")
 
 
 class UsageError(Exception):
@@ -110,13 +108,7 @@ def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], table_col
 
 
 def post_row(app: App, p: Post) -> dict[str, Any]:
-    return {
-        "id": p.id, "channel": p.channel.name, "platform": p.channel.platform, "kind": p.kind, "status": p.status,
-        "scheduled_at": app.local(p.scheduled_at) or None, "published_at": app.local(p.published_at) or None,
-        "text": p.text, "link": p.link, "remote_id": p.remote_id, "remote_url": p.remote_url,
-        "attempts": p.attempts, "error": p.error, "image": p.image_path, "template": p.template,
-        "created_by": p.created_by,
-    }
+    return views.post_row(p, app.settings.timezone)
 
 
 # --- commands --------------------------------------------------------------------------
@@ -432,53 +424,19 @@ def cmd_post_reschedule(app: App) -> int:
 
 
 def history_row(app: App, h: HistoryEntry) -> dict[str, Any]:
-    p = h.post
-    return {
-        "id": h.id, "post_id": h.post_id, "channel": h.channel.name, "platform": h.channel.platform,
-        "action": h.action, "started_at": app.local(h.started_at), "finished_at": app.local(h.finished_at) or None,
-        "from_status": h.from_status, "to_status": h.to_status, "outcome": h.outcome, "http_status": h.http_status,
-        "status": p.status, "scheduled_at": app.local(p.scheduled_at) or None,
-        "published_at": app.local(p.published_at) or None, "text": p.text,
-        "remote_id": h.remote_id, "remote_url": h.remote_url, "attempts": p.attempts, "error": h.error,
-        "actor": h.actor,
-    }
-
-
-def _day_bound(app: App, value: str, end: bool) -> dt.datetime:
-    try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value)
-            if end:
-                day += dt.timedelta(days=1)
-            return dt.datetime.combine(day, dt.time(), tzinfo=app.settings.timezone).astimezone(dt.UTC)
-        from scheduler.planner import parse_when
-
-        return parse_when(value, app.settings.timezone)
-    except ValueError:
-        raise UsageError(f"{value!r} is not a date (YYYY-MM-DD) or time (YYYY-MM-DD HH:MM)") from None
+    return views.history_row(h, app.settings.timezone)
 
 
 def cmd_history(app: App) -> int:
-    from scheduler.models import Channel
-
     app.require_schema()
-    q = (select(HistoryEntry).join(Channel, Channel.id == HistoryEntry.channel_id)
-         .join(Post, Post.id == HistoryEntry.post_id).order_by(HistoryEntry.id))
-    if app.args.channel:
-        q = q.where(Channel.name == app.args.channel.lower())
-    if app.args.status:
-        wanted = app.args.status.split(",")
-        q = q.where((HistoryEntry.to_status.in_(wanted)) | (HistoryEntry.outcome.in_(wanted)))
-    if app.args.since:
-        q = q.where(HistoryEntry.started_at >= _day_bound(app, app.args.since, end=False))
-    if app.args.until:
-        q = q.where(HistoryEntry.started_at < _day_bound(app, app.args.until, end=True))
-    if not app.args.all:
-        q = q.where(HistoryEntry.action == "attempt")
-    if app.args.post:
-        q = q.where(HistoryEntry.post_id == app.args.post)
+    try:
+        f = views.HistoryFilter.parse(app.settings.timezone, channel=app.args.channel, status=app.args.status,
+                                      since=app.args.since, until=app.args.until, all=app.args.all,
+                                      post_id=app.args.post)
+    except errors.ValidationError as exc:
+        raise UsageError(str(exc)) from None
     with app.db.read_session() as session:
-        rows = [history_row(app, h) for h in session.scalars(q)]
+        rows = views.history_rows(session, f, app.settings.timezone)
     emit(rows, app.args.format, HISTORY_FIELDS,
          ("started_at", "post_id", "channel", "action", "outcome", "to_status", "http_status", "remote_url", "error"),
          {"error": 50, "remote_url": 45})
@@ -486,28 +444,18 @@ def cmd_history(app: App) -> int:
 
 
 def cmd_status(app: App) -> int:
-    from scheduler.models import Heartbeat
-    from scheduler.service import stalled
-    from scheduler.storage import posts as store
-
     app.require_schema()
     with app.db.read_session() as session:
-        counts = store.counts_by_status(session)
-        beats = list(session.scalars(select(Heartbeat)))
-    now = utcnow()
-    out: dict[str, Any] = {"now": app.local(now), "counts": counts, "workers": [
-        {"worker": b.worker, "last_tick": app.local(b.last_tick), "seconds_since_tick":
-         round((now - b.last_tick).total_seconds(), 1), "stalled": stalled(b.last_tick, app.settings, now)}
-        for b in beats]}
+        out = views.status_report(session, app.settings)
     if app.args.format == "json":
         print(json.dumps(out, indent=2))
     else:
-        if not beats:
+        if not out["workers"]:
             print("service: not running (no dispatch heartbeat)")
         for w in out["workers"]:
             print(f"service {w['worker']}: last tick {w['last_tick']} ({w['seconds_since_tick']}s ago)"
                   + (" STALLED" if w["stalled"] else ""))
-        print("posts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+        print("posts: " + (", ".join(f"{k} {v}" for k, v in sorted(out["counts"].items())) or "none"))
     bad = any(w["stalled"] for w in out["workers"])
     return EXIT_FAILED if bad else EXIT_OK
 
@@ -520,8 +468,14 @@ def cmd_serve(app: App) -> int:
     workers = app.args.workers if app.args.workers is not None else app.settings.workers
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    web_at = None
+    if app.args.web and not app.args.dispatch_only:
+        from scheduler.web import check_exposure
+
+        check_exposure(app.settings, app.args.host)
+        web_at = (app.args.host, app.args.port)
     service = Service(app.settings, app.db, health_port=app.args.health_port, workers=workers,
-                      dispatch_only=app.args.dispatch_only)
+                      dispatch_only=app.args.dispatch_only, web=web_at)
     if app.args.dispatch_only:
         run_async(service.run())
         return EXIT_OK
@@ -530,8 +484,9 @@ def cmd_serve(app: App) -> int:
             print(f"channel {cfg.name}: posts are appended to {Path(cfg.options.get('PATH') or 'outbox.jsonl').resolve()}",
                   flush=True)
     print("history: promo history   ·   queue: promo post list   ·   health: promo status", flush=True)
-    if app.args.web:
-        print("note: the web dashboard is not part of this version; serving the scheduler only", file=sys.stderr)
+    if web_at:
+        host = web_at[0] if ":" not in web_at[0] else f"[{web_at[0]}]"
+        print(f"dashboard: http://{host}:{web_at[1]}/", flush=True)
     run_async(service.run())
     return EXIT_OK
 
@@ -739,9 +694,11 @@ def build_parser() -> argparse.ArgumentParser:
     jl.set_defaults(func=cmd_jobs_list)
 
     sv = sub.add_parser("serve", help="run the scheduler in the foreground (Ctrl-C stops it)")
-    sv.add_argument("--web", action="store_true", help="also serve the dashboard (not in this version)")
-    sv.add_argument("--host", default="127.0.0.1", help="dashboard host")
-    sv.add_argument("--port", type=int, default=8080, help="dashboard port")
+    sv.add_argument("--web", action="store_true",
+                    help="also serve the read-only dashboard and JSON API (posts, history, channels, status)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="dashboard address (default 127.0.0.1; any other needs PROMO_WEB_PASSWORD)")
+    sv.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080)")
     sv.add_argument("--health-port", type=int, default=None, help="health endpoint port (default PROMO_HEALTH_PORT; 0 = off)")
     sv.add_argument("--workers", type=int, default=None,
                     help="dispatch processes (default PROMO_WORKERS): more use more cores in a burst")

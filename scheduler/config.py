@@ -107,6 +107,8 @@ class Settings:
     alert_channel: str | None = None
     alert_min_interval: dt.timedelta = dt.timedelta(minutes=5)
     health_host: str = "127.0.0.1"
+    #: HTTP Basic password of the dashboard (`promo serve --web`); required off 127.0.0.1.
+    web_password: str | None = None
     health_port: int = 8765
     health_stall_seconds: float = 30.0
     http_clients: int = 64
@@ -279,6 +281,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         channels.append(ChannelConfig(name=name, platform=platform, options=dict(options),
                                       timezone=ch_tz, slots=slots))
     secret_key = env.get(PREFIX + "SECRET_KEY") or None
+    web_password = get("WEB_PASSWORD") or None
+    register_secret(web_password)
     if not secret_key:
         for ch in channels:
             if ch.platform in TOKEN_STORING or (ch.platform in ("x", "linkedin") and ch.options.get("REFRESH_TOKEN")):
@@ -341,6 +345,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         alert_channel=alert,
         alert_min_interval=as_duration("ALERT_MIN_INTERVAL", "5m"),
         health_host=get("HEALTH_HOST", "127.0.0.1"),
+        web_password=web_password,
         health_port=int(as_number("HEALTH_PORT", 8765, 0, integer=True)),
         health_stall_seconds=as_number("HEALTH_STALL_SECONDS", 30, 1),
         http_clients=int(as_number("HTTP_CLIENTS", 64, 1, integer=True)),

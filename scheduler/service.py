@@ -14,7 +14,6 @@ SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their resul
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import os
@@ -57,7 +56,7 @@ class Service:
     """One service process: scheduler + dispatcher + health endpoint."""
 
     def __init__(self, settings: Settings, db: Database, *, health_port: int | None = None,
-                 workers: int = 1, dispatch_only: bool = False):
+                 workers: int = 1, dispatch_only: bool = False, web: tuple[str, int] | None = None):
         self.settings = settings
         self.db = db
         #: Extra dispatch-only processes to start (PROMO_WORKERS - 1): a burst uses every core.
@@ -69,6 +68,9 @@ class Service:
         self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
         self.health_port = settings.health_port if health_port is None else health_port
         self._health: asyncio.base_events.Server | None = None
+        #: (host, port) of the dashboard, or None (``promo serve --web``).
+        self.web = web
+        self._web: Any = None
         self._stop = asyncio.Event()
         self.started_at = utcnow()
 
@@ -162,6 +164,12 @@ class Service:
         if self.health_port:
             self._health = await asyncio.start_server(self._serve_health, self.settings.health_host, self.health_port)
             log.info("health: http://%s:%d/healthz", self.settings.health_host, self.health_port)
+        if self.web is not None:
+            from scheduler import web
+
+            host, port = self.web
+            self._web = await web.start(self.settings, self.db, host, port)
+            log.info("dashboard: http://%s:%d/", host if ":" not in host else f"[{host}]", port)
         # Leases of a process that died are resolved before anything new is claimed.
         await self.dispatcher.resolve_expired_leases()
         self.dispatcher.start()
@@ -181,6 +189,8 @@ class Service:
         if self._health is not None:
             self._health.close()
             await self._health.wait_closed()
+        if self._web is not None:
+            await self._web.cleanup()
         with self.db.session() as session:
             session.execute(delete(Heartbeat).where(Heartbeat.worker == self.dispatcher.worker))
         log.info("stopped")
@@ -245,8 +255,3 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     return uvloop.run(coro)
 
-
-def stalled(last_tick: dt.datetime | None, settings: Settings, now: dt.datetime | None = None) -> bool:
-    if last_tick is None:
-        return True
-    return ((now or utcnow()) - last_tick).total_seconds() > settings.health_stall_seconds

@@ -121,8 +121,12 @@ def transition(session: Session, post: Post, to: PostStatus, *, actor: str, reas
 
 
 def list_posts(session: Session, *, status: Sequence[str] | None = None, channel: str | None = None,
-               limit: int | None = None) -> list[Post]:
-    q = select(Post).join(Channel).order_by(Post.scheduled_at.is_(None), Post.scheduled_at, Post.id)
+               limit: int | None = None, newest_first: bool = False) -> list[Post]:
+    q = select(Post).join(Channel)
+    if newest_first:  # the latest (and unscheduled drafts) first: what a dashboard shows
+        q = q.order_by(Post.scheduled_at.is_not(None), Post.scheduled_at.desc(), Post.id.desc())
+    else:
+        q = q.order_by(Post.scheduled_at.is_(None), Post.scheduled_at, Post.id)
     if status:
         q = q.where(Post.status.in_(list(status)))
     if channel:

@@ -1,0 +1,147 @@
+"""What staff look at, built once for the `promo` command and the dashboard: post and history
+rows (the JSON fields DESIGN.md fixes), history filters, the service status and channel states.
+
+Times come out in the organisation's timezone with their offset; the database holds UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from scheduler.config import Settings
+from scheduler.errors import ValidationError
+from scheduler.models import Channel, Heartbeat, HistoryEntry, Post, utcnow
+from scheduler.storage import posts as post_store
+
+HISTORY_FIELDS = ("id", "post_id", "channel", "platform", "action", "started_at", "finished_at", "from_status",
+                  "to_status", "outcome", "http_status", "status", "scheduled_at", "published_at", "text",
+                  "remote_id", "remote_url", "attempts", "error", "actor")
+
+
+def local(value: dt.datetime | None, tz: ZoneInfo) -> str:
+    """ISO 8601 in the organisation's timezone, with its offset; "" for no time."""
+    if value is None:
+        return ""
+    return value.astimezone(tz).isoformat(timespec="seconds")
+
+
+def post_row(p: Post, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": p.id, "channel": p.channel.name, "platform": p.channel.platform, "kind": p.kind, "status": p.status,
+        "scheduled_at": local(p.scheduled_at, tz) or None, "published_at": local(p.published_at, tz) or None,
+        "text": p.text, "link": p.link, "remote_id": p.remote_id, "remote_url": p.remote_url,
+        "attempts": p.attempts, "error": p.error, "image": p.image_path, "template": p.template,
+        "created_by": p.created_by,
+    }
+
+
+def history_row(h: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
+    p = h.post
+    return {
+        "id": h.id, "post_id": h.post_id, "channel": h.channel.name, "platform": h.channel.platform,
+        "action": h.action, "started_at": local(h.started_at, tz), "finished_at": local(h.finished_at, tz) or None,
+        "from_status": h.from_status, "to_status": h.to_status, "outcome": h.outcome, "http_status": h.http_status,
+        "status": p.status, "scheduled_at": local(p.scheduled_at, tz) or None,
+        "published_at": local(p.published_at, tz) or None, "text": p.text,
+        "remote_id": h.remote_id, "remote_url": h.remote_url, "attempts": p.attempts, "error": h.error,
+        "actor": h.actor,
+    }
+
+
+def day_bound(value: str, tz: ZoneInfo, *, end: bool, what: str = "date") -> dt.datetime:
+    """``YYYY-MM-DD`` (the whole day in the organisation's timezone) or a time → UTC bound."""
+    from scheduler.planner import parse_when
+
+    value = value.strip()
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            if end:
+                day += dt.timedelta(days=1)
+            return dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+        return parse_when(value, tz)
+    except (ValueError, ValidationError):
+        raise ValidationError(f"{what} {value!r}: not a date (YYYY-MM-DD) or time (YYYY-MM-DD HH:MM)") from None
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    channel: str | None = None
+    #: outcomes or resulting statuses (published, failed, needs_review, …)
+    statuses: tuple[str, ...] = ()
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    #: status changes too, not only publish attempts
+    all: bool = False
+    post_id: int | None = None
+
+    @classmethod
+    def parse(cls, tz: ZoneInfo, *, channel: str | None = None, status: str | None = None,
+              since: str | None = None, until: str | None = None, all: bool = False,
+              post_id: int | None = None) -> HistoryFilter:
+        """From what a person typed (``--since 2027-01-01``, ``?status=failed,expired``)."""
+        return cls(channel=(channel or "").strip().lower() or None,
+                   statuses=tuple(s.strip() for s in (status or "").split(",") if s.strip()),
+                   since=day_bound(since, tz, end=False, what="since") if since else None,
+                   until=day_bound(until, tz, end=True, what="until") if until else None,
+                   all=all, post_id=post_id)
+
+    def query(self) -> Select[HistoryEntry]:
+        q = (select(HistoryEntry).join(Channel, Channel.id == HistoryEntry.channel_id)
+             .join(Post, Post.id == HistoryEntry.post_id))
+        if self.channel:
+            q = q.where(Channel.name == self.channel)
+        if self.statuses:
+            q = q.where(HistoryEntry.to_status.in_(self.statuses) | HistoryEntry.outcome.in_(self.statuses))
+        if self.since:
+            q = q.where(HistoryEntry.started_at >= self.since)
+        if self.until:
+            q = q.where(HistoryEntry.started_at < self.until)
+        if not self.all:
+            q = q.where(HistoryEntry.action == "attempt")
+        if self.post_id is not None:
+            q = q.where(HistoryEntry.post_id == self.post_id)
+        return q
+
+
+def history_rows(session: Session, f: HistoryFilter, tz: ZoneInfo, *, newest_first: bool = False,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+    q = f.query().order_by(HistoryEntry.id.desc() if newest_first else HistoryEntry.id)
+    if limit is not None:
+        q = q.limit(limit)
+    return [history_row(h, tz) for h in session.scalars(q)]
+
+
+def stalled(last_tick: dt.datetime | None, settings: Settings, now: dt.datetime | None = None) -> bool:
+    if last_tick is None:
+        return True
+    return ((now or utcnow()) - last_tick).total_seconds() > settings.health_stall_seconds
+
+
+def status_report(session: Session, settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What `promo status` prints: each service process's last tick, and posts per state."""
+    now = now or utcnow()
+    tz = settings.timezone
+    counts = post_store.counts_by_status(session)
+    beats = list(session.scalars(select(Heartbeat).order_by(Heartbeat.started_at)))
+    return {"now": local(now, tz), "counts": counts, "workers": [
+        {"worker": b.worker, "last_tick": local(b.last_tick, tz),
+         "seconds_since_tick": round((now - b.last_tick).total_seconds(), 1),
+         "stalled": stalled(b.last_tick, settings, now)} for b in beats]}
+
+
+def channel_states(session: Session, settings: Settings, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Each stored channel: active or paused (and why), and a rate limit still running."""
+    now = now or utcnow()
+    rows = []
+    for c in session.scalars(select(Channel).order_by(Channel.name)):
+        limited = c.rate_limited_until if c.rate_limited_until and c.rate_limited_until > now else None
+        rows.append({"name": c.name, "platform": c.platform, "status": c.status, "reason": c.status_reason,
+                     "rate_limited_until": local(limited, settings.timezone) or None})
+    return rows

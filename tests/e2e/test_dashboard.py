@@ -1,0 +1,198 @@
+"""The dashboard (`promo serve --web`), as a supervisor uses it: the real `promo serve` on
+127.0.0.1 publishing to a fake platform, its JSON API read over HTTP, and its pages clicked
+through in a real browser (Debian's chromium; skipped, saying why, when it is not installed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scheduler.views import HISTORY_FIELDS
+from tests.conftest import TEMPLATES
+from tests.fakeplatform import FakePlatform
+from tests.helpers import wait_for
+
+TEXT = 'Kue <b>Lapis</b> & "Bingka" khas Balikpapan #UMKM'
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Board:
+    url: str
+    env: dict[str, str]
+    cwd: Path
+    fake: FakePlatform
+
+    def get(self, path: str, **params: str) -> httpx.Response:
+        return httpx.get(self.url + path, params=params, timeout=10, trust_env=False)
+
+    def promo(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "scheduler.cli", *args], env=self.env, cwd=self.cwd,
+                              capture_output=True, text=True, timeout=60)
+
+    def post_id(self, channel: str) -> int:
+        rows = self.get("/api/posts", channel=channel).json()
+        assert len(rows) == 1, rows
+        return int(rows[0]["id"])
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
+    tmp = tmp_path_factory.mktemp("dashboard")
+    with FakePlatform(seed=7) as fake:
+        fake.configure("arsip", p_5xx=1.0, statuses_5xx=(500,))  # this account's server is down
+        port = free_port()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin"), "PROMO_DATABASE_URL": f"sqlite:///{tmp}/promo.db",
+               "PROMO_TEMPLATES_DIR": str(TEMPLATES), "PROMO_CHANNELS": "outbox,kota,arsip",
+               "PROMO_CHANNEL_OUTBOX_PATH": str(tmp / "outbox.jsonl"),
+               "PROMO_CHANNEL_KOTA_PLATFORM": "webhook", "PROMO_CHANNEL_KOTA_URL": fake.url("kota"),
+               "PROMO_CHANNEL_ARSIP_PLATFORM": "webhook", "PROMO_CHANNEL_ARSIP_URL": fake.url("arsip"),
+               "PROMO_MAX_ATTEMPTS": "1", "PROMO_POLL_SECONDS": "0.2", "PROMO_HEALTH_PORT": "0"}
+        b = Board(f"http://127.0.0.1:{port}", env, tmp, fake)
+        assert b.promo("db", "upgrade").returncode == 0
+        made = b.promo("post", "new", "--text", TEXT, "--channel", "outbox,kota,arsip", "--now")
+        assert made.returncode == 0, made.stderr
+        assert b.promo("post", "new", "--text", "Draf pengumuman pameran", "--channel", "outbox",
+                       "--draft").returncode == 0
+        serve = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "serve", "--web", "--port", str(port)],
+                                 env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            def settled() -> bool:
+                try:
+                    counts = b.get("/api/status").json()["counts"]
+                except httpx.TransportError:
+                    return False
+                return counts == {"published": 2, "failed": 1, "draft": 1}
+
+            wait_for(settled, 60, "two published, one failed, one draft")
+            yield b
+        finally:
+            serve.terminate()
+            output, _ = serve.communicate(timeout=30)
+            assert serve.returncode == 0, output
+            assert f"dashboard: http://127.0.0.1:{port}/" in output
+
+
+def test_the_api_gives_the_rows_the_promo_command_prints(board: Board) -> None:
+    status = board.get("/api/status").json()
+    assert [w["stalled"] for w in status["workers"]] == [False]
+    assert {c["name"]: c["status"] for c in status["channels"]} == {"outbox": "active", "kota": "active",
+                                                                      "arsip": "active"}
+    # Same filter, same rows, whichever way a supervisor asks.
+    api = board.get("/api/history", channel="kota").json()
+    cli = json.loads(board.promo("history", "--channel", "kota", "--format", "json").stdout)
+    assert api == cli and len(api) == 1
+    (row,) = api
+    assert row["outcome"] == "published" and row["to_status"] == "published" and row["text"] == TEXT
+    delivery = board.fake.deliveries_for("kota")[0]
+    assert row["remote_url"] == f"{board.fake.base_url}/kota/posts/{delivery.id}"
+
+    (failed,) = board.get("/api/posts", status="failed").json()
+    assert failed["channel"] == "arsip" and "500" in failed["error"]
+    detail = board.get(f"/api/posts/{failed['id']}").json()
+    attempts = [h for h in detail["history"] if h["action"] == "attempt"]
+    assert [(h["http_status"], h["to_status"]) for h in attempts] == [(500, "failed")]
+    assert detail["history"][0]["to_status"] == "scheduled"  # every status change, from the start
+
+
+def test_history_downloads_as_csv_with_the_filters_applied(board: Board) -> None:
+    response = board.get("/api/history", status="published", format="csv")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert tuple(rows[0]) == HISTORY_FIELDS
+    assert sorted(r["channel"] for r in rows) == ["kota", "outbox"]
+
+
+def test_bad_requests_are_named_and_nothing_else_is_shown(board: Board) -> None:
+    bad = board.get("/api/posts", status="terbit")
+    assert bad.status_code == 400 and "'terbit'" in bad.json()["error"] and "published" in bad.json()["error"]
+    bad = board.get("/api/history", since="kemarin")
+    assert bad.status_code == 400 and "since 'kemarin'" in bad.json()["error"]
+    missing = board.get("/api/posts/4040")
+    assert missing.status_code == 404 and missing.json() == {"error": "no post with id 4040"}
+    page = board.get("/posts/abc")
+    assert page.status_code == 400 and "post id &#39;abc&#39;: not a number" in page.text
+    assert board.get("/nowhere").status_code == 404
+
+
+def test_post_text_is_shown_as_text_never_as_markup(board: Board) -> None:
+    page = board.get(f"/posts/{board.post_id('kota')}")
+    assert page.status_code == 200
+    assert "Kue &lt;b&gt;Lapis&lt;/b&gt; &amp; &#34;Bingka&#34;" in page.text and "<b>Lapis</b>" not in page.text
+    assert page.headers["Cache-Control"] == "no-store" and "default-src 'none'" in page.headers[
+        "Content-Security-Policy"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
+        pytest.skip(f"no browser: install Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or a driver
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
+                "--no-proxy-server"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_a_supervisor_finds_what_failed_and_why_in_the_browser(board: Board, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    d.get(board.url + "/")
+    assert "ticking" in d.find_element(By.ID, "service").text
+    counts = d.find_element(By.ID, "counts").text
+    assert "failed" in counts and "published" in counts and "draft" in counts
+    attention = d.find_element(By.ID, "attention").text
+    assert "arsip" in attention and "500" in attention
+
+    d.find_element(By.CSS_SELECTOR, "#counts a[href='/posts?status=failed']").click()
+    rows = d.find_elements(By.CSS_SELECTOR, "#posts tr")[1:]
+    assert len(rows) == 1 and "arsip" in rows[0].text
+
+    rows[0].find_element(By.TAG_NAME, "a").click()
+    assert d.find_element(By.TAG_NAME, "h1").text.startswith(f"Post #{board.post_id('arsip')} on arsip")
+    assert d.find_element(By.ID, "state").text == "failed"
+    assert "500" in d.find_element(By.ID, "error").text
+    assert d.find_element(By.ID, "text").text == TEXT  # the markup in the text shows as typed
+    history = d.find_element(By.ID, "history").text
+    assert "attempt" in history and "scheduled → failed" in history and "– → scheduled" in history
+
+    d.find_element(By.LINK_TEXT, "History").click()
+    Select(d.find_element(By.ID, "channel")).select_by_value("kota")
+    d.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    assert "channel=kota" in d.current_url
+    rows = d.find_elements(By.CSS_SELECTOR, "#rows tr")[1:]
+    assert len(rows) == 1 and "kota" in rows[0].text and "published" in rows[0].text
+    link = rows[0].find_element(By.CSS_SELECTOR, "a[rel~='noopener']")
+    assert link.get_attribute("href").startswith(f"{board.fake.base_url}/kota/posts/")
+    csv_link = d.find_element(By.ID, "csv").get_attribute("href")
+    assert "channel=kota" in csv_link and "format=csv" in csv_link

@@ -1,0 +1,88 @@
+"""Who may see the dashboard: anyone on this machine by default; off it, only with the password."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scheduler import web
+from scheduler.config import load_settings
+from scheduler.errors import ConfigError
+from scheduler.storage.db import Database
+
+PASSWORD = "kunci-DASHBOARD-7731"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_other_addresses_need_a_password() -> None:
+    open_settings = load_settings({})
+    web.check_exposure(open_settings, "127.0.0.1")
+    web.check_exposure(open_settings, "localhost")
+    web.check_exposure(open_settings, "::1")
+    for host in ("0.0.0.0", "192.168.1.20", "kantor.local"):
+        with pytest.raises(ConfigError, match="PROMO_WEB_PASSWORD"):
+            web.check_exposure(open_settings, host)
+    web.check_exposure(load_settings({"PROMO_WEB_PASSWORD": PASSWORD}), "0.0.0.0")
+
+
+async def test_with_a_password_every_page_and_api_asks_for_it(promo_env, caplog) -> None:
+    settings = load_settings(promo_env(WEB_PASSWORD=PASSWORD))
+    db = Database(settings.database_url)
+    db.upgrade()
+    port = free_port()
+    runner = await web.start(settings, db, "127.0.0.1", port)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            for path in ("/", "/posts", "/history", "/api/status", "/api/history?format=csv", "/posts/1"):
+                refused = await client.get(path)
+                assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic")
+                assert (await client.get(path, headers=basic("rina", "salah"))).status_code == 401
+            assert (await client.get("/", headers={"Authorization": "Basic !!"})).status_code == 401
+            ok = await client.get("/api/status", headers=basic("rina", PASSWORD))
+            assert ok.status_code == 200 and ok.json()["counts"] == {}
+            assert (await client.get("/", headers=basic("supervisor", PASSWORD))).status_code == 200
+    finally:
+        await runner.cleanup()
+        db.dispose()
+    assert PASSWORD not in caplog.text
+
+
+def test_promo_serve_refuses_an_open_dashboard_on_other_addresses(promo_env, tmp_path: Path) -> None:
+    env = {**promo_env(), "PATH": os.environ.get("PATH", "/usr/bin")}
+    subprocess.run([sys.executable, "-m", "scheduler.cli", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True)
+    res = subprocess.run([sys.executable, "-m", "scheduler.cli", "serve", "--web", "--host", "0.0.0.0",
+                          "--port", str(free_port())], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 1
+    assert "PROMO_WEB_PASSWORD" in res.stderr and "0.0.0.0" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_taken_port_is_named(promo_env, tmp_path: Path) -> None:
+    env = {**promo_env(HEALTH_PORT="0"), "PATH": os.environ.get("PATH", "/usr/bin")}
+    subprocess.run([sys.executable, "-m", "scheduler.cli", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = subprocess.run([sys.executable, "-m", "scheduler.cli", "serve", "--web", "--port", str(port)],
+                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "Traceback" not in res.stderr
