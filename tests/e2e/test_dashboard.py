@@ -164,9 +164,17 @@ def browser() -> Iterator[object]:
 
 def test_a_supervisor_finds_what_failed_and_why_in_the_browser(board: Board, browser) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     d = browser
+    arrived = WebDriverWait(d, 20)  # a click starts a navigation; wait for the new page, not a fixed time
+
+    def follow(element, url_part: str) -> None:
+        element.click()
+        arrived.until(ec.url_contains(url_part))
+        arrived.until(lambda drv: drv.execute_script("return document.readyState") == "complete")
+
     d.get(board.url + "/")
     assert "ticking" in d.find_element(By.ID, "service").text
     counts = d.find_element(By.ID, "counts").text
@@ -174,22 +182,22 @@ def test_a_supervisor_finds_what_failed_and_why_in_the_browser(board: Board, bro
     attention = d.find_element(By.ID, "attention").text
     assert "arsip" in attention and "500" in attention
 
-    d.find_element(By.CSS_SELECTOR, "#counts a[href='/posts?status=failed']").click()
+    follow(d.find_element(By.CSS_SELECTOR, "#counts a[href='/posts?status=failed']"), "/posts?status=failed")
     rows = d.find_elements(By.CSS_SELECTOR, "#posts tr")[1:]
     assert len(rows) == 1 and "arsip" in rows[0].text
 
-    rows[0].find_element(By.TAG_NAME, "a").click()
-    assert d.find_element(By.TAG_NAME, "h1").text.startswith(f"Post #{board.post_id('arsip')} on arsip")
+    arsip = board.post_id("arsip")
+    follow(rows[0].find_element(By.TAG_NAME, "a"), f"/posts/{arsip}")
+    assert d.find_element(By.TAG_NAME, "h1").text.startswith(f"Post #{arsip} on arsip")
     assert d.find_element(By.ID, "state").text == "failed"
     assert "500" in d.find_element(By.ID, "error").text
     assert d.find_element(By.ID, "text").text == TEXT  # the markup in the text shows as typed
     history = d.find_element(By.ID, "history").text
     assert "attempt" in history and "scheduled → failed" in history and "– → scheduled" in history
 
-    d.find_element(By.LINK_TEXT, "History").click()
+    follow(d.find_element(By.LINK_TEXT, "History"), "/history")
     Select(d.find_element(By.ID, "channel")).select_by_value("kota")
-    d.find_element(By.CSS_SELECTOR, "form.filters button").click()
-    assert "channel=kota" in d.current_url
+    follow(d.find_element(By.CSS_SELECTOR, "form.filters button"), "channel=kota")
     rows = d.find_elements(By.CSS_SELECTOR, "#rows tr")[1:]
     assert len(rows) == 1 and "kota" in rows[0].text and "published" in rows[0].text
     link = rows[0].find_element(By.CSS_SELECTOR, "a[rel~='noopener']")
