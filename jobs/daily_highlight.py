@@ -638,7 +638,7 @@ def preview(settings: Settings, db: Database, composer: Composer, day: dt.date,
 
 def history(db: Database, local: Callable[[dt.datetime | None], str]) -> list[dict[str, Any]]:
     """Every recorded highlight day per channel, oldest first."""
-    with db.session() as session:
+    with db.read_session() as session:
         q = (select(Highlight, Channel.name, Product, Umkm, Post.status)
              .join(Channel, Channel.id == Highlight.channel_id)
              .outerjoin(Product, Product.id == Highlight.product_id)

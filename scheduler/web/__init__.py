@@ -7,8 +7,10 @@ read-only session, so a slow page never holds up the dispatcher and never takes 
 Bound to 127.0.0.1 by default; on any other address it needs PROMO_WEB_PASSWORD (HTTP Basic).
 
 Pages: ``/`` (service, posts per state, channels, what needs attention), ``/posts``,
-``/posts/{id}`` (text, link, every attempt and status change), ``/history``.
-API: ``/api/status``, ``/api/posts``, ``/api/posts/{id}``, ``/api/history`` (``?format=csv``).
+``/posts/{id}`` (text, link, every attempt and status change), ``/history``, ``/highlights``
+(the daily UMKM highlight: which business and product each day, and how often each was featured).
+API: ``/api/status``, ``/api/posts``, ``/api/posts/{id}``, ``/api/history`` (``?format=csv``),
+``/api/highlights``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from scheduler.views import (
     HistoryFilter,
     channel_states,
     history_rows,
+    local,
     post_row,
     status_report,
 )
@@ -155,7 +158,22 @@ class Dashboard:
         return self.page("history.html", query=request.query, limit=PAGE_ROWS,
                          csv_query=request.query_string, **await self.read(load))
 
+    async def highlights(self, request: web.Request) -> web.Response:
+        rows = await self._highlight_rows()
+        from jobs.daily_highlight import featured_summary
+
+        return self.page("highlights.html", rows=list(reversed(rows))[:PAGE_ROWS], limit=PAGE_ROWS,
+                         umkm=featured_summary(rows, "umkm", "umkm_name"))
+
+    async def _highlight_rows(self) -> list[dict[str, Any]]:
+        from jobs.daily_highlight import history
+
+        return await asyncio.to_thread(history, self.db, lambda v: local(v, self.tz))
+
     # --- API -------------------------------------------------------------------------------
+
+    async def api_highlights(self, request: web.Request) -> web.Response:
+        return self.as_json(await self._highlight_rows())
 
     async def api_status(self, request: web.Request) -> web.Response:
         def load(session: Session) -> dict[str, Any]:
@@ -245,7 +263,8 @@ def make_app(settings: Settings, db: Database) -> web.Application:
         web.get("/", board.overview), web.get("/posts", board.posts), web.get("/posts/{id}", board.post),
         web.get("/history", board.history), web.get("/api/status", board.api_status),
         web.get("/api/posts", board.api_posts), web.get("/api/posts/{id}", board.api_post),
-        web.get("/api/history", board.api_history),
+        web.get("/api/history", board.api_history), web.get("/highlights", board.highlights),
+        web.get("/api/highlights", board.api_highlights),
     ])
     return app
 

@@ -419,3 +419,34 @@ def test_two_promo_serve_processes_publish_one_highlight(tmp_path: Path):
     rows = json.loads(listing.stdout)
     assert [(r["channel"], r["status"], r["product"], r["post_status"]) for r in rows] == [
         ("dua", "created", "p00-00", "published"), ("kota", "created", "p00-00", "published")]
+
+
+async def test_the_dashboard_shows_who_was_featured_and_how_often(world: World):
+    import socket
+
+    import httpx
+
+    from jobs.daily_highlight import featured_summary, history
+    from scheduler import web
+
+    for n in range(3):  # three mornings: three different businesses, on both channels
+        world.run(at(START + dt.timedelta(days=n), "09:00"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runner = await web.start(world.settings, world.db, "127.0.0.1", port)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            api = (await client.get("/api/highlights")).json()
+            page = (await client.get("/highlights")).text
+    finally:
+        await runner.cleanup()
+    rows = history(world.db, lambda v: v.astimezone(WITA).isoformat(timespec="seconds") if v else "")
+    assert api == rows and len(api) == 6 and {r["status"] for r in api} == {"created"}
+    summary = featured_summary(api, "umkm", "umkm_name")
+    assert [s["times"] for s in summary] == [1, 1, 1]  # three businesses, one day each (on both channels)
+    for s in summary:
+        assert f"<td>{s['umkm']}</td><td>{s['name']}</td><td>1</td><td>{s['last']}</td>" in page
+    days = page.split('id="days"')[1]
+    assert days.count("<td>2026-12-0") == 6  # the day-by-day table, newest first, with the reason
+    assert days.index("2026-12-03") < days.index("2026-12-01") and "least recently featured" in days
