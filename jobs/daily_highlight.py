@@ -607,7 +607,7 @@ def preview(settings: Settings, db: Database, composer: Composer, day: dt.date,
     out: dict[str, Any] = {"date": day.isoformat(), "weekday": WEEKDAYS[day.weekday()].lower(),
                            "time": _local(settings, publish_time(settings, day)),
                            "channels": list(settings.highlight_channels), "picks": [], "posts": []}
-    with db.session() as session:
+    with db.read_session() as session:  # rolled back at the end: a preview creates nothing
         out["highlight_day"] = day.weekday() in settings.highlight_days
         picks, elig = plan_day(session, settings, day, simulate_from=today if day > today else None)
         out["eligible"] = elig.describe()
@@ -632,7 +632,6 @@ def preview(settings: Settings, db: Database, composer: Composer, day: dt.date,
                         text, error = None, str(exc)
                     out["posts"].append({"channel": row.name, "platform": cfg.platform, "slot": p.slot,
                                          "text": text, "error": error})
-        session.rollback()  # a preview creates nothing (resolve_channels may have synced channel rows)
     return out
 
 

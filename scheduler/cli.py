@@ -294,7 +294,7 @@ def cmd_compose(app: App) -> int:
     composer = app.composer()
     failed = 0
     rows: list[dict[str, Any]] = []  # a composed text with its counts, or an error, per channel
-    with app.db.session() as session:
+    with app.db.read_session() as session:  # a preview stores nothing
         source = _source(app, session)
         names = app.args.channel.split(",") if app.args.channel else [c.name for c in app.settings.channels]
         for row, cfg in resolve_channels(session, app.settings, names):

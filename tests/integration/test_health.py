@@ -174,6 +174,10 @@ def test_read_commands_answer_while_a_hung_process_holds_the_write_lock(promo_en
         assert shown.returncode == 0 and "Promo Nusakraf" in shown.stdout, shown.stderr
         assert promo("history", "--all", "--format", "json").returncode == 0
         assert promo("records", "list", "products").returncode == 0
+        preview = promo("compose", "--text", "Pameran UMKM hari ini", "--channel", "outbox")
+        assert preview.returncode == 0 and "Pameran UMKM hari ini" in preview.stdout, preview.stderr
+        assert promo("highlight", "preview").returncode == 0
+        assert promo("highlight", "history").returncode == 0
     with db.read_session() as reader:  # and a read session writes nothing
         assert post_store.counts_by_status(reader) == {"scheduled": 1, "draft": 1}
     db.dispose()
