@@ -160,7 +160,7 @@ class DbChannelState:
                 return
             if secret or row.secrets_enc:
                 stored = crypto.decrypt(self.secret_key, row.secrets_enc) if row.secrets_enc else {}
-                stored[STATE_KEY] = secret  # type: ignore[assignment]
+                stored[STATE_KEY] = secret
                 row.secrets_enc = crypto.encrypt(self.secret_key, stored)
             row.options = {**(row.options or {}), STATE_KEY: plain}
             row.updated_at = utcnow()

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -26,18 +27,27 @@ def fernet(secret_key: str | None) -> Fernet:
         return Fernet(base64.urlsafe_b64encode(digest))
 
 
-def encrypt(secret_key: str | None, values: Mapping[str, str]) -> str:
+def encrypt(secret_key: str | None, values: Mapping[str, Any]) -> str:
+    """JSON of ``values`` (strings, or a nested mapping such as a channel's token state), encrypted."""
     return fernet(secret_key).encrypt(json.dumps(dict(values)).encode()).decode()
 
 
-def decrypt(secret_key: str | None, blob: str | None) -> dict[str, str]:
+def decrypt(secret_key: str | None, blob: str | None) -> dict[str, Any]:
     if not blob:
         return {}
     try:
-        values: dict[str, str] = json.loads(fernet(secret_key).decrypt(blob.encode()))
+        values: dict[str, Any] = json.loads(fernet(secret_key).decrypt(blob.encode()))
     except InvalidToken:
         raise ConfigError("PROMO_SECRET_KEY: does not decrypt the stored channel secrets "
                           "(was the key changed?)") from None
-    for v in values.values():
-        register_secret(v)
+    _register(values)
     return values
+
+
+def _register(value: Any) -> None:
+    """Every string in what was decrypted is a secret from now on, nested token state included."""
+    if isinstance(value, str):
+        register_secret(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _register(v)

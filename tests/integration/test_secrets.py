@@ -164,3 +164,40 @@ def test_no_secret_in_database_logs_or_history(tmp_path, jpeg, caplog, capsys, m
 def _run_json(capsys, args):
     assert cli.main(args) == 0
     return capsys.readouterr().out
+
+
+def test_tokens_stored_by_an_earlier_run_are_redacted_after_a_restart(tmp_path) -> None:
+    import os
+    import secrets as pysecrets
+    import subprocess
+    import sys
+
+    env = {"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db", "PROMO_SECRET_KEY": "kunci-rahasia-kantor",
+           "PROMO_CHANNELS": "bsky", "PROMO_CHANNEL_BSKY_PLATFORM": "bluesky",
+           "PROMO_CHANNEL_BSKY_HANDLE": "kota.example", "PROMO_CHANNEL_BSKY_APP_PASSWORD": "abcd-efgh-ijkl-mnop"}
+    settings = load_settings(env)
+    db = Database(settings.database_url)
+    db.upgrade()
+    with db.session() as session:
+        channel_id = channel_store.sync_configured(session, settings)["bsky"].id
+    # A run refreshed its session and stored six credentials (more than ever fit one bucket before).
+    tokens = {k: f"{k.lower()}-{pysecrets.token_hex(12)}" for k in (
+        "ACCESS_JWT", "REFRESH_JWT", "ACCESS_TOKEN", "REFRESH_TOKEN", "ACCESS_SECRET", "SESSION_TOKEN")}
+    asyncio.run(channel_store.DbChannelState(db, channel_id, settings.secret_key).update(tokens))
+    db.dispose()
+    # A new process (the restarted service) reads them back and logs a line that quotes them.
+    script = ("import logging, sys\n"
+              "from scheduler.config import load_settings\n"
+              "from scheduler.service import setup_logging\n"
+              "from scheduler.storage.channels import DbChannelState\n"
+              "from scheduler.storage.db import Database\n"
+              "s = load_settings()\n"
+              f"state = DbChannelState(Database(s.database_url), {channel_id}, s.secret_key)\n"
+              "setup_logging('INFO')\n"
+              "logging.getLogger('promo.test').warning('state: %s', sorted(state.values.items()))\n")
+    res = subprocess.run([sys.executable, "-c", script], env={**env, "PATH": os.environ.get("PATH", "/usr/bin")},
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "ACCESS_JWT" in res.stdout + res.stderr  # the line was logged…
+    for value in tokens.values():
+        assert value not in res.stdout + res.stderr  # …with every stored token masked
