@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from scheduler import errors, views
 from scheduler.config import Settings, load_settings
-from scheduler.models import AuditEntry, Event, HistoryEntry, Post, Product, Umkm, User, utcnow
+from scheduler.models import AuditEntry, Event, Post, Product, Umkm, User, utcnow
 from scheduler.views import HISTORY_FIELDS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -371,8 +371,7 @@ def cmd_post_show(app: App) -> int:
     with app.db.read_session() as session:
         post = store.get_post(session, app.args.id)
         row = post_row(app, post)
-        hist = [history_row(app, h) for h in session.scalars(
-            select(HistoryEntry).where(HistoryEntry.post_id == post.id).order_by(HistoryEntry.id))]
+        hist = views.history_rows(session, views.HistoryFilter(all=True, post_id=post.id), app.settings.timezone)
     if app.args.format == "json":
         print(json.dumps({**row, "history": hist}, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -421,10 +420,6 @@ def cmd_post_reschedule(app: App) -> int:
         p = planner.reschedule(session, app.settings, app.args.id, when, app.actor, allow_past=bool(app.args.now))
         print(f"post {p.id}: {p.status} at {app.local(p.scheduled_at)}")
     return EXIT_OK
-
-
-def history_row(app: App, h: HistoryEntry) -> dict[str, Any]:
-    return views.history_row(h, app.settings.timezone)
 
 
 def cmd_history(app: App) -> int:

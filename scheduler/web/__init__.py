@@ -191,17 +191,18 @@ class Dashboard:
         return self.as_json({**detail["post"], "history": detail["history"]})
 
     async def api_history(self, request: web.Request) -> web.Response:
+        """Oldest first, like `promo history --format json`: the newest PAGE_ROWS as JSON, all as CSV."""
         f = self.history_filter(request)
-        rows = await self.read(lambda s: history_rows(s, f, self.tz, limit=None if request.query.get("format") == "csv"
-                                                      else PAGE_ROWS, newest_first=True))
         if request.query.get("format") == "csv":
+            rows = await self.read(lambda s: history_rows(s, f, self.tz))
             out = io.StringIO()
             writer = csv.DictWriter(out, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
             writer.writeheader()
-            writer.writerows(reversed(rows))
+            writer.writerows(rows)
             return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8",
                                 headers={"Content-Disposition": 'attachment; filename="promo-history.csv"'})
-        return self.as_json(rows)
+        newest = await self.read(lambda s: history_rows(s, f, self.tz, newest_first=True, limit=PAGE_ROWS))
+        return self.as_json(newest[::-1])
 
     # --- helpers ---------------------------------------------------------------------------
 
