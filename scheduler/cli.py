@@ -479,10 +479,7 @@ def cmd_serve(app: App) -> int:
             print(f"channel {cfg.name}: posts are appended to {Path(cfg.options.get('PATH') or 'outbox.jsonl').resolve()}",
                   flush=True)
     print("history: promo history   ·   queue: promo post list   ·   health: promo status", flush=True)
-    if web_at:
-        host = web_at[0] if ":" not in web_at[0] else f"[{web_at[0]}]"
-        print(f"dashboard: http://{host}:{web_at[1]}/", flush=True)
-    run_async(service.run())
+    run_async(service.run())  # logs the dashboard's address once it listens
     return EXIT_OK
 
 

@@ -104,11 +104,10 @@ class Dashboard:
         return web.Response(text=json.dumps(data, ensure_ascii=False, indent=1), status=status,
                             content_type="application/json", charset="utf-8")
 
-    def history_filter(self, request: web.Request, post_id: int | None = None) -> HistoryFilter:
+    def history_filter(self, request: web.Request) -> HistoryFilter:
         q = request.query
         return HistoryFilter.parse(self.tz, channel=q.get("channel"), status=q.get("status"), since=q.get("since"),
-                                   until=q.get("until"), all=q.get("all") in ("1", "true", "on", "yes"),
-                                   post_id=post_id)
+                                   until=q.get("until"), all=q.get("all") in ("1", "true", "on", "yes"))
 
     def post_query(self, request: web.Request) -> dict[str, Any]:
         status = [s for s in request.query.get("status", "").split(",") if s]
@@ -118,9 +117,10 @@ class Dashboard:
                                   f"({', '.join(p.value for p in PostStatus)})")
         return {"status": status or None, "channel": request.query.get("channel") or None}
 
-    def _posts(self, session: Session, status: list[str] | None, channel: str | None) -> list[dict[str, Any]]:
+    def _posts(self, session: Session, status: list[str] | None, channel: str | None,
+               limit: int = PAGE_ROWS) -> list[dict[str, Any]]:
         return [post_row(p, self.tz) for p in post_store.list_posts(session, status=status, channel=channel,
-                                                                    limit=PAGE_ROWS, newest_first=True)]
+                                                                    limit=limit, newest_first=True)]
 
     @staticmethod
     def _channel_names(session: Session) -> list[str]:
@@ -130,9 +130,8 @@ class Dashboard:
 
     async def overview(self, request: web.Request) -> web.Response:
         def load(session: Session) -> dict[str, Any]:
-            attention = self._posts(session, [s.value for s in ATTENTION], None)
             return {"report": status_report(session, self.settings), "channels": channel_states(session, self.settings),
-                    "attention": attention[:20]}
+                    "attention": self._posts(session, [s.value for s in ATTENTION], None, limit=20)}
 
         return self.page("overview.html", **await self.read(load))
 
