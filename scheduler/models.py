@@ -1,13 +1,28 @@
 """SQLAlchemy 2.x tables. All timestamps are stored in UTC and are timezone-aware in Python.
 
-The post lifecycle (one :class:`PostStatus`; only :mod:`scheduler.storage.posts` writes it)::
+The post lifecycle (one :class:`PostStatus`; only :mod:`scheduler.storage.posts` writes it).
+Every arrow there is, each with what takes it (``tests/unit/test_lifecycle.py`` holds the same list,
+written out by hand, so a change needs a deliberate edit in both places)::
 
     draft ──► pending_approval ──► scheduled ──► publishing ──► published
-      │              │   │             │  ▲          │
-      │              │   └► expired ◄──┤  │          ├──► retry_wait ──► publishing
-      └──► scheduled │                 │  │          ├──► failed ──(retry)──► scheduled
-                     └► cancelled ◄────┘  │          └──► needs_review ──► published | scheduled
-                                          └── (retry / reschedule of failed, expired, needs_review)
+                                       ▲  │            │
+                 (staff retry) ────────┘  │            ├──► retry_wait ──► publishing
+                 from failed, expired,    │            ├──► failed
+                 needs_review             │            ├──► needs_review
+                                          ├──► cancelled   └──► scheduled (channel paused)
+                                          └──► expired
+
+    draft            → pending_approval | scheduled (submitted) | cancelled
+    pending_approval → scheduled (approved) | draft (sent back) | cancelled | expired (not approved in time)
+    scheduled        → publishing (claimed) | cancelled | expired (too late) | scheduled (rescheduled)
+                       | pending_approval (text edited while approval is required)
+    publishing       → published | retry_wait (transient, rate limit) | failed (rejected, retries used up)
+                       | needs_review (outcome unknown) | scheduled (channel paused: auth or config)
+    retry_wait       → publishing (next try) | scheduled (rescheduled) | failed | cancelled | expired
+    failed           → scheduled (staff retry)
+    needs_review     → published (staff confirm) | scheduled (staff retry) | cancelled
+    expired          → scheduled (staff retry)
+    published, cancelled: final
 """
 
 from __future__ import annotations
