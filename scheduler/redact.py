@@ -37,6 +37,18 @@ def register_secret(value: str | None) -> None:
                 bucket.append(value)
 
 
+def registered_secrets() -> list[str]:
+    """Every secret registered so far (for tests that must leave the registry as they found it)."""
+    with _lock:
+        return [secret for bucket in _by_end.values() for secret in bucket]
+
+
+def forget_secrets() -> None:
+    """Empty the registry (tests only: a running service never forgets a secret)."""
+    with _lock:
+        _by_end.clear()
+
+
 def redact(text: str | None) -> str:
     """``text`` with every registered secret and secret-shaped URL part replaced by ``***``."""
     if not text:
@@ -113,8 +125,3 @@ def install_record_redaction() -> None:
 
     logging.setLogRecordFactory(factory)
     _factory_installed = True
-
-
-def install_logging_filter() -> None:
-    """Redact every record at creation (covers every handler, present or added later)."""
-    install_record_redaction()

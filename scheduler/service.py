@@ -31,7 +31,7 @@ from scheduler.alerts import Alerter
 from scheduler.config import Settings
 from scheduler.dispatch import Dispatcher
 from scheduler.models import Heartbeat, utcnow
-from scheduler.redact import install_logging_filter
+from scheduler.redact import install_record_redaction
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
@@ -49,7 +49,7 @@ def setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    install_logging_filter()
+    install_record_redaction()
 
 
 class Service:

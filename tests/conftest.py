@@ -9,10 +9,22 @@ from pathlib import Path
 
 import pytest
 
+from scheduler import redact
 from tests.fakeplatform import FakePlatform
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "templates"
+
+
+@pytest.fixture(autouse=True)
+def secret_registry() -> Iterator[None]:
+    """Leave the process-wide secret registry as each test found it (a test registering 3,000
+    secrets must not slow down or change the redaction every later test sees)."""
+    before = redact.registered_secrets()
+    yield
+    redact.forget_secrets()
+    for secret in before:
+        redact.register_secret(secret)
 
 
 @pytest.fixture

@@ -32,3 +32,13 @@ def test_short_values_are_not_registered_and_url_shapes_are_masked_anyway():
     assert redact("https://graph.example/me?access_token=EAAB123&fields=id") == \
         "https://graph.example/me?access_token=***&fields=id"
     assert redact("at://did/app.bsky.feed.post?rkey=3kabc") == "at://did/app.bsky.feed.post?rkey=3kabc"
+
+
+def test_the_registry_is_reset_between_tests_part_one():
+    register_secret("only-in-part-one-987654")
+    assert redact("x only-in-part-one-987654 y") == "x *** y"
+
+
+def test_the_registry_is_reset_between_tests_part_two():
+    # part one's secret is gone: the autouse secret_registry fixture restored the registry
+    assert redact("x only-in-part-one-987654 y") == "x only-in-part-one-987654 y"
