@@ -135,10 +135,8 @@ def cmd_import(app: App) -> int:
 
 
 def _record_change_hook(app: App) -> Callable[..., None] | None:
-    try:
-        from jobs.event_promotion import on_record_change
-    except ImportError:
-        return None
+    from jobs.event_promotion import on_record_change
+
     return lambda session, kind, record, changed: on_record_change(app.settings, app.composer(), session, kind,
                                                                    record, changed, actor=app.actor)
 

@@ -84,11 +84,9 @@ class Service:
                                seconds=max(1.0, self.settings.lease_seconds / 3), misfire_grace_time=60, **common)
         if self.dispatch_only:  # jobs that create posts run in the main process only
             return
-        try:
-            from jobs.daily_highlight import register as register_highlight
-            from jobs.event_promotion import register as register_events
-        except ImportError:  # the jobs of a later stage are optional
-            return
+        from jobs.daily_highlight import register as register_highlight
+        from jobs.event_promotion import register as register_events
+
         register_highlight(self)
         register_events(self)
 
