@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from scheduler import redact
+from scheduler.storage.db import Database
 from tests.fakeplatform import FakePlatform
 
 REPO = Path(__file__).resolve().parents[1]
+#: The PostgreSQL server the machine runs (trust auth, database ``test``); CI requires it.
+PG_URL = os.environ.get("PROMO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TEMPLATES = REPO / "templates"
 
 
@@ -82,3 +88,26 @@ def utc_now() -> dt.datetime:
 def wait_until() -> Callable[..., Awaitable[None]]:
     """``await wait_until(condition, timeout, tick=dispatcher.tick)``: poll a condition with a deadline."""
     return _wait_until
+
+
+@pytest.fixture
+def pg_db() -> Iterator[Database]:
+    """A migrated :class:`Database` in a fresh schema of the local PostgreSQL server, dropped after
+    the test. Skips, saying why, where no server answers; CI sets PROMO_REQUIRE_POSTGRES=1 to
+    make that a failure instead."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # no server, no driver
+        if os.environ.get("PROMO_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not available at {PG_URL}: {exc}")
+    db = Database(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    db.upgrade()
+    yield db
+    db.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()

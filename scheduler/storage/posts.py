@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Engine, Integer, Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Engine, Integer, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from scheduler.errors import NotFoundError, StateError
@@ -179,8 +179,12 @@ _C = cast(Table, Channel.__table__)
 _H = cast(Table, HistoryEntry.__table__)
 
 
-def _claim_statement() -> Any:
-    """The claim, built once: the earliest due post of every free channel, under a lease."""
+def _claim_statement(*, only_locked_channels: bool = False) -> Any:
+    """The claim, built once: the earliest due post of every free channel, under a lease.
+
+    With ``only_locked_channels`` (PostgreSQL) it picks only from the channels whose rows
+    this transaction has locked (``c_channels``).
+    """
     q = aliased(Post)
     now = bindparam("c_now", type_=UTCDateTime())
     due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
@@ -188,9 +192,11 @@ def _claim_statement() -> Any:
     rank = func.row_number().over(partition_by=_P.c.channel_id, order_by=(_P.c.scheduled_at, _P.c.id))
     ranked = (select(_P.c.id, rank.label("rn")).join(_C, _C.c.id == _P.c.channel_id)
               .where(_P.c.status.in_(CLAIMABLE), due_at <= now, _C.c.status == ChannelStatus.ACTIVE.value,
-                     or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), ~busy)
-              .subquery())
-    pick = select(ranked.c.id).where(ranked.c.rn == 1).limit(bindparam("c_limit", type_=Integer))
+                     or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), ~busy))
+    if only_locked_channels:
+        ranked = ranked.where(_P.c.channel_id.in_(bindparam("c_channels", expanding=True)))
+    sub = ranked.subquery()
+    pick = select(sub.c.id).where(sub.c.rn == 1).limit(bindparam("c_limit", type_=Integer))
     return (
         update(_P)
         .where(_P.c.id.in_(pick), _P.c.status.in_(CLAIMABLE))
@@ -203,7 +209,23 @@ def _claim_statement() -> Any:
     )
 
 
+def _lock_free_channels_statement() -> Any:
+    """PostgreSQL: lock the rows of channels that look free and have a due post, skipping any
+    channel another claimer holds at this moment (``FOR UPDATE SKIP LOCKED``)."""
+    now = bindparam("c_now", type_=UTCDateTime())
+    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
+    has_due = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status.in_(CLAIMABLE), due_at <= now).exists()
+    busy = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status == S.PUBLISHING.value).exists()
+    return (select(_C.c.id)
+            .where(_C.c.status == ChannelStatus.ACTIVE.value,
+                   or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), has_due, ~busy)
+            .order_by(_C.c.id).limit(bindparam("c_limit", type_=Integer))
+            .with_for_update(skip_locked=True, of=_C))
+
+
 _CLAIM = _claim_statement()
+_CLAIM_LOCKED = _claim_statement(only_locked_channels=True)
+_LOCK_CHANNELS = _lock_free_channels_statement()
 
 
 def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timedelta,
@@ -212,23 +234,36 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
 
     A channel is free when it is active, not rate-limited and has no post in
     ``publishing``. The claim and the attempt's history rows are one transaction.
+
+    SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE), so claims are
+    one at a time. PostgreSQL: each claimer first locks the rows of the channels it will take
+    (``SKIP LOCKED``: channels another claimer holds are left to it, nobody waits), then, in a
+    second statement under READ COMMITTED (a fresh snapshot, taken after the locks), checks
+    again that each channel has nothing in flight and takes its earliest due post. Claimers on
+    different channels run side by side; two can never both take a post of one channel.
     """
-    params = {"c_now": now, "c_limit": limit, "c_worker": worker, "c_expires": now + lease}
-    with engine.begin() as conn:
+    params: dict[str, object] = {"c_now": now, "c_limit": limit, "c_worker": worker, "c_expires": now + lease}
+    with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
-            # Claims are short; serialising them across workers keeps "one per channel" exact.
-            conn.execute(text("SELECT pg_advisory_xact_lock(7406331)"))
-        rows = conn.execute(_CLAIM, params).all()
-        if not rows:
-            return []
-        history_rows = [
-            dict(post_id=r.id, channel_id=r.channel_id, action="attempt", started_at=now,
-                 from_status=S.RETRY_WAIT.value if r.next_attempt_at else S.SCHEDULED.value,
-                 to_status=S.PUBLISHING.value, actor=worker)
-            for r in rows
-        ]
-        ids = conn.execute(insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True),
-                           history_rows).all()
+            conn = conn.execution_options(isolation_level="READ COMMITTED")
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                channel_ids = list(conn.execute(_LOCK_CHANNELS, params).scalars())
+                if not channel_ids:
+                    return []
+                rows = conn.execute(_CLAIM_LOCKED, {**params, "c_channels": channel_ids}).all()
+            else:
+                rows = conn.execute(_CLAIM, params).all()
+            if not rows:
+                return []
+            history_rows = [
+                dict(post_id=r.id, channel_id=r.channel_id, action="attempt", started_at=now,
+                     from_status=S.RETRY_WAIT.value if r.next_attempt_at else S.SCHEDULED.value,
+                     to_status=S.PUBLISHING.value, actor=worker)
+                for r in rows
+            ]
+            ids = conn.execute(insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True),
+                               history_rows).all()
     hid = {post_id: h for h, post_id in ids}
     out = []
     for r in rows:

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from jobs.daily_highlight import eligible_products, run_daily_highlight
 from jobs.event_promotion import on_record_change
@@ -30,6 +30,7 @@ from scheduler.importer import import_file
 from scheduler.models import AuditEntry, Highlight, Post, Product, Umkm
 from scheduler.planner import approve
 from scheduler.storage.db import Database
+from tests.conftest import PG_URL
 from tests.helpers import between_repeats_all_others_appear
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +38,6 @@ TEMPLATES = REPO / "templates"
 WITA = ZoneInfo("Asia/Makassar")
 START = dt.date(2026, 12, 1)
 SIZES = [10, 5, 4, 4, 3, 3, 3, 2, 2, 2, 1, 1]  # 40 eligible products from 12 UMKM
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def at(day: dt.date, clock: str) -> dt.datetime:
@@ -313,25 +313,6 @@ def test_preview_shows_picks_and_texts_without_creating_anything(world: World, t
 
 
 # --- concurrency ------------------------------------------------------------------------
-
-@pytest.fixture
-def pg_db() -> Iterator[Database]:
-    """A fresh schema on the local PostgreSQL server (skips when it is not reachable)."""
-    schema = f"hl_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # no server, no driver
-        pytest.skip(f"PostgreSQL not available: {exc}")
-    db = Database(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    db.upgrade()
-    yield db
-    db.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
-
 
 @pytest.mark.postgres
 def test_two_concurrent_runs_on_postgres_make_one_highlight(tmp_path: Path, pg_db: Database):
