@@ -1,4 +1,4 @@
-"""The ``promo`` command. A contract people script against (see DESIGN.md).
+"""The ``promo`` command. A contract people script against (see README.md).
 
 Exit status: 0 success; 1 the command ran but something failed (a bad row, a post that
 does not fit, bad configuration); 2 a usage error. Times typed by people are in the
