@@ -1,4 +1,4 @@
-"""The ``promo`` command. A contract people script against (see DESIGN.md).
+"""The ``promo`` command. A contract people script against (see README.md).
 
 Exit status: 0 success; 1 the command ran but something failed (a bad row, a post that
 does not fit, bad configuration); 2 a usage error. Times typed by people are in the
@@ -506,6 +506,18 @@ def cmd_demo(app: App) -> int:
     return EXIT_OK
 
 
+def cmd_templates_export(app: App) -> int:
+    from scheduler.shipped import export_templates
+
+    dest = Path(app.args.dir)
+    written = export_templates(dest, force=app.args.force)
+    for item in written:
+        print(("replaced " if item.replaced else "wrote ") + str(item.path))
+    print(f"{len(written)} template files in {dest.resolve()}; edit them and set "
+          f"PROMO_TEMPLATES_DIR={dest.resolve()} to use them")
+    return EXIT_OK
+
+
 def cmd_jobs_list(app: App) -> int:
     from scheduler.jobs_info import describe_jobs
 
@@ -709,6 +721,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="load demo data from the seed article and queue a few posts").set_defaults(
         func=cmd_demo)
+
+    tp = sub.add_parser("templates", help="the post templates").add_subparsers(dest="templates_cmd", metavar="ACTION",
+                                                                             required=True)
+    te = tp.add_parser("export", help="copy the shipped templates into DIR to edit (then set PROMO_TEMPLATES_DIR=DIR)")
+    te.add_argument("dir", metavar="DIR", help="folder to write them to (created if missing)")
+    te.add_argument("--force", action="store_true", help="overwrite template files that already exist in DIR")
+    te.set_defaults(func=cmd_templates_export)
     return p
 
 

@@ -153,9 +153,12 @@ def read_environment(env_file: str | os.PathLike[str] | None = None,
 
 def default_templates_dir() -> Path:
     """./templates when the current folder has one (a checkout, or a copy staff edit), else the
-    templates that ship with this checkout, so `promo` works from any folder."""
+    templates that ship with promo (in the installed package, or this checkout), so `promo`
+    works from any folder."""
+    from scheduler.shipped import templates_dir
+
     here = Path("templates")
-    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "templates"
+    return here if here.is_dir() else templates_dir()
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -1,5 +1,5 @@
 """What staff look at, built once for the `promo` command and the dashboard: post and history
-rows (the JSON fields DESIGN.md fixes), history filters, the service status and channel states.
+rows (the JSON fields the README promises), history filters, the service status and channel states.
 
 Times come out in the organisation's timezone with their offset; the database holds UTC.
 """

@@ -1,5 +1,5 @@
 """Imports flow one way: models → storage/composer/platforms/textrules → dispatch/planner →
-jobs/service → cli/web; config, errors and redact are the base everyone may use.
+jobs/service → cli/web; config, errors, redact and shipped are the base everyone may use.
 
 Every import (top level or inside a function) is read with ``ast``; a lower module importing
 an upper one fails the test.
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Layer of each module (longest prefix wins); a module may import its own layer or lower.
 LAYERS: dict[str, int] = {
-    "scheduler.errors": 0, "scheduler.redact": 0, "scheduler.config": 0,
+    "scheduler.errors": 0, "scheduler.redact": 0, "scheduler.config": 0, "scheduler.shipped": 0,
     "scheduler.models": 1, "scheduler.textrules": 1, "scheduler.media": 1,
     "scheduler.storage": 2, "scheduler.composer": 2, "scheduler.platforms": 2, "scheduler.httpclient": 2,
     "scheduler.dispatch": 3, "scheduler.planner": 3, "scheduler.importer": 3, "scheduler.alerts": 3,

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.errors import ConfigError
+from scheduler.shipped import migrations_dir
 
 READ_ONLY = "promo_read_only"
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
@@ -91,7 +90,7 @@ class Database:
         from alembic.config import Config
 
         cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("script_location", str(migrations_dir()))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn

@@ -1,6 +1,6 @@
 """Validate the X adapter's requests (and our fake answers) against X's official OpenAPI description.
 
-The description is ``shared/specs/x-api-v2-openapi.json`` (see its README). Loading it takes
+The description is ``tests/specs/x-api-v2-openapi.json`` (see its README). Loading it takes
 seconds, so it is loaded once per test session. Requests are checked whatever host they went
 to: the adapter's ``BASE_URL`` replaces only scheme, host and port, never the path.
 
@@ -25,27 +25,18 @@ from openapi_core.datatypes import RequestParameters
 from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_NAME = "shared/specs/x-api-v2-openapi.json"
+SPEC = Path(__file__).resolve().parents[1] / "specs" / "x-api-v2-openapi.json"
 NOT_IN_SPEC = {("post", "/2/oauth2/token")}
-
-
-def _find_spec() -> Path:
-    # CI runs in a fresh clone with shared/ beside it; a developer's checkout has it at /work/shared.
-    candidates = (Path(__file__).resolve().parents[3] / SPEC_NAME, Path("/work") / SPEC_NAME)
-    for candidate in candidates:
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"X OpenAPI description not found at {' or '.join(map(str, candidates))}")
 
 
 @functools.cache
 def spec() -> OpenAPI:
-    return OpenAPI.from_file_path(str(_find_spec()))
+    return OpenAPI.from_file_path(str(SPEC))
 
 
 @functools.cache
 def _raw() -> dict:
-    return json.loads(_find_spec().read_text())
+    return json.loads(SPEC.read_text(encoding="utf-8"))
 
 
 class _Request:
