@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from scheduler.config import Settings
     from scheduler.models import Post
+    from scheduler.storage.db import Database
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: What --status accepts; tests/integration/test_cli_output.py checks them against models and views.
@@ -55,13 +56,20 @@ class App:
 
     def __init__(self, args: argparse.Namespace):
         from scheduler.config import load_settings
-        from scheduler.storage.db import Database
 
         self.args = args
         self.settings: Settings = load_settings()
-
-        self.db = Database(self.settings.database_url, self.settings.db_busy_seconds)
+        self._db: Database | None = None
         self.actor: str = getattr(args, "as_user", None) or self.settings.user
+
+    @property
+    def db(self) -> Database:
+        """Opened on first use: commands that need no database start without SQLAlchemy."""
+        if self._db is None:
+            from scheduler.storage.db import Database
+
+            self._db = Database(self.settings.database_url, self.settings.db_busy_seconds)
+        return self._db
 
     def require_schema(self) -> None:
         if not self.db.is_current():
