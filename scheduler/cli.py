@@ -857,7 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     au.set_defaults(func=cmd_audit)
 
-    sub.add_parser("demo", help="load demo data from the seed article and queue a few posts").set_defaults(
+    sub.add_parser("demo", help="load demo data from the seed article and queue a few posts (once)").set_defaults(
         func=cmd_demo)
     return p
 
