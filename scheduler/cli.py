@@ -8,25 +8,32 @@ organisation's timezone; output shows local time with its offset.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import csv
 import datetime as dt
-import io
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from scheduler import errors
 
-from scheduler import errors, views
-from scheduler.config import Settings, load_settings
-from scheduler.models import AuditEntry, Event, Post, Product, Umkm, User, utcnow
-from scheduler.views import HISTORY_FIELDS
+# Building the parser imports nothing heavy (no SQLAlchemy, APScheduler, httpx, Jinja2, Pillow):
+# `promo --help` and usage errors answer at once. Each command imports what it needs.
+if TYPE_CHECKING:
+    from sqlalchemy.exc import OperationalError
+
+    from scheduler.config import Settings
+    from scheduler.models import Post
+    from scheduler.storage.db import Database
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: What --status accepts; tests/integration/test_cli_output.py checks them against models and views.
+POST_STATUSES = ("draft", "pending_approval", "scheduled", "publishing", "retry_wait", "published", "failed",
+                 "needs_review", "cancelled", "expired")
+#: An attempt's outcome (besides the status it led to), for `promo history --status`.
+OUTCOMES = ("published", "duplicate", "rate_limited", "auth", "config", "rejected", "transient", "unknown",
+            "lease_expired")
 POST_FIELDS = ("id", "channel", "platform", "kind", "status", "scheduled_at", "published_at", "text", "remote_id",
                "remote_url", "attempts", "error")
 
@@ -48,12 +55,21 @@ class App:
     """Settings and database, opened once per command."""
 
     def __init__(self, args: argparse.Namespace):
+        from scheduler.config import load_settings
+
         self.args = args
         self.settings: Settings = load_settings()
-        from scheduler.storage.db import Database
-
-        self.db = Database(self.settings.database_url, self.settings.db_busy_seconds)
+        self._db: Database | None = None
         self.actor: str = getattr(args, "as_user", None) or self.settings.user
+
+    @property
+    def db(self) -> Database:
+        """Opened on first use: commands that need no database start without SQLAlchemy."""
+        if self._db is None:
+            from scheduler.storage.db import Database
+
+            self._db = Database(self.settings.database_url, self.settings.db_busy_seconds)
+        return self._db
 
     def require_schema(self) -> None:
         if not self.db.is_current():
@@ -77,25 +93,38 @@ class App:
         return local.strftime("%Y-%m-%d %H:%M ") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def human(value: Any) -> str:
+    """A value as people read it: lists joined with commas, yes/no for booleans, "" for nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(human(v) for v in value)
+    return str(value)
+
+
 def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], table_columns: Sequence[str] | None = None,
          widths: dict[str, int] | None = None) -> None:
     if fmt == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
-        sys.stdout.write(buf.getvalue())
+        from scheduler.views import csv_text
+
+        # The byte order mark lets Excel read Indonesian text as UTF-8 (see README, "CSV").
+        sys.stdout.write(csv_text([{k: human(r.get(k)) for k in columns} for r in rows], columns, bom=True))
         return
     cols = list(table_columns or columns)
     widths = widths or {}
 
     def cell(r: dict[str, Any], c: str) -> str:
         v = r.get(c)
-        s = "" if v is None else str(v).replace("\n", " ⏎ ")
+        s = human(v).replace("\n", " ⏎ ")
         limit = widths.get(c, 40)
         return s if len(s) <= limit else s[: limit - 1] + "…"
 
@@ -108,14 +137,33 @@ def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], table_col
 
 
 def post_row(app: App, p: Post) -> dict[str, Any]:
+    from scheduler import views
+
     return views.post_row(p, app.settings.timezone)
 
 
 # --- commands --------------------------------------------------------------------------
 
+def _revision(app: App) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with app.db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def cmd_db_upgrade(app: App) -> int:
+    url = app.db.engine.url
+    name = url.database if url.get_backend_name() == "sqlite" and url.database else \
+        url.render_as_string(hide_password=True)
+    before = _revision(app)
     app.db.upgrade()
-    print(f"database is up to date ({app.db.engine.url.render_as_string(hide_password=True)})")
+    after = _revision(app)
+    if before is None:
+        print(f"created the database {name} at revision {after}")
+    elif before != after:
+        print(f"upgraded the database {name} from revision {before} to {after}")
+    else:
+        print(f"the database {name} is already at revision {after} (the newest)")
     return EXIT_OK
 
 
@@ -142,6 +190,10 @@ def _record_change_hook(app: App) -> Callable[..., None] | None:
 
 
 def cmd_records_list(app: App) -> int:
+    from sqlalchemy import select
+
+    from scheduler.models import Event, Product, Umkm
+
     app.require_schema()
     kind = app.args.kind
     # One row dict per record, with each kind's own columns (str, int, bool, list values).
@@ -172,6 +224,8 @@ def cmd_records_list(app: App) -> int:
 
 
 def cmd_channels_list(app: App) -> int:
+    from sqlalchemy import select
+
     from scheduler.platforms import adapter_class
     from scheduler.storage import channels as store
 
@@ -186,7 +240,7 @@ def cmd_channels_list(app: App) -> int:
     for name, cfg in sorted(configs.items()):
         cls = adapter_class(cfg.platform)
         st = states.get(name)
-        now = utcnow()
+        now = _now()
         limited = st.rate_limited_until if st is not None and st.rate_limited_until and st.rate_limited_until > now \
             else None
         needs = " | ".join(", ".join(g) for g in cls.required_keys if g) or "-"
@@ -206,6 +260,10 @@ def cmd_channels_list(app: App) -> int:
 
 
 def cmd_channels_check(app: App) -> int:
+    import asyncio
+
+    from sqlalchemy import select
+
     from scheduler.models import ChannelStatus
     from scheduler.platforms import adapter_class
     from scheduler.platforms.base import ChannelContext, MemoryState
@@ -297,7 +355,7 @@ def cmd_compose(app: App) -> int:
         names = app.args.channel.split(",") if app.args.channel else [c.name for c in app.settings.channels]
         for row, cfg in resolve_channels(session, app.settings, names):
             try:
-                composed = compose_for(composer, cfg, source, now=utcnow(), tz=app.settings.timezone,
+                composed = compose_for(composer, cfg, source, now=_now(), tz=app.settings.timezone,
                                        with_image=bool(app.args.image), template=app.args.template,
                                        state=store.plain_state(row))
             except errors.ComposeError as exc:
@@ -349,20 +407,38 @@ def cmd_post_new(app: App) -> int:
     return EXIT_OK
 
 
+def _known_channel(app: App, session: Any, name: str | None) -> str | None:
+    """``--channel NAME`` checked against the channels there are (configured or stored): a typo is a usage error."""
+    if name is None:
+        return None
+    from sqlalchemy import select
+
+    from scheduler.models import Channel
+
+    known = {c.name for c in app.settings.channels} | set(session.scalars(select(Channel.name)))
+    wanted = name.strip().lower()
+    if wanted not in known:
+        raise UsageError(f"--channel {name!r}: no such channel; the channels are "
+                         + (", ".join(sorted(known)) or "(none configured: see PROMO_CHANNELS)"))
+    return wanted
+
+
 def cmd_post_list(app: App) -> int:
     from scheduler.storage import posts as store
 
     app.require_schema()
     status = app.args.status.split(",") if app.args.status else None
     with app.db.read_session() as session:
-        rows = [post_row(app, p) for p in store.list_posts(session, status=status, channel=app.args.channel,
-                                                           limit=app.args.limit)]
+        channel = _known_channel(app, session, app.args.channel)
+        rows = [post_row(app, p) for p in store.list_posts(session, status=status, channel=channel,
+                                                           limit=app.args.limit, newest_first=True)]
     emit(rows, app.args.format, POST_FIELDS, ("id", "channel", "kind", "status", "scheduled_at", "attempts", "text"),
          {"text": 50, "scheduled_at": 25})
     return EXIT_OK
 
 
 def cmd_post_show(app: App) -> int:
+    from scheduler import views
     from scheduler.storage import posts as store
 
     app.require_schema()
@@ -373,12 +449,12 @@ def cmd_post_show(app: App) -> int:
     if app.args.format == "json":
         print(json.dumps({**row, "history": hist}, ensure_ascii=False, indent=2))
         return EXIT_OK
-    for k in ("id", "channel", "platform", "kind", "status", "scheduled_at", "published_at", "remote_id",
-              "remote_url", "attempts", "error", "image", "template", "created_by"):
-        print(f"{k:>13}: {row[k] if row[k] is not None else '-'}")
+    for k in ("id", "channel", "platform", "kind", "status", "scheduled_at", "next_attempt_at", "published_at",
+              "remote_id", "remote_url", "attempts", "error", "image", "image_alt", "template", "created_by"):
+        print(f"{k:>15}: {row[k] if row[k] is not None else '-'}")
     print("\n" + row["text"] + "\n\nhistory:")
-    emit(hist, "table", HISTORY_FIELDS, ("started_at", "action", "from_status", "to_status", "outcome", "actor",
-                                         "error"), {"error": 70})
+    emit(_with_reason(hist), "table", views.HISTORY_FIELDS,
+         ("started_at", "action", "from_status", "to_status", "outcome", "actor", "reason"), {"reason": 70})
     return EXIT_OK
 
 
@@ -413,14 +489,21 @@ def cmd_post_reschedule(app: App) -> int:
     app.require_schema()
     if not app.args.at and not app.args.now:
         raise UsageError("give --at WHEN or --now")
-    when = app.args.at or utcnow().astimezone(app.settings.timezone).strftime("%Y-%m-%d %H:%M:%S")
+    when = app.args.at or _now().astimezone(app.settings.timezone).strftime("%Y-%m-%d %H:%M:%S")
     with app.db.session() as session:
         p = planner.reschedule(session, app.settings, app.args.id, when, app.actor, allow_past=bool(app.args.now))
         print(f"post {p.id}: {p.status} at {app.local(p.scheduled_at)}")
     return EXIT_OK
 
 
+def _with_reason(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table's one ``reason`` column: an attempt's error, or why the status changed."""
+    return [{**r, "reason": r.get("error") or r.get("note")} for r in rows]
+
+
 def cmd_history(app: App) -> int:
+    from scheduler import views
+
     app.require_schema()
     try:
         f = views.HistoryFilter.parse(app.settings.timezone, channel=app.args.channel, status=app.args.status,
@@ -429,14 +512,17 @@ def cmd_history(app: App) -> int:
     except errors.ValidationError as exc:
         raise UsageError(str(exc)) from None
     with app.db.read_session() as session:
+        _known_channel(app, session, app.args.channel)
         rows = views.history_rows(session, f, app.settings.timezone)
-    emit(rows, app.args.format, HISTORY_FIELDS,
-         ("started_at", "post_id", "channel", "action", "outcome", "to_status", "http_status", "remote_url", "error"),
-         {"error": 50, "remote_url": 45})
+    emit(_with_reason(rows) if app.args.format == "table" else rows, app.args.format, views.HISTORY_FIELDS,
+         ("started_at", "post_id", "channel", "action", "outcome", "to_status", "http_status", "remote_url", "reason"),
+         {"reason": 50, "remote_url": 45})
     return EXIT_OK
 
 
 def cmd_status(app: App) -> int:
+    from scheduler import views
+
     app.require_schema()
     with app.db.read_session() as session:
         out = views.status_report(session, app.settings)
@@ -482,6 +568,10 @@ def cmd_serve(app: App) -> int:
 
 
 def cmd_users_add(app: App) -> int:
+    from sqlalchemy import select
+
+    from scheduler.models import AuditEntry, User
+
     app.require_schema()
     with app.db.session() as session:
         existing = session.scalars(select(User).where(User.name == app.args.name)).first()
@@ -492,6 +582,38 @@ def cmd_users_add(app: App) -> int:
         session.add(AuditEntry(actor=app.actor, action="user.add", entity="user", entity_id=app.args.name,
                                detail={"role": app.args.role}))
     print(f"user {app.args.name}: {app.args.role}")
+    return EXIT_OK
+
+
+def cmd_users_list(app: App) -> int:
+    from sqlalchemy import select
+
+    from scheduler.models import User
+
+    app.require_schema()
+    with app.db.read_session() as session:
+        rows = [{"name": u.name, "role": u.role, "created_at": app.local(u.created_at)}
+                for u in session.scalars(select(User).order_by(User.name))]
+    emit(rows, app.args.format, ("name", "role", "created_at"))
+    return EXIT_OK
+
+
+def cmd_audit(app: App) -> int:
+    from scheduler import views
+
+    app.require_schema()
+    tz = app.settings.timezone
+    try:
+        since = views.day_bound(app.args.since, tz, end=False, what="--since") if app.args.since else None
+        until = views.day_bound(app.args.until, tz, end=True, what="--until") if app.args.until else None
+    except errors.ValidationError as exc:
+        raise UsageError(str(exc)) from None
+    with app.db.read_session() as session:
+        rows = views.audit_rows(session, tz, since=since, until=until, actor=app.args.actor, entity=app.args.entity)
+    if app.args.format != "json":
+        rows = [{**r, "detail": views.detail_text(r["detail"])} for r in rows]
+    emit(rows, app.args.format, views.AUDIT_FIELDS, ("at", "actor", "action", "entity", "entity_id", "detail"),
+         {"detail": 70})
     return EXIT_OK
 
 
@@ -543,7 +665,7 @@ def cmd_highlight(app: App) -> int:
             print(f"\nFeatured per {label} ({app.settings.timezone.key}):")
             emit(hl.featured_summary(rows, key, name), "table", [key, "name", "times", "last"])
         return EXIT_OK
-    today = utcnow().astimezone(app.settings.timezone).date()
+    today = _now().astimezone(app.settings.timezone).date()
     try:
         day = dt.date.fromisoformat(app.args.date) if app.args.date else today
     except ValueError:
@@ -576,9 +698,21 @@ def cmd_highlight(app: App) -> int:
 
 # --- the parser --------------------------------------------------------------------------
 
+def _one_or_more_of(valid: Sequence[str]) -> Callable[[str], str]:
+    """An argparse type for a comma-separated list of fixed words: a typo is a usage error naming the words."""
+    def check(value: str) -> str:
+        bad = [v for v in (x.strip() for x in value.split(",")) if v and v not in valid]
+        if bad:
+            raise argparse.ArgumentTypeError(f"{', '.join(repr(b) for b in bad)}: not one of {', '.join(valid)}")
+        return value
+
+    return check
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="promo", description="Turn event and UMKM product records into scheduled social-media posts.")
-    p.add_argument("--as", dest="as_user", metavar="USER", help="who is doing this (recorded in history and audit)")
+    p.add_argument("--as", dest="as_user", metavar="USER",
+                   help="who is acting, recorded in history and audit (default PROMO_USER, else your login name)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
@@ -595,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                 required=True)
     rl = rec.add_parser("list", help="list umkm, products or events")
     rl.add_argument("kind", choices=("umkm", "products", "events"))
-    rl.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    rl.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     rl.set_defaults(func=cmd_records_list)
 
     ch = sub.add_parser("channels", help="configured channels").add_subparsers(dest="ch_cmd", metavar="ACTION",
@@ -643,10 +777,11 @@ def build_parser() -> argparse.ArgumentParser:
     pn.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     pn.set_defaults(func=cmd_post_new)
 
-    pl = post.add_parser("list", help="list posts")
-    pl.add_argument("--status", help="comma-separated statuses")
+    pl = post.add_parser("list", help="list posts, newest (latest scheduled) first")
+    pl.add_argument("--status", type=_one_or_more_of(POST_STATUSES), metavar="S[,S…]",
+                    help=f"comma-separated statuses: {', '.join(POST_STATUSES)}")
     pl.add_argument("--channel", help="one channel")
-    pl.add_argument("--limit", type=int, help="at most N posts")
+    pl.add_argument("--limit", type=int, metavar="N", help="the N newest posts")
     pl.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     pl.set_defaults(func=cmd_post_list)
     ps = post.add_parser("show", help="one post with its history")
@@ -672,7 +807,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     hi = sub.add_parser("history", help="every publish attempt (and with --all every status change)")
     hi.add_argument("--channel", help="one channel")
-    hi.add_argument("--status", help="outcome or resulting status, comma-separated (e.g. published,failed)")
+    hi.add_argument("--status", type=_one_or_more_of(sorted(set(POST_STATUSES) | set(OUTCOMES))), metavar="S[,S…]",
+                    help="outcome or resulting status, comma-separated (e.g. published,failed)")
     hi.add_argument("--since", metavar="D", help="from this date (YYYY-MM-DD, local)")
     hi.add_argument("--until", metavar="D", help="up to and including this date")
     hi.add_argument("--post", type=int, metavar="ID", help="one post")
@@ -718,8 +854,20 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("name")
     ua.add_argument("--role", required=True, choices=("viewer", "editor", "approver", "admin"), help="what they may do")
     ua.set_defaults(func=cmd_users_add)
+    ul = us.add_parser("list", help="every user and their role")
+    ul.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    ul.set_defaults(func=cmd_users_list)
 
-    sub.add_parser("demo", help="load demo data from the seed article and queue a few posts").set_defaults(
+    au = sub.add_parser("audit", help="who changed what: imports, approvals, channels, users (oldest first)")
+    au.add_argument("--since", metavar="D", help="from this date (YYYY-MM-DD, local)")
+    au.add_argument("--until", metavar="D", help="up to and including this date")
+    au.add_argument("--actor", metavar="U", help="one person (as recorded: --as, PROMO_USER or login name)")
+    au.add_argument("--entity", choices=("channel", "event", "highlight", "post", "product", "umkm", "user"),
+                    help="one kind of thing changed")
+    au.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    au.set_defaults(func=cmd_audit)
+
+    sub.add_parser("demo", help="load demo data from the seed article and queue a few posts (once)").set_defaults(
         func=cmd_demo)
 
     tp = sub.add_parser("templates", help="the post templates").add_subparsers(dest="templates_cmd", metavar="ACTION",
@@ -736,7 +884,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         app = App(args)
-        return int(args.func(app))
+        code = int(args.func(app))
+        sys.stdout.flush()  # here, so a closed pipe is caught below rather than at exit
+        return code
+    except BrokenPipeError:
+        # `promo … | head` closed the pipe: stop quietly (Python's documented recipe: point
+        # stdout at devnull so the interpreter's final flush does not fail again).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
     except UsageError as exc:
         print(f"promo: usage error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -746,11 +902,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.PromoError as exc:
         print(f"promo: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except OperationalError as exc:
-        print(f"promo: error: {_database_problem(exc)}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if not isinstance(exc, OperationalError):
+            raise
+        print(f"promo: error: {_database_problem(exc)}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _database_problem(exc: OperationalError) -> str:

@@ -110,6 +110,8 @@ class Settings:
     #: HTTP Basic password of the dashboard (`promo serve --web`); required off 127.0.0.1.
     web_password: str | None = None
     health_port: int = 8765
+    #: PROMO_HEALTH_PORT was set: a taken port is then an error, not a reason to pick another.
+    health_port_explicit: bool = False
     health_stall_seconds: float = 30.0
     http_clients: int = 64
     http_connections: int = 4
@@ -159,6 +161,16 @@ def default_templates_dir() -> Path:
 
     here = Path("templates")
     return here if here.is_dir() else templates_dir()
+
+
+def _login_name() -> str:
+    """Who runs the command, for history and audit rows when neither --as nor PROMO_USER says."""
+    import getpass
+
+    try:
+        return getpass.getuser()  # LOGNAME, USER, LNAME, USERNAME, then the password database
+    except (OSError, KeyError):
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "system"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -350,13 +362,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         health_host=get("HEALTH_HOST", "127.0.0.1"),
         web_password=web_password,
         health_port=int(as_number("HEALTH_PORT", 8765, 0, integer=True)),
+        health_port_explicit=bool(get("HEALTH_PORT")),
         health_stall_seconds=as_number("HEALTH_STALL_SECONDS", 30, 1),
         http_clients=int(as_number("HTTP_CLIENTS", 64, 1, integer=True)),
         http_connections=int(as_number("HTTP_CONNECTIONS", 4, 1, integer=True)),
         http_engine=get("HTTP_ENGINE", "aiohttp").lower(),
         workers=int(as_number("WORKERS", 1, 1, integer=True)),
         log_level=get("LOG_LEVEL", "INFO").upper(),
-        user=get("USER") or os.environ.get("USER") or "system",
+        user=get("USER") or _login_name(),
         highlight_time=as_clock("HIGHLIGHT_TIME", "09:00"),
         highlight_days=tuple(sorted(set(highlight_days))),
         highlight_channels=highlight_channels,

@@ -1,8 +1,8 @@
 """Demo data from the seed article: the Nusakraf expo at Atrium e-Walk, Balikpapan, and
 a handful of Balikpapan UMKM with their products; plus a few posts a minute or two ahead.
 
-Running it twice changes nothing but queues fresh demo posts (the records are matched
-on their ids like any import).
+Running it again changes nothing: the demo's posts carry a ``demo:`` dedupe key, and when
+they exist the demo says so (and what became of them) instead of loading anything again.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.composer import Composer
 from scheduler.config import Settings
 from scheduler.importer import import_file
-from scheduler.models import utcnow
+from scheduler.models import Post, utcnow
 from scheduler.planner import create_posts, find_source, resolve_channels
 
 UMKM = [
@@ -59,6 +60,20 @@ PRODUCTS = [
 ]
 
 
+#: The start of every demo post's dedupe key: how a second run recognises the demo's own posts.
+DEMO_KEY = "demo:"
+
+
+def _already_loaded(posts: list[Post]) -> Iterator[str]:
+    counts: dict[str, int] = {}
+    for p in posts:
+        counts[p.status] = counts.get(p.status, 0) + 1
+    states = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    yield (f"demo data already loaded; its {len(posts)} demo posts are {states} "
+           f"(ids {', '.join(str(p.id) for p in posts)}): nothing queued again")
+    yield "see them with: promo post list   ·   promo history"
+
+
 def _events(now: dt.datetime, settings: Settings) -> list[dict[str, str]]:
     tz = settings.timezone
     start = (now.astimezone(tz) + dt.timedelta(days=8)).replace(hour=10, minute=0, second=0, microsecond=0)
@@ -84,6 +99,10 @@ def _events(now: dt.datetime, settings: Settings) -> list[dict[str, str]]:
 def load_demo(session: Session, settings: Settings, composer: Composer, *, actor: str,
               now: dt.datetime | None = None) -> Iterator[str]:
     now = now or utcnow()
+    already = list(session.scalars(select(Post).where(Post.dedupe_key.like(f"{DEMO_KEY}%")).order_by(Post.id)))
+    if already:
+        yield from _already_loaded(already)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for kind, rows in (("umkm", UMKM), ("products", PRODUCTS), ("events", _events(now, settings))):
             path = Path(tmp) / f"{kind}.json"
@@ -92,13 +111,14 @@ def load_demo(session: Session, settings: Settings, composer: Composer, *, actor
             yield f"demo {kind}: {result.summary()}"
     channels = resolve_channels(session, settings, [c.name for c in settings.channels])
     plan = [
-        (find_source(session, event="nusakraf-2026"), 60),
-        (find_source(session, product="amplang-ikan-tenggiri"), 90),
-        (find_source(session, text="Selamat datang di promo-scheduler! Postingan demo ini terbit otomatis.",
-                     link="https://balikpapan.example"), 120),
+        ("event", find_source(session, event="nusakraf-2026"), 60),
+        ("product", find_source(session, product="amplang-ikan-tenggiri"), 90),
+        ("welcome", find_source(session, text="Selamat datang di promo-scheduler! Postingan demo ini terbit otomatis.",
+                                link="https://balikpapan.example"), 120),
     ]
-    for source, seconds in plan:
+    for name, source, seconds in plan:
         at = (now + dt.timedelta(seconds=seconds)).astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M:%S")
-        posts = create_posts(session, settings, composer, source, channels, when=at, actor=actor, now=now)
+        posts = create_posts(session, settings, composer, source, channels, when=at, actor=actor, now=now,
+                             dedupe_key=f"{DEMO_KEY}{name}")
         for p in posts:
             yield f"queued post {p.id} ({p.kind}) on {p.channel.name} for {at} {settings.timezone.key}"

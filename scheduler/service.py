@@ -14,6 +14,7 @@ SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their resul
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from jobs.housekeeping import housekeeping
 from scheduler.alerts import Alerter
 from scheduler.config import Settings
 from scheduler.dispatch import Dispatcher
+from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, utcnow
 from scheduler.redact import install_record_redaction
 from scheduler.storage import posts as post_store
@@ -57,6 +59,8 @@ class Service:
 
     def __init__(self, settings: Settings, db: Database, *, health_port: int | None = None,
                  workers: int = 1, dispatch_only: bool = False, web: tuple[str, int] | None = None):
+        """``health_port`` (``--health-port``) overrides PROMO_HEALTH_PORT; either one makes a taken
+        port an error, while the default port falls back to a free one."""
         self.settings = settings
         self.db = db
         #: Extra dispatch-only processes to start (PROMO_WORKERS - 1): a burst uses every core.
@@ -67,6 +71,10 @@ class Service:
         self.dispatcher = Dispatcher(settings, db, alert=self.alerter)
         self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
         self.health_port = settings.health_port if health_port is None else health_port
+        #: Where the health endpoint answers once started (the fallback port included).
+        self.health_address: tuple[str, int] | None = None
+        self._health_setting = "--health-port" if health_port is not None else \
+            "PROMO_HEALTH_PORT" if settings.health_port_explicit else None
         self._health: asyncio.base_events.Server | None = None
         #: (host, port) of the dashboard, or None (``promo serve --web``).
         self.web = web
@@ -146,6 +154,29 @@ class Service:
         finally:
             writer.close()
 
+    async def _start_health(self) -> None:
+        """Listen on the health port. Any number of processes may share a database, so when the
+        default port is taken (another `promo serve` here) this one answers on a free port and
+        logs it; a port somebody chose (PROMO_HEALTH_PORT, --health-port) that is taken stops start-up."""
+        host = self.settings.health_host
+        try:
+            self._health = await asyncio.start_server(self._serve_health, host, self.health_port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            if self._health_setting is not None:
+                raise ConfigError(f"the health port {self.health_port} ({self._health_setting}) is already in use on "
+                                  f"{host}, probably by another promo serve: choose another port with "
+                                  "PROMO_HEALTH_PORT or --health-port, or 0 to turn the endpoint off") from None
+            self._health = await asyncio.start_server(self._serve_health, host, 0)
+            port = self._health.sockets[0].getsockname()[1]
+            log.warning("health: port %d is in use (another promo serve?); this process answers on "
+                        "http://%s:%d/healthz instead (PROMO_HEALTH_PORT or --health-port choose one)",
+                        self.health_port, host, port)
+        port = self._health.sockets[0].getsockname()[1]
+        self.health_address = (host, port)
+        log.info("health: http://%s:%d/healthz", host, port)
+
     # --- run ---------------------------------------------------------------------------
 
     def request_stop(self) -> None:
@@ -160,8 +191,7 @@ class Service:
                 pass
         self.dispatcher.reload_channels()
         if self.health_port:
-            self._health = await asyncio.start_server(self._serve_health, self.settings.health_host, self.health_port)
-            log.info("health: http://%s:%d/healthz", self.settings.health_host, self.health_port)
+            await self._start_health()
         if self.web is not None:
             from scheduler import web
 

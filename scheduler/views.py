@@ -6,7 +6,11 @@ Times come out in the organisation's timezone with their offset; the database ho
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,12 +20,46 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
 from scheduler.errors import ValidationError
-from scheduler.models import Channel, Heartbeat, HistoryEntry, Post, utcnow
+from scheduler.models import AuditEntry, Channel, Heartbeat, HistoryEntry, Post, PostStatus, utcnow
+from scheduler.redact import redact
 from scheduler.storage import posts as post_store
 
+#: ``error`` is an attempt's (or a failure's) error, null otherwise; ``note`` says why a status changed.
 HISTORY_FIELDS = ("id", "post_id", "channel", "platform", "action", "started_at", "finished_at", "from_status",
                   "to_status", "outcome", "http_status", "status", "scheduled_at", "published_at", "text",
-                  "remote_id", "remote_url", "attempts", "error", "actor")
+                  "remote_id", "remote_url", "attempts", "error", "actor", "note")
+AUDIT_FIELDS = ("id", "at", "actor", "action", "entity", "entity_id", "detail")
+#: ``promo audit --entity`` → what the audit rows store (imports record the file kind).
+AUDIT_ENTITIES: dict[str, tuple[str, ...]] = {
+    "channel": ("channel",), "event": ("event", "events"), "highlight": ("highlight",), "post": ("post",),
+    "product": ("product", "products"), "umkm": ("umkm",), "user": ("user",)}
+#: An attempt's outcome besides the status it led to (``history --status`` accepts both).
+OUTCOMES = ("published", "duplicate", "rate_limited", "auth", "config", "rejected", "transient", "unknown",
+            "lease_expired")
+#: Transitions whose reason is an error (the rest carry a note: "created", "rescheduled to …").
+_ERROR_STATES = frozenset({PostStatus.FAILED, PostStatus.NEEDS_REVIEW, PostStatus.RETRY_WAIT})
+#: A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value for a CSV cell: "" for nothing, and text a spreadsheet would run as a formula
+    (``=HYPERLINK(…)`` from a platform's answer) prefixed with ``'`` so it stays text."""
+    s = "" if value is None else str(value)
+    return "'" + s if s.startswith(_FORMULA_START) else s
+
+
+def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, bom: bool = True) -> str:
+    """Every CSV the project writes (CLI and dashboard): formula-safe cells, and a UTF-8 byte
+    order mark first so Excel reads Indonesian text as UTF-8."""
+    out = io.StringIO()
+    if bom:
+        out.write("\ufeff")
+    w = csv.writer(out)
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([csv_cell(r.get(c)) for c in columns])
+    return out.getvalue()
 
 
 def local(value: dt.datetime | None, tz: ZoneInfo) -> str:
@@ -37,20 +75,22 @@ def post_row(p: Post, tz: ZoneInfo) -> dict[str, Any]:
         "scheduled_at": local(p.scheduled_at, tz) or None, "published_at": local(p.published_at, tz) or None,
         "text": p.text, "link": p.link, "remote_id": p.remote_id, "remote_url": p.remote_url,
         "attempts": p.attempts, "error": p.error, "image": p.image_path, "template": p.template,
-        "created_by": p.created_by,
+        "created_by": p.created_by, "next_attempt_at": local(p.next_attempt_at, tz) or None, "image_alt": p.image_alt,
     }
 
 
 def history_row(h: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
     p = h.post
+    # The column holds an attempt's error, or a transition's reason ("created", "approved").
+    is_error = h.action == "attempt" or h.to_status in _ERROR_STATES
     return {
         "id": h.id, "post_id": h.post_id, "channel": h.channel.name, "platform": h.channel.platform,
         "action": h.action, "started_at": local(h.started_at, tz), "finished_at": local(h.finished_at, tz) or None,
         "from_status": h.from_status, "to_status": h.to_status, "outcome": h.outcome, "http_status": h.http_status,
         "status": p.status, "scheduled_at": local(p.scheduled_at, tz) or None,
         "published_at": local(p.published_at, tz) or None, "text": p.text,
-        "remote_id": h.remote_id, "remote_url": h.remote_url, "attempts": p.attempts, "error": h.error,
-        "actor": h.actor,
+        "remote_id": h.remote_id, "remote_url": h.remote_url, "attempts": p.attempts,
+        "error": h.error if is_error else None, "actor": h.actor, "note": None if is_error else h.error,
     }
 
 
@@ -145,3 +185,24 @@ def channel_states(session: Session, settings: Settings, now: dt.datetime | None
         rows.append({"name": c.name, "platform": c.platform, "status": c.status, "reason": c.status_reason,
                      "rate_limited_until": local(limited, settings.timezone) or None})
     return rows
+
+
+def audit_rows(session: Session, tz: ZoneInfo, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+               actor: str | None = None, entity: str | None = None) -> list[dict[str, Any]]:
+    """Who changed what (`promo audit`), oldest first; ``entity`` is a key of AUDIT_ENTITIES."""
+    q = select(AuditEntry).order_by(AuditEntry.id)
+    if since:
+        q = q.where(AuditEntry.at >= since)
+    if until:
+        q = q.where(AuditEntry.at < until)
+    if actor:
+        q = q.where(AuditEntry.actor == actor)
+    if entity:
+        q = q.where(AuditEntry.entity.in_(AUDIT_ENTITIES[entity]))
+    return [{"id": a.id, "at": local(a.at, tz), "actor": a.actor, "action": a.action, "entity": a.entity,
+             "entity_id": a.entity_id, "detail": a.detail} for a in session.scalars(q)]
+
+
+def detail_text(detail: object) -> str:
+    """An audit row's detail on one line (secrets masked, should one ever have got in)."""
+    return redact(json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)) if detail else ""

@@ -18,10 +18,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import csv
 import datetime as dt
 import hmac
-import io
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
@@ -41,6 +39,7 @@ from scheduler.views import (
     HISTORY_FIELDS,
     HistoryFilter,
     channel_states,
+    csv_text,
     history_rows,
     local,
     post_row,
@@ -194,11 +193,8 @@ class Dashboard:
         f = self.history_filter(request)
         if request.query.get("format") == "csv":
             rows = await self.read(lambda s: history_rows(s, f, self.tz))
-            out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-            return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8",
+            # Formula-safe cells and a byte order mark, like every CSV the project writes.
+            return web.Response(text=csv_text(rows, HISTORY_FIELDS, bom=True), content_type="text/csv", charset="utf-8",
                                 headers={"Content-Disposition": 'attachment; filename="promo-history.csv"'})
         newest = await self.read(lambda s: history_rows(s, f, self.tz, newest_first=True, limit=PAGE_ROWS))
         return self.as_json(newest[::-1])

@@ -169,7 +169,8 @@ def test_post_lifecycle_through_the_command(promo) -> None:
         assert code == 0 and "cancelled" in out
         code, out, _ = promo("post", "show", pid, "--format", "json")
         shown = json.loads(out)
-        assert shown["status"] == "cancelled" and shown["history"][-1]["error"] == "salah"
+        assert shown["status"] == "cancelled" and shown["history"][-1]["note"] == "salah"
+        assert shown["history"][-1]["error"] is None  # a reason, not an error
         code, _, err = promo("post", "retry", pid)
         assert code == 1 and "only failed, expired or needs_review" in err
 
