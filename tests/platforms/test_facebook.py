@@ -117,8 +117,12 @@ async def test_graph_version_option_changes_the_path():
          errors.AuthError),
         (graph_error(506, "Duplicate status message"), errors.Duplicate),
         (graph_error(100, "Error posting link", 1609005), errors.RejectedContent),
-        (graph_error(2, "Service temporarily unavailable", status=500, is_transient=True), errors.Transient),
+        # A 5xx on the create call may follow a post that was made: looked up before any resend.
+        (graph_error(2, "Service temporarily unavailable", status=500, is_transient=True), errors.UnknownOutcome),
+        (httpx.Response(503, text="Service Unavailable"), errors.UnknownOutcome),
         (httpx.Response(504, text="Gateway Timeout"), errors.UnknownOutcome),
+        # Meta answered that it failed (HTTP 400): nothing was made, retry later.
+        (graph_error(2, "Service temporarily unavailable", is_transient=True), errors.Transient),
     ],
 )
 async def test_publish_errors_map_to_typed_errors(response, expected):
