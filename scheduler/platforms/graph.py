@@ -93,6 +93,11 @@ class GraphAdapter(Adapter):
             error = graph_error(self, response, what)
             if isinstance(error, UnknownOutcome) and not publishing:
                 error = Transient(str(error), status=error.status)
+            elif (publishing and response.status_code >= 500 and isinstance(error, Transient)
+                  and not isinstance(error, ContainerGone)):
+                # A 5xx on the call that creates the post (feed, photos, media_publish) may follow
+                # a post that was made: reconcile (container status, published posts) before a resend.
+                error = UnknownOutcome(f"{error} (the post may have been created)", status=error.status)
             raise error
         if not isinstance(body, dict):
             cls = UnknownOutcome if publishing else Transient

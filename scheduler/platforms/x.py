@@ -135,11 +135,11 @@ class XAdapter(Adapter):
                 # Wrong app setup, tier or auth type, or a suspended account: no post will go through.
                 return AuthError(msg, status=403)
             return RejectedContent(msg, status=403)
-        # A 500 on create may still have posted; 502/503 come from the front end before it.
-        if status == 504 or (creating and status == 500):
-            return UnknownOutcome(msg, status=status)
         if status >= 500:
-            return Transient(msg, status=status)
+            # On a real outage the post may have been created before the error came back (a
+            # 502/503 from the front end too): the dispatcher looks at the timeline before any
+            # resend. Uploads, lookups and alt text create no post.
+            return (UnknownOutcome if creating else Transient)(msg, status=status)
         return RejectedContent(msg, status=status)
 
     # --- publishing -----------------------------------------------------------------
