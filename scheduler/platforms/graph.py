@@ -249,7 +249,7 @@ class GraphAdapter(Adapter):
     async def find_recent(self, post: ReadyPost) -> PublishResult | None:
         data = await self.call("GET", f"{self.account}/{self.container_edge}", what="recent posts",
                                params={"fields": self.list_fields, "limit": 25})
-        since = post.created_at - dt.timedelta(minutes=10)  # clock skew
+        since = post.since - dt.timedelta(minutes=10)  # clock skew
         for item in data.get("data") or []:
             when = parse_time(item.get("timestamp"))
             if same_text(item.get(self.text_field), post.text) and (when is None or when >= since):

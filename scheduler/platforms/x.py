@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 OAUTH1_KEYS = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
 #: Problem types that mean the app or account, not this post, is the problem (api.x.com or api.twitter.com).
 ACCESS_PROBLEMS = {"client-forbidden", "oauth1-permissions", "unsupported-authentication"}
-#: How far before the post's creation reconcile looks, for clock skew and a late first attempt.
+#: How far before the first attempt reconcile looks (clock skew between us and X).
 RECONCILE_LOOKBACK = dt.timedelta(hours=1)
 
 
@@ -230,7 +230,7 @@ class XAdapter(Adapter):
         """Find ``post`` among the account's posts since it was created (costs read credits)."""
         try:
             me = await self._whoami()
-            since = min(post.created_at, utcnow()) - RECONCILE_LOOKBACK
+            since = min(post.since, utcnow()) - RECONCILE_LOOKBACK
             params = {"max_results": "100", "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "tweet.fields": "created_at", "exclude": "replies,retweets"}
             response = await self._call("GET", f"/2/users/{me['id']}/tweets", params=params)

@@ -578,6 +578,16 @@ async def test_reconcile_finds_the_post_as_x_shows_it_back():
                                        "tweet.fields": "created_at", "exclude": "replies,retweets"}
 
 
+@time_machine.travel(NOW + dt.timedelta(days=3), tick=False)
+async def test_reconcile_looks_back_to_the_first_attempt_not_to_when_the_post_was_queued():
+    # Queued three days ahead: only posts since the first send attempt (less skew) can be ours.
+    fake = FakeX({("GET", "/2/users/me"): httpx.Response(200, json=ME),
+                  ("GET", "/2/users/2244994945/tweets"): timeline()})
+    first = NOW + dt.timedelta(days=3, minutes=-2)
+    assert await make(fake).reconcile(post(attempted_at=first)) is None
+    assert fake.requests[1].url.params["start_time"] == (first - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 async def test_reconcile_says_none_when_the_post_is_not_there_and_unknown_when_it_cannot_tell():
     routes = {("GET", "/2/users/me"): httpx.Response(200, json=ME),
               ("GET", "/2/users/2244994945/tweets"): timeline(
