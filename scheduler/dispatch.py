@@ -7,6 +7,11 @@
   its expiry; leases are renewed while a publish is in flight. Housekeeping resolves
   leases whose owner died: reconcile where the platform can tell, otherwise
   ``needs_review`` — never re-sent blindly.
+* After an attempt that may have published (unknown outcome, dead claimer) a post is sent
+  again blindly only while the platform still honours our idempotency key
+  (``PlatformRules.idempotent_for``, counted from the first such attempt); past that window
+  the dispatcher asks the platform first (``reconcile``) and, when it cannot tell, leaves
+  the post for a person (``needs_review``).
 * What happens after an error is decided from the error's class alone (:func:`decide`).
 * Results are written in small batches, so a burst costs few transactions.
 """
@@ -46,6 +51,26 @@ CLAIM_BATCH = 256
 FLUSH_DELAY = 0.005
 #: The least time between two claims triggered by finished publishes.
 TICK_GAP = 0.05
+#: A blind resend must start this long before the platform's idempotency window closes
+#: (the request takes time to arrive; clocks differ).
+WINDOW_MARGIN = dt.timedelta(minutes=5)
+
+
+class NotOnPlatform(errors.Transient):
+    """Reconciled after an unknown outcome: not on the platform (yet), so it may be sent again."""
+
+
+def resend_is_safe(rules: PlatformRules, since: dt.datetime, now: dt.datetime) -> bool:
+    """Whether a blind resend now is covered by the platform's idempotency key.
+
+    ``since`` is when the first attempt that may have reached the platform started: the
+    platform cannot have stored our key before then, so its window ends at the latest
+    ``idempotent_for`` later.
+    """
+    window = rules.idempotent_for
+    if window is None:
+        return False
+    return now - since < window - min(WINDOW_MARGIN, window / 2)
 
 
 def worker_id() -> str:
@@ -116,20 +141,26 @@ def _classify(claimed: post_store.Claimed, exc: BaseException | None, result: Pu
     if isinstance(exc, errors.RejectedContent):
         return Decision(out(S.FAILED, "rejected", http_status=status, error=message),
                         alert=f"{where} failed: {message}")
-    transient = isinstance(exc, errors.Transient)
-    if isinstance(exc, errors.UnknownOutcome) and rules.idempotent:
-        transient = True  # the platform dedupes on our key: sending again is safe
-    if transient:
+    if isinstance(exc, errors.Transient):
         failures = claimed.failures + 1
+        outcome = "absent" if isinstance(exc, NotOnPlatform) else "transient"
         if failures >= settings.max_attempts:
-            return Decision(out(S.FAILED, "transient", http_status=status, failures=failures,
+            return Decision(out(S.FAILED, outcome, http_status=status, failures=failures,
                                 error=f"gave up after {failures} attempts: {message}"),
                             alert=f"{where} failed after {failures} attempts: {message}")
-        return Decision(out(S.RETRY_WAIT, "transient", http_status=status, failures=failures, error=message,
+        return Decision(out(S.RETRY_WAIT, outcome, http_status=status, failures=failures, error=message,
                             next_attempt_at=now + backoff(failures, settings, rng)))
-    # UnknownOutcome on a platform where a retry could double-post (or an unexpected error).
-    if not isinstance(exc, errors.UnknownOutcome):
+    if isinstance(exc, errors.UnknownOutcome):
+        since = claimed.uncertain_since or claimed.claimed_at or now
+        failures = claimed.failures + 1
+        if resend_is_safe(rules, since, now) and failures < settings.max_attempts:
+            # The platform dedupes on our key and still remembers it: sending again is safe.
+            return Decision(out(S.RETRY_WAIT, "unknown", http_status=status, failures=failures,
+                                error=f"outcome unknown, sending again with the same idempotency key: {message}",
+                                next_attempt_at=now + backoff(failures, settings, rng)))
+    else:
         message = f"unexpected {type(exc).__name__}: {message}"
+    # A retry could double-post (no key, or its window has passed), or an unexpected error.
     return Decision(out(S.NEEDS_REVIEW, "unknown", http_status=status,
                         error=f"outcome unknown, not re-sent: {message}"),
                     alert=f"{where} needs review (may or may not be on the platform): {message}")
@@ -268,22 +299,28 @@ class Dispatcher:
             channel_name, cfg = self.config_for(c.channel_id)
             adapter = self.adapter_for(c.channel_id)
             rules = adapter.rules_for(cfg.options, adapter.ctx.state)
+            first = c.uncertain_since or c.claimed_at or self.clock()
             ready = ReadyPost(
                 post_id=c.id, idempotency_key=c.idempotency_key, text=c.text, link=c.link, title=c.title,
                 description=c.summary, image=media_for(self.settings, c.image_path, c.image_alt),
-                created_at=c.created_at,
+                created_at=c.created_at, attempted_at=first,
             )
-            try:
-                # A safety net over the requests' own timeouts (an adapter polling a container).
-                async with asyncio.timeout(self.settings.publish_timeout * 4):
-                    result = await adapter.publish(ready)
-            except TimeoutError:
-                raise errors.UnknownOutcome("publish did not finish in time: outcome unknown") from None
-            except errors.UnknownOutcome as unknown:
-                if rules.can_reconcile and not rules.idempotent:
+            if c.uncertain_since is not None and not resend_is_safe(rules, c.uncertain_since, self.clock()):
+                result = await self._ask_first(adapter, ready, rules, c.uncertain_since)
+            if result is None:
+                try:
+                    try:
+                        # A safety net over the requests' own timeouts (an adapter polling a container).
+                        async with asyncio.timeout(self.settings.publish_timeout * 4):
+                            result = await adapter.publish(ready)
+                    except TimeoutError:
+                        raise errors.UnknownOutcome("publish did not finish in time: outcome unknown") from None
+                except errors.UnknownOutcome as unknown:
+                    # What the adapter learned while publishing (e.g. the server software) counts.
+                    rules = adapter.rules_for(cfg.options, adapter.ctx.state)
+                    if resend_is_safe(rules, first, self.clock()) or not rules.can_reconcile:
+                        raise  # decide(): send again with the key, or needs_review
                     result = await self._reconcile_now(adapter, ready, unknown)
-                else:
-                    raise
         except asyncio.CancelledError:
             raise
         except Exception as e:  # every error is classified by decide()
@@ -301,11 +338,30 @@ class Dispatcher:
         """After an unknown outcome, ask the platform; None means certainly not there → retry."""
         try:
             found = await adapter.reconcile(ready)
-        except errors.PublishError:
-            raise unknown from None
+        except errors.PublishError as exc:
+            raise errors.UnknownOutcome(f"{unknown}; reconcile cannot tell: {redact(str(exc))}",
+                                        status=unknown.status) from None
         if found is None:
-            raise errors.Transient(f"{unknown} — reconciled: not on the platform, will retry")
+            raise NotOnPlatform(f"{unknown} — reconciled: not on the platform, will retry", status=unknown.status)
         return found
+
+    async def _ask_first(self, adapter: Adapter, ready: ReadyPost, rules: PlatformRules,
+                         since: dt.datetime) -> PublishResult | None:
+        """Before resending a post an earlier attempt may have published, outside the key's window.
+
+        Returns the post when it is on the platform, None when it certainly is not (send it);
+        raises UnknownOutcome (→ needs_review) when the platform cannot tell.
+        """
+        what = f"an earlier attempt ({since:%Y-%m-%d %H:%M} UTC) may have published it"
+        if not rules.can_reconcile:
+            raise errors.UnknownOutcome(f"{what}; the platform cannot be asked and no idempotency key covers "
+                                        "a resend now")
+        try:
+            return await adapter.reconcile(ready)
+        except (errors.RateLimited, errors.AuthError):
+            raise  # nothing was sent; the earlier attempt still counts next time
+        except errors.PublishError as exc:
+            raise errors.UnknownOutcome(f"{what} and reconcile cannot tell: {redact(str(exc))}") from None
 
     async def flusher(self) -> None:
         """Write finished attempts in batches, then look for more due work (freed channels)."""
@@ -395,12 +451,16 @@ class Dispatcher:
                 post = session.get(Post, post_id)
                 if post is None or post.status != S.PUBLISHING.value or post.lease_owner != owner:
                     continue
+                open_row = post_store.open_attempt(session, post)
+                since = open_row.started_at if open_row is not None else now
+                earlier = post_store.uncertain_since(session.connection(), [post.id]).get(post.id)
+                since = min(since, earlier) if earlier is not None else since
                 ready = ReadyPost(post_id=post.id, idempotency_key=post.idempotency_key, text=post.text,
                                   link=post.link, title=post.title, description=post.summary,
                                   image=media_for(self.settings, post.image_path, post.image_alt),
-                                  created_at=post.created_at)
+                                  created_at=post.created_at, attempted_at=since)
             verdict, error = "needs_review", f"lease of {owner} expired mid-publish: outcome unknown"
-            if rules.idempotent:
+            if resend_is_safe(rules, since, now):
                 verdict, error = "retry", f"lease of {owner} expired; the platform dedupes on our key, sending again"
             elif rules.can_reconcile and adapter is not None:
                 try:

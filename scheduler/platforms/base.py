@@ -9,7 +9,7 @@ or refreshes itself (the caller persists those encrypted).
 
 Each platform *declares* its rules as data (:class:`PlatformRules`): text limits and
 how they are counted, media types and size, whether it needs an image, whether it
-can reconcile an unknown outcome, whether it honours our idempotency key.
+can reconcile an unknown outcome, and for how long it honours our idempotency key.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from scheduler.textrules import TextRule
 JPEG_PNG = frozenset({"image/jpeg", "image/png"})
 COMMON_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 MB = 1024 * 1024
+#: ``idempotent_for`` of a platform that never forgets a key (our outbox file, a deduping receiver).
+ALWAYS = dt.timedelta.max
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,15 @@ class PlatformRules:
     requires_image: bool = False
     #: ``reconcile`` can tell whether a post whose outcome is unknown went out.
     can_reconcile: bool = False
-    #: The platform honours our idempotency key, so re-sending after an unknown outcome is safe.
-    idempotent: bool = False
+    #: How long the platform honours our idempotency key: a resend with the same key inside this
+    #: window (counted from the first attempt that may have reached it) cannot post twice.
+    #: None: no key, never resend blindly; :data:`ALWAYS`: the key is never forgotten.
+    idempotent_for: dt.timedelta | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        """The platform dedupes on our key at all (for some window)."""
+        return self.idempotent_for is not None
 
     def text_rules(self, with_image: bool) -> tuple[TextRule, ...]:
         if with_image and self.text_with_image is not None:
@@ -100,6 +109,14 @@ class ReadyPost:
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     #: What an earlier attempt learned (e.g. a container id), for reconcile; keys are adapter-defined.
     remote_hint: Mapping[str, str] = field(default_factory=dict)
+    #: When the first attempt that may have reached the platform started (the post cannot be
+    #: there from before); reconcile looks back to here. None: use ``created_at``.
+    attempted_at: dt.datetime | None = None
+
+    @property
+    def since(self) -> dt.datetime:
+        """The earliest time the post can have appeared on the platform."""
+        return self.attempted_at or self.created_at
 
 
 @dataclass(frozen=True)

@@ -4,18 +4,22 @@ Text and link posts go to ``POST /{page-id}/feed`` (``message``, ``link``; Faceb
 builds the card from the link's Open Graph tags); a post with an image is uploaded to
 ``POST /{page-id}/photos`` as a multipart ``source`` file with the text as ``caption``.
 The Page token travels in the POST body, never in a URL. Facebook has no idempotency
-key, so an unknown outcome is reconciled by reading the Page's recent published posts.
+key, so an unknown outcome is reconciled by reading the Page's published posts back to the
+first attempt (following the ``after`` cursor); when it cannot read that far it says so.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 from scheduler.errors import PublishError, RejectedContent, UnknownOutcome
 from scheduler.platforms.base import JPEG_PNG, MB, PlatformRules, PublishResult, ReadyPost
 from scheduler.platforms.graph import GraphAdapter
 from scheduler.platforms.graph_errors import parse_time, same_text
+from scheduler.platforms.httpkit import find_recent
 from scheduler.textrules import TextRule
+
+#: Published-posts pages reconcile reads (50 posts each) before it gives up proving absence.
+RECONCILE_PAGES = 10
+PAGE_SIZE = 50
 
 
 class FacebookAdapter(GraphAdapter):
@@ -78,18 +82,33 @@ class FacebookAdapter(GraphAdapter):
         return f"https://www.facebook.com/{page}/posts/{part}" if part else f"https://www.facebook.com/{post_id}"
 
     async def reconcile(self, post: ReadyPost) -> PublishResult | None:
-        try:
-            answer = await self.call("GET", f"{self.account}/published_posts", what="recent posts",
-                                     params={"fields": "id,message,created_time,permalink_url", "limit": 25})
-        except PublishError as exc:
-            raise UnknownOutcome(f"cannot tell whether the facebook post went out: {exc}") from None
-        # The same text may have been posted before; only posts newer than ours can be it.
-        since = post.created_at - dt.timedelta(minutes=10)
-        for item in answer.get("data") or []:
-            when = parse_time(item.get("created_time"))
-            if same_text(item.get("message"), post.text) and (when is None or when >= since):
-                return PublishResult(str(item["id"]), item.get("permalink_url"))
-        return None
+        """Look for the post among the Page's published posts, paging back (``after`` cursor)
+        until the list reaches back before the first attempt; UnknownOutcome when it cannot."""
+        params: dict[str, str | int] = {"fields": "id,message,created_time,permalink_url", "limit": PAGE_SIZE}
+        for _ in range(RECONCILE_PAGES):
+            try:
+                answer = await self.call("GET", f"{self.account}/published_posts", what="recent posts",
+                                         params=params)
+            except PublishError as exc:
+                raise UnknownOutcome(f"cannot tell whether the facebook post went out: {exc}") from None
+            data = answer.get("data")
+            if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+                raise UnknownOutcome("facebook answered the published posts with something that is not a list")
+            paging = answer.get("paging")
+            paging = paging if isinstance(paging, dict) else {}
+            cursors = paging.get("cursors")
+            after = cursors.get("after") if isinstance(cursors, dict) and paging.get("next") else None
+            # The same text may have been posted before; only posts since our first attempt can be it.
+            found = find_recent(data, post, same=lambda item: same_text(item.get("message"), post.text),
+                                created=lambda item: parse_time(item.get("created_time")), complete=not after)
+            match, certain = found
+            if match is not None:
+                return PublishResult(str(match["id"]), match.get("permalink_url"))
+            if certain:
+                return None
+            params["after"] = str(after)
+        raise UnknownOutcome(f"facebook: more than {RECONCILE_PAGES * PAGE_SIZE} Page posts since the first "
+                             "attempt; cannot tell whether the post went out")
 
     async def check(self) -> str:
         answer = await self.call("GET", self.account, what="check", params={"fields": "id,name"})

@@ -93,6 +93,11 @@ class GraphAdapter(Adapter):
             error = graph_error(self, response, what)
             if isinstance(error, UnknownOutcome) and not publishing:
                 error = Transient(str(error), status=error.status)
+            elif (publishing and response.status_code >= 500 and isinstance(error, Transient)
+                  and not isinstance(error, ContainerGone)):
+                # A 5xx on the call that creates the post (feed, photos, media_publish) may follow
+                # a post that was made: reconcile (container status, published posts) before a resend.
+                error = UnknownOutcome(f"{error} (the post may have been created)", status=error.status)
             raise error
         if not isinstance(body, dict):
             cls = UnknownOutcome if publishing else Transient
@@ -244,7 +249,7 @@ class GraphAdapter(Adapter):
     async def find_recent(self, post: ReadyPost) -> PublishResult | None:
         data = await self.call("GET", f"{self.account}/{self.container_edge}", what="recent posts",
                                params={"fields": self.list_fields, "limit": 25})
-        since = post.created_at - dt.timedelta(minutes=10)  # clock skew
+        since = post.since - dt.timedelta(minutes=10)  # clock skew
         for item in data.get("data") or []:
             when = parse_time(item.get("timestamp"))
             if same_text(item.get(self.text_field), post.text) and (when is None or when >= since):

@@ -1,4 +1,4 @@
-"""Small helpers shared by the Mastodon, LinkedIn and Discord adapters.
+"""Small helpers shared by the Mastodon, LinkedIn and Discord adapters (and Facebook's reconcile).
 
 Parsing ISO-8601 times, marking steps that cannot publish anything, and matching a post
 against the account's newest posts when reconciling. (Reading a JSON body and appending a
@@ -56,10 +56,10 @@ def find_recent(
     """Look for ``post`` in a newest-first list of the account's posts.
 
     Returns ``(match, certain)``: the matching item, or ``None`` with ``certain=True`` when
-    the list reaches back before the post was created (or is the whole list) so the post
-    is certainly not there.
+    the list reaches back before the first attempt that may have published it (``post.since``;
+    or is the whole list) so the post is certainly not there.
     """
-    since = post.created_at - SKEW
+    since = post.since - SKEW
     reached_back = complete
     for item in items:
         when = created(item)

@@ -2,15 +2,20 @@
 
 Images go through ``POST /api/v2/media`` first (a 202 means "still processing": poll
 ``GET /api/v1/media/{id}`` until its ``url`` is set), then ``POST /api/v1/statuses``
-with the post's ``Idempotency-Key``. Mastodon keeps that key for an hour, so re-sending
-after an unknown outcome returns the status already made instead of a second one.
-The server's character limit is read by :meth:`MastodonAdapter.check` from
-``/api/v2/instance`` and kept in the channel state (``max_characters``).
+with the post's ``Idempotency-Key``. Mastodon keeps that key for one hour after it made the
+status (``PostStatusService`` stores it with a 3,600 s expiry), so a resend inside that hour
+returns the status already made; later, or on servers that speak the Mastodon API but ignore
+the header (GoToSocial, Takahe, Pixelfed…), :meth:`MastodonAdapter.reconcile` looks the status
+up among the account's own. Which software a server runs is read from NodeInfo (else
+``/api/v1/instance``) by ``channels check`` or before the first publish and kept in the channel
+state (``software``); ``IDEMPOTENCY=mastodon|none`` overrides it. The server's character limit
+is read by :meth:`MastodonAdapter.check` from ``/api/v2/instance`` (``max_characters``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html
 import re
 from collections.abc import Mapping
@@ -36,18 +41,39 @@ from scheduler.textrules import TextRule
 
 DEFAULT_MAX_CHARACTERS = 500
 VISIBILITIES = ("public", "unlisted", "private", "direct")
+#: How long Mastodon remembers an Idempotency-Key (``redis.setex(key, 3_600, status.id)``).
+KEY_WINDOW = dt.timedelta(hours=1)
+#: NodeInfo ``software.name`` of servers known to honour the key; others are looked up instead.
+HONOURS_KEY = frozenset({"mastodon"})
+IDEMPOTENCY_CHOICES = ("mastodon", "none")
+NODEINFO_SCHEMAS = ("http://nodeinfo.diaspora.software/ns/schema/2.1",
+                    "http://nodeinfo.diaspora.software/ns/schema/2.0")
+#: Status list pages reconcile reads (40 statuses each) before it gives up proving absence.
+RECONCILE_PAGES = 5
+PAGE_SIZE = 40
 _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p[^>]*>", re.I)
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _rules(max_characters: int) -> PlatformRules:
+def _rules(max_characters: int, honours_key: bool = True) -> PlatformRules:
     return PlatformRules(
         text=(TextRule(max_characters, "mastodon"),),
         image_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/avif"}),
         max_image_bytes=16 * MB,  # upstream image_size_limit
         can_reconcile=True,
-        idempotent=True,
+        idempotent_for=KEY_WINDOW if honours_key else None,
     )
+
+
+def software_from_version(version: object) -> str | None:
+    """The software named by ``/api/v1/instance``'s ``version`` ("4.3.1" is Mastodon itself;
+    "2.7.2 (compatible; Pleroma 2.5.0)" names another); None when it says nothing."""
+    if not isinstance(version, str) or not version.strip():
+        return None  # GoToSocial may leave it empty
+    compatible = re.search(r"compatible;\s*([A-Za-z][\w.-]*)", version)
+    if compatible:
+        return compatible.group(1).lower()
+    return "mastodon" if re.match(r"\d+\.\d+", version.strip()) else None
 
 
 def plain_text(content: str) -> str:
@@ -62,7 +88,7 @@ class MastodonAdapter(Adapter):
     platform = "mastodon"
     rules = _rules(DEFAULT_MAX_CHARACTERS)
     required_keys = (("BASE_URL", "ACCESS_TOKEN"),)
-    optional_keys = ("VISIBILITY", "LANGUAGE", "POLL_INTERVAL", "POLL_ATTEMPTS")
+    optional_keys = ("VISIBILITY", "LANGUAGE", "POLL_INTERVAL", "POLL_ATTEMPTS", "IDEMPOTENCY")
     secret_keys = frozenset({"ACCESS_TOKEN"})
     help = ("BASE_URL is your server (https://mastodon.example); ACCESS_TOKEN from Preferences > Development > "
             "New application (scopes write:statuses write:media read:accounts) > Your access token.")
@@ -70,9 +96,18 @@ class MastodonAdapter(Adapter):
     @classmethod
     def rules_for(cls, options: Mapping[str, str], state: ChannelState | None = None) -> PlatformRules:
         stored = state.get("max_characters") if state is not None else None
-        if stored and stored.isdigit() and int(stored) > 0:
-            return _rules(int(stored))
-        return cls.rules
+        limit = int(stored) if stored and stored.isdigit() and int(stored) > 0 else DEFAULT_MAX_CHARACTERS
+        return _rules(limit, honours_key=cls.honours_key(options, state))
+
+    @staticmethod
+    def honours_key(options: Mapping[str, str], state: ChannelState | None) -> bool:
+        """Whether the server dedupes on Idempotency-Key: the channel's IDEMPOTENCY, else the
+        detected software (unknown software does not count: a blind resend could post twice)."""
+        override = (options.get("IDEMPOTENCY") or "").strip().lower()
+        if override:
+            return override == "mastodon"
+        software = state.get("software") if state is not None else None
+        return software in HONOURS_KEY
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> list[str]:
@@ -80,6 +115,9 @@ class MastodonAdapter(Adapter):
         visibility = options.get("VISIBILITY")
         if visibility and visibility not in VISIBILITIES:
             problems.append(f"VISIBILITY must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
+        idempotency = (options.get("IDEMPOTENCY") or "").strip().lower()
+        if idempotency and idempotency not in IDEMPOTENCY_CHOICES:
+            problems.append(f"IDEMPOTENCY must be one of {', '.join(IDEMPOTENCY_CHOICES)}, not {idempotency!r}")
         for key in ("POLL_INTERVAL", "POLL_ATTEMPTS"):
             try:
                 float(options.get(key) or 0)
@@ -90,7 +128,7 @@ class MastodonAdapter(Adapter):
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.option('ACCESS_TOKEN')}", "User-Agent": "promo-scheduler"}
 
-    def error(self, response: httpx.Response, what: str) -> PublishError:
+    def error(self, response: httpx.Response, what: str, creating: bool = False) -> PublishError:
         """Map a Mastodon error answer (``{"error": "..."}``) to a typed error."""
         status = response.status_code
         detail = self.redact(str(json_body(response).get("error") or "")) or self.excerpt(response)
@@ -103,8 +141,11 @@ class MastodonAdapter(Adapter):
             # Mastodon's X-RateLimit-Reset is an ISO-8601 time, not epoch seconds.
             reset = parse_iso(response.headers.get("x-ratelimit-reset"))
             return RateLimited(msg, retry_at=reset or retry_at_from_headers(response.headers), status=status)
+        if status >= 500 and creating:
+            # The status may have been made before the error (a worker dying mid-request, a proxy
+            # timing out): the dispatcher resends with the key inside its hour, else looks it up.
+            return UnknownOutcome(msg, status=status)
         if status >= 500:
-            # Even a 504 is safe to retry: the Idempotency-Key prevents a second status.
             return Transient(msg, status=status)
         return RejectedContent(msg, status=status)
 
@@ -139,6 +180,8 @@ class MastodonAdapter(Adapter):
         return with_link(post.text, post.link, rules, with_image=post.image is not None)
 
     async def publish(self, post: ReadyPost) -> PublishResult:
+        if not self.option("IDEMPOTENCY") and self.ctx.state.get("software") is None:
+            await self.detect_software()  # before the first status: decides how an unknown outcome is resolved
         body: dict[str, Any] = {"status": self.status_text(post)}
         body["visibility"] = self.option("VISIBILITY", "public")
         if self.option("LANGUAGE"):
@@ -148,7 +191,7 @@ class MastodonAdapter(Adapter):
         headers = {**self.headers(), "Idempotency-Key": post.idempotency_key}
         response = await self.send("POST", f"{self.base_url}/api/v1/statuses", headers=headers, json=body)
         if response.status_code != 200:
-            raise self.error(response, "status")
+            raise self.error(response, "status", creating=True)
         status = json_body(response)
         if not status.get("id"):
             raise UnknownOutcome(f"mastodon answered 200 without a status id: {self.excerpt(response)}")
@@ -163,35 +206,66 @@ class MastodonAdapter(Adapter):
         return json_body(response)
 
     async def reconcile(self, post: ReadyPost) -> PublishResult | None:
-        """Look for the post among the account's newest statuses (after the 1-hour key window)."""
+        """Look for the post among the account's statuses, paging back to the first attempt."""
+        wanted = " ".join(self.status_text(post).split())
+        params: dict[str, str | int] = {"limit": PAGE_SIZE, "exclude_replies": "true", "exclude_reblogs": "true"}
         try:
             account = await self.account()
-            limit = 20
-            response = await self.send(
-                "GET", f"{self.base_url}/api/v1/accounts/{account.get('id')}/statuses",
-                headers=self.headers(), params={"limit": limit, "exclude_replies": "true", "exclude_reblogs": "true"})
-        except (Transient, RateLimited) as exc:
+            for _ in range(RECONCILE_PAGES):
+                response = await self.send("GET", f"{self.base_url}/api/v1/accounts/{account.get('id')}/statuses",
+                                           headers=self.headers(), params=params)
+                if response.status_code != 200:
+                    raise UnknownOutcome(f"cannot look up mastodon statuses (HTTP {response.status_code})")
+                try:
+                    data = response.json()
+                except ValueError:
+                    data = None
+                if not isinstance(data, list):
+                    raise UnknownOutcome("mastodon answered the status list with something that is not a list")
+                statuses = [s for s in data if isinstance(s, dict)]
+                if len(statuses) != len(data):
+                    raise UnknownOutcome("mastodon answered the status list with entries that are not statuses")
+                # Bound first, unpacked after: unpacking straight from the call makes mypy solve T as "dict | None".
+                found = find_recent(
+                    statuses, post, same=lambda s: plain_text(str(s.get("content") or "")) == wanted,
+                    created=lambda s: parse_iso(s.get("created_at")), complete=len(data) < PAGE_SIZE)
+                match, certain = found
+                if match is not None:
+                    return PublishResult(remote_id=str(match["id"]),
+                                         remote_url=match.get("url") or match.get("uri"))
+                if certain:
+                    return None
+                params["max_id"] = str(statuses[-1].get("id"))  # the next page: older than the last seen
+        except (Transient, RateLimited, AuthError) as exc:
             raise UnknownOutcome(f"cannot look up mastodon statuses: {exc}") from None
-        if response.status_code != 200:
-            raise UnknownOutcome(f"cannot look up mastodon statuses (HTTP {response.status_code})")
+        raise UnknownOutcome(f"mastodon: more than {RECONCILE_PAGES * PAGE_SIZE} newer statuses; "
+                             "cannot tell whether the post went out")
+
+    async def detect_software(self) -> str | None:
+        """Which software the server runs (NodeInfo ``software.name``, else ``/api/v1/instance``),
+        kept in the channel state; None when the server could not be asked (nothing stored)."""
+        name: str | None = None
         try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, list):
-            raise UnknownOutcome("mastodon answered the status list with something that is not a list")
-        statuses = [s for s in data if isinstance(s, dict)]
-        wanted = " ".join(self.status_text(post).split())
-        # Bound first, unpacked after: unpacking straight from the call makes mypy solve T as "dict | None".
-        found = find_recent(
-            statuses, post, same=lambda s: plain_text(str(s.get("content") or "")) == wanted,
-            created=lambda s: parse_iso(s.get("created_at")), complete=len(statuses) < limit)
-        match, certain = found
-        if match is not None:
-            return PublishResult(remote_id=str(match["id"]), remote_url=match.get("url") or match.get("uri"))
-        if certain:
+            response = await self.send("GET", f"{self.base_url}/.well-known/nodeinfo")
+            links = json_body(response).get("links") if response.status_code == 200 else None
+            hrefs = {str(link.get("rel")): str(link.get("href")) for link in links or []
+                     if isinstance(link, dict) and link.get("href")}
+            href = next((hrefs[rel] for rel in NODEINFO_SCHEMAS if rel in hrefs), None)
+            if href:
+                # Asked on our BASE_URL (the same server answers under its public name).
+                response = await self.send("GET", self.base_url + httpx.URL(href).path)
+                software = json_body(response).get("software") if response.status_code == 200 else None
+                if isinstance(software, dict) and isinstance(software.get("name"), str):
+                    name = software["name"].strip().lower() or None
+            if name is None:
+                response = await self.send("GET", f"{self.base_url}/api/v1/instance")
+                if response.status_code >= 500:
+                    return None
+                name = software_from_version(json_body(response).get("version")) or "unknown"
+        except PublishError:
             return None
-        raise UnknownOutcome("mastodon: too many newer statuses to tell whether the post went out")
+        await self.ctx.state.update({"software": name})
+        return name
 
     async def check(self) -> str:
         response = await self.send("GET", f"{self.base_url}/api/v2/instance")
@@ -202,5 +276,9 @@ class MastodonAdapter(Adapter):
         if response.status_code == 200 and isinstance(limit, int) and limit > 0:
             await self.ctx.state.update({"max_characters": str(limit)})
         account = await self.account()
-        chars = self.rules_for(self.ctx.options, self.ctx.state).text[0].limit
-        return f"@{account.get('acct')} on {httpx.URL(self.base_url).host} ({chars} characters per post)"
+        software = await self.detect_software() or self.ctx.state.get("software") or "unknown"
+        rules = self.rules_for(self.ctx.options, self.ctx.state)
+        resend = ("resends within 1 h reuse the Idempotency-Key" if rules.idempotent
+                  else "unknown outcomes are looked up, never resent blindly")
+        return (f"@{account.get('acct')} on {httpx.URL(self.base_url).host} ({software}; "
+                f"{rules.text[0].limit} characters per post; {resend})")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import Transient
-from scheduler.platforms.base import Adapter, PlatformRules, PublishResult, ReadyPost
+from scheduler.platforms.base import ALWAYS, Adapter, PlatformRules, PublishResult, ReadyPost
 from scheduler.textrules import TextRule
 
 
@@ -96,7 +96,8 @@ def _find_key(path: Path, key: str) -> int | None:
 
 class OutboxAdapter(Adapter):
     platform = "outbox"
-    rules = PlatformRules(text=(TextRule(10_000, "graphemes"),), can_reconcile=True, idempotent=True)
+    rules = PlatformRules(text=(TextRule(10_000, "graphemes"),), can_reconcile=True,
+                          idempotent_for=ALWAYS)
     required_keys = ((),)
     optional_keys = ("PATH",)
     help = "Appends each post as a JSON line to PATH (default outbox.jsonl). No credentials."

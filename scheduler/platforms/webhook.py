@@ -17,6 +17,7 @@ import httpx
 
 from scheduler.errors import AuthError, RateLimited
 from scheduler.platforms.base import (
+    ALWAYS,
     Adapter,
     ChannelContext,
     ChannelState,
@@ -52,7 +53,7 @@ class WebhookAdapter(Adapter):
     @classmethod
     def rules_for(cls, options: Mapping[str, str], state: ChannelState | None = None) -> PlatformRules:
         if (options.get("IDEMPOTENT") or "").lower() in _TRUE:
-            return PlatformRules(text=cls.rules.text, idempotent=True)
+            return PlatformRules(text=cls.rules.text, idempotent_for=ALWAYS)
         return cls.rules
 
     @classmethod

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 OAUTH1_KEYS = ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_SECRET")
 #: Problem types that mean the app or account, not this post, is the problem (api.x.com or api.twitter.com).
 ACCESS_PROBLEMS = {"client-forbidden", "oauth1-permissions", "unsupported-authentication"}
-#: How far before the post's creation reconcile looks, for clock skew and a late first attempt.
+#: How far before the first attempt reconcile looks (clock skew between us and X).
 RECONCILE_LOOKBACK = dt.timedelta(hours=1)
 
 
@@ -135,11 +135,11 @@ class XAdapter(Adapter):
                 # Wrong app setup, tier or auth type, or a suspended account: no post will go through.
                 return AuthError(msg, status=403)
             return RejectedContent(msg, status=403)
-        # A 500 on create may still have posted; 502/503 come from the front end before it.
-        if status == 504 or (creating and status == 500):
-            return UnknownOutcome(msg, status=status)
         if status >= 500:
-            return Transient(msg, status=status)
+            # On a real outage the post may have been created before the error came back (a
+            # 502/503 from the front end too): the dispatcher looks at the timeline before any
+            # resend. Uploads, lookups and alt text create no post.
+            return (UnknownOutcome if creating else Transient)(msg, status=status)
         return RejectedContent(msg, status=status)
 
     # --- publishing -----------------------------------------------------------------
@@ -230,7 +230,7 @@ class XAdapter(Adapter):
         """Find ``post`` among the account's posts since it was created (costs read credits)."""
         try:
             me = await self._whoami()
-            since = min(post.created_at, utcnow()) - RECONCILE_LOOKBACK
+            since = min(post.since, utcnow()) - RECONCILE_LOOKBACK
             params = {"max_results": "100", "start_time": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
                       "tweet.fields": "created_at", "exclude": "replies,retweets"}
             response = await self._call("GET", f"/2/users/{me['id']}/tweets", params=params)

@@ -171,6 +171,11 @@ class Claimed:
     attempts: int
     failures: int
     history_id: int = 0
+    #: When this attempt was claimed (its history row's ``started_at``).
+    claimed_at: dt.datetime | None = None
+    #: When the first earlier attempt that may have reached the platform started (see
+    #: :func:`uncertain_since`); None when no earlier attempt may have published anything.
+    uncertain_since: dt.datetime | None = None
 
 
 # Declarative classes type __table__ as FromClause; these are plain Tables, which update()/insert() need.
@@ -264,6 +269,8 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
             ]
             ids = conn.execute(insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True),
                                history_rows).all()
+            retried = [r.id for r in rows if r.attempts > 1]
+            uncertain = uncertain_since(conn, retried) if retried else {}
     hid = {post_id: h for h, post_id in ids}
     out = []
     for r in rows:
@@ -272,7 +279,35 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
             summary=r.summary, image_path=r.image_path, image_alt=r.image_alt,
             idempotency_key=r.idempotency_key, created_at=r.created_at, scheduled_at=r.scheduled_at,
             attempts=r.attempts, failures=r.failures, history_id=hid[r.id],
+            claimed_at=now, uncertain_since=uncertain.get(r.id),
         ))
+    return out
+
+
+#: Attempt outcomes after which the post may be on the platform without us knowing: an unknown
+#: outcome (timeout after sending, 5xx on a create call), a reconcile that found nothing right
+#: after one (the platform may show it late), and a claimer that died mid-publish.
+UNCERTAIN_OUTCOMES = ("unknown", "absent", "lease_expired")
+
+
+def uncertain_since(conn: Any, post_ids: Sequence[int]) -> dict[int, dt.datetime]:
+    """Per post: when its first attempt that may have reached the platform started.
+
+    Counted since the post last left ``needs_review`` (a person checked the platform then),
+    so an idempotency window is measured from the first request that may have created it.
+    """
+    reviewed = (select(_H.c.post_id, func.max(_H.c.id).label("hid"))
+                .where(_H.c.post_id.in_(list(post_ids)), _H.c.from_status == S.NEEDS_REVIEW.value)
+                .group_by(_H.c.post_id).subquery())
+    q = (select(_H.c.post_id, func.min(_H.c.started_at))
+         .select_from(_H.outerjoin(reviewed, reviewed.c.post_id == _H.c.post_id))
+         .where(_H.c.post_id.in_(list(post_ids)), _H.c.action == "attempt",
+                _H.c.outcome.in_(UNCERTAIN_OUTCOMES), or_(reviewed.c.hid.is_(None), _H.c.id > reviewed.c.hid))
+         .group_by(_H.c.post_id))
+    out: dict[int, dt.datetime] = {}
+    for post_id, started in conn.execute(q).all():
+        if started is not None:
+            out[post_id] = started if started.tzinfo else started.replace(tzinfo=dt.UTC)
     return out
 
 

@@ -6,6 +6,7 @@ and its documented answers; this suite drives the adapter through httpx.MockTran
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import pkgutil
 
@@ -44,9 +45,9 @@ def case(request):
     return CASES[request.param]
 
 
-def make(case, tmp_path, handler=None) -> Adapter:
+def make(case, tmp_path, handler=None, state=None) -> Adapter:
     cls = adapter_class(case.PLATFORM)
-    state = MemoryState(case.state() if hasattr(case, "state") else None)
+    state = MemoryState({**(case.state() if hasattr(case, "state") else {}), **(state or {})})
     ctx = ChannelContext(name=f"test_{case.PLATFORM}", options=case.options(tmp_path), state=state,
                          public_media_base_url="http://127.0.0.1:9/media")
 
@@ -122,7 +123,16 @@ async def test_server_error_is_transient_or_unknown(case, tmp_path):
     assert "SECRET" not in str(info.value)
 
 
-async def test_connection_refused_is_transient_and_timeout_is_unknown(case, tmp_path):
+def on_create(case, answer):
+    """The case's success answers, except ``answer`` for the call that creates the post."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if case.is_create(request):
+            return answer(request)
+        return case.success(request)
+    return handler
+
+
+async def test_connection_refused_is_transient_and_a_timeout_after_sending_is_unknown(case, tmp_path):
     if case.success is None:
         pytest.skip("no HTTP")
 
@@ -135,12 +145,73 @@ async def test_connection_refused_is_transient_and_timeout_is_unknown(case, tmp_
     assert "SECRET" not in str(info.value)
 
     def timeout(request):
-        # the first call that publishes times out after sending
         raise httpx.ReadTimeout("timed out", request=request)
 
-    adapter = make(case, tmp_path, timeout)
-    with pytest.raises((errors.UnknownOutcome, errors.Transient)) as info:
+    # Everything before goes through; the call that creates the post times out after sending:
+    # it may have published, so never "nothing happened" (Transient would resend blindly).
+    adapter = make(case, tmp_path, on_create(case, timeout))
+    with pytest.raises(errors.UnknownOutcome) as unknown:
         await _publish_or_check(adapter)
+    assert "SECRET" not in str(unknown.value)
+
+
+async def test_rate_limit_waits_until_the_time_the_platform_names(case, tmp_path):
+    if case.rate_limited is None:
+        pytest.skip("no HTTP")
+    adapter = make(case, tmp_path, on_create(case, case.rate_limited))
+    now = dt.datetime.now(dt.UTC)
+    with pytest.raises(errors.RateLimited) as info:
+        await _publish_or_check(adapter)
+    expected = case.rate_limit_expected(now) if hasattr(case, "rate_limit_expected") else \
+        now + dt.timedelta(seconds=120)
+    assert abs(info.value.retry_at - expected) <= dt.timedelta(seconds=5), (info.value.retry_at, expected)
+    assert info.value.retry_at.tzinfo is not None and "SECRET" not in str(info.value)
+
+
+async def test_invalid_content_is_rejected(case, tmp_path):
+    if case.rejected is None:
+        pytest.skip("no HTTP")
+    adapter = make(case, tmp_path, on_create(case, case.rejected))
+    with pytest.raises(errors.RejectedContent) as info:
+        await _publish_or_check(adapter)
+    assert "SECRET" not in str(info.value)
+
+
+async def test_the_platforms_duplicate_answer_is_duplicate(case, tmp_path):
+    if case.duplicate is None:
+        pytest.skip(f"{case.PLATFORM} has no duplicate answer")
+    adapter = make(case, tmp_path, on_create(case, case.duplicate))
+    with pytest.raises(errors.Duplicate) as info:
+        await _publish_or_check(adapter)
+    assert "SECRET" not in str(info.value)
+
+
+#: The first attempt that may have published started here; posts from before cannot be ours.
+FIRST_ATTEMPT = dt.datetime(2026, 8, 22, 0, 55, tzinfo=dt.UTC)
+
+
+async def test_reconcile_found_is_the_remote_post_absent_is_none_and_unsure_is_unknown(case, tmp_path):
+    options = case.options(tmp_path)
+    rules = adapter_class(case.PLATFORM).rules_for(options, MemoryState())
+    ready = post(created_at=FIRST_ATTEMPT - dt.timedelta(days=2), attempted_at=FIRST_ATTEMPT)
+    if not rules.can_reconcile:
+        # The dispatcher never resends blindly there: an unknown outcome goes to needs_review.
+        assert case.reconcile_found is None and not rules.idempotent
+        with pytest.raises(errors.UnknownOutcome):
+            await make(case, tmp_path).reconcile(ready)
+        return
+    if case.PLATFORM == "outbox":
+        adapter = make(case, tmp_path)
+        sent = await adapter.publish(ready)
+        assert await adapter.reconcile(ready) == sent
+        assert await adapter.reconcile(post(idempotency_key="another-key", attempted_at=FIRST_ATTEMPT)) is None
+        return
+    state = case.reconcile_state(ready.idempotency_key) if hasattr(case, "reconcile_state") else None
+    found = await make(case, tmp_path, case.reconcile_found(ready.text), state).reconcile(ready)
+    assert found is not None and found.remote_id.startswith(case.FOUND_ID)
+    assert await make(case, tmp_path, case.reconcile_absent(ready.text), state).reconcile(ready) is None
+    with pytest.raises(errors.UnknownOutcome) as info:
+        await make(case, tmp_path, case.reconcile_unknown(ready.text), state).reconcile(ready)
     assert "SECRET" not in str(info.value)
 
 

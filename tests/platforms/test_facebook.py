@@ -117,8 +117,12 @@ async def test_graph_version_option_changes_the_path():
          errors.AuthError),
         (graph_error(506, "Duplicate status message"), errors.Duplicate),
         (graph_error(100, "Error posting link", 1609005), errors.RejectedContent),
-        (graph_error(2, "Service temporarily unavailable", status=500, is_transient=True), errors.Transient),
+        # A 5xx on the create call may follow a post that was made: looked up before any resend.
+        (graph_error(2, "Service temporarily unavailable", status=500, is_transient=True), errors.UnknownOutcome),
+        (httpx.Response(503, text="Service Unavailable"), errors.UnknownOutcome),
         (httpx.Response(504, text="Gateway Timeout"), errors.UnknownOutcome),
+        # Meta answered that it failed (HTTP 400): nothing was made, retry later.
+        (graph_error(2, "Service temporarily unavailable", is_transient=True), errors.Transient),
     ],
 )
 async def test_publish_errors_map_to_typed_errors(response, expected):
@@ -170,13 +174,57 @@ async def test_reconcile_finds_the_post_by_text_newer_than_the_post_row():
     assert result is not None and result.remote_id == f"{PAGE}_2"
     assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/2"
     [sent] = fake.sent
-    assert sent.query == {"fields": "id,message,created_time,permalink_url", "limit": "25", "access_token": TOKEN}
+    assert sent.query == {"fields": "id,message,created_time,permalink_url", "limit": "50", "access_token": TOKEN}
 
 
 async def test_reconcile_ignores_an_older_identical_post_and_says_not_published():
     a, _ = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): published_posts(
         {"id": f"{PAGE}_1", "message": TEXT, "created_time": "2024-10-01T01:30:00+0000"})})
     assert await a.reconcile(post()) is None
+
+
+def page_of(items, after=None):
+    paging = {"cursors": {"before": "B", "after": after or "Z"}}
+    if after:
+        paging["next"] = f"https://graph.facebook.com/v21.0/{PAGE}/published_posts?limit=50&after={after}"
+    return httpx.Response(200, json={"data": items, "paging": paging})
+
+
+def busy(n, start="2024-10-23T01:59:00+0000"):
+    return [{"id": f"{PAGE}_9{i}", "message": f"Info {i}", "created_time": start} for i in range(n)]
+
+
+async def test_reconcile_on_a_busy_page_follows_the_after_cursor_until_it_finds_the_post():
+    ours = {"id": f"{PAGE}_2", "message": TEXT, "created_time": "2024-10-23T01:30:00+0000"}
+    pages = {None: page_of(busy(50), after="c1"), "c1": page_of(busy(49) + [ours], after="c2")}
+    a, fake = adapter({("GET", f"/v21.0/{PAGE}/published_posts"):
+                       lambda request: pages[request.url.params.get("after")]})
+    result = await a.reconcile(post())
+    assert result is not None and result.remote_id == f"{PAGE}_2"
+    assert [s.query.get("after") for s in fake.sent] == [None, "c1"]
+    # The token stays ours: the cursor is sent to BASE_URL, never the "next" URL Meta built.
+    assert all(s.raw_url.startswith("http://127.0.0.1:9/") for s in fake.sent)
+
+
+async def test_reconcile_absent_only_once_the_list_reaches_back_before_the_first_attempt():
+    older = [{"id": f"{PAGE}_1", "message": "Kemarin", "created_time": "2024-10-22T01:00:00+0000"}]
+    pages = {None: page_of(busy(50), after="c1"), "c1": page_of(busy(10) + older, after="c2")}
+    a, fake = adapter({("GET", f"/v21.0/{PAGE}/published_posts"):
+                       lambda request: pages[request.url.params.get("after")]})
+    assert await a.reconcile(post()) is None
+    assert len(fake.sent) == 2
+
+
+async def test_reconcile_cannot_tell_when_the_page_limit_is_reached_or_a_later_page_fails():
+    endless = page_of(busy(50), after="more")
+    a, fake = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): endless})
+    with pytest.raises(errors.UnknownOutcome, match="more than 500 Page posts"):
+        await a.reconcile(post())
+    assert len(fake.sent) == 10
+    a, _ = adapter({("GET", f"/v21.0/{PAGE}/published_posts"):
+                    [page_of(busy(50), after="c1"), graph_error(2, "Service unavailable", status=503)]})
+    with pytest.raises(errors.UnknownOutcome):
+        await a.reconcile(post())
 
 
 async def test_reconcile_that_cannot_read_is_unknown_without_secrets():

@@ -203,6 +203,9 @@ async def test_publishing_cap_is_rate_limited_until_the_usage_estimate(tmp_path)
         (graph_error(36003, "The aspect ratio is not supported.", 2207009), errors.RejectedContent, False),
         (graph_error(4, "Restricted: spam protection", 2207051), errors.RejectedContent, False),
         (graph_error(190, "Error validating access token", 460), errors.AuthError, True),
+        # A 5xx on media_publish may follow a published post: the kept container tells (reconcile).
+        (graph_error(-1, "Server error", 2207001, status=500), errors.UnknownOutcome, True),
+        (httpx.Response(503, text="Service Unavailable"), errors.UnknownOutcome, True),
     ],
 )
 async def test_media_publish_errors(tmp_path, response, expected, kept):
@@ -211,6 +214,15 @@ async def test_media_publish_errors(tmp_path, response, expected, kept):
         await a.publish(post(tmp_path))
     assert "SECRET" not in str(info.value)
     assert (memory.get(KEY) == CONTAINER) is kept
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(503, text="Service Unavailable"),
+                                    graph_error(2, "Service unavailable", status=500, is_transient=True)])
+async def test_container_creation_5xx_is_transient_because_nothing_is_published_yet(tmp_path, answer):
+    a, fake, _ = adapter(happy_routes({("POST", MEDIA): answer}))
+    with pytest.raises(errors.Transient) as info:
+        await a.publish(post(tmp_path))
+    assert not isinstance(info.value, errors.UnknownOutcome)
 
 
 async def test_container_creation_timeout_is_transient_not_unknown(tmp_path):

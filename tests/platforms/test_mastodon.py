@@ -35,8 +35,10 @@ STATUS = {
 
 
 def make(handler, state=None, **options) -> MastodonAdapter:
+    """An adapter for a server already known to run Mastodon (``state`` replaces that)."""
     opts = {"BASE_URL": BASE, "ACCESS_TOKEN": TOKEN, "POLL_INTERVAL": "0", **options}
-    ctx = ChannelContext(name="masto", options=opts, state=MemoryState(state))
+    ctx = ChannelContext(name="masto", options=opts,
+                         state=MemoryState({"software": "mastodon"} if state is None else state))
     return MastodonAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
 
 
@@ -141,9 +143,11 @@ async def test_status_timeout_is_unknown_outcome():
          "outside the authorized scopes"),
         (httpx.Response(422, json={"error": "Validation failed: Text character limit of 500 exceeded"}),
          errors.RejectedContent, "Validation failed: Text character limit of 500 exceeded"),
-        (httpx.Response(500, json={"error": "We're sorry, but something went wrong"}), errors.Transient, "HTTP 500"),
-        (httpx.Response(503, text="Service Unavailable"), errors.Transient, "HTTP 503"),
-        (httpx.Response(504, text="Gateway Timeout"), errors.Transient, "HTTP 504"),
+        # The status may have been made before a 5xx: resent with the key inside its hour, else looked up.
+        (httpx.Response(500, json={"error": "We're sorry, but something went wrong"}), errors.UnknownOutcome,
+         "HTTP 500"),
+        (httpx.Response(503, text="Service Unavailable"), errors.UnknownOutcome, "HTTP 503"),
+        (httpx.Response(504, text="Gateway Timeout"), errors.UnknownOutcome, "HTTP 504"),
     ],
 )
 async def test_status_errors_map_to_typed_errors(response, expected, text):
@@ -180,9 +184,9 @@ async def test_media_upload_422_is_rejected_content(image):
 
 
 def test_rules_use_the_instance_limit_from_state_and_mastodon_counting():
-    default = MastodonAdapter.rules_for({"BASE_URL": BASE}, MemoryState())
+    default = MastodonAdapter.rules_for({"BASE_URL": BASE}, MemoryState({"software": "mastodon"}))
     assert default.text[0].limit == 500 and default.text[0].method == "mastodon"
-    assert default.idempotent and default.can_reconcile
+    assert default.idempotent_for == dt.timedelta(hours=1) and default.can_reconcile
     assert MastodonAdapter.rules_for({}, MemoryState({"max_characters": "5000"})).text[0].limit == 5000
     assert MastodonAdapter.rules_for({}, None).text[0].limit == 500
     # a URL costs 23 characters whatever its length
@@ -201,13 +205,18 @@ async def test_check_stores_the_instance_limit_and_names_the_account():
         "max_characters": 1000, "max_media_attachments": 4, "characters_reserved_per_url": 23}}}
     account = {"id": "109000000000000001", "username": "kota", "acct": "kota", "display_name": "Kota"}
     rec = Recorder({("GET", "/api/v2/instance"): httpx.Response(200, json=instance),
-                    ("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(200, json=account)})
-    adapter = make(rec)
+                    ("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(200, json=account),
+                    **nodeinfo_routes("mastodon", "4.3.1")})
+    adapter = make(rec, state={})
     summary = await adapter.check()
     assert "@kota" in summary and "1000" in summary
+    assert "mastodon" in summary and "Idempotency-Key" in summary
     assert adapter.ctx.state.get("max_characters") == "1000"
+    assert adapter.ctx.state.get("software") == "mastodon"
     assert MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).text[0].limit == 1000
     assert rec.sent[1].headers["authorization"] == f"Bearer {TOKEN}"
+    # NodeInfo is public: the token is not sent there.
+    assert all("authorization" not in r.headers for r in rec.sent if "nodeinfo" in r.url.path)
 
 
 async def test_check_without_v2_instance_keeps_500_and_bad_token_is_auth_error():
@@ -239,23 +248,117 @@ async def test_reconcile_finds_the_status():
     assert result is not None and result.remote_id == "110000000000000001"
     assert result.remote_url == STATUS["url"]
     listing = rec.sent[1]
-    assert listing.url.params["limit"] == "20"
+    assert listing.url.params["limit"] == "40"
     assert listing.url.params["exclude_replies"] == "true" and listing.url.params["exclude_reblogs"] == "true"
 
 
 async def test_reconcile_none_when_the_list_reaches_back_before_the_post():
     old = {**STATUS, "id": "1", "content": "<p>lama</p>", "created_at": "2026-08-20T00:00:00Z"}
-    assert await make(_reconcile_routes([old] * 20)).reconcile(post()) is None
+    assert await make(_reconcile_routes([old] * 40)).reconcile(post()) is None
     assert await make(_reconcile_routes([])).reconcile(post()) is None
 
 
 async def test_reconcile_cannot_tell_when_many_newer_statuses():
     newer = {**STATUS, "id": "2", "content": "<p>baru</p>", "created_at": "2026-08-22T05:00:00Z"}
-    with pytest.raises(errors.UnknownOutcome):
-        await make(_reconcile_routes([newer] * 20)).reconcile(post())
+    rec = _reconcile_routes([newer] * 40)
+    with pytest.raises(errors.UnknownOutcome, match="more than 200 newer statuses"):
+        await make(rec).reconcile(post())
+    assert len(rec.sent) == 1 + 5  # verify_credentials, then five pages
 
 
 async def test_reconcile_server_error_is_unknown_outcome():
     rec = Recorder({("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(502, text="Bad Gateway")})
     with pytest.raises(errors.UnknownOutcome):
         await make(rec).reconcile(post())
+
+
+async def test_reconcile_pages_back_until_it_passes_the_first_attempt():
+    # A busy account: 40 newer statuses, then ours on the next page (max_id = the last id seen).
+    newer = [{**STATUS, "id": str(200 - i), "content": "<p>baru</p>", "created_at": "2026-08-22T05:00:00Z"}
+             for i in range(40)]
+    pages = {None: newer, "161": [STATUS]}
+    account = {"id": "109000000000000001", "acct": "kota"}
+    rec = Recorder({("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(200, json=account),
+                    ("GET", "/api/v1/accounts/109000000000000001/statuses"):
+                        lambda r: httpx.Response(200, json=pages[r.url.params.get("max_id")])})
+    result = await make(rec).reconcile(post())
+    assert result is not None and result.remote_id == STATUS["id"]
+    # Measured from the first attempt, not the post's creation days before.
+    old_post = post(created_at=dt.datetime(2026, 8, 1, tzinfo=dt.UTC),
+                    attempted_at=dt.datetime(2026, 8, 22, 0, 55, tzinfo=dt.UTC))
+    older = {**STATUS, "id": "1", "content": "<p>lama</p>", "created_at": "2026-08-21T00:00:00Z"}
+    assert await make(_reconcile_routes([older] * 40)).reconcile(old_post) is None
+
+
+def nodeinfo_routes(name: str, version: str = "", instance_version: str | None = None) -> dict:
+    """A server's NodeInfo discovery document, its NodeInfo 2.0 and (optionally) /api/v1/instance."""
+    routes: dict = {
+        ("GET", "/.well-known/nodeinfo"): httpx.Response(200, json={"links": [
+            {"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+             "href": "https://social.example/nodeinfo/2.0"}]}),
+        ("GET", "/nodeinfo/2.0"): httpx.Response(200, json={
+            "version": "2.0", "software": {"name": name, "version": version}, "protocols": ["activitypub"],
+            "usage": {"users": {}}, "openRegistrations": False}),
+    }
+    if instance_version is not None:
+        routes[("GET", "/api/v1/instance")] = httpx.Response(200, json={"version": instance_version})
+    return routes
+
+
+@pytest.mark.parametrize(("name", "honours"), [("mastodon", True), ("gotosocial", False), ("takahe", False),
+                                               ("pixelfed", False), ("pleroma", False)])
+async def test_software_is_detected_before_the_first_status_and_decides_the_key_window(name, honours):
+    rec = Recorder({**nodeinfo_routes(name, "0.17.3"), ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
+    adapter = make(rec, state={})
+    await adapter.publish(post())
+    assert [r.url.path for r in rec.sent] == ["/.well-known/nodeinfo", "/nodeinfo/2.0", "/api/v1/statuses"]
+    assert adapter.ctx.state.get("software") == name
+    rules = MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state)
+    assert rules.idempotent_for == (dt.timedelta(hours=1) if honours else None)
+    assert rules.can_reconcile
+    await adapter.publish(post())  # known now: not asked again
+    assert [r.url.path for r in rec.sent][3:] == ["/api/v1/statuses"]
+
+
+@pytest.mark.parametrize(("version", "software"), [
+    ("4.2.10", "mastodon"), ("2.7.2 (compatible; Pleroma 2.5.0)", "pleroma"),
+    ("3.5.3 (compatible; Pixelfed 0.12.3)", "pixelfed"), ("", "unknown")])
+async def test_without_nodeinfo_the_instance_version_names_the_software(version, software):
+    rec = Recorder({("GET", "/.well-known/nodeinfo"): httpx.Response(404, json={"error": "Not found"}),
+                    ("GET", "/api/v1/instance"): httpx.Response(200, json={"version": version}),
+                    ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
+    adapter = make(rec, state={})
+    await adapter.publish(post())
+    assert adapter.ctx.state.get("software") == software
+    assert MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).idempotent == (software == "mastodon")
+
+
+async def test_a_server_that_cannot_be_asked_is_not_trusted_and_asked_again_next_time():
+    def handler(request):
+        if request.url.path == "/api/v1/statuses":
+            return httpx.Response(200, json=STATUS)
+        raise httpx.ConnectError("refused", request=request)
+
+    adapter = make(handler, state={})
+    assert (await adapter.publish(post())).remote_id == STATUS["id"]
+    assert adapter.ctx.state.get("software") is None
+    assert not MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).idempotent
+
+
+async def test_idempotency_option_overrides_the_detected_software():
+    rec = Recorder({("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
+    adapter = make(rec, state={"software": "gotosocial"}, IDEMPOTENCY="mastodon")
+    await adapter.publish(post())
+    assert [r.url.path for r in rec.sent] == ["/api/v1/statuses"]  # no detection when told
+    assert MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).idempotent_for == dt.timedelta(hours=1)
+    rules = MastodonAdapter.rules_for({"IDEMPOTENCY": "none"}, MemoryState({"software": "mastodon"}))
+    assert rules.idempotent_for is None
+    problems = MastodonAdapter.validate_options({"BASE_URL": BASE, "ACCESS_TOKEN": TOKEN, "IDEMPOTENCY": "yes"})
+    assert any("IDEMPOTENCY must be one of mastodon, none" in p for p in problems)
+
+
+async def test_media_upload_5xx_is_transient_because_no_status_was_made(image):
+    rec = Recorder({("POST", "/api/v2/media"): httpx.Response(503, text="Service Unavailable")})
+    with pytest.raises(errors.Transient) as info:
+        await make(rec).publish(post(image=image))
+    assert type(info.value) is errors.Transient

@@ -13,7 +13,7 @@ from scheduler import errors
 from scheduler.config import load_settings
 from scheduler.dispatch import decide
 from scheduler.models import ChannelStatus, HistoryEntry, PostStatus
-from scheduler.platforms.base import PlatformRules, PublishResult
+from scheduler.platforms.base import ALWAYS, PlatformRules, PublishResult
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -95,18 +95,19 @@ def test_forbidden_arrows_raise_and_change_nothing(db, settings, frm, to) -> Non
 # --- decide(): what each error class means ----------------------------------------------------
 
 PLAIN = PlatformRules(text=())
-IDEMPOTENT = PlatformRules(text=(), idempotent=True)
+IDEMPOTENT = PlatformRules(text=(), idempotent_for=ALWAYS)
 
 
-def claimed(failures: int = 0, kind: str = "free_text") -> post_store.Claimed:
+def claimed(failures: int = 0, kind: str = "free_text", **kw) -> post_store.Claimed:
     return post_store.Claimed(id=41, channel_id=3, kind=kind, text="x", link=None, title=None, summary=None,
                               image_path=None, image_alt=None, idempotency_key="k" * 32, created_at=NOW,
-                              scheduled_at=NOW, attempts=failures + 1, failures=failures, history_id=9)
+                              scheduled_at=NOW, attempts=failures + 1, failures=failures, history_id=9, **kw)
 
 
 def run(exc: BaseException | None, settings, *, failures: int = 0, rules: PlatformRules = PLAIN,
-        kind: str = "free_text", seed: int = 1, result: PublishResult | None = None):
-    return decide(claimed(failures, kind), exc, result, rules, settings, NOW, random.Random(seed), "fb_kota")
+        kind: str = "free_text", seed: int = 1, result: PublishResult | None = None, **kw):
+    return decide(claimed(failures, kind, **kw), exc, result, rules, settings, NOW, random.Random(seed),
+                  "fb_kota")
 
 
 def test_success_is_published_with_the_remote_id(settings) -> None:
@@ -179,6 +180,34 @@ def test_unknown_outcome_needs_review_where_a_retry_could_double_post(settings) 
 def test_unknown_outcome_is_retried_where_the_platform_dedupes(settings) -> None:
     d = run(errors.UnknownOutcome("read timeout"), settings, rules=IDEMPOTENT)
     assert d.outcome.to == PostStatus.RETRY_WAIT and d.outcome.failures == 1 and d.alert is None
+
+
+ONE_HOUR_KEY = PlatformRules(text=(), idempotent_for=dt.timedelta(hours=1))  # Mastodon
+
+
+def test_unknown_outcome_is_resent_blindly_only_while_the_platform_remembers_the_key(settings) -> None:
+    # This attempt is the first that may have reached the platform: the key covers a resend.
+    d = run(errors.UnknownOutcome("read timeout"), settings, rules=ONE_HOUR_KEY, claimed_at=NOW)
+    assert d.outcome.to == PostStatus.RETRY_WAIT and d.outcome.outcome == "unknown"
+    assert "same idempotency key" in d.outcome.error
+    # An earlier attempt 40 minutes ago may have created it: the key is still remembered.
+    d = run(errors.UnknownOutcome("read timeout"), settings, rules=ONE_HOUR_KEY, claimed_at=NOW,
+            uncertain_since=NOW - dt.timedelta(minutes=40))
+    assert d.outcome.to == PostStatus.RETRY_WAIT
+    # 58 minutes ago: a resend would arrive after the server forgot the key (5 minutes' margin).
+    for ago in (dt.timedelta(minutes=58), dt.timedelta(hours=3)):
+        d = run(errors.UnknownOutcome("read timeout"), settings, rules=ONE_HOUR_KEY, claimed_at=NOW,
+                uncertain_since=NOW - ago)
+        assert d.outcome.to == PostStatus.NEEDS_REVIEW and "not re-sent" in d.outcome.error, ago
+    # A key kept forever (the outbox, a deduping webhook receiver) has no window.
+    d = run(errors.UnknownOutcome("x"), settings, rules=IDEMPOTENT, uncertain_since=NOW - dt.timedelta(days=9))
+    assert d.outcome.to == PostStatus.RETRY_WAIT
+
+
+def test_unknown_outcome_after_the_last_attempt_needs_review_not_failed(settings) -> None:
+    # It may be on the platform: "failed" would invite a person to post it again.
+    d = run(errors.UnknownOutcome("HTTP 502"), settings, rules=ONE_HOUR_KEY, failures=5, claimed_at=NOW)
+    assert d.outcome.to == PostStatus.NEEDS_REVIEW and d.alert
 
 
 def test_an_unexpected_error_needs_review_not_a_retry(settings) -> None:

@@ -46,3 +46,52 @@ def auth_failure(request: httpx.Request) -> httpx.Response:
 
 def server_error(request: httpx.Request) -> httpx.Response:
     return httpx.Response(500, json={"error": "InternalServerError", "message": "Internal Server Error"})
+
+
+# --- outcomes the contract suite checks (tests/platforms/test_contract.py) ----------------------
+def is_create(request: httpx.Request) -> bool:
+    return request.url.path == "/xrpc/com.atproto.repo.createRecord"
+
+
+def rate_limited(request: httpx.Request) -> httpx.Response:
+    reset = int(time.time()) + 120
+    return httpx.Response(429, json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+                          headers={"RateLimit-Limit": "5000", "RateLimit-Remaining": "0",
+                                   "RateLimit-Reset": str(reset), "RateLimit-Policy": "5000;w=3600",
+                                   "Retry-After": "120"})
+
+
+def rejected(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(400, json={"error": "InvalidRequest",
+                                     "message": "Invalid app.bsky.feed.post record: Record/text must not be "
+                                                "longer than 3000 graphemes"})
+
+
+duplicate = None  # the rkey is ours: a second create with it finds the first record
+FOUND_ID = f"at://{DID}/app.bsky.feed.post/"  # + our rkey (checked by prefix)
+
+
+def _get_record(answer):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/xrpc/com.atproto.repo.getRecord":
+            if answer == "found":
+                rkey = request.url.params["rkey"]
+                return httpx.Response(200, json={"uri": f"at://{DID}/app.bsky.feed.post/{rkey}",
+                                                 "cid": "bafyreic7rkmb3or5pwkztxphdrcvnp4ylbhrtrjghkij7tssyhmdawshje",
+                                                 "value": {"$type": "app.bsky.feed.post", "text": "x"}})
+            return answer
+        return httpx.Response(501, json={"error": "MethodNotImplemented", "message": "Method Not Implemented"})
+    return handler
+
+
+def reconcile_found(text):
+    return _get_record("found")
+
+
+def reconcile_absent(text):
+    return _get_record(httpx.Response(400, json={"error": "RecordNotFound", "message": "Could not locate record"}))
+
+
+def reconcile_unknown(text):
+    return _get_record(httpx.Response(500, json={"error": "InternalServerError",
+                                                 "message": "Internal Server Error"}))

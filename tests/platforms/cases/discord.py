@@ -25,3 +25,23 @@ def auth_failure(request: httpx.Request) -> httpx.Response:
 
 def server_error(request: httpx.Request) -> httpx.Response:
     return httpx.Response(502, text="<html>502 Bad Gateway</html>")
+
+
+# --- outcomes the contract suite checks (tests/platforms/test_contract.py) ----------------------
+def is_create(request: httpx.Request) -> bool:
+    return request.method == "POST"
+
+
+def rate_limited(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(429, json={"message": "You are being rate limited.", "retry_after": 120.0,
+                                     "global": False},
+                          headers={"Retry-After": "120", "X-RateLimit-Scope": "user"})
+
+
+def rejected(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(400, json={"code": 50035, "message": "Invalid Form Body", "errors": {"content": {
+        "_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}}})
+
+
+duplicate = None
+reconcile_found = reconcile_absent = reconcile_unknown = None  # a webhook cannot list messages

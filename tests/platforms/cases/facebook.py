@@ -1,3 +1,5 @@
+import json
+
 import httpx
 
 PLATFORM = "facebook"
@@ -27,3 +29,57 @@ def server_error(request: httpx.Request) -> httpx.Response:
     return httpx.Response(500, json={"error": {
         "message": "An unexpected error has occurred. Please retry your request later.",
         "type": "OAuthException", "code": 2, "is_transient": True, "fbtrace_id": "A1b2C3"}})
+
+
+# --- outcomes the contract suite checks (tests/platforms/test_contract.py) ----------------------
+def _graph_error(code: int, message: str, subcode: int | None = None, status: int = 400,
+                 headers: dict[str, str] | None = None) -> httpx.Response:
+    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "A1b2C3"}
+    if subcode:
+        error["error_subcode"] = subcode
+    return httpx.Response(status, json={"error": error}, headers=headers)
+
+
+def rate_limited(request: httpx.Request) -> httpx.Response:
+    usage = {PAGE: [{"type": "pages", "call_count": 100, "total_cputime": 20, "total_time": 30,
+                            "estimated_time_to_regain_access": 2}]}  # minutes
+    return _graph_error(32, "Application request limit reached",
+                        headers={"X-Business-Use-Case-Usage": json.dumps(usage)})
+
+
+def is_create(request: httpx.Request) -> bool:
+    return request.method == "POST" and request.url.path.endswith(f"/{PAGE}/feed")
+
+
+def rejected(request: httpx.Request) -> httpx.Response:
+    return _graph_error(100, "Invalid parameter")
+
+
+def duplicate(request: httpx.Request) -> httpx.Response:
+    return _graph_error(506, "Duplicate status message")
+
+
+FOUND_ID = f"{PAGE}_998877"
+
+
+def _published(answer):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith(f"/{PAGE}/published_posts"):
+            return answer
+        return httpx.Response(404, json={"error": {"message": "Unknown path", "code": 803}})
+    return handler
+
+
+def reconcile_found(text):
+    return _published(httpx.Response(200, json={"data": [
+        {"id": FOUND_ID, "message": text, "created_time": "2026-08-22T01:00:00+0000",
+         "permalink_url": f"https://www.facebook.com/{PAGE}/posts/998877"}]}))
+
+
+def reconcile_absent(text):
+    return _published(httpx.Response(200, json={"data": [
+        {"id": f"{PAGE}_1", "message": "Kemarin", "created_time": "2026-08-21T01:00:00+0000"}]}))
+
+
+def reconcile_unknown(text):
+    return _published(_graph_error(2, "Service temporarily unavailable", status=503))

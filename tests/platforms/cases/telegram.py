@@ -21,3 +21,23 @@ def auth_failure(request: httpx.Request) -> httpx.Response:
 
 def server_error(request: httpx.Request) -> httpx.Response:
     return httpx.Response(502, json={"ok": False, "error_code": 502, "description": "Bad Gateway"})
+
+
+# --- outcomes the contract suite checks (tests/platforms/test_contract.py) ----------------------
+def is_create(request: httpx.Request) -> bool:
+    return request.method == "POST" and request.url.path.endswith(("/sendMessage", "/sendPhoto"))
+
+
+def rate_limited(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(429, json={"ok": False, "error_code": 429,
+                                     "description": "Too Many Requests: retry after 120",
+                                     "parameters": {"retry_after": 120}})
+
+
+def rejected(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(400, json={"ok": False, "error_code": 400,
+                                     "description": "Bad Request: message is too long"})
+
+
+duplicate = None
+reconcile_found = reconcile_absent = reconcile_unknown = None  # the Bot API cannot read a channel's history

@@ -17,3 +17,20 @@ def auth_failure(request: httpx.Request) -> httpx.Response:
 
 def server_error(request: httpx.Request) -> httpx.Response:
     return httpx.Response(503, text="upstream unavailable")
+
+
+# --- outcomes the contract suite checks (tests/platforms/test_contract.py) ----------------------
+def is_create(request: httpx.Request) -> bool:
+    return request.method == "POST"
+
+
+def rate_limited(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(429, json={"error": "slow down"}, headers={"Retry-After": "120"})
+
+
+def rejected(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(400, json={"error": "text is required"})
+
+
+duplicate = None
+reconcile_found = reconcile_absent = reconcile_unknown = None  # a plain receiver cannot be asked
