@@ -59,6 +59,22 @@ def threads_chars(text: str) -> int:
     return total
 
 
+#: Characters LinkedIn's "little" text format reserves; plain ones are backslash-escaped.
+LITTLE_RESERVED = frozenset("\\|{}@[]()<>#*_~")
+
+
+def little_escaped(text: str) -> str:
+    """``text`` escaped for LinkedIn's "little" format, keeping the ``#`` of each hashtag."""
+    hashtag_signs = {start for start, _, _ in hashtag_spans(text)}
+    return "".join("\\" + ch if ch in LITTLE_RESERVED and i not in hashtag_signs else ch
+                   for i, ch in enumerate(text))
+
+
+def linkedin_chars(text: str) -> int:
+    """LinkedIn counts the commentary it receives, i.e. after escaping: each escape costs one."""
+    return len(little_escaped(text))
+
+
 COUNTERS: dict[str, Callable[[str], int]] = {
     "graphemes": graphemes,
     "codepoints": codepoints,
@@ -67,6 +83,7 @@ COUNTERS: dict[str, Callable[[str], int]] = {
     "x_weighted": x_weighted,
     "mastodon": mastodon_chars,
     "threads": threads_chars,
+    "linkedin": linkedin_chars,
 }
 
 UNIT_NAMES = {
@@ -77,6 +94,7 @@ UNIT_NAMES = {
     "x_weighted": "weighted characters",
     "mastodon": "characters",
     "threads": "characters",
+    "linkedin": "characters once reserved characters are escaped",
 }
 
 
