@@ -1,6 +1,7 @@
 """The Meta Graph family's adapter base: Facebook Pages, Instagram and Threads.
 
-:class:`GraphAdapter` holds ``call()`` (token in the POST body or, for GET, the query),
+:class:`GraphAdapter` holds ``call()`` (token in the POST body, or for GET an ``Authorization``
+header: never in a URL, where proxies and server logs keep it),
 long-lived token refresh kept in the channel state, and the container flow Instagram and
 Threads share (create → poll status → publish). The error mapping is in ``graph_errors``.
 """
@@ -72,14 +73,16 @@ class GraphAdapter(Adapter):
     async def call(self, method: str, path: str, *, what: str, publishing: bool = False,
                    params: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
                    files: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One Graph request; the token goes in the body (POST) or the query (GET, redacted)."""
+        """One Graph request; the token goes in the body (POST) or an Authorization header (GET)."""
         token = await self.access_token()
+        headers = None
         if method == "GET":
-            params = {**(params or {}), "access_token": token}
+            headers = {"Authorization": f"Bearer {token}"}
         else:
             data = {**(data or {}), "access_token": token}
         try:
-            response = await self.send(method, f"{self.api}/{path}", params=params, data=data, files=files)
+            response = await self.send(method, f"{self.api}/{path}", params=params, data=data, files=files,
+                                       headers=headers)
         except UnknownOutcome as exc:
             if publishing:
                 raise

@@ -36,9 +36,11 @@ def adapter(routes, options=OPTIONS):
 
 
 def assert_no_token_in_url(fake: FakeGraph) -> None:
+    """Proxies and server logs keep URLs: the Page token must never be in one (GET included)."""
+    assert fake.sent
     for sent in fake.sent:
-        if sent.method == "POST":
-            assert "access_token" not in sent.query and TOKEN not in sent.raw_url
+        assert "access_token" not in sent.query and TOKEN not in sent.raw_url
+        assert sent.bearer == TOKEN if sent.method == "GET" else sent.form.get("access_token") == TOKEN
 
 
 async def test_text_post_goes_to_feed_with_the_token_in_the_body():
@@ -63,7 +65,7 @@ async def test_link_post_sends_link_and_fetches_the_permalink_when_not_returned(
     result = await a.publish(post(link="https://umkm.example/festival", title="Festival", description="Kuliner"))
     first, second = fake.sent
     assert first.form == {"message": TEXT, "link": "https://umkm.example/festival", "access_token": TOKEN}
-    assert (second.method, second.query) == ("GET", {"fields": "permalink_url", "access_token": TOKEN})
+    assert (second.method, second.query, second.bearer) == ("GET", {"fields": "permalink_url"}, TOKEN)
     assert result.remote_url == "https://www.facebook.com/kota/posts/pfbid02abc"
     assert_no_token_in_url(fake)
 
@@ -170,7 +172,8 @@ async def test_reconcile_finds_the_post_by_text_newer_than_the_post_row():
     assert result is not None and result.remote_id == f"{PAGE}_2"
     assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/2"
     [sent] = fake.sent
-    assert sent.query == {"fields": "id,message,created_time,permalink_url", "limit": "25", "access_token": TOKEN}
+    assert sent.query == {"fields": "id,message,created_time,permalink_url", "limit": "25"} and sent.bearer == TOKEN
+    assert_no_token_in_url(fake)
 
 
 async def test_reconcile_ignores_an_older_identical_post_and_says_not_published():
@@ -186,10 +189,11 @@ async def test_reconcile_that_cannot_read_is_unknown_without_secrets():
     assert "SECRET" not in str(info.value)
 
 
-async def test_check_reads_the_page_name_with_the_token_as_query_parameter():
+async def test_check_reads_the_page_name_with_the_token_in_a_header_not_the_url():
     a, fake = adapter({("GET", f"/v21.0/{PAGE}"): httpx.Response(200, json={"id": PAGE, "name": "Diskominfo Kota"})})
     assert await a.check() == f"Facebook Page Diskominfo Kota ({PAGE})"
-    assert fake.sent[0].query == {"fields": "id,name", "access_token": TOKEN}
+    assert fake.sent[0].query == {"fields": "id,name"} and fake.sent[0].bearer == TOKEN
+    assert_no_token_in_url(fake)
 
 
 async def test_check_errors_are_typed_and_never_show_the_token():

@@ -71,10 +71,11 @@ async def test_image_post_creates_polls_and_publishes_the_container(tmp_path):
     assert create.form == {"image_url": "https://media.example/kue.jpg", "caption": TEXT,
                            "alt_text": "Kue lapis di piring", "access_token": TOKEN}
     for poll in (poll1, poll2):
-        assert poll.query == {"fields": "status_code,status", "access_token": TOKEN}
+        assert poll.query == {"fields": "status_code,status"} and poll.bearer == TOKEN
     assert publish.form == {"creation_id": CONTAINER, "access_token": TOKEN} and publish.query == {}
-    assert permalink.query == {"fields": "id,permalink", "access_token": TOKEN}
+    assert permalink.query == {"fields": "id,permalink"} and permalink.bearer == TOKEN
     assert stored_before_publish == [CONTAINER]
+    assert not [s.raw_url for s in fake.sent if TOKEN in s.raw_url or "access_token" in s.query]
     assert memory.get(KEY) is None  # dropped once published
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1a2B3c4D5e/")
 
@@ -149,8 +150,7 @@ async def test_timeout_on_media_publish_is_unknown_and_reconcile_finds_the_media
     }, state={KEY: CONTAINER})
     result = await a.reconcile(post(tmp_path))
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1/")
-    assert fake.calls("GET", LIST)[0].query == {"fields": "id,caption,permalink,timestamp", "limit": "25",
-                                                "access_token": TOKEN}
+    assert fake.calls("GET", LIST)[0].query == {"fields": "id,caption,permalink,timestamp", "limit": "25"}
     assert memory.get(KEY) is None
 
 
@@ -249,7 +249,7 @@ async def test_a_new_token_is_not_refreshed_until_a_day_old_then_is_refreshed_an
         assert await a.check() == f"Instagram @kota ({IG}, graph.instagram.com)"
     refresh, check = fake.sent
     assert refresh.query == {"grant_type": "ig_refresh_token", "access_token": TOKEN}
-    assert check.query["access_token"] == REFRESHED
+    assert check.bearer == REFRESHED
     assert memory.get("access_token") == REFRESHED
     assert memory.get("access_token_expires_at") == "2024-12-23T03:00:00+00:00"  # +60 days
 
@@ -262,14 +262,14 @@ async def test_a_stored_token_is_preferred_and_refreshed_ahead_of_expiry(tmp_pat
         a, fake, memory = adapter({("GET", "/refresh_access_token"): refresh_answer, **happy_routes()}, state=state)
         await a.publish(post(tmp_path))
     assert fake.sent[0].query == {"grant_type": "ig_refresh_token", "access_token": "IGAA-SECRET-stored"}
-    assert {s.form.get("access_token") or s.query.get("access_token") for s in fake.sent[1:]} == {REFRESHED}
+    assert {s.form.get("access_token") or s.bearer for s in fake.sent[1:]} == {REFRESHED}
 
     # far from expiry: the stored token is used as is
     state.update({"access_token": "IGAA-SECRET-stored", "access_token_expires_at": "2024-12-20T00:00:00+00:00"})
     with time_machine.travel(NOW, tick=False):
         a, fake, _ = adapter(happy_routes(), state=state)
         await a.publish(post(tmp_path))
-    assert {s.form.get("access_token") or s.query.get("access_token") for s in fake.sent} == {"IGAA-SECRET-stored"}
+    assert {s.form.get("access_token") or s.bearer for s in fake.sent} == {"IGAA-SECRET-stored"}
 
 
 async def test_a_new_access_token_option_replaces_the_stored_one():
@@ -279,7 +279,7 @@ async def test_a_new_access_token_option_replaces_the_stored_one():
     a, fake, memory = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG})},
                               options={**OPTIONS, "ACCESS_TOKEN": "IGAA-SECRET-new-option"}, state=state)
     await a.check()
-    assert fake.sent[0].query["access_token"] == "IGAA-SECRET-new-option"
+    assert fake.sent[0].bearer == "IGAA-SECRET-new-option"
     assert memory.get("access_token") is None
 
 
