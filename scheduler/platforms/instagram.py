@@ -27,7 +27,6 @@ class InstagramAdapter(GraphAdapter):
     """Publishes image posts to an Instagram Business or Creator account."""
 
     platform = "instagram"
-    graph_version = "v21.0"
     account_key = "IG_USER_ID"
     # 2,200 characters, unit unspecified: code points are the stricter count.
     rules = PlatformRules(
