@@ -84,6 +84,7 @@ COUNTERS: dict[str, Callable[[str], int]] = {
     "mastodon": mastodon_chars,
     "threads": threads_chars,
     "linkedin": linkedin_chars,
+    "hashtags": lambda text: len(hashtag_spans(text)),
 }
 
 UNIT_NAMES = {
@@ -95,6 +96,7 @@ UNIT_NAMES = {
     "mastodon": "characters",
     "threads": "characters",
     "linkedin": "characters once reserved characters are escaped",
+    "hashtags": "hashtags",
 }
 
 
@@ -104,6 +106,8 @@ class TextRule:
 
     limit: int
     method: str = "graphemes"
+    #: Why the limit matters, when the count alone does not say (shown in the refusal).
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in COUNTERS:
@@ -116,7 +120,7 @@ class TextRule:
         return self.count(text) <= self.limit
 
     def describe(self) -> str:
-        return f"{self.limit} {UNIT_NAMES[self.method]} ({self.method})"
+        return f"{self.limit} {UNIT_NAMES[self.method]} ({self.note or self.method})"
 
 
 def first_broken(rules: tuple[TextRule, ...], text: str) -> tuple[TextRule, int] | None:
