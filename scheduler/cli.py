@@ -292,7 +292,8 @@ def cmd_channels_check(app: App) -> int:
                 if app.settings.secret_key:
                     state = store.DbChannelState(app.db, ids[name], app.settings.secret_key)
                 adapter = cls(ChannelContext(name=name, options=cfg.options, state=state,
-                                             public_media_base_url=app.settings.public_media_base_url), client)
+                                             public_media_base_url=app.settings.public_media_base_url,
+                                             graph_api_version=app.settings.graph_api_version), client)
                 try:
                     who = await adapter.check()
                     out.append((name, "OK", who))

@@ -106,6 +106,8 @@ class Settings:
     max_lateness: Mapping[str, dt.timedelta] = field(default_factory=dict)
     alert_channel: str | None = None
     alert_min_interval: dt.timedelta = dt.timedelta(minutes=5)
+    #: Meta Graph API version for Facebook and Instagram (PROMO_GRAPH_API_VERSION); None = the adapters' pin.
+    graph_api_version: str | None = None
     health_host: str = "127.0.0.1"
     #: HTTP Basic password of the dashboard (`promo serve --web`); required off 127.0.0.1.
     web_password: str | None = None
@@ -334,6 +336,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     db_url = get("DATABASE_URL", "sqlite:///promo.db")
     if "://" not in db_url:
         problems.append(f"{PREFIX}DATABASE_URL: not a database URL (e.g. sqlite:///promo.db)")
+    graph_api_version = get("GRAPH_API_VERSION") or None
+    if graph_api_version and not re.fullmatch(r"v\d+\.\d+", graph_api_version):
+        problems.append(f"{PREFIX}GRAPH_API_VERSION: {graph_api_version!r} is not a Graph API version like v21.0")
+        graph_api_version = None
     public_media = get("PUBLIC_MEDIA_BASE_URL") or None
     if public_media and not public_media.startswith(("http://", "https://")):
         problems.append(f"{PREFIX}PUBLIC_MEDIA_BASE_URL: must start with http:// or https://")
@@ -358,6 +364,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         poll_seconds=as_number("POLL_SECONDS", 2, 0.05),
         max_lateness=lateness,
         alert_channel=alert,
+        graph_api_version=graph_api_version,
         alert_min_interval=as_duration("ALERT_MIN_INTERVAL", "5m"),
         health_host=get("HEALTH_HOST", "127.0.0.1"),
         web_password=web_password,

@@ -224,7 +224,8 @@ class Dispatcher:
             cls = adapter_class(cfg.platform)
             state = channel_store.DbChannelState(self.db, channel_id, self.settings.secret_key)
             ctx = ChannelContext(name=name, options=cfg.options, state=state,
-                                 public_media_base_url=self.settings.public_media_base_url)
+                                 public_media_base_url=self.settings.public_media_base_url,
+                                 graph_api_version=self.settings.graph_api_version)
             adapter = cls(ctx, self.client_for(channel_id))
             self._adapters[channel_id] = adapter
         return adapter

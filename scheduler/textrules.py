@@ -59,6 +59,22 @@ def threads_chars(text: str) -> int:
     return total
 
 
+#: Characters LinkedIn's "little" text format reserves; plain ones are backslash-escaped.
+LITTLE_RESERVED = frozenset("\\|{}@[]()<>#*_~")
+
+
+def little_escaped(text: str) -> str:
+    """``text`` escaped for LinkedIn's "little" format, keeping the ``#`` of each hashtag."""
+    hashtag_signs = {start for start, _, _ in hashtag_spans(text)}
+    return "".join("\\" + ch if ch in LITTLE_RESERVED and i not in hashtag_signs else ch
+                   for i, ch in enumerate(text))
+
+
+def linkedin_chars(text: str) -> int:
+    """LinkedIn counts the commentary it receives, i.e. after escaping: each escape costs one."""
+    return len(little_escaped(text))
+
+
 COUNTERS: dict[str, Callable[[str], int]] = {
     "graphemes": graphemes,
     "codepoints": codepoints,
@@ -67,6 +83,8 @@ COUNTERS: dict[str, Callable[[str], int]] = {
     "x_weighted": x_weighted,
     "mastodon": mastodon_chars,
     "threads": threads_chars,
+    "linkedin": linkedin_chars,
+    "hashtags": lambda text: len(hashtag_spans(text)),
 }
 
 UNIT_NAMES = {
@@ -77,6 +95,8 @@ UNIT_NAMES = {
     "x_weighted": "weighted characters",
     "mastodon": "characters",
     "threads": "characters",
+    "linkedin": "characters once reserved characters are escaped",
+    "hashtags": "hashtags",
 }
 
 
@@ -86,6 +106,8 @@ class TextRule:
 
     limit: int
     method: str = "graphemes"
+    #: Why the limit matters, when the count alone does not say (shown in the refusal).
+    note: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in COUNTERS:
@@ -98,7 +120,7 @@ class TextRule:
         return self.count(text) <= self.limit
 
     def describe(self) -> str:
-        return f"{self.limit} {UNIT_NAMES[self.method]} ({self.method})"
+        return f"{self.limit} {UNIT_NAMES[self.method]} ({self.note or self.method})"
 
 
 def first_broken(rules: tuple[TextRule, ...], text: str) -> tuple[TextRule, int] | None:

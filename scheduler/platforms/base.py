@@ -170,6 +170,8 @@ class ChannelContext:
     options: Mapping[str, str]
     state: ChannelState = field(default_factory=MemoryState)
     public_media_base_url: str | None = None
+    #: PROMO_GRAPH_API_VERSION (Facebook, Instagram); None = the adapters' pinned version.
+    graph_api_version: str | None = None
 
 
 class Adapter(ABC):

@@ -7,6 +7,11 @@ save is not reported) and ``allowed_mentions: {"parse": []}`` so a promo never p
 anybody. Link cards are rich embeds; an image with a public URL goes into the embed, one
 without is uploaded as ``files[0]`` next to ``payload_json``. Webhooks have no
 idempotency and cannot list messages, so an unknown outcome cannot be reconciled.
+
+A ``?thread_id=`` on the webhook URL is kept (the message goes into that thread); a forum
+or media channel needs either that or ``THREAD_NAME`` (each post then opens a new forum
+post of that name). A 403 that carries no Discord error code is Cloudflare in front of
+Discord (e.g. its error 1020 page), not a verdict on the webhook: it is transient.
 """
 
 from __future__ import annotations
@@ -19,7 +24,16 @@ from typing import Any
 
 import httpx
 
-from scheduler.errors import AuthError, PublishError, RateLimited, RejectedContent, Transient, UnknownOutcome
+from scheduler import __version__
+from scheduler.errors import (
+    AuthError,
+    ConfigError,
+    PublishError,
+    RateLimited,
+    RejectedContent,
+    Transient,
+    UnknownOutcome,
+)
 from scheduler.platforms.base import (
     COMMON_IMAGES,
     MB,
@@ -43,12 +57,31 @@ EMBED_TITLE, EMBED_DESCRIPTION = 256, 4096
 REVOKED = {10015: "unknown webhook (deleted)", 50027: "invalid webhook token"}
 #: JSON error codes that mean Discord refused this message's content.
 INVALID = {50035: "invalid form body", 50006: "empty message", 40005: "request entity too large"}
+#: JSON error codes that mean the channel's thread settings do not fit the channel: every post would fail.
+THREAD_SETUP = {
+    220001: "a forum channel needs THREAD_NAME (or ?thread_id= on WEBHOOK_URL)",
+    220002: "THREAD_NAME and ?thread_id= on WEBHOOK_URL cannot both be set",
+    220003: "THREAD_NAME works only for forum and media channels; remove it",
+}
+THREAD_NAME_MAX = 100
+#: Discord asks for this form of User-Agent (``DiscordBot ($url, $versionNumber)``); Cloudflare may block others.
+USER_AGENT = f"DiscordBot (https://pypi.org/project/promo-scheduler/, {__version__})"
+_CLOUDFLARE_CODE = re.compile(r"error(?:\s+code)?:?\s*(1\d{3})", re.I)
 
 
 def parse_webhook_url(url: str) -> tuple[str, str] | None:
     """``(webhook_id, token)`` from a Discord webhook URL, or None when it is not one."""
     match = _WEBHOOK_PATH.search(httpx.URL(url).path) if url else None
     return (match.group(1), match.group(2)) if match else None
+
+
+def thread_id(url: str) -> str | None:
+    """The ``thread_id`` query parameter of a webhook URL (the thread its messages go to)."""
+    try:
+        value = httpx.URL(url).params.get("thread_id") if url else None
+    except httpx.InvalidURL:
+        return None
+    return value.strip() or None if value else None
 
 
 def _clip(text: str, limit: int) -> str:
@@ -61,7 +94,7 @@ class DiscordAdapter(Adapter):
     platform = "discord"
     rules = PlatformRules(text=(TextRule(2000, "codepoints"),), image_types=COMMON_IMAGES, max_image_bytes=10 * MB)
     required_keys = (("WEBHOOK_URL",),)
-    optional_keys = ("USERNAME", "AVATAR_URL")
+    optional_keys = ("USERNAME", "AVATAR_URL", "THREAD_NAME")
     secret_keys = frozenset({"WEBHOOK_URL"})
     default_base_url = "https://discord.com"
     help = "WEBHOOK_URL from Discord: Server Settings > Integrations > Webhooks > New Webhook > Copy Webhook URL."
@@ -71,6 +104,7 @@ class DiscordAdapter(Adapter):
         parsed = parse_webhook_url(self.option("WEBHOOK_URL") or "")
         self.webhook_id, self.token = parsed or ("", "")
         register_secret(self.token)
+        self.thread_id = thread_id(self.option("WEBHOOK_URL") or "")
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> list[str]:
@@ -78,6 +112,11 @@ class DiscordAdapter(Adapter):
         url = options.get("WEBHOOK_URL")
         if url and (not url.startswith(("http://", "https://")) or parse_webhook_url(url) is None):
             problems.append("WEBHOOK_URL is not a Discord webhook URL (…/api/webhooks/<id>/<token>)")
+        name = options.get("THREAD_NAME")
+        if name and len(name) > THREAD_NAME_MAX:
+            problems.append(f"THREAD_NAME is {len(name)} characters; Discord allows {THREAD_NAME_MAX}")
+        if name and url and thread_id(url):
+            problems.append("THREAD_NAME and ?thread_id= on WEBHOOK_URL cannot both be set (pick one)")
         return problems
 
     def redact(self, text: str | None) -> str:
@@ -89,10 +128,21 @@ class DiscordAdapter(Adapter):
         # Rebuilt from id and token so the API version is pinned and BASE_URL can point elsewhere.
         return f"{self.base_url}/api/{API_VERSION}/webhooks/{self.webhook_id}/{self.token}"
 
-    def error(self, response: httpx.Response, what: str) -> PublishError:
+    def error(self, response: httpx.Response, what: str) -> PublishError | ConfigError:
         """Map a Discord error answer (``{"code", "message", "errors"}``) to a typed error."""
         status, body = response.status_code, json_body(response)
         code = body.get("code") if isinstance(body.get("code"), int) else None
+        if status == 403 and code is None:
+            # Discord's own 403s carry a JSON code; without one it is Cloudflare's block page.
+            found = _CLOUDFLARE_CODE.search(response.text[:5000]) if response.content else None
+            ray = response.headers.get("cf-ray")
+            return Transient(f"discord {what} was blocked by Cloudflare (HTTP 403"
+                             f"{', error ' + found.group(1) if found else ''}{', ray ' + ray if ray else ''}), "
+                             "not refused by Discord: the webhook is not at fault; trying again later. If it "
+                             "persists, this server's IP address is blocked by Discord's firewall.", status=status)
+        if code in THREAD_SETUP:
+            return ConfigError(f"discord channel {self.ctx.name}: {THREAD_SETUP[code]} "
+                               f"(PROMO_CHANNEL_{self.ctx.name.upper()}_THREAD_NAME; Discord code {code})")
         msg = f"discord {what} answered HTTP {status}"
         msg += f" (code {code}: {REVOKED.get(code) or INVALID.get(code) or body.get('message')})" if code else ""
         msg += f": {self.excerpt(response)}"
@@ -116,7 +166,7 @@ class DiscordAdapter(Adapter):
 
     async def webhook(self) -> dict[str, Any]:
         """The webhook object (name, channel_id, guild_id); caches the guild in the state."""
-        response = await self.send("GET", self.url, headers={"User-Agent": "promo-scheduler"})
+        response = await self.send("GET", self.url, headers={"User-Agent": USER_AGENT})
         if response.status_code != 200:
             raise self.error(response, "webhook lookup")
         hook = json_body(response)
@@ -127,6 +177,8 @@ class DiscordAdapter(Adapter):
 
     def payload(self, post: ReadyPost, attachment: str | None) -> dict[str, Any]:
         payload: dict[str, Any] = {"content": post.text, "allowed_mentions": {"parse": []}}
+        if self.option("THREAD_NAME") and not self.thread_id:
+            payload["thread_name"] = self.option("THREAD_NAME")
         for key, option in (("username", "USERNAME"), ("avatar_url", "AVATAR_URL")):
             if self.option(option):
                 payload[key] = self.option(option)
@@ -149,18 +201,17 @@ class DiscordAdapter(Adapter):
             raise AuthError("discord WEBHOOK_URL is not a webhook URL (…/api/webhooks/<id>/<token>)")
         if not self.ctx.state.get("guild_id"):
             await before_publishing(self.webhook())
-        headers = {"User-Agent": "promo-scheduler"}
+        headers = {"User-Agent": USER_AGENT}
+        params = {"wait": "true", **({"thread_id": self.thread_id} if self.thread_id else {})}
         image = post.image
         if image is not None and not image.public_url:
             # attachment:// references need a plain file name.
             name = re.sub(r"[^A-Za-z0-9._-]", "_", image.path.name) or "image"
             files = {"files[0]": (name, image.read_bytes(), image.mime)}
             data = {"payload_json": json.dumps(self.payload(post, name), ensure_ascii=False)}
-            response = await self.send("POST", self.url, params={"wait": "true"}, headers=headers,
-                                       data=data, files=files)
+            response = await self.send("POST", self.url, params=params, headers=headers, data=data, files=files)
         else:
-            response = await self.send("POST", self.url, params={"wait": "true"}, headers=headers,
-                                       json=self.payload(post, None))
+            response = await self.send("POST", self.url, params=params, headers=headers, json=self.payload(post, None))
         if response.status_code != 200:
             raise self.error(response, "webhook")
         message = json_body(response)
@@ -174,4 +225,9 @@ class DiscordAdapter(Adapter):
         if not self.webhook_id:
             raise AuthError("discord WEBHOOK_URL is not a webhook URL (…/api/webhooks/<id>/<token>)")
         hook = await self.webhook()
-        return f"webhook {hook.get('name')!r} in channel {hook.get('channel_id')} (guild {hook.get('guild_id')})"
+        where = f"webhook {hook.get('name')!r} in channel {hook.get('channel_id')} (guild {hook.get('guild_id')})"
+        if self.thread_id:
+            where += f", posting into thread {self.thread_id}"
+        elif self.option("THREAD_NAME"):
+            where += f", each post a new forum post named {self.option('THREAD_NAME')!r}"
+        return where

@@ -26,7 +26,6 @@ class FacebookAdapter(GraphAdapter):
     """Publishes to one Facebook Page with a Page access token."""
 
     platform = "facebook"
-    graph_version = "v21.0"
     account_key = "PAGE_ID"
     # Graph documents no message limit; 63,206 is the figure tools use. Photos: 4 MB JPG/PNG
     # (error subcode 1366046).
@@ -112,4 +111,4 @@ class FacebookAdapter(GraphAdapter):
 
     async def check(self) -> str:
         answer = await self.call("GET", self.account, what="check", params={"fields": "id,name"})
-        return f"Facebook Page {answer.get('name') or '?'} ({answer.get('id') or self.account})"
+        return f"Facebook Page {answer.get('name') or '?'} ({answer.get('id') or self.account})" + self.version_note()

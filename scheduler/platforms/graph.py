@@ -1,6 +1,7 @@
 """The Meta Graph family's adapter base: Facebook Pages, Instagram and Threads.
 
-:class:`GraphAdapter` holds ``call()`` (token in the POST body or, for GET, the query),
+:class:`GraphAdapter` holds ``call()`` (token in the POST body, or for GET an ``Authorization``
+header: never in a URL, where proxies and server logs keep it),
 long-lived token refresh kept in the channel state, and the container flow Instagram and
 Threads share (create → poll status → publish). The error mapping is in ``graph_errors``.
 """
@@ -25,6 +26,7 @@ from scheduler.errors import (
 )
 from scheduler.platforms.base import Adapter, PublishResult, ReadyPost, utcnow
 from scheduler.platforms.graph_errors import ContainerGone, graph_error, parse_time, same_text
+from scheduler.platforms.graph_versions import GRAPH_API_VERSION, version_warning
 from scheduler.redact import register_secret
 
 REFRESH_AHEAD = dt.timedelta(days=10)
@@ -34,7 +36,8 @@ REFRESH_MIN_AGE = dt.timedelta(hours=24)  # Meta refreshes only tokens at least 
 class GraphAdapter(Adapter):
     """Base of the Graph-family adapters: requests, token refresh and the container flow."""
 
-    graph_version: ClassVar[str]
+    #: A version of the platform's own (Threads: v1.0); empty = follow PROMO_GRAPH_API_VERSION.
+    graph_version: ClassVar[str] = ""
     secret_keys = frozenset({"ACCESS_TOKEN"})
     #: Option naming the account the API paths start with (PAGE_ID, IG_USER_ID, USER_ID).
     account_key: ClassVar[str]
@@ -62,8 +65,23 @@ class GraphAdapter(Adapter):
         return self.option(self.account_key) or ""
 
     @property
+    def version(self) -> str:
+        """The channel's GRAPH_VERSION, else the platform's own, else PROMO_GRAPH_API_VERSION or the pin."""
+        return (self.option("GRAPH_VERSION") or self.graph_version or self.ctx.graph_api_version
+                or GRAPH_API_VERSION)
+
+    @property
     def api(self) -> str:
-        return f"{self.base_url}/{self.option('GRAPH_VERSION', self.graph_version)}"
+        return f"{self.base_url}/{self.version}"
+
+    def version_note(self) -> str:
+        """A ``channels check`` warning line when the version is (nearly) past Meta's date."""
+        if self.graph_version and not self.option("GRAPH_VERSION"):
+            return ""  # Threads: versioned apart from the Graph API
+        key = f"PROMO_CHANNEL_{self.ctx.name.upper()}_GRAPH_VERSION" if self.option("GRAPH_VERSION") \
+            else "PROMO_GRAPH_API_VERSION"
+        warning = version_warning(self.version, utcnow().date(), key)
+        return f"\n  warning: {warning}" if warning else ""
 
     def refresh_grant(self) -> str | None:
         """``grant_type`` for ``/refresh_access_token``; None when the token needs no refresh."""
@@ -72,14 +90,16 @@ class GraphAdapter(Adapter):
     async def call(self, method: str, path: str, *, what: str, publishing: bool = False,
                    params: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
                    files: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One Graph request; the token goes in the body (POST) or the query (GET, redacted)."""
+        """One Graph request; the token goes in the body (POST) or an Authorization header (GET)."""
         token = await self.access_token()
+        headers = None
         if method == "GET":
-            params = {**(params or {}), "access_token": token}
+            headers = {"Authorization": f"Bearer {token}"}
         else:
             data = {**(data or {}), "access_token": token}
         try:
-            response = await self.send(method, f"{self.api}/{path}", params=params, data=data, files=files)
+            response = await self.send(method, f"{self.api}/{path}", params=params, data=data, files=files,
+                                       headers=headers)
         except UnknownOutcome as exc:
             if publishing:
                 raise

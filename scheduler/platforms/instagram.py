@@ -6,32 +6,43 @@ Instagram cannot post text alone and fetches the image itself from a public URL
 ``POST /{ig-user-id}/media_publish``. The container id is kept in the channel state first,
 so ``reconcile`` can ask the container whether it went out.
 
-Two logins lead here: Facebook Login (``graph.facebook.com``, a Facebook token that needs
-no refresh) and Instagram Login (``graph.instagram.com``, a 60-day Instagram token we
-refresh ahead of expiry and keep in the state).
+Two logins lead here: Facebook Login (``graph.facebook.com``: a Page token does not expire,
+a long-lived user token lasts 60 days and cannot be refreshed by us, so ``channels check``
+reads its expiry with ``debug_token`` and warns) and Instagram Login (``graph.instagram.com``,
+a 60-day Instagram token we refresh ahead of expiry and keep in the state). A caption with
+more than 30 hashtags is refused when composed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
 
-from scheduler.errors import RejectedContent
-from scheduler.platforms.base import MB, PlatformRules, PublishResult, ReadyPost
+from scheduler.errors import PublishError, RejectedContent, Transient, UnknownOutcome
+from scheduler.platforms.base import MB, PlatformRules, PublishResult, ReadyPost, utcnow
 from scheduler.platforms.graph import GraphAdapter
+from scheduler.platforms.graph_errors import graph_error
 from scheduler.textrules import TextRule
 
 HOSTS = {"facebook": "graph.facebook.com", "instagram": "graph.instagram.com"}
+#: ``channels check`` warns when a Facebook Login token expires sooner than this.
+TOKEN_WARN_AHEAD = dt.timedelta(days=14)
 
 
 class InstagramAdapter(GraphAdapter):
     """Publishes image posts to an Instagram Business or Creator account."""
 
     platform = "instagram"
-    graph_version = "v21.0"
     account_key = "IG_USER_ID"
-    # 2,200 characters, unit unspecified: code points are the stricter count.
+    # 2,200 characters, unit unspecified: code points are the stricter count. A caption with
+    # more than 30 hashtags is accepted by the API and then published without its caption.
     rules = PlatformRules(
-        text=(TextRule(2_200, "codepoints"),),
+        text=(TextRule(2_200, "codepoints"),
+              TextRule(30, "hashtags", note="Instagram publishes a caption with more hashtags without any "
+                                            "caption at all; remove some")),
         image_types=frozenset({"image/jpeg"}),
         max_image_bytes=8 * MB,
         requires_image=True,
@@ -96,4 +107,50 @@ class InstagramAdapter(GraphAdapter):
 
     async def check(self) -> str:
         answer = await self.call("GET", self.account, what="check", params={"fields": "id,username"})
-        return f"Instagram @{answer.get('username') or '?'} ({answer.get('id') or self.account}, {self.host})"
+        who = f"Instagram @{answer.get('username') or '?'} ({answer.get('id') or self.account}, {self.host})"
+        return who + self.version_note() + await self.token_note()
+
+    async def token_note(self) -> str:
+        """Facebook Login: what kind of token this is, when it expires, a warning when that is near."""
+        if self.host != HOSTS["facebook"]:
+            return ""  # Instagram Login tokens are refreshed by the service itself
+        lead = ("\n  note: with Facebook Login a user token expires after 60 days; a Page token (GET "
+                "/{page-id}?fields=access_token with a long-lived user token) does not")
+        try:
+            info = await self.debug_token()
+        except PublishError as exc:
+            return f"{lead}\n  warning: cannot read the token's expiry: {exc}"
+        kind = str(info.get("type") or "unknown").upper()
+        now = utcnow()
+        dates = {label: dt.datetime.fromtimestamp(value, dt.UTC) for label, value in
+                 (("expires", info.get("expires_at")), ("data access expires", info.get("data_access_expires_at")))
+                 if isinstance(value, int) and value > 0}
+        shown = ", ".join(f"{label} {when:%Y-%m-%d}" for label, when in dates.items())
+        out = ("" if kind == "PAGE" else lead) + f"\n  token: {kind} token, {shown or 'does not expire'}"
+        for label, when in dates.items():
+            if when - now < TOKEN_WARN_AHEAD:
+                left = "passed" if when <= now else f"in {(when - now).days} days"
+                out += (f"\n  warning: the token's {label.replace('expires', 'expiry')} is {when:%Y-%m-%d} ({left}): "
+                        "make a new long-lived token and set ACCESS_TOKEN")
+        return out
+
+    async def debug_token(self) -> dict[str, Any]:
+        """``debug_token`` for our own token, sent as a batch so the token is in the body, not a URL."""
+        token = await self.access_token()
+        batch = json.dumps([{"method": "GET", "relative_url": "debug_token?" + urlencode({"input_token": token})}])
+        try:
+            response = await self.send("POST", f"{self.api}/", data={"access_token": token, "batch": batch,
+                                                                     "include_headers": "false"})
+        except UnknownOutcome as exc:
+            raise Transient(str(exc)) from None
+        if not response.is_success:
+            raise graph_error(self, response, "debug_token")
+        try:
+            item = response.json()[0]
+            body = json.loads(item.get("body") or "{}")
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            raise Transient(f"debug_token: unreadable answer: {self.excerpt(response, 120)}") from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if item.get("code") != 200 or not isinstance(data, dict):
+            raise Transient(self.redact(f"debug_token answered {item.get('code')}: {json.dumps(body)[:200]}"))
+        return data

@@ -23,6 +23,7 @@ import httpx
 
 from scheduler.errors import (
     AuthError,
+    ConfigError,
     Duplicate,
     PublishError,
     RateLimited,
@@ -45,17 +46,17 @@ from scheduler.platforms.base import (
 )
 from scheduler.platforms.httpkit import before_publishing, find_recent, parse_iso
 from scheduler.redact import register_secret
-from scheduler.textrules import TextRule, hashtag_spans
+from scheduler.textrules import TextRule, little_escaped
 
-RESERVED = frozenset("\\|{}@[]()<>#*_~")
 REFRESH_AHEAD = dt.timedelta(days=1)
 _URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
-
-
-def little_text(text: str) -> str:
-    """``text`` escaped for the "little" format, keeping the ``#`` of each hashtag."""
-    hashtag_signs = {start for start, _, _ in hashtag_spans(text)}
-    return "".join("\\" + ch if ch in RESERVED and i not in hashtag_signs else ch for i, ch in enumerate(text))
+#: A 429 without Retry-After waits this long, doubling with each 429 in a row, up to RATE_LIMIT_MAX.
+RATE_LIMIT_FIRST = dt.timedelta(minutes=5)
+RATE_LIMIT_MAX = dt.timedelta(hours=2)
+#: State key counting 429s in a row (reset by the next success).
+STREAK = "rate_limited_in_a_row"
+#: ``commentary`` escaped for the "little" format (counted the same way by the text rule).
+little_text = little_escaped
 
 
 def post_url(urn: str) -> str:
@@ -72,13 +73,21 @@ def next_utc_midnight() -> dt.datetime:
     return dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
+def rate_limit_backoff(in_a_row: int) -> dt.datetime:
+    """When to try again after the ``in_a_row``-th 429 without Retry-After: 5, 10, 20… minutes,
+    at most 2 hours, and never past 00:00 UTC, when the daily quotas reset anyway."""
+    wait = min(RATE_LIMIT_FIRST * 2 ** max(0, min(in_a_row, 12) - 1), RATE_LIMIT_MAX)
+    return min(utcnow() + wait, next_utc_midnight())
+
+
 class LinkedInAdapter(Adapter):
     """Posts as a LinkedIn organization (w_organization_social), refreshing its token when it can."""
 
     platform = "linkedin"
     API_VERSION = "202601"
     rules = PlatformRules(
-        text=(TextRule(3000, "codepoints"),),
+        # 3,000 characters of the commentary LinkedIn receives, i.e. after escaping.
+        text=(TextRule(3000, "linkedin"),),
         image_types=frozenset({"image/jpeg", "image/png", "image/gif"}),
         max_image_bytes=8 * MB,  # no byte cap documented (a pixel cap instead); keep uploads modest
         can_reconcile=True,
@@ -164,7 +173,7 @@ class LinkedInAdapter(Adapter):
         """A Rest.li request; a 401 is retried once after a refresh (nothing was created then)."""
         headers = {
             "Authorization": f"Bearer {await self.access_token()}",
-            "LinkedIn-Version": self.option("API_VERSION", self.API_VERSION) or self.API_VERSION,
+            "LinkedIn-Version": self.api_version,
             "X-Restli-Protocol-Version": "2.0.0",
             "User-Agent": "promo-scheduler",
         }
@@ -172,11 +181,23 @@ class LinkedInAdapter(Adapter):
         if response.status_code == 401 and retry_auth and self.can_refresh():
             await self.refresh()
             return await self.call(method, path, retry_auth=False, **kwargs)
+        if response.status_code == 429 and "retry-after" not in response.headers:
+            await self.ctx.state.update({STREAK: str(self.rate_limited_in_a_row() + 1)})
+        elif response.is_success and self.ctx.state.get(STREAK):
+            await self.ctx.state.update({STREAK: None})
         return response
+
+    def rate_limited_in_a_row(self) -> int:
+        value = self.ctx.state.get(STREAK) or "0"
+        return int(value) if value.isdigit() else 0
+
+    @property
+    def api_version(self) -> str:
+        return self.option("API_VERSION", self.API_VERSION) or self.API_VERSION
 
     # --- errors --------------------------------------------------------------------------
 
-    def error(self, response: httpx.Response, what: str) -> PublishError:
+    def error(self, response: httpx.Response, what: str) -> PublishError | ConfigError:
         """Map a LinkedIn error body (``code``/``message``/``errorDetails.inputErrors``) to a typed error."""
         status, body = response.status_code, json_body(response)
         details = body.get("errorDetails")
@@ -190,13 +211,19 @@ class LinkedInAdapter(Adapter):
             urn = _URN.search(message)
             return Duplicate(msg, remote_id=urn.group(0) if urn else None,
                              remote_url=post_url(urn.group(0)) if urn else None, status=status)
+        if status == 426 or body.get("code") == "NONEXISTENT_VERSION":
+            # The pinned LinkedIn-Version was retired: every call fails until the setting moves on.
+            key = f"PROMO_CHANNEL_{self.ctx.name.upper()}_API_VERSION"
+            return ConfigError(f"{msg} — LinkedIn retired API version {self.api_version}; set {key} to a "
+                               "current version (YYYYMM, see LinkedIn's versioning page), then run "
+                               f"`promo channels check {self.ctx.name}`")
         if status == 401:
             return AuthError(msg + " (token expired or revoked: authorise again)", status=status)
         if status == 403:
             return AuthError(msg + " (needs w_organization_social and a Page admin/content role)", status=status)
         if status == 429:
             retry_at = retry_at_from_headers(response.headers) if "retry-after" in response.headers \
-                else next_utc_midnight()
+                else rate_limit_backoff(self.rate_limited_in_a_row())
             return RateLimited(msg, retry_at=retry_at, status=status)
         if status == 504:
             return UnknownOutcome(msg, status=status)

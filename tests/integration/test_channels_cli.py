@@ -135,3 +135,44 @@ def test_channels_add_refuses_bad_input_naming_the_problem(env, capsys):
     assert code == 1 and "unknown platform 'myspace'" in out
     code, out = run(capsys, "channels", "add", "x3", "--platform", "mastodon", "--set", "NOPE")
     assert code == 2 and "KEY=VALUE" in out
+
+
+FB_TOKEN = "EAAB-SECRET-page-token"
+
+
+class Graph(BaseHTTPRequestHandler):
+    """A Facebook Page on a Graph API that answers only with the token in a header."""
+
+    request_lines: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        type(self).request_lines.append(self.requestline)
+        if not self.path.startswith("/v25.0/104857600123"):
+            self._json(400, {"error": {"message": "Unknown path", "type": "GraphMethodException", "code": 100}})
+        elif self.headers.get("Authorization") != f"Bearer {FB_TOKEN}":
+            self._json(400, {"error": {"message": "An active access token must be used", "type": "OAuthException",
+                                       "code": 2500}})
+        else:
+            self._json(200, {"id": "104857600123", "name": "Diskominfo Kota"})
+
+    _json = Masto._json
+    log_message = Masto.log_message
+
+
+def test_check_uses_promo_graph_api_version_and_keeps_the_token_out_of_urls(env, capsys, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Graph)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for key, value in {"PROMO_CHANNELS": "good,bad,down,fb", "PROMO_GRAPH_API_VERSION": "v25.0",
+                           "PROMO_CHANNEL_FB_PLATFORM": "facebook", "PROMO_CHANNEL_FB_PAGE_ID": "104857600123",
+                           "PROMO_CHANNEL_FB_ACCESS_TOKEN": FB_TOKEN,
+                           "PROMO_CHANNEL_FB_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}"}.items():
+            monkeypatch.setenv(key, value)
+        code, out = run(capsys, "channels", "check", "fb")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, out
+    assert "fb: OK — Facebook Page Diskominfo Kota (104857600123)" in out
+    assert Graph.request_lines and all(FB_TOKEN not in line and "access_token" not in line
+                                       for line in Graph.request_lines)

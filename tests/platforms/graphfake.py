@@ -41,6 +41,12 @@ class Sent:
     headers: httpx.Headers
     raw_url: str
 
+    @property
+    def bearer(self) -> str | None:
+        """The token of an ``Authorization: Bearer`` header, if any."""
+        auth = self.headers.get("authorization", "")
+        return auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+
 
 @dataclass
 class FakeGraph:

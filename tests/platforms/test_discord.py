@@ -59,7 +59,8 @@ async def test_text_post_waits_for_the_message_and_pings_nobody():
     assert lookup.method == "GET" and str(lookup.url) == f"{BASE}{PATH}"
     assert send.method == "POST" and send.url.params["wait"] == "true"
     assert send.headers["content-type"] == "application/json"
-    assert send.headers["user-agent"] == "promo-scheduler"
+    assert send.headers["user-agent"] == "DiscordBot (https://pypi.org/project/promo-scheduler/, 0.1.0)"
+    assert lookup.headers["user-agent"] == send.headers["user-agent"]
     assert json.loads(send.content) == {"content": TEXT, "allowed_mentions": {"parse": []}}
     assert result.remote_id == MESSAGE
     assert result.remote_url == f"https://discord.com/channels/{GUILD}/{CHANNEL}/{MESSAGE}"
@@ -217,3 +218,68 @@ def test_webhook_url_parsing_and_validation():
     assert DiscordAdapter.validate_options({"WEBHOOK_URL": WEBHOOK_URL}) == []
     assert any("WEBHOOK_URL" in p for p in DiscordAdapter.validate_options({"WEBHOOK_URL": "https://example.com/x"}))
     assert DiscordAdapter.rules.text[0].limit == 2000
+
+
+# --- threads, forum channels, Cloudflare ----------------------------------------------
+
+
+async def test_thread_id_on_the_webhook_url_is_kept_so_the_post_lands_in_the_thread():
+    rec = Recorder()
+    adapter = make(rec, WEBHOOK_URL=f"{WEBHOOK_URL}?thread_id=1300000000000000004")
+    await adapter.publish(post())
+    lookup, send = rec.sent
+    assert "thread_id" not in lookup.url.params  # the webhook object is the channel's, not the thread's
+    assert dict(send.url.params) == {"wait": "true", "thread_id": "1300000000000000004"}
+    assert "thread_name" not in json.loads(send.content)
+    assert "thread 1300000000000000004" in await adapter.check()
+
+
+async def test_thread_name_opens_a_forum_post_in_json_and_in_payload_json(tmp_path):
+    rec = Recorder()
+    await make(rec, state={"guild_id": GUILD}, THREAD_NAME="Promo UMKM").publish(post())
+    assert json.loads(rec.sent[0].content)["thread_name"] == "Promo UMKM"
+    assert dict(rec.sent[0].url.params) == {"wait": "true"}
+    img = tmp_path / "kue.png"
+    img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
+    rec = Recorder()
+    await make(rec, state={"guild_id": GUILD}, THREAD_NAME="Promo UMKM").publish(post(image=Media.from_path(img)))
+    assert json.loads(form_parts(rec.sent[0])["payload_json"][2])["thread_name"] == "Promo UMKM"
+
+
+async def test_forum_channel_without_a_thread_pauses_the_channel_naming_the_key():
+    body = {"message": "Webhooks posted to forum channels must have a thread_name or thread_id", "code": 220001}
+    rec = Recorder(post=httpx.Response(400, json=body))
+    with pytest.raises(errors.ConfigError) as info:
+        await make(rec, state={"guild_id": GUILD}).publish(post())
+    assert "PROMO_CHANNEL_DC_THREAD_NAME" in str(info.value) and "SECRET" not in str(info.value)
+
+
+def test_thread_options_are_validated():
+    too_long = DiscordAdapter.validate_options({"WEBHOOK_URL": WEBHOOK_URL, "THREAD_NAME": "x" * 101})
+    assert any("THREAD_NAME" in p and "100" in p for p in too_long)
+    both = DiscordAdapter.validate_options({"WEBHOOK_URL": f"{WEBHOOK_URL}?thread_id=13", "THREAD_NAME": "Promo"})
+    assert any("cannot both" in p for p in both)
+    assert DiscordAdapter.validate_options({"WEBHOOK_URL": f"{WEBHOOK_URL}?thread_id=13"}) == []
+
+
+CLOUDFLARE_1020 = """<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>
+<body><div class="cf-error-details"><h1>Error 1020</h1><h2>Access denied</h2><p>This website is using a
+security service to protect itself from online attacks.</p></div></body></html>"""
+
+
+async def test_cloudflare_403_is_transient_and_does_not_pause_the_channel():
+    blocked = httpx.Response(403, text=CLOUDFLARE_1020, headers={"content-type": "text/html", "cf-ray": "8c1f2e3d4a5b6c7d"})
+    rec = Recorder(post=blocked)
+    with pytest.raises(errors.Transient) as info:
+        await make(rec, state={"guild_id": GUILD}).publish(post())
+    assert "Cloudflare" in str(info.value) and "1020" in str(info.value) and "8c1f2e3d4a5b6c7d" in str(info.value)
+    assert not isinstance(info.value, errors.AuthError) and "SECRET" not in str(info.value)
+    plain = Recorder(get=httpx.Response(403, text="error code: 1020"))
+    with pytest.raises(errors.Transient, match="1020"):
+        await make(plain).check()
+
+
+async def test_discord_own_403_with_a_json_code_still_pauses_the_channel():
+    rec = Recorder(post=httpx.Response(403, json={"message": "Missing Permissions", "code": 50013}))
+    with pytest.raises(errors.AuthError, match="50013"):
+        await make(rec, state={"guild_id": GUILD}).publish(post())

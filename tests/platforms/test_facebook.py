@@ -36,9 +36,11 @@ def adapter(routes, options=OPTIONS):
 
 
 def assert_no_token_in_url(fake: FakeGraph) -> None:
+    """Proxies and server logs keep URLs: the Page token must never be in one (GET included)."""
+    assert fake.sent
     for sent in fake.sent:
-        if sent.method == "POST":
-            assert "access_token" not in sent.query and TOKEN not in sent.raw_url
+        assert "access_token" not in sent.query and TOKEN not in sent.raw_url
+        assert sent.bearer == TOKEN if sent.method == "GET" else sent.form.get("access_token") == TOKEN
 
 
 async def test_text_post_goes_to_feed_with_the_token_in_the_body():
@@ -63,7 +65,7 @@ async def test_link_post_sends_link_and_fetches_the_permalink_when_not_returned(
     result = await a.publish(post(link="https://umkm.example/festival", title="Festival", description="Kuliner"))
     first, second = fake.sent
     assert first.form == {"message": TEXT, "link": "https://umkm.example/festival", "access_token": TOKEN}
-    assert (second.method, second.query) == ("GET", {"fields": "permalink_url", "access_token": TOKEN})
+    assert (second.method, second.query, second.bearer) == ("GET", {"fields": "permalink_url"}, TOKEN)
     assert result.remote_url == "https://www.facebook.com/kota/posts/pfbid02abc"
     assert_no_token_in_url(fake)
 
@@ -174,7 +176,8 @@ async def test_reconcile_finds_the_post_by_text_newer_than_the_post_row():
     assert result is not None and result.remote_id == f"{PAGE}_2"
     assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/2"
     [sent] = fake.sent
-    assert sent.query == {"fields": "id,message,created_time,permalink_url", "limit": "50", "access_token": TOKEN}
+    assert sent.query == {"fields": "id,message,created_time,permalink_url", "limit": "50"} and sent.bearer == TOKEN
+    assert_no_token_in_url(fake)
 
 
 async def test_reconcile_ignores_an_older_identical_post_and_says_not_published():
@@ -234,10 +237,12 @@ async def test_reconcile_that_cannot_read_is_unknown_without_secrets():
     assert "SECRET" not in str(info.value)
 
 
-async def test_check_reads_the_page_name_with_the_token_as_query_parameter():
+@time_machine.travel(NOW, tick=False)
+async def test_check_reads_the_page_name_with_the_token_in_a_header_not_the_url():
     a, fake = adapter({("GET", f"/v21.0/{PAGE}"): httpx.Response(200, json={"id": PAGE, "name": "Diskominfo Kota"})})
     assert await a.check() == f"Facebook Page Diskominfo Kota ({PAGE})"
-    assert fake.sent[0].query == {"fields": "id,name", "access_token": TOKEN}
+    assert fake.sent[0].query == {"fields": "id,name"} and fake.sent[0].bearer == TOKEN
+    assert_no_token_in_url(fake)
 
 
 async def test_check_errors_are_typed_and_never_show_the_token():
@@ -250,3 +255,52 @@ async def test_check_errors_are_typed_and_never_show_the_token():
         with pytest.raises(errors.Transient) as info:
             await a.check()
         assert "SECRET" not in str(info.value)
+
+
+# --- Graph API version ------------------------------------------------------------------
+
+
+def version_adapter(routes, options=OPTIONS, graph_api_version=None):
+    from scheduler.platforms.base import ChannelContext, MemoryState
+    from scheduler.platforms.facebook import FacebookAdapter
+
+    fake = FakeGraph(routes)
+    ctx = ChannelContext(name="fb_kota", options=options, state=MemoryState(), graph_api_version=graph_api_version)
+    return FacebookAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(fake))), fake
+
+
+PAGE_ANSWER = httpx.Response(200, json={"id": PAGE, "name": "Diskominfo Kota"})
+
+
+async def test_promo_graph_api_version_moves_every_call_and_the_channel_key_wins():
+    a, fake = version_adapter({("POST", f"/v25.0/{PAGE}/feed"): httpx.Response(200, json={
+        "id": f"{PAGE}_1", "permalink_url": "https://www.facebook.com/1"})}, graph_api_version="v25.0")
+    await a.publish(post())
+    assert [s.path for s in fake.sent] == [f"/v25.0/{PAGE}/feed"]
+    a, fake = version_adapter({("GET", f"/v23.0/{PAGE}"): PAGE_ANSWER}, {**OPTIONS, "GRAPH_VERSION": "v23.0"},
+                              graph_api_version="v25.0")
+    with time_machine.travel(dt.datetime(2026, 11, 29, tzinfo=dt.UTC), tick=False):
+        assert await a.check() == f"Facebook Page Diskominfo Kota ({PAGE})"
+
+
+@pytest.mark.parametrize(("today", "expected"), [
+    (dt.datetime(2026, 6, 1, tzinfo=dt.UTC), None),
+    (dt.datetime(2026, 11, 29, tzinfo=dt.UTC), "v21.0 is available only until 2027-01-21 (53 days left)"),
+    (dt.datetime(2027, 2, 1, tzinfo=dt.UTC), "v21.0 was available until 2027-01-21"),
+])
+async def test_check_warns_when_the_pinned_graph_version_is_past_or_near_metas_date(today, expected):
+    a, _ = version_adapter({("GET", f"/v21.0/{PAGE}"): PAGE_ANSWER})
+    with time_machine.travel(today, tick=False):
+        summary = await a.check()
+    assert summary.startswith(f"Facebook Page Diskominfo Kota ({PAGE})")
+    if expected is None:
+        assert "warning" not in summary
+    else:
+        assert f"\n  warning: Graph API {expected}" in summary and "PROMO_GRAPH_API_VERSION" in summary
+
+
+async def test_the_warning_names_the_channel_key_when_the_channel_pins_its_own_version():
+    a, _ = version_adapter({("GET", f"/v19.0/{PAGE}"): PAGE_ANSWER}, {**OPTIONS, "GRAPH_VERSION": "v19.0"})
+    with time_machine.travel(dt.datetime(2026, 11, 29, tzinfo=dt.UTC), tick=False):
+        summary = await a.check()
+    assert "v19.0 was available until 2026-05-21" in summary and "PROMO_CHANNEL_FB_KOTA_GRAPH_VERSION" in summary

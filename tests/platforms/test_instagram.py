@@ -71,10 +71,11 @@ async def test_image_post_creates_polls_and_publishes_the_container(tmp_path):
     assert create.form == {"image_url": "https://media.example/kue.jpg", "caption": TEXT,
                            "alt_text": "Kue lapis di piring", "access_token": TOKEN}
     for poll in (poll1, poll2):
-        assert poll.query == {"fields": "status_code,status", "access_token": TOKEN}
+        assert poll.query == {"fields": "status_code,status"} and poll.bearer == TOKEN
     assert publish.form == {"creation_id": CONTAINER, "access_token": TOKEN} and publish.query == {}
-    assert permalink.query == {"fields": "id,permalink", "access_token": TOKEN}
+    assert permalink.query == {"fields": "id,permalink"} and permalink.bearer == TOKEN
     assert stored_before_publish == [CONTAINER]
+    assert not [s.raw_url for s in fake.sent if TOKEN in s.raw_url or "access_token" in s.query]
     assert memory.get(KEY) is None  # dropped once published
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1a2B3c4D5e/")
 
@@ -149,8 +150,7 @@ async def test_timeout_on_media_publish_is_unknown_and_reconcile_finds_the_media
     }, state={KEY: CONTAINER})
     result = await a.reconcile(post(tmp_path))
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1/")
-    assert fake.calls("GET", LIST)[0].query == {"fields": "id,caption,permalink,timestamp", "limit": "25",
-                                                "access_token": TOKEN}
+    assert fake.calls("GET", LIST)[0].query == {"fields": "id,caption,permalink,timestamp", "limit": "25"}
     assert memory.get(KEY) is None
 
 
@@ -261,7 +261,7 @@ async def test_a_new_token_is_not_refreshed_until_a_day_old_then_is_refreshed_an
         assert await a.check() == f"Instagram @kota ({IG}, graph.instagram.com)"
     refresh, check = fake.sent
     assert refresh.query == {"grant_type": "ig_refresh_token", "access_token": TOKEN}
-    assert check.query["access_token"] == REFRESHED
+    assert check.bearer == REFRESHED
     assert memory.get("access_token") == REFRESHED
     assert memory.get("access_token_expires_at") == "2024-12-23T03:00:00+00:00"  # +60 days
 
@@ -274,14 +274,14 @@ async def test_a_stored_token_is_preferred_and_refreshed_ahead_of_expiry(tmp_pat
         a, fake, memory = adapter({("GET", "/refresh_access_token"): refresh_answer, **happy_routes()}, state=state)
         await a.publish(post(tmp_path))
     assert fake.sent[0].query == {"grant_type": "ig_refresh_token", "access_token": "IGAA-SECRET-stored"}
-    assert {s.form.get("access_token") or s.query.get("access_token") for s in fake.sent[1:]} == {REFRESHED}
+    assert {s.form.get("access_token") or s.bearer for s in fake.sent[1:]} == {REFRESHED}
 
     # far from expiry: the stored token is used as is
     state.update({"access_token": "IGAA-SECRET-stored", "access_token_expires_at": "2024-12-20T00:00:00+00:00"})
     with time_machine.travel(NOW, tick=False):
         a, fake, _ = adapter(happy_routes(), state=state)
         await a.publish(post(tmp_path))
-    assert {s.form.get("access_token") or s.query.get("access_token") for s in fake.sent} == {"IGAA-SECRET-stored"}
+    assert {s.form.get("access_token") or s.bearer for s in fake.sent} == {"IGAA-SECRET-stored"}
 
 
 async def test_a_new_access_token_option_replaces_the_stored_one():
@@ -291,7 +291,7 @@ async def test_a_new_access_token_option_replaces_the_stored_one():
     a, fake, memory = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG})},
                               options={**OPTIONS, "ACCESS_TOKEN": "IGAA-SECRET-new-option"}, state=state)
     await a.check()
-    assert fake.sent[0].query["access_token"] == "IGAA-SECRET-new-option"
+    assert fake.sent[0].bearer == "IGAA-SECRET-new-option"
     assert memory.get("access_token") is None
 
 
@@ -310,10 +310,13 @@ async def test_a_failed_refresh_is_an_auth_error_with_a_reason_and_no_secret():
 
 async def test_facebook_login_tokens_are_never_refreshed():
     options = {k: v for k, v in OPTIONS.items() if k != "GRAPH_HOST"} | {"ACCESS_TOKEN": "EAAB-SECRET-fb"}
-    a, fake, memory = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG, "username": "k"})},
+    page_token = httpx.Response(200, json=[{"code": 200, "body": json.dumps({"data": {"type": "PAGE", "expires_at": 0}})}])
+    a, fake, memory = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG, "username": "k"}),
+                               ("POST", "/v21.0/"): page_token},
                               options=options, state={"token_seen_at": "2020-01-01T00:00:00+00:00"})
-    assert await a.check() == f"Instagram @k ({IG}, graph.facebook.com)"
-    assert [s.path for s in fake.sent] == [f"/v21.0/{IG}"]
+    with time_machine.travel(NOW, tick=False):
+        assert await a.check() == f"Instagram @k ({IG}, graph.facebook.com)\n  token: PAGE token, does not expire"
+    assert [s.path for s in fake.sent] == [f"/v21.0/{IG}", "/v21.0/"]  # no /refresh_access_token
     assert a.base_url == "http://127.0.0.1:9"
     options.pop("BASE_URL")
     b, _, _ = adapter({}, options=options)
@@ -330,3 +333,82 @@ def test_graph_host_must_be_one_of_the_two_logins():
     assert cls.validate_options({**OPTIONS, "GRAPH_HOST": "graph.facebook.com"}) == []
     [problem] = cls.validate_options({**OPTIONS, "GRAPH_HOST": "https://graph.instagram.com"})
     assert problem.startswith("GRAPH_HOST")
+
+
+# --- 30 hashtags; Facebook Login token expiry ---------------------------------------------
+
+
+def test_a_caption_with_more_than_30_hashtags_is_refused_when_composed():
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from scheduler.composer import Composer, text_context
+    from scheduler.platforms.instagram import InstagramAdapter
+
+    composer = Composer(Path(__file__).resolve().parents[2] / "templates", ZoneInfo("Asia/Makassar"), "id")
+    rules = InstagramAdapter.rules.text_rules(with_image=True)
+    thirty = "Festival Kuliner! " + " ".join(f"#umkm{i}" for i in range(30))
+    assert composer.compose("free_text", "instagram", text_context(thirty), rules).text == thirty
+    with pytest.raises(errors.TooLongError) as info:
+        composer.compose("free_text", "instagram", text_context(thirty + " #satu_lagi"), rules,
+                         body=("text", thirty + " #satu_lagi"))
+    message = str(info.value)
+    assert "31 against a limit of 30 hashtags" in message and "without any caption" in message
+
+
+FB_OPTIONS = {"IG_USER_ID": IG, "ACCESS_TOKEN": "EAAB-SECRET-fb-token", "GRAPH_HOST": "graph.facebook.com",
+              "BASE_URL": "http://127.0.0.1:9"}
+CHECK_DAY = dt.datetime(2026, 6, 1, 3, 0, tzinfo=dt.UTC)
+
+
+def debug_answer(**data) -> httpx.Response:
+    """A batch answer holding debug_token's answer (Graph returns each body as a JSON string)."""
+    body = {"data": {"app_id": "138483919580948", "application": "Promo Kota", "is_valid": True,
+                     "scopes": ["instagram_basic", "instagram_content_publish"], **data}}
+    return httpx.Response(200, json=[{"code": 200, "body": json.dumps(body)}])
+
+
+async def _check(answer, options=FB_OPTIONS):
+    a, fake, _ = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG, "username": "umkm_bpn"}),
+                          ("POST", "/v21.0/"): answer}, options=options)
+    with time_machine.travel(CHECK_DAY, tick=False):
+        summary = await a.check()
+    return summary, fake
+
+
+async def test_check_says_a_facebook_login_user_token_lasts_60_days_and_warns_two_weeks_ahead():
+    expires = int((CHECK_DAY + dt.timedelta(days=9)).timestamp())
+    data_access = int((CHECK_DAY + dt.timedelta(days=80)).timestamp())
+    summary, fake = await _check(debug_answer(type="USER", expires_at=expires, data_access_expires_at=data_access,
+                                              user_id="10160000000000001"))
+    assert summary.startswith(f"Instagram @umkm_bpn ({IG}, graph.facebook.com)")
+    assert "user token expires after 60 days" in summary and "Page token" in summary
+    assert "token: USER token, expires 2026-06-10, data access expires 2026-08-20" in summary
+    assert "warning: the token's expiry is 2026-06-10 (in 9 days)" in summary
+    assert "data access expiry" not in summary  # 80 days away: no warning
+    # debug_token went in a POST body (a batch): no URL carries the token
+    batch = fake.calls("POST", "/v21.0/")[0]
+    assert batch.form["access_token"] == "EAAB-SECRET-fb-token" and batch.form["include_headers"] == "false"
+    assert json.loads(batch.form["batch"])[0]["relative_url"].startswith("debug_token?input_token=")
+    assert not [s for s in fake.sent if "EAAB-SECRET" in s.raw_url]
+
+
+async def test_check_of_a_page_token_says_it_does_not_expire_and_warns_about_data_access():
+    data_access = int((CHECK_DAY + dt.timedelta(days=5)).timestamp())
+    summary, _ = await _check(debug_answer(type="PAGE", expires_at=0, data_access_expires_at=data_access,
+                                           profile_id="104857600123"))
+    assert "60 days" not in summary
+    assert "token: PAGE token, data access expires 2026-06-06" in summary
+    assert "warning: the token's data access expiry is 2026-06-06 (in 5 days)" in summary
+
+
+async def test_check_survives_an_unreadable_expiry_and_instagram_login_skips_it():
+    summary, _ = await _check(httpx.Response(200, json=[{"code": 400, "body": json.dumps({"error": {
+        "message": "(#100) You must provide an app access token, or a user access token that is an owner or "
+                   "developer of the app", "type": "OAuthException", "code": 100}})}]))
+    assert summary.startswith(f"Instagram @umkm_bpn ({IG}") and "user token expires after 60 days" in summary
+    assert "warning: cannot read the token's expiry" in summary and "SECRET" not in summary
+    a, fake, _ = adapter({("GET", f"/v21.0/{IG}"): httpx.Response(200, json={"id": IG, "username": "umkm_bpn"})})
+    with time_machine.travel(NOW, tick=False):
+        assert await a.check() == f"Instagram @umkm_bpn ({IG}, graph.instagram.com)"
+    assert [s.method for s in fake.sent] == ["GET"]

@@ -177,12 +177,70 @@ async def test_401_message_names_the_linkedin_code():
         await make(rec).publish(post())
 
 
-@time_machine.travel(NOW, tick=False)
-async def test_429_without_header_waits_until_utc_midnight():
-    rec = Recorder({("POST", "/rest/posts"): httpx.Response(429, json={"status": 429, "message": "Too Many Requests"})})
+def _too_many() -> httpx.Response:
+    return httpx.Response(429, json={"status": 429, "message": "Too Many Requests"})
+
+
+async def test_429_without_header_backs_off_minutes_growing_while_429s_continue():
+    state = MemoryState()  # the channel's stored state, shared by every attempt
+
+    def attempt(handler) -> LinkedInAdapter:
+        ctx = ChannelContext(name="li", options={"BASE_URL": BASE, "ORGANIZATION_ID": ORG, "ACCESS_TOKEN": TOKEN},
+                             state=state)
+        return LinkedInAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+    with time_machine.travel(NOW, tick=False):  # 10:30 UTC
+        waits = []
+        for _ in range(7):
+            with pytest.raises(errors.RateLimited) as info:
+                await attempt(Recorder({("POST", "/rest/posts"): _too_many()})).publish(post())
+            waits.append(info.value.retry_at - NOW)
+        assert waits == [dt.timedelta(minutes=m) for m in (5, 10, 20, 40, 80, 120, 120)]
+        # a success ends the streak: the next 429 waits 5 minutes again
+        adapter = attempt(Recorder({("POST", "/rest/posts"): [created(), _too_many()]}))
+        await adapter.publish(post())
+        assert adapter.ctx.state.get("rate_limited_in_a_row") is None
+        with pytest.raises(errors.RateLimited) as info:
+            await adapter.publish(post())
+        assert info.value.retry_at == NOW + dt.timedelta(minutes=5)
+
+
+@time_machine.travel(dt.datetime(2026, 8, 22, 23, 58, tzinfo=dt.UTC), tick=False)
+async def test_429_backoff_never_waits_past_utc_midnight_when_the_quotas_reset():
     with pytest.raises(errors.RateLimited) as info:
-        await make(rec).publish(post())
+        await make(Recorder({("POST", "/rest/posts"): _too_many()})).publish(post())
     assert info.value.retry_at == dt.datetime(2026, 8, 23, 0, 0, tzinfo=dt.UTC)
+
+
+async def test_retired_linkedin_version_pauses_the_channel_naming_the_setting(tmp_path):
+    retired = {"status": 426, "code": "NONEXISTENT_VERSION", "message": "Requested version 202601 is not active"}
+    rec = Recorder({("POST", "/rest/posts"): httpx.Response(426, json=retired)})
+    with pytest.raises(errors.ConfigError) as info:
+        await make(rec).publish(post())
+    message = str(info.value)
+    assert "PROMO_CHANNEL_LI_API_VERSION" in message and "202601" in message and "SECRET" not in message
+    # the image step meets it first: same answer, nothing is posted
+    img = tmp_path / "kue.png"
+    img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
+    rec = Recorder({("POST", "/rest/images"): httpx.Response(426, json=retired)})
+    with pytest.raises(errors.ConfigError, match="PROMO_CHANNEL_LI_API_VERSION"):
+        await make(rec).publish(post(image=Media.from_path(img)))
+    assert [r.url.path for r in rec.sent] == ["/rest/images"]
+    rec = Recorder({("GET", f"/rest/organizations/{ORG}"): httpx.Response(426, json=retired)})
+    with pytest.raises(errors.ConfigError, match="PROMO_CHANNEL_LI_API_VERSION"):
+        await make(rec).check()
+
+
+def test_the_3000_limit_counts_the_text_after_escaping():
+    from scheduler.textrules import first_broken
+
+    text = "Kue (lapis) " * 249 + "x" * 10  # 2,998 characters, 498 of them escaped as \( \)
+    assert len(text) == 2998
+    [rule] = LinkedInAdapter.rules.text
+    assert rule.count(text) == len(little_text(text)) == 2998 + 498
+    assert first_broken(LinkedInAdapter.rules.text, text) is not None
+    assert "escaped" in rule.describe()
+    assert rule.count("Promo #UMKM hari ini") == len("Promo #UMKM hari ini")  # a hashtag's # is not escaped
 
 
 @time_machine.travel(NOW, tick=False)
@@ -321,4 +379,4 @@ async def test_refresh_rate_limited_is_rate_limited_not_auth():
     rec = Recorder({("POST", "/oauth/v2/accessToken"): httpx.Response(429, json={})})
     with pytest.raises(errors.RateLimited) as info:
         await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post())
-    assert info.value.retry_at == dt.datetime(2026, 8, 23, tzinfo=dt.UTC)
+    assert info.value.retry_at == NOW + dt.timedelta(minutes=5)

@@ -66,9 +66,9 @@ async def test_text_post_with_link_attachment():
     assert create.form == {"text": TEXT, "media_type": "TEXT", "link_attachment": "https://umkm.example/pasar",
                            "access_token": TOKEN}
     assert "auto_publish_text" not in create.form
-    assert poll.query == {"fields": "status,error_message", "access_token": TOKEN}
+    assert poll.query == {"fields": "status,error_message"} and poll.bearer == TOKEN
     assert publish.form == {"creation_id": CONTAINER, "access_token": TOKEN} and publish.query == {}
-    assert permalink.query == {"fields": "id,permalink", "access_token": TOKEN}
+    assert permalink.query == {"fields": "id,permalink"} and permalink.bearer == TOKEN
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.threads.net/@kotabpn/post/C9xYz")
     assert memory.get(KEY) is None
 
@@ -142,7 +142,8 @@ async def test_timeout_on_publish_is_unknown_then_reconcile_finds_it_by_containe
         ("GET", THREADS): listing}, state=state)
     result = await a.reconcile(post())
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.threads.net/@kotabpn/post/C9")
-    assert fake.sent[1].query == {"fields": "id,text,permalink,timestamp", "limit": "25", "access_token": TOKEN}
+    assert fake.sent[1].query == {"fields": "id,text,permalink,timestamp", "limit": "25"}
+    assert fake.sent[1].bearer == TOKEN
     assert memory.get(KEY) is None
 
 
@@ -168,7 +169,7 @@ async def test_token_is_refreshed_ahead_of_expiry_and_stored():
             ("GET", f"/v1.0/{USER}"): httpx.Response(200, json={"id": USER, "username": "kotabpn"})}, state=state)
         assert await a.check() == f"Threads @kotabpn ({USER})"
     assert fake.sent[0].query == {"grant_type": "th_refresh_token", "access_token": "THAA-SECRET-stored"}
-    assert fake.sent[1].query == {"fields": "id,username", "access_token": "THAA-SECRET-fresh"}
+    assert fake.sent[1].query == {"fields": "id,username"} and fake.sent[1].bearer == "THAA-SECRET-fresh"
     assert memory.get("access_token") == "THAA-SECRET-fresh"
     assert memory.get("access_token_expires_at") == "2024-12-22T01:59:04+00:00"
 

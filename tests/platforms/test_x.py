@@ -214,6 +214,59 @@ async def test_media_processing_failure_is_rejected_and_endless_processing_is_tr
     assert fake.paths().count("GET /2/media/upload") == 3
 
 
+async def test_gif_goes_through_the_chunked_upload_as_tweet_gif_and_waits_for_processing(tmp_path, monkeypatch):
+    monkeypatch.setattr("scheduler.platforms.x.CHUNK_BYTES", 64)
+    gif = tmp_path / "kue.gif"
+    gif.write_bytes(b"GIF89a" + bytes(range(144)))  # 150 bytes: three segments of at most 64
+    statuses = iter(["in_progress", "succeeded"])
+
+    def status(request):
+        return httpx.Response(200, json={"data": {"id": MEDIA_ID, "media_key": f"16_{MEDIA_ID}", "processing_info": {
+            "state": next(statuses), "check_after_secs": 1, "progress_percent": 50}}})
+
+    fake = FakeX({
+        ("POST", "/2/media/upload/initialize"): httpx.Response(200, json={"data": {
+            "id": MEDIA_ID, "media_key": f"16_{MEDIA_ID}", "expires_after_secs": 86399}}),
+        ("POST", f"/2/media/upload/{MEDIA_ID}/append"): httpx.Response(200, json={"data": {"expires_at": 1772500000}}),
+        ("POST", f"/2/media/upload/{MEDIA_ID}/finalize"): httpx.Response(200, json={"data": {
+            "id": MEDIA_ID, "media_key": f"16_{MEDIA_ID}", "size": 150, "expires_after_secs": 86399,
+            "processing_info": {"state": "pending", "check_after_secs": 1}}}),
+        ("GET", "/2/media/upload"): status,
+        ("POST", "/2/media/metadata"): httpx.Response(200, json={"data": {
+            "id": MEDIA_ID, "associated_metadata": {"alt_text": {"text": "Kue berputar"}}}}),
+        ("POST", "/2/tweets"): created,
+    })
+    result = await make(fake, {**OAUTH2, "POLL_INTERVAL": "0"}).publish(
+        post(image=Media.from_path(gif, alt_text="Kue berputar")))
+    append = f"POST /2/media/upload/{MEDIA_ID}/append"
+    assert fake.paths() == ["POST /2/media/upload/initialize", append, append, append,
+                            f"POST /2/media/upload/{MEDIA_ID}/finalize", "GET /2/media/upload", "GET /2/media/upload",
+                            "POST /2/media/metadata", "POST /2/tweets"]
+    init = fake.requests[0]
+    assert json.loads(init.content) == {"media_type": "image/gif", "total_bytes": 150, "media_category": "tweet_gif"}
+    segments = [json.loads(r.content) for r in fake.requests[1:4]]
+    assert [seg["segment_index"] for seg in segments] == [0, 1, 2]
+    assert b"".join(base64.b64decode(seg["media"]) for seg in segments) == gif.read_bytes()
+    assert dict(fake.requests[5].url.params) == {"command": "STATUS", "media_id": MEDIA_ID}
+    assert json.loads(fake.requests[-1].content) == {"text": TEXT, "media": {"media_ids": [MEDIA_ID]}}
+    assert result.remote_id == TWEET_ID
+    assert all(r.url.path != "/2/media/upload" or r.method == "GET" for r in fake.requests)  # never one-shot
+
+
+async def test_gif_processing_failure_is_rejected_and_nothing_is_posted(tmp_path):
+    gif = tmp_path / "kue.gif"
+    gif.write_bytes(b"GIF89a" + b"0" * 20)
+    fake = FakeX({
+        ("POST", "/2/media/upload/initialize"): httpx.Response(200, json={"data": {"id": MEDIA_ID}}),
+        ("POST", f"/2/media/upload/{MEDIA_ID}/append"): httpx.Response(200, json={"data": {}}),
+        ("POST", f"/2/media/upload/{MEDIA_ID}/finalize"): httpx.Response(200, json={"data": {
+            "id": MEDIA_ID, "processing_info": {"state": "failed"}}}),
+    })
+    with pytest.raises(errors.RejectedContent):
+        await make(fake).publish(post(image=Media.from_path(gif)))
+    assert "POST /2/tweets" not in fake.paths()
+
+
 async def test_rejected_alt_text_does_not_lose_the_post(tmp_path):
     img = tmp_path / "kue.png"
     img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)

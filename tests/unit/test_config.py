@@ -147,3 +147,10 @@ def test_templates_are_found_from_any_folder(tmp_path: Path, monkeypatch: pytest
 def test_db_busy_seconds_is_a_positive_number() -> None:
     assert load_settings({"PROMO_DB_BUSY_SECONDS": "2.5"}).db_busy_seconds == 2.5
     assert "PROMO_DB_BUSY_SECONDS" in str(problems({"PROMO_DB_BUSY_SECONDS": "soon"}))
+
+
+def test_graph_api_version_is_one_checked_setting() -> None:
+    assert load_settings({}).graph_api_version is None  # the adapters' pin
+    assert load_settings({"PROMO_GRAPH_API_VERSION": "v25.0"}).graph_api_version == "v25.0"
+    with pytest.raises(ConfigError, match="PROMO_GRAPH_API_VERSION: '25' is not a Graph API version"):
+        load_settings({"PROMO_GRAPH_API_VERSION": "25"})

@@ -35,8 +35,10 @@ def rate_limited(request: httpx.Request) -> httpx.Response:
 
 
 def rate_limit_expected(now: dt.datetime) -> dt.datetime:
-    """LinkedIn sends no reset time; its daily quotas reset at 00:00 UTC."""
-    return (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    """LinkedIn sends no reset time: the first 429 waits 5 minutes (growing with each 429 in a
+    row), never past 00:00 UTC, when its daily quotas reset."""
+    midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return min(now + dt.timedelta(minutes=5), midnight)
 
 
 def rejected(request: httpx.Request) -> httpx.Response:
