@@ -93,7 +93,7 @@ def add_channel(session: Session, settings: Settings, name: str, platform: str,
     secrets = {k: v for k, v in keys.items() if k in cls.secret_keys}
     plain = {k: v for k, v in keys.items() if k not in cls.secret_keys}
     row = session.scalars(select(Channel).where(Channel.name == name)).first()
-    blob = crypto.encrypt(settings, secrets) if secrets else None
+    blob = crypto.encrypt(settings, secrets, like=salted_blob(session)) if secrets else None
     if row is None:
         row = Channel(name=name, platform=platform, source="db", options=plain, secrets_enc=blob,
                       status=ChannelStatus.ACTIVE.value)
@@ -104,6 +104,13 @@ def add_channel(session: Session, settings: Settings, name: str, platform: str,
                            detail={"platform": platform, "keys": sorted(keys)}))
     session.flush()
     return row
+
+
+def salted_blob(session: Session) -> str | None:
+    """A stored blob with a scrypt salt: new secrets are encrypted under the same salt, so every
+    secret of an installation needs one scrypt derivation, not one each."""
+    return session.scalars(select(Channel.secrets_enc).where(Channel.secrets_enc.like(crypto.PREFIX + "%"))
+                           .limit(1)).first()
 
 
 def set_status(session: Session, channel: Channel, status: ChannelStatus, reason: str | None,
@@ -166,7 +173,7 @@ class DbChannelState:
                 # derivation migrates on the channel's next token refresh.
                 stored = crypto.decrypt(self.secret_key, row.secrets_enc) if row.secrets_enc else {}
                 stored[STATE_KEY] = secret
-                row.secrets_enc = crypto.encrypt(self.secret_key, stored)
+                row.secrets_enc = crypto.encrypt(self.secret_key, stored, like=row.secrets_enc or salted_blob(s))
             row.options = {**(row.options or {}), STATE_KEY: plain}
             row.updated_at = utcnow()
 

@@ -1,8 +1,10 @@
 """Encryption of secrets at rest with Fernet, keyed by PROMO_SECRET_KEY (and PROMO_SECRET_KEY_OLD).
 
 A real Fernet key is used as it is. Any other value is a passphrase and becomes a key through
-scrypt (memory-hard: 32 MiB and about a tenth of a second per guess) with a random salt kept
-beside each stored blob: ``scrypt1$<salt>$<Fernet token>``. A blob without that prefix was written
+scrypt (memory-hard: 32 MiB and about a tenth of a second per guess) with a random salt stored
+in front of each blob: ``scrypt1$<salt>$<Fernet token>``. New blobs take the salt the stored ones
+already use, so an installation's secrets share one and a process derives its key once (the
+derivation is cached per passphrase and salt). A blob without that prefix was written
 with a Fernet key, or by an older version that hashed the passphrase once with SHA-256; both stay
 readable (the legacy key is only ever tried for decrypting).
 
@@ -30,8 +32,8 @@ from scheduler.errors import ConfigError
 from scheduler.redact import register_secret
 
 PREFIX = "scrypt1$"
-#: scrypt cost: N=2**15, r=8 (32 MiB), p=1 — what the scrypt paper and OWASP suggest for keys
-#: derived at start-up; derived keys are cached per process, so it is paid once per salt.
+#: scrypt cost: N=2**15, r=8 (32 MiB), p=1, about 0.1 s on the project's machine (the scrypt
+#: paper's interactive cost is N=2**14); paid once per passphrase and salt in a process.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 SALT_BYTES = 16
 
@@ -47,7 +49,7 @@ def is_fernet_key(value: str) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=4096)
 def _scrypt_key(passphrase: str, salt: bytes) -> bytes:
     kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
     return base64.urlsafe_b64encode(kdf.derive(passphrase.encode()))
@@ -86,23 +88,20 @@ class Keyring:
                 out.append(Fernet(_legacy_key(value)))
         return out
 
-    def encrypt_bytes(self, data: bytes) -> str:
+    def encrypt_bytes(self, data: bytes, like: str | None = None) -> str:
+        """``data`` encrypted with the new key; with a passphrase, under the salt of the stored blob
+        ``like`` when it has one, so an installation's blobs share a salt and one derivation."""
         _name, value = self.keys[0]
         if is_fernet_key(value):
             return Fernet(value.encode()).encrypt(data).decode()
-        token = Fernet(_scrypt_key(value, self._salt)).encrypt(data).decode()
-        return f"{PREFIX}{base64.urlsafe_b64encode(self._salt).decode()}${token}"
+        salt = salt_of(like) or self._salt
+        token = Fernet(_scrypt_key(value, salt)).encrypt(data).decode()
+        return f"{PREFIX}{base64.urlsafe_b64encode(salt).decode()}${token}"
 
     def decrypt_bytes(self, blob: str, what: str = "the stored secrets") -> bytes:
         """The plaintext of ``blob``; a ConfigError naming the settings when no key opens it."""
-        salt: bytes | None = None
-        token = blob
-        if blob.startswith(PREFIX):
-            salt_b64, _, token = blob[len(PREFIX):].partition("$")
-            try:
-                salt = base64.urlsafe_b64decode(salt_b64)
-            except (ValueError, binascii.Error):
-                raise ConfigError(f"{what}: the stored blob is damaged (bad salt)") from None
+        salt = salt_of(blob)
+        token = blob[len(PREFIX):].partition("$")[2] if blob.startswith(PREFIX) else blob
         try:
             return MultiFernet(self._fernets(salt)).decrypt(token.encode())
         except InvalidToken:
@@ -110,8 +109,21 @@ class Keyring:
                               "previous one in PROMO_SECRET_KEY_OLD, then run `promo secrets rotate`)") from None
 
     def rotate(self, blob: str, what: str = "the stored secrets") -> str:
-        """``blob`` re-encrypted with the new key (and this keyring's salt)."""
+        """``blob`` re-encrypted with the new key, under this keyring's salt."""
         return self.encrypt_bytes(self.decrypt_bytes(blob, what))
+
+
+def salt_of(blob: str | None) -> bytes | None:
+    """The scrypt salt stored in front of ``blob``; None for a blob without one."""
+    if not blob or not blob.startswith(PREFIX):
+        return None
+    try:
+        salt = base64.urlsafe_b64decode(blob[len(PREFIX):].partition("$")[0])
+    except (ValueError, binascii.Error):
+        salt = b""
+    if len(salt) != SALT_BYTES:
+        raise ConfigError("a stored secret is damaged (its scrypt salt is not readable)")
+    return salt
 
 
 def keyring(settings: Settings | str | None) -> Keyring:
@@ -138,9 +150,10 @@ def _as_keyring(keys: Keys) -> Keyring:
     return keys if isinstance(keys, Keyring) else keyring(keys)
 
 
-def encrypt(keys: Keys, values: Mapping[str, Any]) -> str:
-    """JSON of ``values`` (strings, or a nested mapping such as a channel's token state), encrypted."""
-    return _as_keyring(keys).encrypt_bytes(json.dumps(dict(values)).encode())
+def encrypt(keys: Keys, values: Mapping[str, Any], like: str | None = None) -> str:
+    """JSON of ``values`` (strings, or a nested mapping such as a channel's token state), encrypted
+    (under the salt of the stored blob ``like``, see :meth:`Keyring.encrypt_bytes`)."""
+    return _as_keyring(keys).encrypt_bytes(json.dumps(dict(values)).encode(), like)
 
 
 def decrypt(keys: Keys, blob: str | None, what: str = "the stored channel secrets") -> dict[str, Any]:

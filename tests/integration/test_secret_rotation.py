@@ -203,3 +203,16 @@ def test_a_passphrase_costs_one_scrypt_per_salt_not_per_secret() -> None:
     written = [crypto.encrypt(ring, {"ACCESS_TOKEN": f"SECRET-{i}"}) for i in range(20)]
     assert [crypto.decrypt(ring, b)["ACCESS_TOKEN"] for b in written] == [f"SECRET-{i}" for i in range(20)]
     assert crypto._scrypt_key.cache_info().misses == 1
+
+
+def test_secrets_added_by_separate_commands_share_one_salt(env, capsys) -> None:
+    """Each `promo` command is a new process: its new secret takes the salt already in use, so
+    the service derives the passphrase key once, not once per channel."""
+    for n in range(3):
+        crypto._keyring.cache_clear()  # as in a fresh process: a new keyring with its own random salt
+        code, out = run(capsys, "channels", "add", f"masto_{n}", "--platform", "mastodon",
+                        "--set", "BASE_URL=https://mastodon.example", "--set", f"ACCESS_TOKEN=SECRET-{n}")
+        assert code == 0, out
+    store_secrets(capsys)
+    salts = {crypto.salt_of(blob) for blob in blobs(env).values()}
+    assert len(salts) == 1 and None not in salts
