@@ -3,10 +3,10 @@
 Each route takes a frozen dataclass of its parameters; :func:`parse` fills it from the
 request's path and query string, converting each field with the converter declared on it
 (:func:`param`). What does not convert is a ValidationError naming the parameter (answered
-400); a post id no post can have is a NotFoundError (404). Handlers never read
-``request.query`` or ``request.match_info`` themselves, so nothing a visitor typed reaches
-the database or a date calculation unchecked. Parameters a route does not declare are
-ignored (a browser form sends its empty fields too).
+400); a post id no post can have is a NotFoundError (404). Handlers take their parameters
+from here only, so nothing a visitor typed reaches the database or a date calculation
+unchecked (the raw query is only echoed, escaped, into a page's filter form). Parameters a
+route does not declare are ignored (a browser form sends its empty fields too).
 """
 
 from __future__ import annotations
