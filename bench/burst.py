@@ -335,12 +335,12 @@ def load_burst(db: Any, url: str, posts: int, scheduled: dt.datetime) -> None:
     from scheduler.storage import crypto
 
     now = utcnow()
-    f = crypto.fernet(SECRET_KEY)
+    keys = crypto.keyring(SECRET_KEY)
     with db.engine.begin() as conn:
         # The webhook URL is a secret option, so it is stored encrypted, like add_channel does.
         conn.execute(insert(Channel.__table__), [
             dict(name=channel_name(i), platform="webhook", source="db", options={}, status="active",
-                 secrets_enc=f.encrypt(json.dumps({"URL": f"{url}/{channel_name(i)}"}).encode()).decode(),
+                 secrets_enc=keys.encrypt_bytes(json.dumps({"URL": f"{url}/{channel_name(i)}"}).encode()),
                  created_at=now, updated_at=now)
             for i in range(posts)
         ])

@@ -290,7 +290,7 @@ def cmd_channels_check(app: App) -> int:
                 cls = adapter_class(cfg.platform)
                 state: Any = MemoryState()
                 if app.settings.secret_key:
-                    state = store.DbChannelState(app.db, ids[name], app.settings.secret_key)
+                    state = store.DbChannelState(app.db, ids[name], app.settings)
                 adapter = cls(ChannelContext(name=name, options=cfg.options, state=state,
                                              public_media_base_url=app.settings.public_media_base_url,
                                              graph_api_version=app.settings.graph_api_version), client)
@@ -333,6 +333,17 @@ def cmd_channels_add(app: App) -> int:
     with app.db.session() as session:
         row = store.add_channel(session, app.settings, app.args.name, app.args.platform.lower(), values, app.actor)
         print(f"channel {row.name} ({row.platform}) stored; secrets encrypted. Check it: promo channels check {row.name}")
+    return EXIT_OK
+
+
+def cmd_secrets_rotate(app: App) -> int:
+    from scheduler.storage import channels as store
+
+    app.require_schema()
+    with app.db.session() as session:
+        count = store.rotate_secrets(session, app.settings, app.actor)
+    print(f"re-encrypted the stored secrets of {count} channel{'' if count == 1 else 's'} with PROMO_SECRET_KEY"
+          + ("; PROMO_SECRET_KEY_OLD is no longer needed" if app.settings.secret_key_old else ""))
     return EXIT_OK
 
 
@@ -867,6 +878,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one kind of thing changed")
     au.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     au.set_defaults(func=cmd_audit)
+
+    se = sub.add_parser("secrets", help="secrets stored in the database").add_subparsers(
+        dest="secrets_cmd", metavar="ACTION", required=True)
+    se.add_parser("rotate", help="re-encrypt every stored secret with PROMO_SECRET_KEY (after a key change, "
+                  "with the previous key in PROMO_SECRET_KEY_OLD)").set_defaults(func=cmd_secrets_rotate)
 
     sub.add_parser("demo", help="load demo data from the seed article and queue a few posts (once)").set_defaults(
         func=cmd_demo)

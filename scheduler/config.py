@@ -92,6 +92,8 @@ class Settings:
     language: str = "id"
     channels: tuple[ChannelConfig, ...] = ()
     secret_key: str | None = None
+    #: the previous PROMO_SECRET_KEY while rotating: decrypts, never encrypts
+    secret_key_old: str | None = None
     require_approval: bool = False
     templates_dir: Path = Path("templates")
     media_dir: Path = Path("media")
@@ -183,7 +185,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     problems: list[str] = []
     # Every PROMO_* key read below; any other one in the environment is a typo or a
     # setting this version does not have, and is reported rather than ignored.
-    read_keys: set[str] = {PREFIX + "ENV_FILE", PREFIX + "SECRET_KEY"}
+    read_keys: set[str] = {PREFIX + "ENV_FILE", PREFIX + "SECRET_KEY", PREFIX + "SECRET_KEY_OLD"}
 
     def get(key: str, default: str = "") -> str:
         read_keys.add(PREFIX + key)
@@ -298,6 +300,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         channels.append(ChannelConfig(name=name, platform=platform, options=dict(options),
                                       timezone=ch_tz, slots=slots))
     secret_key = env.get(PREFIX + "SECRET_KEY") or None
+    secret_key_old = env.get(PREFIX + "SECRET_KEY_OLD") or None
+    if secret_key_old and not secret_key:
+        problems.append(f"{PREFIX}SECRET_KEY_OLD: set only while rotating, next to the new {PREFIX}SECRET_KEY")
     web_password = get("WEB_PASSWORD") or None
     register_secret(web_password)
     if not secret_key:
@@ -332,6 +337,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lateness[kind] = as_duration(f"MAX_LATENESS_{kind.upper()}", default)
 
     register_secret(secret_key)
+    register_secret(secret_key_old)
 
     db_url = get("DATABASE_URL", "sqlite:///promo.db")
     if "://" not in db_url:
@@ -351,6 +357,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         language=language,
         channels=tuple(channels),
         secret_key=secret_key,
+        secret_key_old=secret_key_old,
         require_approval=as_bool("REQUIRE_APPROVAL", False),
         templates_dir=Path(get("TEMPLATES_DIR", "") or default_templates_dir()),
         media_dir=Path(get("MEDIA_DIR", "media")),

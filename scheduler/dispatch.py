@@ -222,7 +222,7 @@ class Dispatcher:
         if adapter is None:
             name, cfg = self.config_for(channel_id)
             cls = adapter_class(cfg.platform)
-            state = channel_store.DbChannelState(self.db, channel_id, self.settings.secret_key)
+            state = channel_store.DbChannelState(self.db, channel_id, self.settings)
             ctx = ChannelContext(name=name, options=cfg.options, state=state,
                                  public_media_base_url=self.settings.public_media_base_url,
                                  graph_api_version=self.settings.graph_api_version)

@@ -108,6 +108,8 @@ def day_bound(value: str, tz: ZoneInfo, *, end: bool, what: str = "date") -> dt.
         return parse_when(value, tz)
     except (ValueError, ValidationError):
         raise ValidationError(f"{what} {value!r}: not a date (YYYY-MM-DD) or time (YYYY-MM-DD HH:MM)") from None
+    except OverflowError:  # 0001-01-01 east of UTC, or the day after 9999-12-31
+        raise ValidationError(f"{what} {value!r}: out of range") from None
 
 
 @dataclass(frozen=True)

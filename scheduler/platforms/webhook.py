@@ -1,9 +1,11 @@
 """The ``webhook`` platform: POSTs each post as JSON to a URL.
 
-With ``SECRET`` set, the body is signed: ``X-Promo-Signature: sha256=<hex HMAC-SHA256 of
-the raw body>``. Every request carries the post's ``Idempotency-Key``; a receiver that
-honours it can say so with ``IDEMPOTENT=true``, which makes re-sending after an unknown
-outcome safe.
+With ``SECRET`` set, each request is signed: ``X-Promo-Timestamp: <Unix seconds>`` and
+``X-Promo-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">``. The timestamp is
+inside the signature, so a receiver that rejects old timestamps (README: 5 minutes) cannot be
+fed a captured request again later. Every request carries the post's ``Idempotency-Key`` (the
+delivery id); a receiver that honours it can say so with ``IDEMPOTENT=true``, which makes
+re-sending after an unknown outcome safe.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping
 
 import httpx
@@ -32,9 +35,9 @@ from scheduler.textrules import TextRule
 _TRUE = {"1", "true", "yes", "ya", "on"}
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The ``X-Promo-Signature`` value for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Promo-Signature`` value for ``body`` sent at ``timestamp`` (Unix seconds)."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 class WebhookAdapter(Adapter):
@@ -43,7 +46,8 @@ class WebhookAdapter(Adapter):
     required_keys = (("URL",),)
     optional_keys = ("SECRET", "IDEMPOTENT", "TIMEOUT")
     secret_keys = frozenset({"URL", "SECRET"})
-    help = "POSTs each post as JSON to URL; SECRET signs the body (X-Promo-Signature: sha256=…)."
+    help = ("POSTs each post as JSON to URL; SECRET signs timestamp and body "
+            "(X-Promo-Timestamp, X-Promo-Signature: sha256=…).")
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         super().__init__(ctx, http)
@@ -101,7 +105,10 @@ class WebhookAdapter(Adapter):
         }
         secret = self.option("SECRET")
         if secret:
-            headers["X-Promo-Signature"] = sign(secret, body)
+            # Signed per attempt: a retry carries a fresh timestamp, the same Idempotency-Key.
+            timestamp = int(time.time())
+            headers["X-Promo-Timestamp"] = str(timestamp)
+            headers["X-Promo-Signature"] = sign(secret, timestamp, body)
         extra = {}
         if self.option("TIMEOUT"):
             extra["timeout"] = float(self.option("TIMEOUT") or 30)

@@ -58,7 +58,8 @@ def channel_configs(session: Session, settings: Settings) -> dict[str, ChannelCo
     out = {c.name: c for c in settings.channels}
     for row in session.scalars(select(Channel).where(Channel.source == "db")):
         options = {k: v for k, v in (row.options or {}).items() if k != STATE_KEY}
-        secrets = crypto.decrypt(settings.secret_key, row.secrets_enc) if row.secrets_enc else {}
+        secrets = crypto.decrypt(settings, row.secrets_enc, f"the secrets of channel {row.name!r}") \
+            if row.secrets_enc else {}
         secrets.pop(STATE_KEY, None)
         options.update(secrets)
         slots_raw = options.pop("SLOTS", "")
@@ -92,7 +93,7 @@ def add_channel(session: Session, settings: Settings, name: str, platform: str,
     secrets = {k: v for k, v in keys.items() if k in cls.secret_keys}
     plain = {k: v for k, v in keys.items() if k not in cls.secret_keys}
     row = session.scalars(select(Channel).where(Channel.name == name)).first()
-    blob = crypto.encrypt(settings.secret_key, secrets) if secrets else None
+    blob = crypto.encrypt(settings, secrets, like=salted_blob(session)) if secrets else None
     if row is None:
         row = Channel(name=name, platform=platform, source="db", options=plain, secrets_enc=blob,
                       status=ChannelStatus.ACTIVE.value)
@@ -103,6 +104,13 @@ def add_channel(session: Session, settings: Settings, name: str, platform: str,
                            detail={"platform": platform, "keys": sorted(keys)}))
     session.flush()
     return row
+
+
+def salted_blob(session: Session) -> str | None:
+    """A stored blob with a scrypt salt: new secrets are encrypted under the same salt, so every
+    secret of an installation needs one scrypt derivation, not one each."""
+    return session.scalars(select(Channel.secrets_enc).where(Channel.secrets_enc.like(crypto.PREFIX + "%"))
+                           .limit(1)).first()
 
 
 def set_status(session: Session, channel: Channel, status: ChannelStatus, reason: str | None,
@@ -119,13 +127,15 @@ class DbChannelState:
 
     Credential-like values (see :func:`is_secret_key`) are stored encrypted with
     PROMO_SECRET_KEY; plain ones (a server's character limit, a guild id) are stored in
-    the row's options, so channels that keep no tokens need no key.
+    the row's options, so channels that keep no tokens need no key. ``keys`` is the
+    settings (PROMO_SECRET_KEY, and PROMO_SECRET_KEY_OLD while rotating), a keyring, or one key.
     """
 
-    def __init__(self, db: Database, channel_id: int, secret_key: str | None):
+    def __init__(self, db: Database, channel_id: int, keys: crypto.Keys):
         self.db = db
         self.channel_id = channel_id
-        self.secret_key = secret_key
+        has_key = keys.secret_key if isinstance(keys, Settings) else keys
+        self.secret_key: crypto.Keys = keys if has_key else None
         self._values: dict[str, str] | None = None
 
     @property
@@ -159,11 +169,32 @@ class DbChannelState:
             if row is None:
                 return
             if secret or row.secrets_enc:
+                # Re-encrypted whole with the new key: a blob written under the old key or the old
+                # derivation migrates on the channel's next token refresh.
                 stored = crypto.decrypt(self.secret_key, row.secrets_enc) if row.secrets_enc else {}
                 stored[STATE_KEY] = secret
-                row.secrets_enc = crypto.encrypt(self.secret_key, stored)
+                row.secrets_enc = crypto.encrypt(self.secret_key, stored, like=row.secrets_enc or salted_blob(s))
             row.options = {**(row.options or {}), STATE_KEY: plain}
             row.updated_at = utcnow()
+
+
+def rotate_secrets(session: Session, settings: Settings, actor: str) -> int:
+    """Re-encrypt every stored secret (channels added with `promo channels add`, tokens the service
+    keeps) with PROMO_SECRET_KEY, in the caller's transaction; return how many channels.
+
+    The rows are locked for the transaction (SQLite's write lock is taken at BEGIN), so a token
+    the running service refreshes meanwhile waits and is never overwritten with an older one.
+    One blob that no configured key opens raises before anything is written.
+    """
+    keys = crypto.keyring(settings)
+    rows = session.scalars(select(Channel).where(Channel.secrets_enc.is_not(None))
+                           .order_by(Channel.id).with_for_update()).all()
+    for row in rows:
+        row.secrets_enc = keys.rotate(row.secrets_enc or "", f"the secrets of channel {row.name!r}")
+    session.add(AuditEntry(actor=actor, action="secrets.rotate", entity="channel", entity_id=None,
+                           detail={"channels": [r.name for r in rows]}))
+    session.flush()
+    return len(rows)
 
 
 def plain_state(row: Channel) -> MemoryState:

@@ -4,7 +4,13 @@ and what failed and why, without a terminal.
 
 It runs on the service's own event loop (aiohttp); every database read runs in a thread in a
 read-only session, so a slow page never holds up the dispatcher and never takes the write lock.
-Bound to 127.0.0.1 by default; on any other address it needs PROMO_WEB_PASSWORD (HTTP Basic).
+Bound to 127.0.0.1 by default; on any other address it needs PROMO_WEB_PASSWORD (HTTP Basic,
+failed attempts logged and throttled per address: see :mod:`scheduler.web.auth`).
+
+Each route is a :class:`Route` in ``ROUTES``, naming the parameters it takes as a dataclass
+of :mod:`scheduler.web.params`, parsed there and only there (400/404 naming the parameter).
+Every answer, errors included, carries ``SECURITY_HEADERS``; an unexpected error is logged
+and answered 500 without details.
 
 Pages: ``/`` (service, posts per state, channels, what needs attention), ``/posts``,
 ``/posts/{id}`` (text, link, every attempt and status change), ``/history``, ``/highlights``
@@ -16,13 +22,13 @@ API: ``/api/status``, ``/api/posts``, ``/api/posts/{id}``, ``/api/history`` (``?
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
-import hmac
 import ipaddress
 import json
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -45,11 +51,47 @@ from scheduler.views import (
     post_row,
     status_report,
 )
+from scheduler.web.auth import Gate, LoginThrottle
+from scheduler.web.params import HistoryExport, HistoryQuery, NoParams, PostQuery, PostRef, parse
+
+log = logging.getLogger("promo.web")
 
 #: Most rows a page or an API call returns; the filters narrow it down.
 PAGE_ROWS = 500
 ATTENTION = (PostStatus.FAILED, PostStatus.NEEDS_REVIEW, PostStatus.EXPIRED)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Sent with every answer, errors included: pages of the office's own data, never cached by a
+#: shared proxy, never framed, never sniffed into another type, no script or outside resource.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    """A GET route: its path, the Dashboard method answering it and the parameters it takes."""
+
+    path: str
+    handler: str
+    params: type = NoParams
+
+
+ROUTES = (
+    Route("/", "overview"),
+    Route("/posts", "posts", PostQuery),
+    Route("/posts/{id}", "post", PostRef),
+    Route("/history", "history", HistoryQuery),
+    Route("/highlights", "highlights"),
+    Route("/api/status", "api_status"),
+    Route("/api/posts", "api_posts", PostQuery),
+    Route("/api/posts/{id}", "api_post", PostRef),
+    Route("/api/history", "api_history", HistoryExport),
+    Route("/api/highlights", "api_highlights"),
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -103,23 +145,19 @@ class Dashboard:
         return web.Response(text=json.dumps(data, ensure_ascii=False, indent=1), status=status,
                             content_type="application/json", charset="utf-8")
 
-    def history_filter(self, request: web.Request) -> HistoryFilter:
-        q = request.query
-        return HistoryFilter.parse(self.tz, channel=q.get("channel"), status=q.get("status"), since=q.get("since"),
-                                   until=q.get("until"), all=q.get("all") in ("1", "true", "on", "yes"))
+    def problem(self, request: web.Request, status: int, message: str) -> web.Response:
+        """An error answer, as JSON under /api/ and as a page elsewhere."""
+        # What a visitor typed may hold bytes that are not UTF-8 (lone surrogates once decoded).
+        message = message.encode("utf-8", "replace").decode("utf-8")
+        if _wants_json(request):
+            return self.as_json({"error": message}, status=status)
+        response = self.page("error.html", status=status, message=message)
+        response.set_status(status)
+        return response
 
-    def post_query(self, request: web.Request) -> dict[str, Any]:
-        status = [s for s in request.query.get("status", "").split(",") if s]
-        bad = [s for s in status if s not in {p.value for p in PostStatus}]
-        if bad:
-            raise ValidationError(f"status {', '.join(bad)!r}: not a post state "
-                                  f"({', '.join(p.value for p in PostStatus)})")
-        return {"status": status or None, "channel": request.query.get("channel") or None}
-
-    def _posts(self, session: Session, status: list[str] | None, channel: str | None,
-               limit: int = PAGE_ROWS) -> list[dict[str, Any]]:
-        return [post_row(p, self.tz) for p in post_store.list_posts(session, status=status, channel=channel,
-                                                                    limit=limit, newest_first=True)]
+    def _posts(self, session: Session, q: PostQuery, limit: int = PAGE_ROWS) -> list[dict[str, Any]]:
+        return [post_row(p, self.tz) for p in post_store.list_posts(
+            session, status=list(q.status) or None, channel=q.channel, limit=limit, newest_first=True)]
 
     @staticmethod
     def _channel_names(session: Session) -> list[str]:
@@ -127,27 +165,26 @@ class Dashboard:
 
     # --- pages ---------------------------------------------------------------------------
 
-    async def overview(self, request: web.Request) -> web.Response:
+    async def overview(self, request: web.Request, q: NoParams) -> web.Response:
+        attention = PostQuery(status=tuple(s.value for s in ATTENTION))
+
         def load(session: Session) -> dict[str, Any]:
             return {"report": status_report(session, self.settings), "channels": channel_states(session, self.settings),
-                    "attention": self._posts(session, [s.value for s in ATTENTION], None, limit=20)}
+                    "attention": self._posts(session, attention, limit=20)}
 
         return self.page("overview.html", **await self.read(load))
 
-    async def posts(self, request: web.Request) -> web.Response:
-        wanted = self.post_query(request)
-
+    async def posts(self, request: web.Request, q: PostQuery) -> web.Response:
         def load(session: Session) -> dict[str, Any]:
-            return {"rows": self._posts(session, **wanted), "channels": self._channel_names(session)}
+            return {"rows": self._posts(session, q), "channels": self._channel_names(session)}
 
         return self.page("posts.html", query=request.query, limit=PAGE_ROWS, **await self.read(load))
 
-    async def post(self, request: web.Request) -> web.Response:
-        post_id = self._post_id(request)
-        return self.page("post.html", **await self.read(lambda s: self._post_detail(s, post_id)))
+    async def post(self, request: web.Request, q: PostRef) -> web.Response:
+        return self.page("post.html", **await self.read(lambda s: self._post_detail(s, q.id)))
 
-    async def history(self, request: web.Request) -> web.Response:
-        f = self.history_filter(request)
+    async def history(self, request: web.Request, q: HistoryQuery) -> web.Response:
+        f = q.filter()
 
         def load(session: Session) -> dict[str, Any]:
             return {"rows": history_rows(session, f, self.tz, newest_first=True, limit=PAGE_ROWS),
@@ -156,7 +193,7 @@ class Dashboard:
         return self.page("history.html", query=request.query, limit=PAGE_ROWS,
                          csv_query=request.query_string, **await self.read(load))
 
-    async def highlights(self, request: web.Request) -> web.Response:
+    async def highlights(self, request: web.Request, q: NoParams) -> web.Response:
         rows = await self._highlight_rows()
         from jobs.daily_highlight import featured_summary
 
@@ -170,28 +207,26 @@ class Dashboard:
 
     # --- API -------------------------------------------------------------------------------
 
-    async def api_highlights(self, request: web.Request) -> web.Response:
+    async def api_highlights(self, request: web.Request, q: NoParams) -> web.Response:
         return self.as_json(await self._highlight_rows())
 
-    async def api_status(self, request: web.Request) -> web.Response:
+    async def api_status(self, request: web.Request, q: NoParams) -> web.Response:
         def load(session: Session) -> dict[str, Any]:
             return {**status_report(session, self.settings), "channels": channel_states(session, self.settings)}
 
         return self.as_json(await self.read(load))
 
-    async def api_posts(self, request: web.Request) -> web.Response:
-        wanted = self.post_query(request)
-        return self.as_json(await self.read(lambda s: self._posts(s, **wanted)))
+    async def api_posts(self, request: web.Request, q: PostQuery) -> web.Response:
+        return self.as_json(await self.read(lambda s: self._posts(s, q)))
 
-    async def api_post(self, request: web.Request) -> web.Response:
-        post_id = self._post_id(request)
-        detail = await self.read(lambda s: self._post_detail(s, post_id))
+    async def api_post(self, request: web.Request, q: PostRef) -> web.Response:
+        detail = await self.read(lambda s: self._post_detail(s, q.id))
         return self.as_json({**detail["post"], "history": detail["history"]})
 
-    async def api_history(self, request: web.Request) -> web.Response:
+    async def api_history(self, request: web.Request, q: HistoryExport) -> web.Response:
         """Oldest first, like `promo history --format json`: the newest PAGE_ROWS as JSON, all as CSV."""
-        f = self.history_filter(request)
-        if request.query.get("format") == "csv":
+        f = q.filter()
+        if q.format == "csv":
             rows = await self.read(lambda s: history_rows(s, f, self.tz))
             # Formula-safe cells and a byte order mark, like every CSV the project writes.
             return web.Response(text=csv_text(rows, HISTORY_FIELDS, bom=True), content_type="text/csv", charset="utf-8",
@@ -201,17 +236,20 @@ class Dashboard:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _post_id(request: web.Request) -> int:
-        raw = request.match_info["id"]
-        if not raw.isdigit():
-            raise ValidationError(f"post id {raw!r}: not a number")
-        return int(raw)
-
     def _post_detail(self, session: Session, post_id: int) -> dict[str, Any]:
         post = post_store.get_post(session, post_id)  # NotFoundError names the id
         return {"post": post_row(post, self.tz),
                 "history": history_rows(session, HistoryFilter(all=True, post_id=post.id), self.tz)}
+
+    def endpoint(self, route: Route) -> Handler:
+        """The aiohttp handler of ``route``: its parameters parsed (one typed layer), then its method."""
+        method = getattr(self, route.handler)
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            response: web.StreamResponse = await method(request, parse(request, route.params, self.tz))
+            return response
+
+        return handle
 
 
 def _is_web_url(value: object) -> bool:
@@ -224,56 +262,53 @@ def _wants_json(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
-def make_app(settings: Settings, db: Database) -> web.Application:
+def make_app(settings: Settings, db: Database, clock: Callable[[], float] = time.time) -> web.Application:
+    """The dashboard; ``clock`` (seconds) times the login throttle."""
     board = Dashboard(settings, db)
+    gate = Gate(settings.web_password, LoginThrottle(clock=clock)) if settings.web_password else None
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if settings.web_password and not _authorised(request, settings.web_password):
-            return web.Response(status=401, text="the dashboard needs the password (PROMO_WEB_PASSWORD)",
-                                headers={"WWW-Authenticate": 'Basic realm="promo-scheduler", charset="UTF-8"'})
+        if gate is not None:
+            verdict, wait = gate.check(request.remote or "unknown", request.headers.get("Authorization"))
+            if verdict == 429:
+                refused = board.problem(request, 429, f"too many wrong passwords from this address; "
+                                                      f"try again in {wait} s")
+                refused.headers["Retry-After"] = str(wait)
+                return refused
+            if verdict == 401:
+                refused = board.problem(request, 401, "the dashboard needs the password (PROMO_WEB_PASSWORD)")
+                refused.headers["WWW-Authenticate"] = 'Basic realm="promo-scheduler", charset="UTF-8"'
+                return refused
         try:
-            response = await handler(request)
+            return await handler(request)
         except (ValidationError, NotFoundError) as exc:
-            status = 404 if isinstance(exc, NotFoundError) else 400
-            if _wants_json(request):
-                response = board.as_json({"error": str(exc)}, status=status)
+            return board.problem(request, 404 if isinstance(exc, NotFoundError) else 400, str(exc))
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            if exc.status == 404:
+                message = f"no such page: {request.path}"
+            elif exc.status == 405:
+                message = f"{request.method} {request.path}: the dashboard only reads (GET)"
             else:
-                response = board.page("error.html", status=status, message=str(exc))
-                response.set_status(status)
-        except web.HTTPNotFound:
-            if _wants_json(request):
-                response = board.as_json({"error": f"no such page: {request.path}"}, status=404)
-            else:
-                response = board.page("error.html", status=404, message=f"no such page: {request.path}")
-                response.set_status(404)
-        # Read-only pages of the office's own data: never cached by a shared proxy, never framed.
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
-        return response
+                message = exc.reason
+            response = board.problem(request, exc.status, message)
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
+        except Exception:
+            log.exception("dashboard: %s %s failed", request.method, request.path)
+            return board.problem(request, 500, "the dashboard could not answer this; the service log says why")
+
+    async def secure(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(SECURITY_HEADERS)
 
     app = web.Application(middlewares=[guard])
-    app.add_routes([
-        web.get("/", board.overview), web.get("/posts", board.posts), web.get("/posts/{id}", board.post),
-        web.get("/history", board.history), web.get("/api/status", board.api_status),
-        web.get("/api/posts", board.api_posts), web.get("/api/posts/{id}", board.api_post),
-        web.get("/api/history", board.api_history), web.get("/highlights", board.highlights),
-        web.get("/api/highlights", board.api_highlights),
-    ])
+    # Every answer the application sends is prepared here, those of errors and of aiohttp itself too.
+    app.on_response_prepare.append(secure)
+    app.add_routes([web.get(r.path, board.endpoint(r)) for r in ROUTES])
     return app
-
-
-def _authorised(request: web.Request, password: str) -> bool:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return False
-    try:
-        _user, _, given = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return hmac.compare_digest(given.encode(), password.encode())
 
 
 async def start(settings: Settings, db: Database, host: str, port: int) -> web.AppRunner:

@@ -44,6 +44,7 @@ class Handler(BaseHTTPRequestHandler):
             self.server.received.append({
                 "at": dt.datetime.now(dt.UTC), "path": self.path, "body": json.loads(body),
                 "raw": body, "signature": self.headers.get("X-Promo-Signature"),
+                "timestamp": self.headers.get("X-Promo-Timestamp"),
                 "key": self.headers.get("Idempotency-Key"),
             })
             n = len(self.server.received)
@@ -141,8 +142,11 @@ def test_serve_publishes_each_post_once_at_its_time(tmp_path, receiver):
     assert "Rp 25.000" in product_post["body"]["text"]
     assert "https://amplang.example/t" in product_post["body"]["text"]
     assert "#oleholeh #kuliner" in product_post["body"]["text"]
-    # Signed with HMAC-SHA256 over the raw body.
-    expected = "sha256=" + hmac.new(SECRET.encode(), product_post["raw"], hashlib.sha256).hexdigest()
+    # Signed with HMAC-SHA256 over "<timestamp>.<raw body>", the timestamp being when it was sent.
+    sent = int(product_post["timestamp"])
+    assert abs(sent - product_post["at"].timestamp()) < 5
+    expected = "sha256=" + hmac.new(SECRET.encode(), f"{sent}.".encode() + product_post["raw"],
+                                    hashlib.sha256).hexdigest()
     assert product_post["signature"] == expected
 
     lines = (tmp_path / "outbox.jsonl").read_text(encoding="utf-8").splitlines()

@@ -1,0 +1,182 @@
+"""Every dashboard route and parameter, fed anything: a 4xx naming the parameter, never a 5xx.
+
+The dashboard runs for real (aiohttp on 127.0.0.1, its own loop in a thread) over a database
+with three posts. The routes and their parameters are read from the dashboard's own route
+table (``scheduler.web.ROUTES``), so a route added later is fuzzed too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, quote_from_bytes
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scheduler import web
+from scheduler.config import load_settings
+from scheduler.models import HistoryEntry, PostStatus
+from scheduler.storage import channels as channel_store
+from scheduler.storage import posts as post_store
+from scheduler.storage.db import Database
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """``web.start`` on its own event loop in a thread, for synchronous (hypothesis) tests."""
+
+    def __init__(self, settings_: object, db: Database):
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(settings_, db), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(30), "the dashboard did not start"
+
+    def _run(self, settings_: object, db: Database) -> None:
+        asyncio.set_event_loop(self._loop)
+        runner = self._loop.run_until_complete(web.start(settings_, db, "127.0.0.1", self.port))  # type: ignore[arg-type]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+        self._loop.close()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+
+def serve(tmp: Path, **extra: str) -> Iterator[httpx.Client]:
+    config = load_settings({"PROMO_DATABASE_URL": f"sqlite:///{tmp}/promo.db", "PROMO_TEMPLATES_DIR": str(TEMPLATES),
+                            "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PATH": str(tmp / "outbox.jsonl"),
+                            **{f"PROMO_{k}": v for k, v in extra.items()}})
+    db = Database(config.database_url)
+    db.upgrade()
+    with db.session() as session:
+        outbox = channel_store.sync_configured(session, config)["outbox"]
+        for n in (1, 2, 3):
+            post = post_store.create_post(session, channel=outbox, kind="free_text", text=f"Promo nomor {n}",
+                                          status=PostStatus.PUBLISHED, scheduled_at=dt.datetime.now(dt.UTC),
+                                          actor="test")
+            session.add(HistoryEntry(post_id=post.id, channel_id=outbox.id, action="attempt",
+                                     to_status="published", outcome="published"))
+    served = Served(config, db)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{served.port}", trust_env=False, timeout=10) as c:
+            yield c
+    finally:
+        served.stop()
+        db.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    yield from serve(tmp_path_factory.mktemp("webparams"))
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """The same dashboard behind PROMO_WEB_PASSWORD."""
+    yield from serve(tmp_path_factory.mktemp("weblocked"), WEB_PASSWORD="kunci-DASHBOARD-7731")
+
+
+def assert_answered(response: httpx.Response) -> None:
+    """A 2xx or a 4xx that says what was wrong; every answer with the security headers."""
+    assert response.status_code < 500, (response.request.url, response.status_code, response.text[:500])
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    if response.status_code >= 400 and response.request.url.path.startswith("/api/"):
+        assert response.json()["error"]
+
+
+@pytest.mark.parametrize(("url", "status", "message"), [
+    # Dates out of range used to raise OverflowError (500).
+    ("/api/history?since=0001-01-01", 400, "since '0001-01-01': out of range"),
+    ("/api/history?until=9999-12-31", 400, "until '9999-12-31': out of range"),
+    ("/history?since=0001-01-01%2000:00", 400, "since &#39;0001-01-01 00:00&#39;: out of range"),
+    # An id beyond SQLite's integers (OverflowError, 500), digits int() reads but the router should not.
+    ("/posts/99999999999999999999999", 404, "no post with id 99999999999999999999999"),
+    ("/api/posts/99999999999999999999999", 404, "no post with id 99999999999999999999999"),
+    ("/posts/%C2%B2", 400, "post id &#39;²&#39;: not a number"),
+    ("/api/posts/%D9%A3", 400, "post id '٣': not a number"),  # used to answer post 3
+    ("/api/posts/0", 404, "no post with id 0"),
+    # Every other parameter through the same layer.
+    ("/api/history?all=maybe", 400, "all 'maybe': write 1 or 0"),
+    ("/api/history?format=xml", 400, "format 'xml': one of json, csv"),
+    ("/api/posts?status=terbit", 400, "status 'terbit': not a post state"),
+    ("/api/posts?channel=outbox%00", 400, "channel 'outbox\\x00': contains a control character"),
+    ("/api/history?channel=" + "k" * 300, 400, "channel 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk…': longer than 200"),
+    ("/api/posts?status=failed&status=published", 400, "status: given 2 times; give it once"),
+])
+def test_out_of_range_and_odd_parameters_are_named(client: httpx.Client, url: str, status: int,
+                                                   message: str) -> None:
+    response = client.get(url)
+    assert response.status_code == status, response.text
+    assert message in (response.json()["error"] if url.startswith("/api/") else response.text)
+    assert_answered(response)
+
+
+def test_good_parameters_still_work(client: httpx.Client) -> None:
+    assert client.get("/api/posts/3").json()["text"] == "Promo nomor 3"
+    assert client.get("/api/posts/003").json()["id"] == 3
+    assert len(client.get("/api/posts", params={"status": "published", "channel": " OUTBOX "}).json()) == 3
+    wide = {"since": "2020-01-01", "until": "9999-12-30", "channel": "", "status": ""}
+    assert len(client.get("/api/history", params=wide).json()) == 3  # the attempts
+    assert len(client.get("/api/history", params={**wide, "all": "on"}).json()) == 6  # and the status changes
+    assert client.get("/api/history", params={"format": "CSV"}).text.count("\n") == 4
+    assert client.get("/history", params={"all": "1", "status": "published,failed"}).status_code == 200
+
+
+#: Inputs known to have broken a route, mixed into the random ones.
+ODD = [b"0001-01-01", b"9999-12-31", b"9999-12-31 23:59", b"0001-01-01T00:00+14:00", "²".encode(), "٣".encode(),
+       b"99999999999999999999999", b"9223372036854775808", b"-1", b"0", b"1e5", b" 3", b"\x00", b"%", b"\xed\xa0\x80",
+       b"\xff\xfe", b"2027-02-30", b"2027-01-01 25:00", b"published,", b",", b"csv", b"on", "𝟗".encode()]
+values = st.one_of(st.sampled_from(ODD), st.text(max_size=40).map(str.encode), st.binary(max_size=24))
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> str:
+    route = draw(st.sampled_from(web.ROUTES))
+    fields = dataclasses.fields(route.params)
+    path = route.path
+    query_names = [f.name for f in fields if not f.metadata["path"]] + ["x"]
+    for f in fields:
+        if f.metadata["path"]:
+            path = path.replace("{" + f.name + "}", quote_from_bytes(draw(values.filter(bool)), safe=""))
+    pairs = draw(st.lists(st.tuples(st.sampled_from(query_names), values), max_size=4))
+    query = "&".join(f"{quote(k)}={quote_from_bytes(v, safe='')}" for k, v in pairs)
+    return f"{path}?{query}" if query else path
+
+
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(url=requests())
+def test_no_input_to_any_route_gets_a_server_error(client: httpx.Client, url: str) -> None:
+    assert_answered(client.get(url))
+
+
+#: What one HTTP header value can carry (no control characters but tab; nothing at either end).
+header_bytes = st.binary(max_size=40).map(lambda b: bytes(c for c in b if c == 9 or 32 <= c != 127))
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(header=st.one_of(header_bytes.map(lambda b: b"Basic " + b), header_bytes,
+                        st.text(max_size=30).map(lambda t: b"Basic " + t.encode("utf-8"))))
+def test_no_authorization_header_gets_a_server_error(locked: httpx.Client, header: bytes) -> None:
+    header = bytes(c for c in header if c == 9 or 32 <= c != 127).strip()
+    response = locked.get("/api/status", headers={"Authorization": header} if header else {})
+    assert response.status_code in (401, 429), (header, response.status_code, response.text[:300])
+    assert_answered(response)
