@@ -127,7 +127,8 @@ def cmd_import(app: App) -> int:
     hook = _record_change_hook(app)
     with app.db.session() as session:
         result = import_file(session, app.args.kind, path, tz=app.settings.timezone, actor=app.actor,
-                             skip_invalid=app.args.skip_invalid, on_change=hook)
+                             skip_invalid=app.args.skip_invalid, on_change=hook,
+                             max_description_chars=app.settings.max_description_chars)
     for p in result.skipped:
         print(f"skipped: {path}: {p}", file=sys.stderr)
     print(f"{app.args.kind}: {result.summary()}")
