@@ -12,6 +12,7 @@ from scheduler.composer import Composer, event_context, product_context, text_co
 from scheduler.config import POST_KINDS
 from scheduler.errors import TemplateError, TooLongError
 from scheduler.models import Event, Product, Umkm
+from scheduler.platforms import PLATFORMS
 from scheduler.textrules import TextRule, x_weighted
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -328,3 +329,43 @@ def test_ordinary_arithmetic_still_works(own: tuple[Path, Composer]) -> None:
     (folder / "free_text").mkdir()
     (folder / "free_text" / "_default.j2").write_text("{{ 2**10 }} {{ '-' * 3 }} {{ 3 * 4 }}", encoding="utf-8")
     assert composer.render("free_text/_default.j2", {}) == "1024 --- 12"
+
+
+# --- tags with hyphens become whole hashtags on every platform (issue 8.7) --------------------
+
+HASHTAG_KINDS = ("product_highlight", "daily_highlight", "event_announcement", "event_reminder", "event_dayof",
+                 "event_ongoing")
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_hyphenated_tags_become_whole_hashtags_on_every_platform(platform: str, language: str) -> None:
+    import re
+
+    from scheduler.platforms import adapter_class
+    from scheduler.platforms.atproto import facets_for
+    from scheduler.platforms.linkedin import little_text
+    from scheduler.textrules import hashtag_spans
+
+    composer = Composer(TEMPLATES, WITA, language)
+    tags = ["kue-kue", "jalan-jalan"]
+    product = make_product(tags=tags)
+    event = make_event(tags=tags)
+    rules = adapter_class(platform).rules.text
+    for kind in HASHTAG_KINDS:
+        ctx = (event_context(event, now=NOW, tz=WITA) if kind.startswith("event_")
+               else product_context(product))
+        text = composer.compose(kind, platform, ctx, rules).text
+        last = text.split("\n")[-1]
+        assert last.startswith("#KueKue #JalanJalan"), (kind, platform, text)
+        assert "kue-kue" not in last and "jalan-jalan" not in last
+        # every hashtag is recognised whole: letters, digits and _ only (what X, Instagram,
+        # Facebook, Threads, LinkedIn, Telegram and Mastodon link), ...
+        assert all(re.fullmatch(r"#\w+", word) for word in last.split()), last
+        assert {tag for _, _, tag in hashtag_spans(last)} >= {"KueKue", "JalanJalan"}
+        # ... what the Bluesky adapter makes tag facets of, and what LinkedIn's escaping keeps a hashtag
+        if platform == "bluesky":
+            facet_tags = {f["features"][0].get("tag") for f in facets_for(text)}
+            assert {"KueKue", "JalanJalan"} <= facet_tags
+        if platform == "linkedin":
+            assert "#KueKue #JalanJalan" in little_text(text)
