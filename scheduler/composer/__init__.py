@@ -26,7 +26,7 @@ from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from scheduler.composer import filters
-from scheduler.errors import TemplateError, TooLongError
+from scheduler.errors import ComposeError, TemplateError, TooLongError
 from scheduler.textrules import TextRule, find_urls, first_broken, hashtag_spans
 
 KINDS = ("product_highlight", "daily_highlight", "event_announcement", "event_reminder", "event_dayof",
@@ -104,6 +104,27 @@ class LineTags(Extension):
         return "\n".join(out)
 
 
+class _Loader(jinja2.FileSystemLoader):
+    """Jinja's file loader, but a file that is not UTF-8 is a :class:`TemplateError` naming it.
+
+    (Jinja lets the ``UnicodeDecodeError`` through, with a position inside its read buffer.)
+    """
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        try:
+            return super().get_source(environment, template)
+        except UnicodeDecodeError:
+            path = Path(self.searchpath[0], *template.split("/"))
+            raw = path.read_bytes()
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = raw.count(b"\n", 0, exc.start) + 1
+                raise TemplateError(f"{path}: not UTF-8 (byte {exc.start}, line {line}: "
+                                    f"{raw[exc.start:exc.start + 1]!r}); save the file as UTF-8") from None
+            raise
+
+
 class Composer:
     """A sandboxed, strict Jinja2 environment over a templates folder."""
 
@@ -112,7 +133,7 @@ class Composer:
         self.tz = tz
         self.language = language
         env = _StrictSandbox(
-            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
+            loader=_Loader(str(self.templates_dir)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             trim_blocks=True,
@@ -167,6 +188,8 @@ class Composer:
             raise TemplateError(f"template {name!r} not found") from None
         try:
             out = tmpl.render(**context)
+        except ComposeError:  # an included template that cannot be read (not UTF-8)
+            raise
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"unknown field: {exc.message}", name, _template_line(exc, name)) from None
         except SecurityError as exc:

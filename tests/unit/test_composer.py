@@ -369,3 +369,23 @@ def test_hyphenated_tags_become_whole_hashtags_on_every_platform(platform: str, 
             assert {"KueKue", "JalanJalan"} <= facet_tags
         if platform == "linkedin":
             assert "#KueKue #JalanJalan" in little_text(text)
+
+
+# --- template files that are not UTF-8 (issue 9.14) -------------------------------------------
+
+def test_a_template_that_is_not_utf8_names_the_file_and_byte(own: tuple[Path, Composer]) -> None:
+    folder, composer = own
+    (folder / "free_text").mkdir()
+    path = folder / "free_text" / "_default.j2"
+    path.write_bytes(b"Halo\n" + b"x" * 9000 + b"\nHari ini pukul 19.00 \xb7 Balikpapan\n{{ text }}\n")  # cp1252 dot
+    with pytest.raises(TemplateError) as info:
+        composer.compose("free_text", "outbox", text_context("hi"), BIG)
+    assert str(info.value) == (f"{path}: not UTF-8 (byte 9027, line 3: b'\\xb7'); save the file as UTF-8")
+
+
+def test_an_included_template_that_is_not_utf8_is_named_too(own: tuple[Path, Composer]) -> None:
+    folder, composer = own
+    put(folder, "free_text/_default.j2", "{% include 'footer.j2' %}\n{{ text }}")
+    (folder / "footer.j2").write_bytes("Salam, Diskominfo\n".encode("utf-16"))
+    with pytest.raises(TemplateError, match=r"footer.j2: not UTF-8 \(byte 0, line 1"):
+        composer.compose("free_text", "outbox", text_context("hi"), BIG)
