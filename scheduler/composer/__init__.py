@@ -110,7 +110,7 @@ class _Loader(jinja2.FileSystemLoader):
     (Jinja lets the ``UnicodeDecodeError`` through, with a position inside its read buffer.)
     """
 
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         try:
             return super().get_source(environment, template)
         except UnicodeDecodeError:
