@@ -389,3 +389,49 @@ def test_an_included_template_that_is_not_utf8_is_named_too(own: tuple[Path, Com
     (folder / "footer.j2").write_bytes("Salam, Diskominfo\n".encode("utf-16"))
     with pytest.raises(TemplateError, match=r"footer.j2: not UTF-8 \(byte 0, line 1"):
         composer.compose("free_text", "outbox", text_context("hi"), BIG)
+
+
+# --- a huge description is shortened in linear time and memory (issue 9.12) --------------------
+
+@pytest.mark.parametrize("platform", ["x", "mastodon", "bluesky", "telegram", "instagram", "facebook"])
+def test_a_1mb_description_is_shortened_with_memory_linear_in_its_size(composer: Composer, platform: str) -> None:
+    import tracemalloc
+
+    from scheduler.platforms import adapter_class
+
+    rules = adapter_class(platform).rules.text
+    x_weighted("warm up")  # twitter-text compiles its patterns on first use; that is not ours to measure
+    sentence = "Kerupuk amplang renyah dari ikan tenggiri segar pilihan nelayan Teluk Balikpapan. "
+    huge = (sentence * (1_000_000 // len(sentence) + 1))[:1_000_000]
+    product = make_product(description=huge)
+    tracemalloc.start()
+    try:
+        result = composer.compose("product_highlight", platform, product_context(product), rules,
+                                  body=("product.description", huge))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The old cut_points copied the text once per word end: ~170,000 copies of up to 1 MB.
+    assert peak < 8 * len(huge), f"peak {peak:,} bytes for a {len(huge):,}-character description"
+    assert result.shortened and all(rule.fits(result.text) for rule in rules)
+    # the same post as from the description's first 100,000 characters: the cut depends only on the start
+    start = huge[:100_000]
+    small = composer.compose("product_highlight", platform, product_context(make_product(description=start)),
+                             rules, body=("product.description", start))
+    assert result.text == small.text
+    assert result.text.endswith("#oleholeh #Balikpapan #UMKM")
+
+
+def test_the_longest_fitting_cut_is_found_wherever_it_is(composer: Composer) -> None:
+    words = [f"kata{i}" for i in range(3000)]
+    rules = (TextRule(10_000, "graphemes"),)
+    for n in (1, 2, 3, 50, 1500, 1598, 1599, 1600, 1601, 2999):  # around the limit (1,599 words fit), far off
+        body = " ".join(words[:n])
+        result = composer.compose("free_text", "outbox", text_context(body), rules, body=("text", body))
+        if len(body) <= 10_000:
+            assert not result.shortened and result.text == body
+            continue
+        assert result.shortened and result.text.endswith("…") and len(result.text) <= 10_000
+        kept = result.text[:-1].split(" ")
+        assert kept == words[:len(kept)]
+        assert len(" ".join(words[:len(kept) + 1]) + "…") > 10_000  # one word more would not fit
