@@ -200,12 +200,16 @@ def test_unknown_record_or_channel(world: World) -> None:
 
 
 def test_too_long_for_one_channel_stores_nothing(world: World) -> None:
-    text = " ".join(f"kata{i}" for i in range(80))  # too long for X: shortened at a word boundary
-    outbox, x = world.new("outbox,x_kota", text=text, now_flag=True)
+    text = " ".join(f"kata{i}" for i in range(80))  # too long for X: refused, so outbox gets nothing either
+    with pytest.raises(TooLongError, match=r"channel x_kota \(x\): .*549 weighted characters, 269 over"):
+        world.new("outbox,x_kota", text=text, now_flag=True)
+    assert world.count() == 0
+    # --shorten opts in: shortened at a word boundary
+    outbox, x = world.new("outbox,x_kota", text=text, now_flag=True, shorten=True)
     assert outbox.text == text and x.text.endswith("…") and text.startswith(x.text[:-1] + " ")
     one_word = "x" * 400  # no boundary to cut at: X refuses it, and outbox gets nothing either
     with pytest.raises(TooLongError, match="280"):
-        world.new("outbox,x_kota", text=one_word, now_flag=True)
+        world.new("outbox,x_kota", text=one_word, now_flag=True, shorten=True)
     assert world.count() == 2
 
 
