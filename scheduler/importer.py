@@ -334,7 +334,7 @@ def check_columns(kind: str, table: Table, path: str = "FILE") -> list[RowProble
         hint = _kind_hint(kind, named, path)
         several = len(unknown) > 1
         reason = (f"unknown column{'s' if several else ''}; "
-                  + (hint or f"a {kind} file has the columns {', '.join(COLUMNS[kind])}"))
+                  + (hint or f"{_A_FILE[kind]} has the columns {', '.join(COLUMNS[kind])}"))
         problems.append(RowProblem(line, ", ".join(unknown), reason))
     if not unknown or not _kind_hint(kind, named, path):
         for col in REQUIRED[kind]:
