@@ -374,12 +374,6 @@ class Cuts:
         return cut + self.sep + self.tail if self.tail else cut
 
 
-def cut_points(text: str) -> list[str]:
-    """Every shorter version of ``text`` (see :class:`Cuts`), shortest first: for small texts."""
-    cuts = Cuts.of(text)
-    return [cuts.text(i) for i in range(len(cuts))]
-
-
 def tidy(text: str) -> str:
     lines = [line.rstrip() for line in text.strip().splitlines()]
     out = "\n".join(lines)

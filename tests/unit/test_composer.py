@@ -411,7 +411,7 @@ def test_a_1mb_description_is_shortened_with_memory_linear_in_its_size(composer:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    # The old cut_points copied the text once per word end: ~170,000 copies of up to 1 MB.
+    # Shortening used to copy the text once per word end: ~170,000 copies of up to 1 MB here.
     assert peak < 8 * len(huge), f"peak {peak:,} bytes for a {len(huge):,}-character description"
     assert result.shortened and all(rule.fits(result.text) for rule in rules)
     # the same post as from the description's first 100,000 characters: the cut depends only on the start

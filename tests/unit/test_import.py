@@ -410,3 +410,13 @@ def test_cli_import_of_a_huge_cell_prints_no_traceback(tmp_path: Path, monkeypat
     main(["import", "umkm", str(write(tmp_path, "u2.csv", UMKM_CSV))])
     assert main(["import", "products", str(path)]) == 1
     assert "over the limit of 500 (PROMO_MAX_DESCRIPTION_CHARS)" in capsys.readouterr().err
+
+
+def test_max_description_setting_is_checked(tmp_path: Path) -> None:
+    from scheduler.config import load_settings
+    from scheduler.errors import ConfigError
+
+    assert load_settings({"PROMO_MAX_DESCRIPTION_CHARS": "2500"}).max_description_chars == 2500
+    assert load_settings({}).max_description_chars == 10_000
+    with pytest.raises(ConfigError, match="PROMO_MAX_DESCRIPTION_CHARS: 'banyak' is not a whole number"):
+        load_settings({"PROMO_MAX_DESCRIPTION_CHARS": "banyak"})
