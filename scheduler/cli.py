@@ -175,7 +175,8 @@ def cmd_import(app: App) -> int:
     hook = _record_change_hook(app)
     with app.db.session() as session:
         result = import_file(session, app.args.kind, path, tz=app.settings.timezone, actor=app.actor,
-                             skip_invalid=app.args.skip_invalid, on_change=hook)
+                             skip_invalid=app.args.skip_invalid, on_change=hook,
+                             max_description_chars=app.settings.max_description_chars)
     for p in result.skipped:
         print(f"skipped: {path}: {p}", file=sys.stderr)
     print(f"{app.args.kind}: {result.summary()}")
@@ -369,7 +370,7 @@ def cmd_compose(app: App) -> int:
             try:
                 composed = compose_for(composer, cfg, source, now=_now(), tz=app.settings.timezone,
                                        with_image=bool(app.args.image), template=app.args.template,
-                                       state=store.plain_state(row))
+                                       state=store.plain_state(row), shorten=app.args.shorten)
             except errors.ComposeError as exc:
                 failed += 1
                 rows.append({"channel": cfg.name, "platform": cfg.platform, "error": str(exc)})
@@ -409,7 +410,7 @@ def cmd_post_new(app: App) -> int:
         posts = create_posts(session, app.settings, composer, source, channels, when=app.args.at,
                              queue=app.args.queue, now_flag=app.args.now, draft=app.args.draft,
                              image=app.args.image, image_alt=app.args.alt, template=app.args.template,
-                             actor=app.actor)
+                             actor=app.actor, shorten=app.args.shorten)
         rows = [post_row(app, p) for p in posts]
     if app.args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -766,6 +767,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--link", metavar="URL", help="a link for a free-text post")
         sp.add_argument("--kind", help="post kind (default: product_highlight, event_announcement or free_text)")
         sp.add_argument("--template", metavar="T", help="template name instead of <kind>/<platform>.j2")
+        sp.add_argument("--shorten", action="store_true",
+                        help="cut free text at a word boundary to fit each channel (without it, text that "
+                             "does not fit is refused; a record's description is always cut to fit)")
 
     co = sub.add_parser("compose", help="preview a post's text per channel with its length and limit")
     source_args(co)

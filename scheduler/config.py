@@ -99,6 +99,8 @@ class Settings:
     media_dir: Path = Path("media")
     public_media_base_url: str | None = None
     max_image_bytes: int = 8 * 1024 * 1024
+    #: Longest description an import accepts, in characters.
+    max_description_chars: int = 10_000
     lease_seconds: float = 120.0
     publish_timeout: float = 30.0
     max_attempts: int = 5
@@ -363,6 +365,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         media_dir=Path(get("MEDIA_DIR", "media")),
         public_media_base_url=public_media.rstrip("/") if public_media else None,
         max_image_bytes=int(as_number("MAX_IMAGE_BYTES", 8 * 1024 * 1024, 1, integer=True)),
+        max_description_chars=int(as_number("MAX_DESCRIPTION_CHARS", 10_000, 1, integer=True)),
         lease_seconds=as_number("LEASE_SECONDS", 120, 1),
         publish_timeout=as_number("PUBLISH_TIMEOUT", 30, 0.1),
         max_attempts=int(as_number("MAX_ATTEMPTS", 5, 1, integer=True)),

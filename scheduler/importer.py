@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,19 @@ _TRUE = {"true", "1", "ya", "yes", "y"}
 _FALSE = {"false", "0", "tidak", "no", "n", ""}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _URL = re.compile(r"^https?://[^\s]+$")
+_TAG = re.compile(r"\w+(?:-\w+)*")
+_TAG_SEPARATORS = re.compile(r"[;,|]")
+MAX_TAG_CHARS = 50
+MAX_TAGS = 30
+#: Default for PROMO_MAX_DESCRIPTION_CHARS: a description is a paragraph or two, not a document.
+MAX_DESCRIPTION_CHARS = 10_000
+#: The longest value each column takes, in characters (description: the setting above).
+FIELD_LIMITS = {
+    "id": 100, "umkm_id": 100, "name": 200, "owner": 200, "category": 100, "city": 100, "district": 100,
+    "venue": 200, "phone": 50, "instagram": 100, "website": 2_000, "url": 2_000, "image": 1_000,
+    "tags": 2_000, "price": 50, "curation": 20, "curated": 20, "active": 20, "status": 20,
+    "starts_at": 50, "ends_at": 50, "description": MAX_DESCRIPTION_CHARS,
+}
 
 
 @dataclass
@@ -53,8 +67,38 @@ class ImportResult:
         return s
 
 
-def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row) pairs from a CSV (comma or semicolon, BOM or not) or JSON file."""
+@dataclass
+class Table:
+    """The rows of an import file, with what its header said."""
+
+    rows: list[tuple[int, dict[str, Any]]]
+    #: The columns in the file's order: a CSV's header, or every key any JSON object has.
+    columns: list[str]
+    #: The line of the CSV header (where column problems are reported); 1 for JSON.
+    header_line: int = 1
+    #: ``,`` or ``;`` for CSV, None for JSON.
+    delimiter: str | None = None
+
+
+_FIELD_LIMIT_LOCK = threading.Lock()
+
+
+def _allow_fields_up_to(size: int) -> None:
+    """Let the csv module read cells as large as the whole file (its default stops at 128 KiB).
+
+    The file is in memory already, so a larger cell costs nothing more; its length is checked
+    per column afterwards, with the line and column named. The limit is process-wide and only
+    ever raised, so a concurrent import never sees it lowered under it.
+    """
+    with _FIELD_LIMIT_LOCK:
+        if csv.field_size_limit() < size:
+            csv.field_size_limit(min(size, 2**31 - 1))
+
+
+def read_table(path: Path) -> Table:
+    """The rows of a CSV (comma or semicolon, BOM or not) or JSON file, with line numbers."""
+    if path.is_dir():
+        raise ValidationError(f"{path}: is a folder, not a file (give the .csv or .json file in it)")
     if not path.is_file():
         raise ValidationError(f"{path}: no such file")
     raw = path.read_bytes()
@@ -63,16 +107,25 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
     if path.suffix.lower() == ".json":
-        return _json_rows(path, content)
+        return _json_table(path, content)
     if path.suffix.lower() not in (".csv", ".txt"):
         raise ValidationError(f"{path}: unknown file type {path.suffix!r} (use .csv or .json)")
     first = content.splitlines()[0] if content.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
+    _allow_fields_up_to(len(content) + 1)
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     header: list[str] | None = None
+    header_line = 1
     rows: list[tuple[int, dict[str, Any]]] = []
     end = 0  # physical line the previous record ended on
-    for values in reader:
+    records = iter(reader)
+    while True:
+        try:
+            values = next(records)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a malformed file the csv module gives up on
+            raise ValidationError(f"{path}: line {reader.line_num}: cannot read the CSV ({exc})") from None
         # A record starts on the line after the previous one ended; reader.line_num is
         # where it ends, which differs when a quoted cell spans several lines.
         start, end = end + 1, reader.line_num
@@ -80,6 +133,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
             continue
         if header is None:
             header = [v.strip().lower() for v in values]
+            header_line = start
             continue
         row: dict[str, Any] = dict(zip(header, values, strict=False))
         for col in header[len(values):]:
@@ -89,10 +143,15 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         rows.append((start, row))
     if header is None:
         raise ValidationError(f"{path}: the file is empty")
-    return rows
+    return Table(rows, header, header_line, delimiter)
 
 
-def _json_rows(path: Path, content: str) -> list[tuple[int, dict[str, Any]]]:
+def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs of a CSV or JSON file (see :func:`read_table`)."""
+    return read_table(path).rows
+
+
+def _json_table(path: Path, content: str) -> Table:
     try:
         data = json.loads(content)
     except json.JSONDecodeError as exc:
@@ -104,13 +163,16 @@ def _json_rows(path: Path, content: str) -> list[tuple[int, dict[str, Any]]]:
     # Line numbers for JSON: the line where each top-level object starts.
     starts = _object_lines(content)
     out = []
+    columns: dict[str, None] = {}  # every key any object has, in first-seen order
     for i, item in enumerate(data):
         line = starts[i] if i < len(starts) else i + 1
         if not isinstance(item, dict):
             out.append((line, {"__invalid__": f"item {i + 1} is not an object"}))
         else:
-            out.append((line, {str(k).lower(): v for k, v in item.items()}))
-    return out
+            row = {str(k).strip().lower(): v for k, v in item.items()}
+            columns.update(dict.fromkeys(row))
+            out.append((line, row))
+    return Table(out, list(columns), starts[0] if starts else 1, None)
 
 
 def _object_lines(content: str) -> list[int]:
@@ -162,7 +224,7 @@ def parse_bool(v: Any) -> bool:
         return True
     if s in _FALSE:
         return False
-    raise ValueError(f"{v!r} is not true/false (also 1/0, ya/tidak)")
+    raise ValueError(f"{_show(v)} is not true/false (also 1/0, ya/tidak)")
 
 
 def parse_price(v: Any) -> int | None:
@@ -174,7 +236,7 @@ def parse_price(v: Any) -> int | None:
         n = v
     elif isinstance(v, float):
         if not v.is_integer():
-            raise ValueError(f"{v!r} is not a whole number of rupiah")
+            raise ValueError(f"{_show(v)} is not a whole number of rupiah")
         n = int(v)
     else:
         s = _text(v).replace("Rp", "").replace("rp", "").replace(" ", "")
@@ -182,7 +244,7 @@ def parse_price(v: Any) -> int | None:
         if re.fullmatch(r"\d{1,3}([.,]\d{3})+", s):
             s = re.sub(r"[.,]", "", s)
         if not re.fullmatch(r"\d+", s):
-            raise ValueError(f"{_text(v)!r} is not a price in whole rupiah (e.g. 25000)")
+            raise ValueError(f"{_show(_text(v))} is not a price in whole rupiah (e.g. 25000)")
         n = int(s)
     if n < 0:
         raise ValueError("price cannot be negative")
@@ -199,28 +261,38 @@ def parse_when(v: Any, tz: ZoneInfo) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{s!r} is not a date like 2023-10-25 19:00 or ISO 8601") from None
+        raise ValueError(f"{_show(s)} is not a date like 2023-10-25 19:00 or ISO 8601") from None
     if when.tzinfo is None:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
-            raise ValueError(f"{s!r} has no time (write e.g. {s} 09:00)")
+            raise ValueError(f"{_show(s)} has no time (write e.g. {s} 09:00)")
         when = when.replace(tzinfo=tz)
     return when.astimezone(dt.UTC)
 
 
 def parse_tags(v: Any) -> list[str]:
-    if isinstance(v, list):
-        items = [str(x) for x in v]
-    else:
-        items = re.split(r"[;,]", _text(v))
-    tags = []
+    """Tags from a list or a cell: words separated by ``;``, ``,`` or ``|``, with or without ``#``.
+
+    A tag holds letters, digits and ``_``, and may join words with ``-`` (``kue-kue``,
+    ``jalan-jalan``). It is kept as written; the ``hashtags`` template filter makes a hashtag
+    of it (``#KueKue``).
+    """
+    items = [str(x) for x in v] if isinstance(v, list) else _TAG_SEPARATORS.split(_text(v))
+    tags: list[str] = []
     for t in items:
         t = t.strip().lstrip("#").strip()
         if not t:
             continue
-        if not re.fullmatch(r"\w+", t):
-            raise ValueError(f"tag {t!r} may only hold letters, digits and _")
+        if len(t) > MAX_TAG_CHARS:
+            raise ValueError(f"tag {_show(t)} is longer than {MAX_TAG_CHARS} characters")
+        if not _TAG.fullmatch(t):
+            if re.fullmatch(r"[\w-]+(?:\s+[\w-]+)+", t):
+                raise ValueError(f"tag {_show(t)} has a space: join the words ({''.join(t.split())}) or use a "
+                                 f"hyphen ({'-'.join(t.split())}); separate tags with ; , or |")
+            raise ValueError(f"tag {_show(t)} may only hold letters, digits, _ and - (between letters or digits)")
         if t not in tags:
             tags.append(t)
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"{len(tags)} tags, more than {MAX_TAGS}")
     return tags
 
 
@@ -229,16 +301,56 @@ def _url(v: Any) -> str | None:
     if not s:
         return None
     if not _URL.match(s):
-        raise ValueError(f"{s!r} is not an http(s) URL")
+        raise ValueError(f"{_show(s)} is not an http(s) URL")
     return s
 
 
+def _show(value: Any) -> str:
+    """A value quoted for a message, cut short: an error never echoes a whole huge cell."""
+    s = value if isinstance(value, str) else str(value)
+    return repr(s) if len(s) <= 60 else repr(s[:57]) + "…"
+
+
+_A_FILE = {"umkm": "a UMKM file", "products": "a products file", "events": "an events file"}
+
+
+def _kind_hint(kind: str, columns: list[str], path: str) -> str:
+    """Which other kind of file these columns look like, as advice; "" when none fits better."""
+    present = set(columns)
+    own = len(present & set(COLUMNS[kind]))
+    best = max((k for k in KINDS if k != kind), key=lambda k: len(present & set(COLUMNS[k])))
+    if len(present & set(COLUMNS[best])) > own and set(REQUIRED[best]) <= present:
+        return f"these columns look like {_A_FILE[best]}: try `promo import {best} {path}`"
+    return ""
+
+
+def check_columns(kind: str, table: Table, path: str = "FILE") -> list[RowProblem]:
+    """Problems with the file's columns, each said once (not once per row)."""
+    problems: list[RowProblem] = []
+    line = table.header_line
+    named = [c for c in table.columns if c]
+    unknown = [c for c in named if c not in COLUMNS[kind]]
+    if unknown:
+        hint = _kind_hint(kind, named, path)
+        several = len(unknown) > 1
+        reason = (f"unknown column{'s' if several else ''}; "
+                  + (hint or f"{_A_FILE[kind]} has the columns {', '.join(COLUMNS[kind])}"))
+        problems.append(RowProblem(line, ", ".join(unknown), reason))
+    if not unknown or not _kind_hint(kind, named, path):
+        for col in REQUIRED[kind]:
+            if col not in table.columns:
+                problems.append(RowProblem(line, col, f"the file has no column {col}"))
+    return problems
+
+
 def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
-             known_umkm: set[str]) -> tuple[list[tuple[int, dict[str, Any]]], list[RowProblem]]:
+             known_umkm: set[str], max_description_chars: int = MAX_DESCRIPTION_CHARS,
+             delimiter: str | None = None) -> tuple[list[tuple[int, dict[str, Any]]], list[RowProblem]]:
     """Check and cast every row: (good rows as field dicts, problems)."""
     good: list[tuple[int, dict[str, Any]]] = []
     problems: list[RowProblem] = []
     seen_ids: dict[str, int] = {}
+    limits = {**FIELD_LIMITS, "description": max_description_chars}
     for line, row in rows:
         row_problems: list[RowProblem] = []
 
@@ -250,26 +362,36 @@ def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
             problems.extend(row_problems)
             continue
         if "__extra__" in row:
-            bad("-", f"more values than columns ({len(row['__extra__'])} extra)")
-        unknown = [k for k in row if k not in COLUMNS[kind] and not k.startswith("__")]
-        for k in unknown:
-            bad(k, f"unknown column (expected: {', '.join(COLUMNS[kind])})")
+            hint = ""
+            if delimiter == ";" and "tags" in COLUMNS[kind]:
+                hint = "; in a ;-separated file, separate tags with , or | (or quote the cell)"
+            bad("-", f"more values than columns ({len(row['__extra__'])} extra){hint}")
+        # Over-long cells are reported by length alone and not parsed further (nor echoed).
+        row = dict(row)
+        oversized: set[str] = set()
+        for col in COLUMNS[kind]:
+            value = row.get(col)
+            size = (sum(len(str(x)) for x in value) if isinstance(value, list)
+                    else len(value) if isinstance(value, str) else 0)
+            if size > limits[col]:
+                setting = " (PROMO_MAX_DESCRIPTION_CHARS)" if col == "description" else ""
+                bad(col, f"{size:,} characters, over the limit of {limits[col]:,}{setting}")
+                oversized.add(col)
+                row[col] = None
         for col in REQUIRED[kind]:
-            if not _text(row.get(col)):
+            if col not in oversized and not _text(row.get(col)):
                 bad(col, f"missing {col}")
         out: dict[str, Any] = {}
         ext = _text(row.get("id"))
         if ext:
             if not _ID.match(ext):
-                bad("id", f"{ext!r} is not a valid id (letters, digits, . _ : -)")
+                bad("id", f"{_show(ext)} is not a valid id (letters, digits, . _ : -)")
             elif ext in seen_ids:
                 bad("id", f"duplicate id {ext!r} (also on line {seen_ids[ext]})")
             else:
                 seen_ids[ext] = line
         out["external_id"] = ext
         out["name"] = _text(row.get("name"))
-        if len(out["name"]) > 200:
-            bad("name", "longer than 200 characters")
 
         def cast(col: str, fn: Callable[[Any], Any], target: str | None = None,
                  _out: dict[str, Any] = out, _row: dict[str, Any] = row) -> None:
@@ -286,7 +408,7 @@ def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
         elif kind == "products":
             umkm = _text(row.get("umkm_id"))
             if umkm and umkm not in known_umkm:
-                bad("umkm_id", f"unknown umkm_id {umkm!r} (import the UMKM first)")
+                bad("umkm_id", f"unknown umkm_id {_show(umkm)} (import the UMKM first)")
             out["umkm_external_id"] = umkm
             out["description"] = _text(row.get("description")) or None
             cast("price", parse_price)
@@ -295,7 +417,7 @@ def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
             cast("tags", parse_tags)
             curation = _text(row.get("curation")).lower() or "pending"
             if curation not in ("approved", "pending", "rejected"):
-                bad("curation", f"{curation!r} is not approved, pending or rejected")
+                bad("curation", f"{_show(curation)} is not approved, pending or rejected")
             out["curation"] = curation
             if "active" in row:
                 cast("active", lambda v: True if _text(v) == "" else parse_bool(v))
@@ -318,7 +440,7 @@ def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
             cast("tags", parse_tags)
             status = _text(row.get("status")).lower() or "scheduled"
             if status not in ("scheduled", "cancelled"):
-                bad("status", f"{status!r} is not scheduled or cancelled")
+                bad("status", f"{_show(status)} is not scheduled or cancelled")
             out["status"] = status
         if row_problems:
             problems.extend(row_problems)
@@ -335,13 +457,22 @@ MODEL: dict[str, type[Record]] = {"umkm": Umkm, "products": Product, "events": E
 
 def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor: str,
                 skip_invalid: bool = False,
-                on_change: Callable[[Session, str, Any, set[str]], None] | None = None) -> ImportResult:
-    """Validate the whole file, then write it in the caller's transaction."""
+                on_change: Callable[[Session, str, Any, set[str]], None] | None = None,
+                max_description_chars: int = MAX_DESCRIPTION_CHARS) -> ImportResult:
+    """Validate the whole file, then write it in the caller's transaction.
+
+    A problem with the file's columns (one missing, unknown ones) is fatal even with
+    ``skip_invalid``: it is the file that is wrong, not some of its rows.
+    """
     if kind not in KINDS:
         raise ValidationError(f"unknown record kind {kind!r} (umkm, products or events)")
-    rows = read_rows(path)
+    table = read_table(path)
+    column_problems = check_columns(kind, table, str(path))
+    if column_problems:
+        raise ImportValidationError(str(path), column_problems)
     umkm_ids = {u: i for u, i in session.execute(select(Umkm.external_id, Umkm.id))}
-    good, problems = validate(kind, rows, tz=tz, known_umkm=set(umkm_ids))
+    good, problems = validate(kind, table.rows, tz=tz, known_umkm=set(umkm_ids),
+                              max_description_chars=max_description_chars, delimiter=table.delimiter)
     if problems and not skip_invalid:
         raise ImportValidationError(str(path), problems)
     result = ImportResult(skipped=problems)

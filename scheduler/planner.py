@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
-from scheduler.errors import NotFoundError, StateError, ValidationError
+from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
 from scheduler.media import inspect_image
 from scheduler.models import AuditEntry, Channel, Event, Post, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
@@ -180,14 +180,28 @@ def rules_for(cfg: ChannelConfig, state: Any = None) -> PlatformRules:
     return adapter_class(cfg.platform).rules_for(cfg.options, state)
 
 
+#: Why free text that does not fit was not shortened, and what to do.
+FREE_TEXT_REFUSAL = "and free text is not shortened unless asked: shorten it, or add --shorten to cut it at a word boundary"
+
+
 def compose_for(composer: Composer, cfg: ChannelConfig, source: Source, *, now: dt.datetime,
                 tz: Any, with_image: bool, template: str | None = None,
-                state: Any = None) -> Composed:
+                state: Any = None, shorten: bool = False) -> Composed:
+    """Compose ``source`` for one channel.
+
+    Only a record's description is cut to fit. Free text (``--text``) that does not fit is
+    refused with :class:`TooLongError`, saying by how much, unless ``shorten`` opts in to
+    cutting it at a sentence or word boundary.
+    """
     rules = rules_for(cfg, state)
     context, body = source.context(now, tz)
+    if source.text is not None and not shorten:
+        body = None
     context = {**context, "channel": {"name": cfg.name, "platform": cfg.platform}}
     return composer.compose(source.kind, cfg.platform, context, rules.text_rules(with_image), body=body,
-                            template=template, link=context.get("link") or None, title=source.title)
+                            template=template, link=context.get("link") or None, title=source.title,
+                            refusal=FREE_TEXT_REFUSAL if source.text is not None else
+                            "and it has no description to shorten")
 
 
 def resolve_channels(session: Session, settings: Settings, names: list[str]) -> list[tuple[Channel, ChannelConfig]]:
@@ -212,8 +226,13 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
                  queue: bool = False, now_flag: bool = False, draft: bool = False,
                  image: str | None = None, image_alt: str | None = None, template: str | None = None,
                  actor: str, now: dt.datetime | None = None, dedupe_key: str | None = None,
-                 status: PostStatus | None = None) -> list[Post]:
-    """Compose and store one post per channel. Nothing is stored if any channel fails."""
+                 status: PostStatus | None = None, shorten: bool = False) -> list[Post]:
+    """Compose and store one post per channel. Nothing is stored if any channel fails.
+
+    Every channel is composed before anything is stored; when the text does not fit one or
+    more of them, one :class:`TooLongError` names each such channel and by how much.
+    ``shorten`` lets free text be cut to fit (see :func:`compose_for`).
+    """
     now = now or utcnow()
     if sum(bool(x) for x in (when, queue, now_flag)) > 1:
         raise ValidationError("give only one of --at, --queue and --now")
@@ -237,11 +256,16 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     posts: list[Post] = []
     plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None]] = []
     slot: dt.datetime | None  # a free slot (--queue), --at, now (--now), or None for a draft
+    too_long: list[tuple[str, TooLongError]] = []
     for row, cfg in channels:
         state = channel_store.plain_state(row)
         check_image_for(rules_for(cfg, state), cfg.name, media)
-        composed = compose_for(composer, cfg, source, now=now, tz=settings.timezone,
-                               with_image=media is not None, template=template, state=state)
+        try:
+            composed = compose_for(composer, cfg, source, now=now, tz=settings.timezone,
+                                   with_image=media is not None, template=template, state=state, shorten=shorten)
+        except TooLongError as exc:
+            too_long.append((f"channel {cfg.name} ({cfg.platform})", exc))
+            continue
         if queue:
             start = now
             taken = post_store.busy_slots(session, row.id, start, start + dt.timedelta(days=SLOT_HORIZON_DAYS + 1))
@@ -249,6 +273,13 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
         else:
             slot = at or (now if now_flag else None)
         plan.append((row, cfg, composed, slot))
+    if too_long:
+        first = too_long[0][1]
+        if len(too_long) == 1 and len(channels) == 1:
+            raise TooLongError(f"{too_long[0][0]}: {first}; nothing queued", length=first.length, limit=first.limit)
+        raise TooLongError("does not fit, nothing queued on any channel:\n"
+                           + "\n".join(f"  {where}: {exc}" for where, exc in too_long),
+                           length=first.length, limit=first.limit)
     if status is None:
         if draft:
             status = S.DRAFT

@@ -21,7 +21,7 @@ _PICTO = regex.compile(r"\p{Extended_Pictographic}")
 
 def graphemes(text: str) -> int:
     """User-perceived characters (extended grapheme clusters)."""
-    return len(_GRAPHEME.findall(text))
+    return sum(1 for _ in _GRAPHEME.finditer(text))
 
 
 def codepoints(text: str) -> int:
@@ -54,7 +54,8 @@ def mastodon_chars(text: str) -> int:
 def threads_chars(text: str) -> int:
     """Threads: graphemes, except an emoji costs its UTF-8 byte length."""
     total = 0
-    for g in _GRAPHEME.findall(text):
+    for m in _GRAPHEME.finditer(text):
+        g = m.group()
         total += utf8_bytes(g) if _PICTO.match(g) else 1
     return total
 
@@ -147,3 +148,13 @@ _HASHTAG = regex.compile(r"(?<![\w#])#(\w+)", regex.UNICODE)
 def hashtag_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, tag-without-#) for every hashtag in ``text``, in code point offsets."""
     return [(m.start(), m.end(), m.group(1)) for m in _HASHTAG.finditer(text)]
+
+
+def last_link_or_tag_end(text: str) -> int:
+    """Where the last URL or hashtag of ``text`` ends (0 when it has none), in one pass, no lists."""
+    end = 0
+    for m in _URL.finditer(text):
+        end = max(end, m.end())
+    for m in _HASHTAG.finditer(text):
+        end = max(end, m.end())
+    return end

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import traceback
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,8 @@ from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from scheduler.composer import filters
-from scheduler.errors import TemplateError, TooLongError
-from scheduler.textrules import TextRule, find_urls, first_broken, hashtag_spans
+from scheduler.errors import ComposeError, TemplateError, TooLongError
+from scheduler.textrules import UNIT_NAMES, TextRule, first_broken, last_link_or_tag_end
 
 KINDS = ("product_highlight", "daily_highlight", "event_announcement", "event_reminder", "event_dayof",
          "event_ongoing", "event_cancelled", "free_text", "alert")
@@ -104,6 +105,27 @@ class LineTags(Extension):
         return "\n".join(out)
 
 
+class _Loader(jinja2.FileSystemLoader):
+    """Jinja's file loader, but a file that is not UTF-8 is a :class:`TemplateError` naming it.
+
+    (Jinja lets the ``UnicodeDecodeError`` through, with a position inside its read buffer.)
+    """
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        try:
+            return super().get_source(environment, template)
+        except UnicodeDecodeError:
+            path = Path(self.searchpath[0], *template.split("/"))
+            raw = path.read_bytes()
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = raw.count(b"\n", 0, exc.start) + 1
+                raise TemplateError(f"{path}: not UTF-8 (byte {exc.start}, line {line}: "
+                                    f"{raw[exc.start:exc.start + 1]!r}); save the file as UTF-8") from None
+            raise
+
+
 class Composer:
     """A sandboxed, strict Jinja2 environment over a templates folder."""
 
@@ -112,7 +134,7 @@ class Composer:
         self.tz = tz
         self.language = language
         env = _StrictSandbox(
-            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
+            loader=_Loader(str(self.templates_dir)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             trim_blocks=True,
@@ -167,6 +189,8 @@ class Composer:
             raise TemplateError(f"template {name!r} not found") from None
         try:
             out = tmpl.render(**context)
+        except ComposeError:  # an included template that cannot be read (not UTF-8)
+            raise
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"unknown field: {exc.message}", name, _template_line(exc, name)) from None
         except SecurityError as exc:
@@ -181,49 +205,77 @@ class Composer:
 
     def compose(self, kind: str, platform: str, context: Mapping[str, Any], rules: tuple[TextRule, ...], *,
                 body: tuple[str, str] | None = None, template: str | None = None,
-                link: str | None = None, title: str | None = None) -> Composed:
-        """Render and fit. ``body`` = (dotted path in context, text) that may be shortened."""
+                link: str | None = None, title: str | None = None,
+                refusal: str = "and it has no description to shorten") -> Composed:
+        """Render and fit. ``body`` = (dotted path in context, text) that may be shortened.
+
+        Without a body, a text that does not fit raises :class:`TooLongError` saying by how
+        much, followed by ``refusal`` (why it was not shortened, what to do).
+        """
         name = self.template_name(kind, platform, template)
-        text = self.render(name, context)
-        broken = first_broken(rules, text)
         shortened = False
-        if broken is not None:
-            if body is None or not body[1]:
-                _raise_too_long(text, rules, name)
-            path, full = body
-            text = self._shorten(name, context, rules, path, full, text)
-            shortened = True
+        if body is not None and len(body[1]) > _CHECK_WHOLE_UP_TO * max((r.limit for r in rules), default=0):
+            # A body this long is fitted from its start rather than counted whole first: counting
+            # costs time per character (X's counter reads ~60,000 characters a second).
+            text, shortened = self._shorten(name, context, rules, body[0], body[1])
+        else:
+            text = self.render(name, context)
+            if first_broken(rules, text) is not None:
+                if body is None or not body[1]:
+                    _raise_too_long(text, rules, name, refusal)
+                text, shortened = self._shorten(name, context, rules, body[0], body[1], whole_fits=False)
         counts = tuple((r, r.count(text)) for r in rules)
         summary = context.get("summary") if isinstance(context.get("summary"), str) else None
         return Composed(text=text, template=name, counts=counts, shortened=shortened, link=link,
                         title=title, summary=summary)
 
     def _shorten(self, name: str, context: Mapping[str, Any], rules: tuple[TextRule, ...], path: str,
-                 full: str, original: str) -> str:
-        cuts = cut_points(full)
-        # A record's description may go entirely (the post still has its title); free text
-        # is the whole post, so at least its first words must stay.
-        may_drop = path != "text"
-        if may_drop:
-            cuts = ["", *cuts]
-        best: str | None = None
-        lo, hi = 0, len(cuts) - 1
-        # Length grows with the cut position, so binary-search the longest body that fits.
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            candidate = self.render(name, _with(context, path, cuts[mid]))
-            if first_broken(rules, candidate) is None:
-                best = candidate
-                lo = mid + 1
-            else:
-                hi = mid - 1
+                 full: str, whole_fits: bool | None = None) -> tuple[str, bool]:
+        """The longest text that fits, with the body cut at one of its cut points: (text, shortened).
+
+        Candidates, shortest first: no body at all (a record's description may go entirely; the
+        post still has its title; free text must keep its first words), each cut point, the
+        whole body. Length grows with the cut position, so the search gallops from the start
+        (1, 2, 4… cuts) and then halves: every candidate rendered and counted is at most about
+        twice as long as the answer, whatever the size of the body, and the body is never copied
+        per cut (cuts are positions).
+        """
+        cuts = Cuts.of(full)
+        first = -1 if path != "text" else 0
+        last = len(cuts)  # the whole body
+
+        def render(k: int) -> str:
+            value = "" if k < 0 else full if k == last else cuts.text(k)
+            return self.render(name, _with(context, path, value))
+
+        def fits(k: int) -> str | None:
+            if k == last and whole_fits is False:
+                return None
+            candidate = render(k)
+            return candidate if first_broken(rules, candidate) is None else None
+
+        best = fits(first)
         if best is None:
-            shortest = self.render(name, _with(context, path, cuts[0])) if cuts else original
-            how = ("even with the description left out" if may_drop else
-                   "even cut after its first words" if cuts else "and it cannot be cut at a word boundary")
-            _raise_too_long(shortest, rules, name, how)
+            how = ("even with the description left out" if first < 0 else
+                   "even cut after its first words" if len(cuts) else "and it cannot be cut at a word boundary")
+            _raise_too_long(render(first), rules, name, how)
+        good, bad, step = first, last + 1, 1
+        while good < last:  # gallop: find a candidate that does not fit
+            k = min(good + step, last)
+            text = fits(k)
+            if text is None:
+                bad = k
+                break
+            good, best, step = k, text, step * 2
+        while bad - good > 1:  # then halve between the last fitting one and it
+            k = (good + bad) // 2
+            text = fits(k)
+            if text is None:
+                bad = k
+            else:
+                good, best = k, text
         assert best is not None
-        return best
+        return best, good != last
 
 
 def _raise_too_long(text: str, rules: tuple[TextRule, ...], name: str,
@@ -231,8 +283,8 @@ def _raise_too_long(text: str, rules: tuple[TextRule, ...], name: str,
     broken = first_broken(rules, text)
     assert broken is not None
     rule, n = broken
-    raise TooLongError(f"{name}: text is {n} against a limit of {rule.describe()}, {how}; "
-                       f"shorten the template or the text", length=n, limit=rule.limit)
+    raise TooLongError(f"{name}: text is {n} {UNIT_NAMES[rule.method]}, {n - rule.limit} over the limit of "
+                       f"{rule.describe()}, {how}", length=n, limit=rule.limit)
 
 
 def _with(context: Mapping[str, Any], path: str, value: str) -> dict[str, Any]:
@@ -248,54 +300,78 @@ def _with(context: Mapping[str, Any], path: str, value: str) -> dict[str, Any]:
     return out
 
 
-_SENTENCE_END = re.compile(r"[.!?…](?=\s|$)")
-
-
-_TAIL_TOKEN = re.compile(r"(?:https?://\S+|#\w+)")
+#: A body up to this many times the largest limit is rendered and counted whole first.
+_CHECK_WHOLE_UP_TO = 4
+_WORD_END = re.compile(r"\S(?=\s)")
+_TAIL_TOKEN = re.compile(r"https?://\S+|#\w+")
+_SENTENCE_MARKS = ".!?…"
+_TRAILING_PUNCTUATION = ",;:—–-"
 
 
 def _split_tail(text: str) -> tuple[str, str, str]:
-    """(prose, separator, tail): the tail is the trailing run of links and hashtags."""
-    tokens = list(re.finditer(r"\S+", text))
-    i = len(tokens)
-    while i > 0 and _TAIL_TOKEN.fullmatch(tokens[i - 1].group(0)):
-        i -= 1
-    if i == len(tokens) or i == 0:
+    """(prose, separator, tail): the tail is the trailing run of links and hashtags.
+
+    Walks back from the end token by token, so it reads only the tail and one word more.
+    """
+    pos, tail_start, prose_end = len(text), None, None
+    while True:
+        end = pos
+        while end > 0 and text[end - 1].isspace():
+            end -= 1
+        start = end
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        if start == end:  # no more tokens: all of it is links and hashtags
+            break
+        if not _TAIL_TOKEN.fullmatch(text, start, end):
+            prose_end = end
+            break
+        tail_start = pos = start
+    if tail_start is None or prose_end is None:
         return text, "", ""
-    prose_end = tokens[i - 1].end()
-    tail_start = tokens[i].start()
     return text[:prose_end], text[prose_end:tail_start], text[tail_start:]
 
 
-def cut_points(text: str) -> list[str]:
-    """Shorter versions of ``text``, ending at sentence ends or word ends, shortest first
-    (never the empty text: whether a body may go entirely is the caller's decision).
+@dataclass(frozen=True)
+class Cuts:
+    """Where a body may be cut: positions in its prose, shortest first, never copies of it.
 
-    A cut never removes a URL or hashtag: a trailing run of links and hashtags is kept
-    after the shortened prose, and a link or hashtag inside the prose is never cut (the
-    prose keeps at least everything up to the last one). Word cuts get an ellipsis,
-    sentence cuts end cleanly.
+    A cut never removes a URL or hashtag: a trailing run of links and hashtags is kept after
+    the shortened prose, and a link or hashtag inside the prose is never cut (the prose keeps
+    at least everything up to the last one). Word cuts get an ellipsis, sentence cuts end
+    cleanly. The empty text is never a cut: whether a body may go entirely is the caller's
+    decision. Memory is one machine integer per word end.
     """
-    prose, sep, tail = _split_tail(text.strip())
-    protected = 0
-    for url in find_urls(prose):
-        protected = max(protected, prose.rfind(url) + len(url))
-    for _start, end, _tag in hashtag_spans(prose):
-        protected = max(protected, end)
-    options: dict[int, str] = {}
-    for m in _SENTENCE_END.finditer(prose):
-        end = m.end()
-        if end >= protected and end < len(prose):
-            options[end] = prose[:end]
-    for m in re.finditer(r"\S(?=\s)", prose):
-        end = m.end()
-        if end >= protected and end not in options:
-            options[end] = prose[:end].rstrip(",;:—–-") + ELLIPSIS
-    if 0 < protected < len(prose):
-        options.setdefault(protected, prose[:protected])
-    if not tail:
-        return [options[k] for k in sorted(options)]
-    return [options[k] + sep + tail for k in sorted(options)]
+
+    prose: str
+    sep: str
+    tail: str
+    ends: array[int]
+
+    @classmethod
+    def of(cls, text: str) -> Cuts:
+        prose, sep, tail = _split_tail(text.strip())
+        protected = last_link_or_tag_end(prose)
+        ends = array("q")
+        if 0 < protected < len(prose) and not prose[protected].isspace():
+            ends.append(protected)  # up to the last link or hashtag, when no space follows it (e.g. "#tag.")
+        for m in _WORD_END.finditer(prose, max(protected - 1, 0)):
+            ends.append(m.end())
+        return cls(prose, sep, tail, ends)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def text(self, i: int) -> str:
+        """The body cut at the ``i``-th position."""
+        end = self.ends[i]
+        prose = self.prose
+        if end < len(prose) and prose[end].isspace() and not prose[end - 1].isspace():
+            cut = prose[:end] if prose[end - 1] in _SENTENCE_MARKS else (
+                prose[:end].rstrip(_TRAILING_PUNCTUATION) + ELLIPSIS)
+        else:
+            cut = prose[:end]
+        return cut + self.sep + self.tail if self.tail else cut
 
 
 def tidy(text: str) -> str:

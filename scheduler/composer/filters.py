@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, get_timezone_name
 from babel.numbers import format_currency, format_decimal
+
+_WORD_BREAK = re.compile(r"[\s\-‐‑–—]+")
+_NOT_IN_HASHTAG = re.compile(r"\W+")
 
 
 def rupiah(value: int | float | None) -> str:
@@ -72,16 +76,37 @@ def date_range(start: dt.datetime, end: dt.datetime | None, tz: ZoneInfo, langua
     return f"{short_date(s, tz, language)} – {short_date(e, tz, language)}"
 
 
+def hashtag(tag: str) -> str:
+    """One tag as a hashtag every platform links whole: ``kue-kue`` → ``#KueKue``.
+
+    Platforms end a hashtag at a hyphen or space (X, Instagram, Facebook, Threads, LinkedIn,
+    Telegram, Mastodon), so words joined by them are run together, each capitalised
+    (CamelCase reads better, and screen readers say the words apart). A tag of one word keeps
+    its case as written. Other characters that cannot be in a hashtag are dropped; ``""`` when
+    nothing is left.
+    """
+    words = [w for w in _WORD_BREAK.split(str(tag).strip().lstrip("#")) if w]
+    if len(words) > 1:
+        words = [w[:1].upper() + w[1:] for w in words]
+    text = _NOT_IN_HASHTAG.sub("", "".join(words))
+    return f"#{text}" if text else ""
+
+
 def hashtags(tags: Iterable[str] | str | None, limit: int | None = None) -> str:
-    """``["UMKM", "#Balikpapan"]`` → ``#UMKM #Balikpapan`` (no duplicates, optional limit)."""
+    """``["UMKM", "#Balikpapan", "kue-kue"]`` → ``#UMKM #Balikpapan #KueKue``.
+
+    No duplicates (platforms compare hashtags ignoring case), optional limit.
+    """
     if not tags:
         return ""
     items = tags.split(";") if isinstance(tags, str) else list(tags)
     out: list[str] = []
+    seen: set[str] = set()
     for t in items:
-        t = str(t).strip().lstrip("#").replace(" ", "")
-        if t and f"#{t}" not in out:
-            out.append(f"#{t}")
+        tag = hashtag(t)
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            out.append(tag)
     if limit is not None:
         out = out[:limit]
     return " ".join(out)

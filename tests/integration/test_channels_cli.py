@@ -107,6 +107,8 @@ def test_server_limit_learned_by_check_is_used_when_composing(env, capsys, tmp_p
     assert code == 0 and "/500" in out
     assert run(capsys, "channels", "check", "good")[0] == 0
     code, out = run(capsys, "compose", "--text", long_text, "--channel", "good")
+    assert code == 1 and "89 over the limit of 120 characters" in out  # free text is refused, not cut
+    code, out = run(capsys, "compose", "--text", long_text, "--channel", "good", "--shorten")
     assert code == 0, out
     assert "/120" in out and "shortened to fit" in out
 

@@ -230,3 +230,36 @@ def test_post_new_without_a_time_or_with_a_malformed_one_is_a_usage_error(tmp_pa
     assert "YYYY-MM-DD HH:MM" in capsys.readouterr().err
     assert main(["post", "list", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+# --- free text is refused, not cut, unless --shorten (issue 9.1) --------------------------------
+
+def test_post_new_refuses_free_text_that_does_not_fit_and_queues_nothing(promo, monkeypatch) -> None:
+    monkeypatch.setenv("PROMO_CHANNELS", "outbox,x_kota,masto")
+    monkeypatch.setenv("PROMO_CHANNEL_MASTO_PLATFORM", "mastodon")
+    monkeypatch.setenv("PROMO_CHANNEL_MASTO_BASE_URL", "https://mastodon.example")
+    monkeypatch.setenv("PROMO_CHANNEL_MASTO_ACCESS_TOKEN", "masto-token-123456")
+    x_text = " ".join(["Pasar murah di Lapangan Merdeka."] * 8) + " " + "a" * 17  # 281 characters
+    code, out, err = promo("post", "new", "--text", x_text, "--channel", "outbox,x_kota,masto", "--now")
+    assert code == 1 and out == ""
+    assert "channel x_kota (x): free_text/_default.j2: text is 281 weighted characters, 1 over the limit of 280" \
+        in err and "--shorten" in err
+    assert "masto" not in err  # 281 fits Mastodon's 500
+    masto_text = "x" * 473 + " https://balikpapan.go.id/" + "p" * 100 + " 🎉 " + "b"  # URL counts 23: 501
+    code, _, err = promo("post", "new", "--text", masto_text, "--channel", "masto,outbox", "--now")
+    assert code == 1 and "channel masto (mastodon): free_text/_default.j2: text is 501 characters, 1 over" in err
+    code, out, _ = promo("post", "list", "--format", "json")
+    assert json.loads(out) == []  # nothing queued on any channel
+    code, out, _ = promo("post", "new", "--text", x_text, "--channel", "outbox,x_kota", "--now", "--shorten",
+                         "--format", "json")
+    assert code == 0
+    outbox, x = json.loads(out)
+    assert outbox["text"] == x_text and x["text"].endswith("Merdeka.") and len(x["text"]) < 280
+
+
+def test_compose_refuses_free_text_that_does_not_fit_unless_shorten(promo) -> None:
+    text = " ".join(["Pasar murah di Lapangan Merdeka."] * 10)
+    code, out, _ = promo("compose", "--text", text, "--channel", "x_kota")
+    assert code == 1 and "ERROR: free_text/_default.j2: text is 329 weighted characters, 49 over" in out
+    code, out, _ = promo("compose", "--text", text, "--channel", "x_kota", "--shorten")
+    assert code == 0 and "shortened to fit" in out

@@ -12,6 +12,7 @@ from scheduler.composer import Composer, event_context, product_context, text_co
 from scheduler.config import POST_KINDS
 from scheduler.errors import TemplateError, TooLongError
 from scheduler.models import Event, Product, Umkm
+from scheduler.platforms import PLATFORMS
 from scheduler.textrules import TextRule, x_weighted
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -328,3 +329,109 @@ def test_ordinary_arithmetic_still_works(own: tuple[Path, Composer]) -> None:
     (folder / "free_text").mkdir()
     (folder / "free_text" / "_default.j2").write_text("{{ 2**10 }} {{ '-' * 3 }} {{ 3 * 4 }}", encoding="utf-8")
     assert composer.render("free_text/_default.j2", {}) == "1024 --- 12"
+
+
+# --- tags with hyphens become whole hashtags on every platform (issue 8.7) --------------------
+
+HASHTAG_KINDS = ("product_highlight", "daily_highlight", "event_announcement", "event_reminder", "event_dayof",
+                 "event_ongoing")
+
+
+@pytest.mark.parametrize("language", ["id", "en"])
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_hyphenated_tags_become_whole_hashtags_on_every_platform(platform: str, language: str) -> None:
+    import re
+
+    from scheduler.platforms import adapter_class
+    from scheduler.platforms.atproto import facets_for
+    from scheduler.platforms.linkedin import little_text
+    from scheduler.textrules import hashtag_spans
+
+    composer = Composer(TEMPLATES, WITA, language)
+    tags = ["kue-kue", "jalan-jalan"]
+    product = make_product(tags=tags)
+    event = make_event(tags=tags)
+    rules = adapter_class(platform).rules.text
+    for kind in HASHTAG_KINDS:
+        ctx = (event_context(event, now=NOW, tz=WITA) if kind.startswith("event_")
+               else product_context(product))
+        text = composer.compose(kind, platform, ctx, rules).text
+        last = text.split("\n")[-1]
+        assert last.startswith("#KueKue #JalanJalan"), (kind, platform, text)
+        assert "kue-kue" not in last and "jalan-jalan" not in last
+        # every hashtag is recognised whole: letters, digits and _ only (what X, Instagram,
+        # Facebook, Threads, LinkedIn, Telegram and Mastodon link), ...
+        assert all(re.fullmatch(r"#\w+", word) for word in last.split()), last
+        assert {tag for _, _, tag in hashtag_spans(last)} >= {"KueKue", "JalanJalan"}
+        # ... what the Bluesky adapter makes tag facets of, and what LinkedIn's escaping keeps a hashtag
+        if platform == "bluesky":
+            facet_tags = {f["features"][0].get("tag") for f in facets_for(text)}
+            assert {"KueKue", "JalanJalan"} <= facet_tags
+        if platform == "linkedin":
+            assert "#KueKue #JalanJalan" in little_text(text)
+
+
+# --- template files that are not UTF-8 (issue 9.14) -------------------------------------------
+
+def test_a_template_that_is_not_utf8_names_the_file_and_byte(own: tuple[Path, Composer]) -> None:
+    folder, composer = own
+    (folder / "free_text").mkdir()
+    path = folder / "free_text" / "_default.j2"
+    path.write_bytes(b"Halo\n" + b"x" * 9000 + b"\nHari ini pukul 19.00 \xb7 Balikpapan\n{{ text }}\n")  # cp1252 dot
+    with pytest.raises(TemplateError) as info:
+        composer.compose("free_text", "outbox", text_context("hi"), BIG)
+    assert str(info.value) == (f"{path}: not UTF-8 (byte 9027, line 3: b'\\xb7'); save the file as UTF-8")
+
+
+def test_an_included_template_that_is_not_utf8_is_named_too(own: tuple[Path, Composer]) -> None:
+    folder, composer = own
+    put(folder, "free_text/_default.j2", "{% include 'footer.j2' %}\n{{ text }}")
+    (folder / "footer.j2").write_bytes("Salam, Diskominfo\n".encode("utf-16"))
+    with pytest.raises(TemplateError, match=r"footer.j2: not UTF-8 \(byte 0, line 1"):
+        composer.compose("free_text", "outbox", text_context("hi"), BIG)
+
+
+# --- a huge description is shortened in linear time and memory (issue 9.12) --------------------
+
+@pytest.mark.parametrize("platform", ["x", "mastodon", "bluesky", "telegram", "instagram", "facebook"])
+def test_a_1mb_description_is_shortened_with_memory_linear_in_its_size(composer: Composer, platform: str) -> None:
+    import tracemalloc
+
+    from scheduler.platforms import adapter_class
+
+    rules = adapter_class(platform).rules.text
+    x_weighted("warm up")  # twitter-text compiles its patterns on first use; that is not ours to measure
+    sentence = "Kerupuk amplang renyah dari ikan tenggiri segar pilihan nelayan Teluk Balikpapan. "
+    huge = (sentence * (1_000_000 // len(sentence) + 1))[:1_000_000]
+    product = make_product(description=huge)
+    tracemalloc.start()
+    try:
+        result = composer.compose("product_highlight", platform, product_context(product), rules,
+                                  body=("product.description", huge))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Shortening used to copy the text once per word end: ~170,000 copies of up to 1 MB here.
+    assert peak < 8 * len(huge), f"peak {peak:,} bytes for a {len(huge):,}-character description"
+    assert result.shortened and all(rule.fits(result.text) for rule in rules)
+    # the same post as from the description's first 100,000 characters: the cut depends only on the start
+    start = huge[:100_000]
+    small = composer.compose("product_highlight", platform, product_context(make_product(description=start)),
+                             rules, body=("product.description", start))
+    assert result.text == small.text
+    assert result.text.endswith("#oleholeh #Balikpapan #UMKM")
+
+
+def test_the_longest_fitting_cut_is_found_wherever_it_is(composer: Composer) -> None:
+    words = [f"kata{i}" for i in range(3000)]
+    rules = (TextRule(10_000, "graphemes"),)
+    for n in (1, 2, 3, 50, 1500, 1598, 1599, 1600, 1601, 2999):  # around the limit (1,599 words fit), far off
+        body = " ".join(words[:n])
+        result = composer.compose("free_text", "outbox", text_context(body), rules, body=("text", body))
+        if len(body) <= 10_000:
+            assert not result.shortened and result.text == body
+            continue
+        assert result.shortened and result.text.endswith("…") and len(result.text) <= 10_000
+        kept = result.text[:-1].split(" ")
+        assert kept == words[:len(kept)]
+        assert len(" ".join(words[:len(kept) + 1]) + "…") > 10_000  # one word more would not fit

@@ -60,7 +60,10 @@ def test_date_range() -> None:
 
 @pytest.mark.parametrize(("tags", "limit", "text"), [
     (["UMKM", "#Balikpapan", "kuliner"], None, "#UMKM #Balikpapan #kuliner"),
-    (["UMKM", "#UMKM", "oleh oleh"], None, "#UMKM #oleholeh"),
+    (["UMKM", "#UMKM", "oleh oleh"], None, "#UMKM #OlehOleh"),
+    (["kue-kue", "jalan-jalan", "#Kue-Kue", "umkm", "oleh-oleh_2026"], None, "#KueKue #JalanJalan #umkm #OlehOleh_2026"),
+    (["UMKM", "umkm", "Umkm"], None, "#UMKM"),
+    (["kue&kopi", "-", "#"], None, "#kuekopi"),
     ("kopi;#kuliner", None, "#kopi #kuliner"),
     (["a", "b", "c", "d"], 2, "#a #b"),
     ([], None, ""),

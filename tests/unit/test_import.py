@@ -125,7 +125,7 @@ PRODUCT_ERRORS = [
     ("p1,u1,,,25000,,,,approved", "name", "missing name"),
     ("p1,u1,Amplang,,25000,,,,maybe", "curation", "not approved, pending or rejected"),
     ("p1,u1,Amplang,,25000,,ftp://x.example,,approved", "url", "not an http(s) URL"),
-    ("p1,u1,Amplang,,25000,,,oleh-oleh,approved", "tags", "may only hold letters"),
+    ("p1,u1,Amplang,,25000,,,oleh&oleh,approved", "tags", "may only hold letters"),
     ("p 1,u1,Amplang,,25000,,,,approved", "id", "not a valid id"),
 ]
 
@@ -176,7 +176,7 @@ def test_event_end_before_start_across_zones(db: Database, tmp_path: Path) -> No
 
 def test_unknown_column_and_extra_values(db: Database, tmp_path: Path) -> None:
     path = write(tmp_path, "u.csv", "id,name,colour\nu1,A,red\n")
-    assert [(line, col) for line, col, _ in problems_of(db, "umkm", path)] == [(2, "colour")]
+    assert [(line, col) for line, col, _ in problems_of(db, "umkm", path)] == [(1, "colour")]
     path = write(tmp_path, "u2.csv", "id,name\nu1,A,extra\n")
     [(line, _col, reason)] = problems_of(db, "umkm", path)
     assert line == 2 and "more values than columns" in reason
@@ -270,3 +270,153 @@ def test_edited_row_updates_record_and_audit_names_who_and_what(with_umkm: Datab
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "import.update")).one()
         assert (entry.actor, entry.entity, entry.entity_id) == ("rina", "products", "p1")
         assert entry.detail["before"] == {"price": 25000} and entry.detail["after"] == {"price": 27500}
+
+
+# --- messages said once, per file (issue 8.6) -------------------------------------------
+
+def test_a_missing_column_is_reported_once_not_per_row(with_umkm: Database, tmp_path: Path) -> None:
+    rows = "".join(f"p{i},Amplang {i},,25000,,,,approved\n" for i in range(5))
+    path = write(tmp_path, "p.csv", "id,name,description,price,image,url,tags,curation\n" + rows)
+    with pytest.raises(ImportValidationError) as info:
+        run(with_umkm, "products", path, skip_invalid=True)  # the file is wrong, not some rows
+    assert [(p.line, p.column, p.reason) for p in info.value.problems] == [
+        (1, "umkm_id", "the file has no column umkm_id")]
+    assert str(info.value).count("umkm_id") == 2  # "column 'umkm_id': the file has no column umkm_id"
+    assert count(with_umkm, Product) == 0
+
+
+def test_a_products_file_imported_as_umkm_says_so_once(with_umkm: Database, tmp_path: Path) -> None:
+    rows = "".join(f"p{i},u1,Amplang {i},Renyah,25000,,,kuliner,approved\n" for i in range(4))
+    path = write(tmp_path, "products.csv", PRODUCT_HEADER + rows)
+    with pytest.raises(ImportValidationError) as info:
+        run(with_umkm, "umkm", path)
+    [problem] = info.value.problems
+    assert problem.line == 1 and problem.column == "umkm_id, description, price, image, url, tags, curation"
+    assert f"these columns look like a products file: try `promo import products {path}`" in problem.reason
+    with pytest.raises(ImportValidationError) as info:  # and the other way round
+        run(with_umkm, "products", write(tmp_path, "u.csv", UMKM_CSV))
+    [problem] = info.value.problems
+    assert "look like a UMKM file: try `promo import umkm" in problem.reason
+
+
+def test_json_keys_no_object_has_are_reported_once(with_umkm: Database, tmp_path: Path) -> None:
+    items = [{"id": f"p{i}", "name": "Amplang", "price": 1000} for i in range(3)]
+    with pytest.raises(ImportValidationError) as info:
+        run(with_umkm, "products", write(tmp_path, "p.json", json.dumps(items, indent=1)))
+    assert [(p.column, p.reason) for p in info.value.problems] == [("umkm_id", "the file has no column umkm_id")]
+    # a key some objects have and one lacks is that row's problem
+    items[1]["umkm_id"] = "u1"
+    found = problems_of(with_umkm, "products", write(tmp_path, "p2.json", json.dumps([items[1], items[2]])))
+    assert [(line, col, why) for line, col, why in found] == [(1, "umkm_id", "missing umkm_id")]
+
+
+def test_a_folder_is_not_called_a_missing_file(db: Database, tmp_path: Path) -> None:
+    (tmp_path / "exports.csv").mkdir()
+    with pytest.raises(ValidationError, match="is a folder, not a file"):
+        run(db, "umkm", tmp_path / "exports.csv")
+
+
+@pytest.mark.parametrize("cell", ["kue, kering", "kue|kering", '"kue;kering"', '"kue, kering"', "#kue | #kering"])
+def test_tags_in_a_semicolon_file(with_umkm: Database, tmp_path: Path, cell: str) -> None:
+    path = write(tmp_path, "p.csv", PRODUCT_HEADER.replace(",", ";") + f"p1;u1;Kue;;5000;;;{cell};approved\n")
+    run(with_umkm, "products", path)
+    with with_umkm.session() as s:
+        assert s.scalars(select(Product)).one().tags == ["kue", "kering"]
+
+
+def test_semicolon_between_tags_in_a_semicolon_file_gets_a_hint(with_umkm: Database, tmp_path: Path) -> None:
+    path = write(tmp_path, "p.csv", PRODUCT_HEADER.replace(",", ";") + "p1;u1;Kue;;5000;;;kue;kering;approved\n")
+    found = problems_of(with_umkm, "products", path)
+    assert any(line == 2 and "separate tags with , or |" in reason for line, _col, reason in found), found
+
+
+# --- tags with hyphens (issue 8.7) --------------------------------------------------------
+
+def test_indonesian_reduplicated_tags_are_accepted_as_written(with_umkm: Database, tmp_path: Path) -> None:
+    path = write(tmp_path, "p.csv", PRODUCT_HEADER + "p1,u1,Kue,,5000,,,kue-kue;#jalan-jalan;oleh-oleh_2026,approved\n")
+    run(with_umkm, "products", path)
+    with with_umkm.session() as s:
+        assert s.scalars(select(Product)).one().tags == ["kue-kue", "jalan-jalan", "oleh-oleh_2026"]
+
+
+@pytest.mark.parametrize(("tag", "reason"), [
+    ("pasar murah", "has a space: join the words (pasarmurah) or use a hyphen (pasar-murah)"),
+    ("-kue", "may only hold letters, digits, _ and -"),
+    ("kue--kue", "may only hold letters, digits, _ and -"),
+    ("kue&kopi", "may only hold letters, digits, _ and -"),
+])
+def test_tags_that_cannot_be_a_hashtag_are_refused(with_umkm: Database, tmp_path: Path, tag: str,
+                                                   reason: str) -> None:
+    path = write(tmp_path, "p.csv", PRODUCT_HEADER + f"p1,u1,Kue,,5000,,,{tag},approved\n")
+    [(line, col, why)] = problems_of(with_umkm, "products", path)
+    assert (line, col) == (2, "tags") and reason in why
+
+
+# --- field limits and huge cells (issues 9.12, 9.13) ----------------------------------------
+
+def test_a_huge_csv_cell_is_a_row_error_naming_line_and_column(with_umkm: Database, tmp_path: Path) -> None:
+    huge = "Renyah. " * 650_000  # 5.2 MB, past the csv module's 128 KiB field limit
+    path = write(tmp_path, "p.csv", PRODUCT_HEADER + "p0,u1,Keripik,,10000,,,,approved\n"
+                 + f'p1,u1,Amplang,"{huge}",25000,,,,approved\n')
+    [(line, col, why)] = problems_of(with_umkm, "products", path)
+    assert (line, col) == (3, "description")
+    assert why == "5,200,000 characters, over the limit of 10,000 (PROMO_MAX_DESCRIPTION_CHARS)"
+    assert "Renyah" not in why  # the cell is not echoed
+    assert count(with_umkm, Product) == 0
+
+
+def test_description_limit_is_a_setting(with_umkm: Database, tmp_path: Path) -> None:
+    text = "Kerupuk renyah. " * 100  # 1,600 characters
+    path = write(tmp_path, "p.json", json.dumps([{"id": "p1", "umkm_id": "u1", "name": "Amplang",
+                                                  "description": text}]))
+    run(with_umkm, "products", path)  # under the default 10,000
+    with pytest.raises(ImportValidationError) as info:
+        run(with_umkm, "products", path, max_description_chars=1_000)
+    [p] = info.value.problems
+    assert (p.column, p.reason) == ("description", "1,600 characters, over the limit of 1,000 "
+                                                   "(PROMO_MAX_DESCRIPTION_CHARS)")
+
+
+@pytest.mark.parametrize(("column", "value", "limit"), [
+    ("name", "A" * 201, "200"), ("url", "https://x.example/" + "a" * 2000, "2,000"),
+    ("tags", ";".join(f"t{i}" for i in range(31)), "more than 30"), ("tags", "a" * 51, "longer than 50"),
+])
+def test_other_fields_have_limits(with_umkm: Database, tmp_path: Path, column: str, value: str, limit: str) -> None:
+    row = {"id": "p1", "umkm_id": "u1", "name": "Amplang", column: value}
+    [(_line, col, why)] = problems_of(with_umkm, "products", write(tmp_path, "p.json", json.dumps([row])))
+    assert col == column and limit in why and len(why) < 200
+
+
+def test_huge_values_are_not_echoed_in_messages(db: Database, tmp_path: Path) -> None:
+    path = write(tmp_path, "e.json", json.dumps([{"id": "e1", "name": "A", "starts_at": "2023-10-25 19:00",
+                                                  "url": "ftp://x.example/" + "a" * 1500}]))
+    [(_line, col, why)] = problems_of(db, "events", path)
+    assert col == "url" and "…" in why and len(why) < 150
+
+
+def test_cli_import_of_a_huge_cell_prints_no_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from scheduler.cli import main
+
+    monkeypatch.setenv("PROMO_DATABASE_URL", f"sqlite:///{tmp_path}/promo.db")
+    monkeypatch.setenv("PROMO_MAX_DESCRIPTION_CHARS", "500")
+    assert main(["db", "upgrade"]) == 0
+    path = write(tmp_path, "u.csv", "id,name,category\nu1,Amplang," + "x" * 300_000 + "\n")
+    assert main(["import", "umkm", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "line 2, column 'category': 300,000 characters, over the limit of 100" in err
+    assert "Traceback" not in err
+    path = write(tmp_path, "p.csv", PRODUCT_HEADER + "p1,u1,A," + "kata " * 200 + ",1000,,,,approved\n")
+    main(["import", "umkm", str(write(tmp_path, "u2.csv", UMKM_CSV))])
+    assert main(["import", "products", str(path)]) == 1
+    assert "over the limit of 500 (PROMO_MAX_DESCRIPTION_CHARS)" in capsys.readouterr().err
+
+
+def test_max_description_setting_is_checked(tmp_path: Path) -> None:
+    from scheduler.config import load_settings
+    from scheduler.errors import ConfigError
+
+    assert load_settings({"PROMO_MAX_DESCRIPTION_CHARS": "2500"}).max_description_chars == 2500
+    assert load_settings({}).max_description_chars == 10_000
+    with pytest.raises(ConfigError, match="PROMO_MAX_DESCRIPTION_CHARS: 'banyak' is not a whole number"):
+        load_settings({"PROMO_MAX_DESCRIPTION_CHARS": "banyak"})

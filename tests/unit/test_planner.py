@@ -200,12 +200,16 @@ def test_unknown_record_or_channel(world: World) -> None:
 
 
 def test_too_long_for_one_channel_stores_nothing(world: World) -> None:
-    text = " ".join(f"kata{i}" for i in range(80))  # too long for X: shortened at a word boundary
-    outbox, x = world.new("outbox,x_kota", text=text, now_flag=True)
+    text = " ".join(f"kata{i}" for i in range(80))  # too long for X: refused, so outbox gets nothing either
+    with pytest.raises(TooLongError, match=r"channel x_kota \(x\): .*549 weighted characters, 269 over"):
+        world.new("outbox,x_kota", text=text, now_flag=True)
+    assert world.count() == 0
+    # --shorten opts in: shortened at a word boundary
+    outbox, x = world.new("outbox,x_kota", text=text, now_flag=True, shorten=True)
     assert outbox.text == text and x.text.endswith("…") and text.startswith(x.text[:-1] + " ")
     one_word = "x" * 400  # no boundary to cut at: X refuses it, and outbox gets nothing either
     with pytest.raises(TooLongError, match="280"):
-        world.new("outbox,x_kota", text=one_word, now_flag=True)
+        world.new("outbox,x_kota", text=one_word, now_flag=True, shorten=True)
     assert world.count() == 2
 
 
@@ -312,3 +316,18 @@ def test_a_now_post_waiting_for_approval_can_be_approved_later(env: dict[str, st
         claimed = post_store.claim_due(w.db.engine, worker="w1", now=later, lease=dt.timedelta(seconds=60))
         assert [c.id for c in claimed] == [p.id]
     w.db.dispose()
+
+
+def test_a_record_stored_with_a_huge_description_still_composes(world: World) -> None:
+    # Imports now refuse descriptions over PROMO_MAX_DESCRIPTION_CHARS; records stored before
+    # (or written otherwise) still compose, on the path the daily highlight job takes too.
+    sentence = "Kerupuk renyah khas Balikpapan dari ikan tenggiri segar. "
+    with world.db.session() as s:
+        s.scalars(select(Product)).one().description = (sentence * 20_000)[:1_000_000]
+    outbox, x, tg = world.new("outbox,x_kota,tg", product="p1", now_flag=True)
+    for post, limit in ((outbox, 10_000), (x, 280), (tg, 4096)):
+        assert post.text.startswith("✨ Amplang Ikan") or post.text.startswith("Amplang Ikan")
+        assert sentence.strip() in post.text and len(post.text) <= limit
+    with world.db.session() as s:
+        history = s.scalars(select(HistoryEntry).where(HistoryEntry.post_id == x.id)).all()
+        assert any("shortened to fit" in (h.error or "") for h in history)  # the reason column
