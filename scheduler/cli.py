@@ -343,6 +343,9 @@ def cmd_secrets_rotate(app: App) -> int:
     app.require_schema()
     with app.db.session() as session:
         count = store.rotate_secrets(session, app.settings, app.actor)
+    if count == 0:
+        print("no secrets are stored in the database: nothing to re-encrypt")
+        return EXIT_OK
     print(f"re-encrypted the stored secrets of {count} channel{'' if count == 1 else 's'} with PROMO_SECRET_KEY"
           + ("; PROMO_SECRET_KEY_OLD is no longer needed" if app.settings.secret_key_old else ""))
     return EXIT_OK

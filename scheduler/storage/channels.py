@@ -186,9 +186,11 @@ def rotate_secrets(session: Session, settings: Settings, actor: str) -> int:
     the running service refreshes meanwhile waits and is never overwritten with an older one.
     One blob that no configured key opens raises before anything is written.
     """
-    keys = crypto.keyring(settings)
     rows = session.scalars(select(Channel).where(Channel.secrets_enc.is_not(None))
                            .order_by(Channel.id).with_for_update()).all()
+    if not rows:  # nothing stored: nothing to re-encrypt, with or without a key
+        return 0
+    keys = crypto.keyring(settings)
     for row in rows:
         row.secrets_enc = keys.rotate(row.secrets_enc or "", f"the secrets of channel {row.name!r}")
     session.add(AuditEntry(actor=actor, action="secrets.rotate", entity="channel", entity_id=None,

@@ -103,7 +103,7 @@ def test_promo_from_the_wheel_works_in_any_folder(tmp_path: Path, installed: Pat
                 cwd=elsewhere, env=env).stdout.strip()
     assert Path(where).is_relative_to(installed.parent), f"scheduler imported from {where}, not the venv"
 
-    assert "database is up to date" in promo("db", "upgrade").stdout
+    assert "created the database promo.db" in promo("db", "upgrade").stdout
     assert (elsewhere / "promo.db").is_file()
     demo = promo("demo").stdout
     assert "queued post" in demo

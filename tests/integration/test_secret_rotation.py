@@ -216,3 +216,14 @@ def test_secrets_added_by_separate_commands_share_one_salt(env, capsys) -> None:
     store_secrets(capsys)
     salts = {crypto.salt_of(blob) for blob in blobs(env).values()}
     assert len(salts) == 1 and None not in salts
+
+
+def test_rotate_with_nothing_stored_needs_no_key_and_says_so(tmp_path, monkeypatch, capsys) -> None:
+    for k, v in {"PROMO_ENV_FILE": str(tmp_path / "none.env"), "PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+                 "PROMO_TEMPLATES_DIR": str(ROOT / "templates")}.items():
+        monkeypatch.setenv(k, v)
+    for k in ("PROMO_SECRET_KEY", "PROMO_SECRET_KEY_OLD", "PROMO_CHANNELS"):
+        monkeypatch.delenv(k, raising=False)
+    assert cli.main(["db", "upgrade"]) == 0
+    code, out = run(capsys, "secrets", "rotate")
+    assert (code, out.strip()) == (0, "no secrets are stored in the database: nothing to re-encrypt")

@@ -353,7 +353,7 @@ def test_a_caption_with_more_than_30_hashtags_is_refused_when_composed():
         composer.compose("free_text", "instagram", text_context(thirty + " #satu_lagi"), rules,
                          body=("text", thirty + " #satu_lagi"))
     message = str(info.value)
-    assert "31 against a limit of 30 hashtags" in message and "without any caption" in message
+    assert "text is 31 hashtags, 1 over the limit of 30 hashtags" in message and "without any caption" in message
 
 
 FB_OPTIONS = {"IG_USER_ID": IG, "ACCESS_TOKEN": "EAAB-SECRET-fb-token", "GRAPH_HOST": "graph.facebook.com",
