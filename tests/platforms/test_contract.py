@@ -23,6 +23,7 @@ CASES = {
     mod.PLATFORM: mod
     for mod in (
         importlib.import_module(f"tests.platforms.cases.{m.name}") for m in pkgutil.iter_modules(cases_pkg.__path__)
+        if not m.name.startswith("_")  # shared helpers, not a platform
     )
 }
 

@@ -1,6 +1,6 @@
-import json
-
 import httpx
+
+from tests.platforms.cases import _graph
 
 PLATFORM = "facebook"
 PAGE = "104857600123"
@@ -32,27 +32,13 @@ def server_error(request: httpx.Request) -> httpx.Response:
 
 
 # --- outcomes the contract suite checks (tests/platforms/test_contract.py) ----------------------
-def _graph_error(code: int, message: str, subcode: int | None = None, status: int = 400,
-                 headers: dict[str, str] | None = None) -> httpx.Response:
-    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "A1b2C3"}
-    if subcode:
-        error["error_subcode"] = subcode
-    return httpx.Response(status, json={"error": error}, headers=headers)
-
-
-def rate_limited(request: httpx.Request) -> httpx.Response:
-    usage = {PAGE: [{"type": "pages", "call_count": 100, "total_cputime": 20, "total_time": 30,
-                            "estimated_time_to_regain_access": 2}]}  # minutes
-    return _graph_error(32, "Application request limit reached",
-                        headers={"X-Business-Use-Case-Usage": json.dumps(usage)})
+rate_limited = _graph.rate_limited(PAGE, 32)
+rejected = _graph.rejected
+_graph_error = _graph.graph_error
 
 
 def is_create(request: httpx.Request) -> bool:
     return request.method == "POST" and request.url.path.endswith(f"/{PAGE}/feed")
-
-
-def rejected(request: httpx.Request) -> httpx.Response:
-    return _graph_error(100, "Invalid parameter")
 
 
 def duplicate(request: httpx.Request) -> httpx.Response:

@@ -1,6 +1,6 @@
-import json
-
 import httpx
+
+from tests.platforms.cases import _graph
 
 PLATFORM = "threads"
 USER = "25012345678901234"
@@ -38,59 +38,21 @@ def server_error(request: httpx.Request) -> httpx.Response:
 
 
 # --- outcomes the contract suite checks (tests/platforms/test_contract.py) ----------------------
-def _graph_error(code: int, message: str, subcode: int | None = None, status: int = 400,
-                 headers: dict[str, str] | None = None) -> httpx.Response:
-    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "A1b2C3"}
-    if subcode:
-        error["error_subcode"] = subcode
-    return httpx.Response(status, json={"error": error}, headers=headers)
-
-
-def rate_limited(request: httpx.Request) -> httpx.Response:
-    usage = {USER: [{"type": "pages", "call_count": 100, "total_cputime": 20, "total_time": 30,
-                            "estimated_time_to_regain_access": 2}]}  # minutes
-    return _graph_error(4, "Application request limit reached",
-                        headers={"X-Business-Use-Case-Usage": json.dumps(usage)})
+rate_limited = _graph.rate_limited(USER, 4)
+rejected = _graph.rejected
 
 
 def is_create(request: httpx.Request) -> bool:
     return request.method == "POST" and request.url.path.endswith("/threads_publish")
 
 
-def rejected(request: httpx.Request) -> httpx.Response:
-    return _graph_error(100, "Invalid parameter")
-
-
 duplicate = None  # no duplicate answer: the container is the idempotency handle
 FOUND_ID = "18050206876007890"
 CONTAINER = "17889615691921648"
 
-
-def reconcile_state(key):
-    return {f"container:{key}": CONTAINER}
-
-
-def _container(status, recent=None):
-    def handler(request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if request.method == "GET" and path.endswith(f"/{CONTAINER}"):
-            if isinstance(status, httpx.Response):
-                return status
-            return httpx.Response(200, json={"status": status, "id": CONTAINER})
-        if request.method == "GET" and path.endswith(f"/{USER}/threads"):
-            return httpx.Response(200, json={"data": recent or []})
-        return httpx.Response(400, json={"error": {"message": "Unsupported request", "code": 100}})
-    return handler
-
-
-def reconcile_found(text):
-    return _container("PUBLISHED", [{"id": FOUND_ID, "text": text, "timestamp": "2026-08-22T01:00:00+0000",
-                                     "permalink": "https://example.invalid/p/1"}])
-
-
-def reconcile_absent(text):
-    return _container("FINISHED")  # made but never published: the next attempt publishes it
-
-
-def reconcile_unknown(text):
-    return _container(_graph_error(2, "Service temporarily unavailable", status=503))
+_RECONCILE = _graph.ContainerReconcile(USER, CONTAINER, FOUND_ID, status_field="status", list_path="threads",
+                                       text_field="text")
+reconcile_state = _RECONCILE.state
+reconcile_found = _RECONCILE.found
+reconcile_absent = _RECONCILE.absent
+reconcile_unknown = _RECONCILE.unknown
