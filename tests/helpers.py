@@ -91,3 +91,24 @@ def between_repeats_all_others_appear(seq: list[H], universe: set[H]) -> bool:
                 seen_since[other].add(x)
         seen_since[x] = set()
     return True
+
+
+def cli_in(monkeypatch: Any, folder: Any, values: dict[str, str]) -> None:
+    """Set ``values`` in the environment, work in ``folder`` and create the database there
+    (``promo db upgrade``), as a user would before any other command."""
+    from scheduler import cli
+
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(folder)
+    assert cli.main(["db", "upgrade"]) == 0
+
+
+def run_cli(capsys: Any, *args: str) -> tuple[int, str]:
+    """Run ``promo ARGS`` in this process: its exit code and everything it printed."""
+    from scheduler import cli
+
+    capsys.readouterr()
+    code = cli.main(list(args))
+    out = capsys.readouterr()
+    return code, out.out + out.err

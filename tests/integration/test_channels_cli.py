@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler import cli
+from tests.helpers import cli_in, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = "SECRET-good-mastodon-token"
@@ -74,22 +74,12 @@ def env(tmp_path, monkeypatch, masto):
         "PROMO_CHANNEL_DOWN_PLATFORM": "mastodon", "PROMO_CHANNEL_DOWN_BASE_URL": f"http://127.0.0.1:{free_port()}",
         "PROMO_CHANNEL_DOWN_ACCESS_TOKEN": "SECRET-unused-token",
     }
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(["db", "upgrade"]) == 0
+    cli_in(monkeypatch, tmp_path, values)
     return values
 
 
-def run(capsys, *args: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = cli.main(list(args))
-    out = capsys.readouterr()
-    return code, out.out + out.err
-
-
 def test_check_reports_ok_bad_token_and_unreachable(env, capsys):
-    code, out = run(capsys, "channels", "check")
+    code, out = run_cli(capsys, "channels", "check")
     assert code == 1  # something failed
     lines = {line.split(":")[0]: line for line in out.splitlines() if ":" in line}
     assert "good: OK" in lines["good"] and "@humas_kota" in lines["good"]
@@ -97,45 +87,45 @@ def test_check_reports_ok_bad_token_and_unreachable(env, capsys):
     assert "down: unreachable" in lines["down"]
     assert "SECRET-" not in out
 
-    code, out = run(capsys, "channels", "check", "good")
+    code, out = run_cli(capsys, "channels", "check", "good")
     assert code == 0 and "120 characters" in out
 
 
 def test_server_limit_learned_by_check_is_used_when_composing(env, capsys, tmp_path):
     long_text = "Pameran UMKM Balikpapan di Atrium e-Walk. " * 5  # 215 characters
-    code, out = run(capsys, "compose", "--text", long_text, "--channel", "good")
+    code, out = run_cli(capsys, "compose", "--text", long_text, "--channel", "good")
     assert code == 0 and "/500" in out
-    assert run(capsys, "channels", "check", "good")[0] == 0
-    code, out = run(capsys, "compose", "--text", long_text, "--channel", "good")
+    assert run_cli(capsys, "channels", "check", "good")[0] == 0
+    code, out = run_cli(capsys, "compose", "--text", long_text, "--channel", "good")
     assert code == 1 and "89 over the limit of 120 characters" in out  # free text is refused, not cut
-    code, out = run(capsys, "compose", "--text", long_text, "--channel", "good", "--shorten")
+    code, out = run_cli(capsys, "compose", "--text", long_text, "--channel", "good", "--shorten")
     assert code == 0, out
     assert "/120" in out and "shortened to fit" in out
 
 
 def test_channels_add_stores_secrets_encrypted_and_lists_the_channel(env, capsys, tmp_path, masto):
-    code, out = run(capsys, "channels", "add", "kecamatan", "--platform", "mastodon", "--set", f"BASE_URL={masto}",
+    code, out = run_cli(capsys, "channels", "add", "kecamatan", "--platform", "mastodon", "--set", f"BASE_URL={masto}",
                     "--set", "ACCESS_TOKEN=SECRET-stored-in-db", "--set", "SLOTS=09:00,19:00")
     assert code == 0, out
-    code, out = run(capsys, "channels", "list", "--format", "json")
+    code, out = run_cli(capsys, "channels", "list", "--format", "json")
     listed = {c["name"]: c for c in json.loads(out)}
     assert listed["kecamatan"]["source"] == "db" and listed["kecamatan"]["platform"] == "mastodon"
     assert "SECRET-" not in out
     for f in tmp_path.glob("promo.db*"):
         assert b"SECRET-stored-in-db" not in f.read_bytes()
     # The stored channel works like a configured one: it can be checked and posted to.
-    code, out = run(capsys, "channels", "check", "kecamatan")
+    code, out = run_cli(capsys, "channels", "check", "kecamatan")
     assert code == 1 and "bad token" in out  # the fake only accepts GOOD
-    code, out = run(capsys, "post", "new", "--text", "Halo dari kecamatan", "--channel", "kecamatan", "--queue")
+    code, out = run_cli(capsys, "post", "new", "--text", "Halo dari kecamatan", "--channel", "kecamatan", "--queue")
     assert code == 0, out
 
 
 def test_channels_add_refuses_bad_input_naming_the_problem(env, capsys):
-    code, out = run(capsys, "channels", "add", "x1", "--platform", "mastodon", "--set", "ACCESS_TOKEN=SECRET-a")
+    code, out = run_cli(capsys, "channels", "add", "x1", "--platform", "mastodon", "--set", "ACCESS_TOKEN=SECRET-a")
     assert code == 1 and "BASE_URL" in out and "SECRET-" not in out
-    code, out = run(capsys, "channels", "add", "x2", "--platform", "myspace")
+    code, out = run_cli(capsys, "channels", "add", "x2", "--platform", "myspace")
     assert code == 1 and "unknown platform 'myspace'" in out
-    code, out = run(capsys, "channels", "add", "x3", "--platform", "mastodon", "--set", "NOPE")
+    code, out = run_cli(capsys, "channels", "add", "x3", "--platform", "mastodon", "--set", "NOPE")
     assert code == 2 and "KEY=VALUE" in out
 
 
@@ -170,7 +160,7 @@ def test_check_uses_promo_graph_api_version_and_keeps_the_token_out_of_urls(env,
                            "PROMO_CHANNEL_FB_ACCESS_TOKEN": FB_TOKEN,
                            "PROMO_CHANNEL_FB_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}"}.items():
             monkeypatch.setenv(key, value)
-        code, out = run(capsys, "channels", "check", "fb")
+        code, out = run_cli(capsys, "channels", "check", "fb")
     finally:
         server.shutdown()
         server.server_close()

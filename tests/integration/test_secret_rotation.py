@@ -25,6 +25,7 @@ from scheduler.models import AuditEntry, Channel
 from scheduler.storage import channels as channel_store
 from scheduler.storage import crypto
 from scheduler.storage.db import Database
+from tests.helpers import cli_in, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = "kunci lama kantor humas 2026"
@@ -42,24 +43,14 @@ def env(tmp_path, monkeypatch):
         "PROMO_CHANNEL_X_KOTA_CLIENT_ID": "client-id", "PROMO_CHANNEL_X_KOTA_ACCESS_TOKEN": "SECRET-x-access",
         "PROMO_CHANNEL_X_KOTA_REFRESH_TOKEN": "SECRET-x-first",
     }
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
     monkeypatch.delenv("PROMO_SECRET_KEY_OLD", raising=False)
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(["db", "upgrade"]) == 0
+    cli_in(monkeypatch, tmp_path, values)
     return values
-
-
-def run(capsys, *args: str) -> tuple[int, str]:
-    capsys.readouterr()
-    code = cli.main(list(args))
-    out = capsys.readouterr()
-    return code, out.out + out.err
 
 
 def store_secrets(capsys) -> None:
     """A channel added with `promo channels add`, and tokens the service refreshed for an env channel."""
-    code, out = run(capsys, "channels", "add", "masto_db", "--platform", "mastodon",
+    code, out = run_cli(capsys, "channels", "add", "masto_db", "--platform", "mastodon",
                     "--set", "BASE_URL=https://mastodon.example", "--set", f"ACCESS_TOKEN={TOKEN}")
     assert code == 0, out
     settings = load_settings()
@@ -103,7 +94,7 @@ def test_rotate_to_a_new_key_then_drop_the_old_one(env, capsys, monkeypatch) -> 
     monkeypatch.setenv("PROMO_SECRET_KEY_OLD", OLD)
     assert read_back() == (TOKEN, REFRESH)
     # …and one command re-encrypts every stored secret with the new key, saying how many.
-    code, out = run(capsys, "secrets", "rotate")
+    code, out = run_cli(capsys, "secrets", "rotate")
     assert code == 0, out
     assert "re-encrypted the stored secrets of 2 channels" in out and "PROMO_SECRET_KEY_OLD" in out
     after = blobs(env)
@@ -131,7 +122,7 @@ def test_a_wrong_key_is_named_without_showing_any_secret_and_rotate_writes_nothi
     wrong = "kunci yang salah sama sekali"
     monkeypatch.setenv("PROMO_SECRET_KEY", wrong)
     for args in (["secrets", "rotate"], ["channels", "list"]):
-        code, out = run(capsys, *args)
+        code, out = run_cli(capsys, *args)
         assert code == 1, args
         assert "PROMO_SECRET_KEY: does not decrypt the secrets of channel 'masto_db'" in out, out
         assert "PROMO_SECRET_KEY_OLD" in out  # what to do about it
@@ -141,7 +132,7 @@ def test_a_wrong_key_is_named_without_showing_any_secret_and_rotate_writes_nothi
 
     # With a wrong old key beside a wrong new one, the message names both settings.
     monkeypatch.setenv("PROMO_SECRET_KEY_OLD", "juga salah")
-    code, out = run(capsys, "secrets", "rotate")
+    code, out = run_cli(capsys, "secrets", "rotate")
     assert code == 1 and "PROMO_SECRET_KEY or PROMO_SECRET_KEY_OLD: does not decrypt" in out
 
 
@@ -168,7 +159,7 @@ def test_data_from_the_old_derivation_stays_readable_and_rotate_moves_it_to_scry
     db.dispose()
     assert read_back() == (TOKEN, REFRESH)
 
-    code, out = run(capsys, "secrets", "rotate")
+    code, out = run_cli(capsys, "secrets", "rotate")
     assert code == 0 and "of 2 channels " in out, out
     blob = blobs(env)["masto_db"]
     # Now keyed by scrypt over the passphrase with the salt stored beside the token.
@@ -184,7 +175,7 @@ def test_data_from_the_old_derivation_stays_readable_and_rotate_moves_it_to_scry
 def test_a_real_fernet_key_is_used_as_it_is(env, capsys, monkeypatch) -> None:
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("PROMO_SECRET_KEY", key)
-    code, out = run(capsys, "channels", "add", "masto_db", "--platform", "mastodon",
+    code, out = run_cli(capsys, "channels", "add", "masto_db", "--platform", "mastodon",
                     "--set", "BASE_URL=https://mastodon.example", "--set", f"ACCESS_TOKEN={TOKEN}")
     assert code == 0, out
     blob = blobs(env)["masto_db"]
@@ -210,7 +201,7 @@ def test_secrets_added_by_separate_commands_share_one_salt(env, capsys) -> None:
     the service derives the passphrase key once, not once per channel."""
     for n in range(3):
         crypto._keyring.cache_clear()  # as in a fresh process: a new keyring with its own random salt
-        code, out = run(capsys, "channels", "add", f"masto_{n}", "--platform", "mastodon",
+        code, out = run_cli(capsys, "channels", "add", f"masto_{n}", "--platform", "mastodon",
                         "--set", "BASE_URL=https://mastodon.example", "--set", f"ACCESS_TOKEN=SECRET-{n}")
         assert code == 0, out
     store_secrets(capsys)
@@ -225,5 +216,5 @@ def test_rotate_with_nothing_stored_needs_no_key_and_says_so(tmp_path, monkeypat
     for k in ("PROMO_SECRET_KEY", "PROMO_SECRET_KEY_OLD", "PROMO_CHANNELS"):
         monkeypatch.delenv(k, raising=False)
     assert cli.main(["db", "upgrade"]) == 0
-    code, out = run(capsys, "secrets", "rotate")
+    code, out = run_cli(capsys, "secrets", "rotate")
     assert (code, out.strip()) == (0, "no secrets are stored in the database: nothing to re-encrypt")
