@@ -653,20 +653,7 @@ def _load_channels(env: Mapping[str, str], names: tuple[str, ...], tz: ZoneInfo,
                 problems.append(f"{upper}TIMEZONE: {exc}")
         if not (env.get(PREFIX + "CHANNELS") or "").strip() and name == "outbox" and "SLOTS" not in options:
             options["SLOTS"] = DEFAULT_OUTBOX_SLOTS  # the embedded default channel can take --queue
-        slots: dict[int, tuple[dt.time, ...]] = {}
-        try:
-            default_slots = parse_slots(options.pop("SLOTS", ""))
-            slots = {d: default_slots for d in range(7)} if default_slots else {}
-        except ValueError as exc:
-            problems.append(f"{upper}SLOTS: {exc}")
-        for i, day in enumerate(WEEKDAYS):
-            raw = options.pop(f"SLOTS_{day}", None)
-            if raw is None:
-                continue
-            try:
-                slots[i] = parse_slots(raw)
-            except ValueError as exc:
-                problems.append(f"{upper}SLOTS_{day}: {exc}")
+        slots = _channel_slots(options, upper, problems)
         budget = None
         if options.get("BUDGET", "").strip():
             try:
@@ -686,6 +673,25 @@ def _load_channels(env: Mapping[str, str], names: tuple[str, ...], tz: ZoneInfo,
         channels.append(ChannelConfig(name=name, platform=platform, options=dict(options),
                                       timezone=ch_tz, slots=slots, budget=budget))
     return channels, owner
+
+
+def _channel_slots(options: dict[str, str], upper: str, problems: list[str]) -> dict[int, tuple[dt.time, ...]]:
+    """A channel's SLOTS and SLOTS_<DAY> (taken out of ``options``): weekday → slot times."""
+    slots: dict[int, tuple[dt.time, ...]] = {}
+    try:
+        default_slots = parse_slots(options.pop("SLOTS", ""))
+        slots = {d: default_slots for d in range(7)} if default_slots else {}
+    except ValueError as exc:
+        problems.append(f"{upper}SLOTS: {exc}")
+    for i, day in enumerate(WEEKDAYS):
+        raw = options.pop(f"SLOTS_{day}", None)
+        if raw is None:
+            continue
+        try:
+            slots[i] = parse_slots(raw)
+        except ValueError as exc:
+            problems.append(f"{upper}SLOTS_{day}: {exc}")
+    return slots
 
 
 def _comment(text: str) -> str:
