@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from scheduler import budget as send_budget
 from scheduler import errors
 from scheduler.config import ChannelConfig, Settings
 from scheduler.httpclient import make_clients
@@ -58,6 +59,10 @@ WINDOW_MARGIN = dt.timedelta(minutes=5)
 
 class NotOnPlatform(errors.Transient):
     """Reconciled after an unknown outcome: not on the platform (yet), so it may be sent again."""
+
+
+class BudgetUsed(errors.RateLimited):
+    """The channel's send budget is used up (see :mod:`scheduler.budget`): nothing was sent."""
 
 
 def resend_is_safe(rules: PlatformRules, since: dt.datetime, now: dt.datetime) -> bool:
@@ -123,6 +128,9 @@ def _classify(claimed: post_store.Claimed, exc: BaseException | None, result: Pu
         return Decision(out(S.NEEDS_REVIEW, "duplicate", http_status=status,
                             error=f"platform reports a duplicate but does not name it: {message}"),
                         alert=f"{where} needs review: {message}")
+    if isinstance(exc, BudgetUsed):
+        return Decision(out(S.RETRY_WAIT, send_budget.OUTCOME, next_attempt_at=exc.retry_at, error=message),
+                        channel=post_store.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
     if isinstance(exc, errors.RateLimited):
         return Decision(out(S.RETRY_WAIT, "rate_limited", next_attempt_at=exc.retry_at, http_status=status,
                             error=message),
@@ -300,6 +308,7 @@ class Dispatcher:
             channel_name, cfg = self.config_for(c.channel_id)
             adapter = self.adapter_for(c.channel_id)
             rules = adapter.rules_for(cfg.options, adapter.ctx.state)
+            self.check_budget(c, channel_name, cfg, type(adapter))
             first = c.uncertain_since or c.claimed_at or self.clock()
             ready = ReadyPost(
                 post_id=c.id, idempotency_key=c.idempotency_key, text=c.text, link=c.link, title=c.title,
@@ -334,6 +343,17 @@ class Dispatcher:
                f" ({decision.outcome.error})" if decision.outcome.error else "")
         self._done.append(decision)
         self._flush_needed.set()
+
+    def check_budget(self, c: post_store.Claimed, channel_name: str, cfg: ChannelConfig,
+                     cls: type[Adapter]) -> None:
+        """Before a send: BudgetUsed when the channel's send budget has no room now."""
+        budgets = send_budget.budgets_for(cfg, cls)
+        if not budgets:
+            return
+        with self.db.engine.connect() as conn:
+            wait = send_budget.check(conn, c.channel_id, budgets, self.clock(), exclude_history_id=c.history_id)
+        if wait is not None:
+            raise BudgetUsed(wait.reason(channel_name), retry_at=wait.until)
 
     async def _reconcile_now(self, adapter: Adapter, ready: ReadyPost, unknown: errors.UnknownOutcome) -> PublishResult:
         """After an unknown outcome, ask the platform; None means certainly not there → retry."""

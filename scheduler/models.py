@@ -221,6 +221,8 @@ class HistoryEntry(Base):
     """The history log: every publish attempt and every status change, with who and why."""
 
     __tablename__ = "history"
+    #: Send budgets count one channel's attempts in a recent window (scheduler.budget).
+    __table_args__ = (Index("ix_history_channel_started", "channel_id", "started_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))

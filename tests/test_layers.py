@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "scheduler.models": 1, "scheduler.textrules": 1, "scheduler.media": 1,
     "scheduler.storage": 2, "scheduler.composer": 2, "scheduler.platforms": 2, "scheduler.httpclient": 2,
     "scheduler.dispatch": 3, "scheduler.planner": 3, "scheduler.importer": 3, "scheduler.alerts": 3,
-    "scheduler.views": 3,
+    "scheduler.views": 3, "scheduler.budget": 3,
     "jobs": 4, "scheduler.service": 4, "scheduler.jobs_info": 4, "scheduler.demo": 4,
     "scheduler.cli": 5, "scheduler.web": 4,
 }

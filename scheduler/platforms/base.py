@@ -72,6 +72,41 @@ class PlatformRules:
 
 
 @dataclass(frozen=True)
+class SendBudget:
+    """How many posts a platform lets one account publish within a rolling window.
+
+    The dispatcher counts a channel's publish attempts in the window (history table) and, at
+    the budget, lets the post wait until the oldest attempt leaves the window: never a send.
+    """
+
+    limit: int
+    window: dt.timedelta
+    #: Where the number comes from (for people reading the declaration and `channels list`).
+    source: str = ""
+
+    def describe(self) -> str:
+        return f"{self.limit} per {describe_window(self.window)}"
+
+
+def describe_window(window: dt.timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+@dataclass(frozen=True)
+class KeyDoc:
+    """What config.example.env says about one channel option: help lines and an example value."""
+
+    help: str = ""
+    example: str = ""
+    #: Written as a live setting rather than a commented-out one (the default outbox channel).
+    active: bool = False
+
+
+@dataclass(frozen=True)
 class Media:
     """An image attached to a post."""
 
@@ -187,6 +222,20 @@ class Adapter(ABC):
     default_base_url: ClassVar[str] = ""
     #: One line for config.example.env and `channels list`: where to find the keys.
     help: ClassVar[str] = ""
+    #: Send budgets of one account (every one must have room for a send); () = none documented.
+    #: Declared by every adapter (the contract suite checks); PROMO_CHANNEL_<NAME>_BUDGET overrides.
+    budget: ClassVar[tuple[SendBudget, ...]]
+    #: Channel-state keys holding tokens the adapter obtains or refreshes itself (stored encrypted
+    #: with PROMO_SECRET_KEY); () = it stores none. Declared by every adapter.
+    token_keys: ClassVar[tuple[str, ...]]
+    #: When set, tokens are stored only for channels that have this option (e.g. REFRESH_TOKEN).
+    token_keys_if: ClassVar[str | None] = None
+    #: config.example.env: heading, how to get the keys (comment text), example channel name, and
+    #: per option key its help and example value, in the order they are shown.
+    doc_title: ClassVar[str] = ""
+    doc_setup: ClassVar[str] = ""
+    doc_channel: ClassVar[str] = ""
+    key_docs: ClassVar[Mapping[str, KeyDoc]] = {}
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         self.ctx = ctx
@@ -205,6 +254,11 @@ class Adapter(ABC):
         if "BASE_URL" not in keys:
             keys.append("BASE_URL")
         return tuple(keys)
+
+    @classmethod
+    def stores_tokens(cls, options: Mapping[str, str]) -> bool:
+        """Whether a channel with these options keeps refreshed tokens in the database."""
+        return bool(cls.token_keys) and (cls.token_keys_if is None or bool(options.get(cls.token_keys_if)))
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> list[str]:

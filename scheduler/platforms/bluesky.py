@@ -26,9 +26,11 @@ from scheduler.platforms.atproto import error_name, jwt_expiry, post_record, tid
 from scheduler.platforms.base import (
     Adapter,
     ChannelContext,
+    KeyDoc,
     PlatformRules,
     PublishResult,
     ReadyPost,
+    SendBudget,
     epoch_to_utc,
     retry_at_from_headers,
     utcnow,
@@ -61,6 +63,26 @@ class BlueskyAdapter(Adapter):
     secret_keys = frozenset({"APP_PASSWORD"})
     default_base_url = "https://bsky.social"
     help = "HANDLE is your Bluesky handle; APP_PASSWORD from bsky.app > Settings > Privacy and security > App passwords."
+
+    budget = (SendBudget(1666, dt.timedelta(hours=1), "5,000 write points per hour, a post costs 3"),
+              SendBudget(11666, dt.timedelta(hours=24), "35,000 write points per day, a post costs 3"))
+    token_keys = ("accessJwt", "refreshJwt")
+    doc_title = "Bluesky (platform=bluesky) ---"
+    doc_setup = ("Keys: sign in at bsky.app as the account that posts, Settings > Privacy and security >\n"
+                "App passwords > Add App Password: name it (e.g. promo-scheduler) and copy the xxxx-xxxx-xxxx-xxxx\n"
+                "password it shows once. Never use the account's main password. The service logs in once and keeps\n"
+                "the session (refreshed automatically) encrypted in its database; `promo channels check` tests it.")
+    doc_channel = "BSKY_KOTA"
+    key_docs = {
+        "HANDLE": KeyDoc("Required: the account's handle (e.g. umkmkota.bsky.social or a custom domain), or its DID or email.", example="umkmkota.bsky.social"),
+        "APP_PASSWORD": KeyDoc("Required: the app password (secret).", example="xxxx-xxxx-xxxx-xxxx"),
+        "BASE_URL": KeyDoc(
+            ("Optional: the PDS or entryway to talk to, scheme and host only (default https://bsky.social;\n"
+            "a self-hosted account gives its own PDS, e.g. https://pds.example)."),
+            example="https://bsky.social"),
+        "PUBLIC_URL_BASE": KeyDoc("Optional: where post links point (default https://bsky.app -> https://bsky.app/profile/<did>/post/<rkey>).", example="https://bsky.app"),
+        "LANGS": KeyDoc("Optional: languages of the posts, comma-separated, at most 3 (e.g. id,en); unset sends none.", example="id"),
+    }
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         super().__init__(ctx, http)

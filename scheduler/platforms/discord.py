@@ -39,9 +39,11 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    KeyDoc,
     PlatformRules,
     PublishResult,
     ReadyPost,
+    SendBudget,
     json_body,
     retry_at_from_headers,
     utcnow,
@@ -98,6 +100,24 @@ class DiscordAdapter(Adapter):
     secret_keys = frozenset({"WEBHOOK_URL"})
     default_base_url = "https://discord.com"
     help = "WEBHOOK_URL from Discord: Server Settings > Integrations > Webhooks > New Webhook > Copy Webhook URL."
+
+    budget = (SendBudget(30, dt.timedelta(minutes=1), "about 30 messages per minute per webhook"),)
+    token_keys = ()
+    doc_title = "Discord channel webhook (platform=discord) ---"
+    doc_setup = ("Keys: in Discord, Server Settings > Integrations > Webhooks > New Webhook, pick the channel,\n"
+                "then \"Copy Webhook URL\" (needs the Manage Webhooks permission). The URL is the only credential.")
+    doc_channel = "DC_KOTA"
+    key_docs = {
+        "WEBHOOK_URL": KeyDoc("Required: the webhook URL https://discord.com/api/webhooks/<id>/<token> (secret: anyone with it can post).", example="https://discord.com/api/webhooks/1143334455667788990/..."),
+        "THREAD_NAME": KeyDoc(
+            ("To post into an existing thread, keep \"?thread_id=<thread id>\" on the end of WEBHOOK_URL.\n"
+            "Optional, forum and media channels only (they need a thread): each post opens a new forum\n"
+            "post with this title (at most 100 characters). Not together with ?thread_id=."),
+            example="Promo UMKM Balikpapan"),
+        "USERNAME": KeyDoc("Optional: name shown as the author of the messages (default: the webhook's own name).", example="Promo Kota"),
+        "AVATAR_URL": KeyDoc("Optional: avatar image URL shown with the messages (default: the webhook's avatar).", example="https://kota.example/logo.png"),
+        "BASE_URL": KeyDoc("Optional: scheme, host and port replacing those of the webhook URL, for tests (default https://discord.com).", example="https://discord.com"),
+    }
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         super().__init__(ctx, http)

@@ -11,7 +11,7 @@ first attempt (following the ``after`` cursor); when it cannot read that far it 
 from __future__ import annotations
 
 from scheduler.errors import PublishError, RejectedContent, UnknownOutcome
-from scheduler.platforms.base import JPEG_PNG, MB, PlatformRules, PublishResult, ReadyPost
+from scheduler.platforms.base import JPEG_PNG, MB, KeyDoc, PlatformRules, PublishResult, ReadyPost
 from scheduler.platforms.graph import GraphAdapter
 from scheduler.platforms.graph_errors import parse_time, same_text
 from scheduler.platforms.httpkit import find_recent
@@ -40,6 +40,24 @@ class FacebookAdapter(GraphAdapter):
     default_base_url = "https://graph.facebook.com"
     help = ("Meta for Developers > your app > Graph API Explorer: get a long-lived user token with "
             "pages_manage_posts, then GET /me/accounts gives the Page id and its Page access token.")
+
+    #: Meta documents call-volume (BUC) limits for Pages, no post count.
+    budget = ()
+    token_keys = ()
+    doc_title = "Facebook Page (platform=facebook) ---"
+    doc_setup = ("Keys: Meta for Developers (developers.facebook.com) > My Apps > your app (type Business) >\n"
+                "Tools > Graph API Explorer: pick the app, add pages_manage_posts, pages_read_engagement and\n"
+                "pages_show_list, \"Generate Access Token\", extend it in Tools > Access Token Debugger\n"
+                "(\"Extend Access Token\"), then GET /me/accounts?fields=id,name,access_token with that long-lived\n"
+                "user token: the Page's \"id\" is PAGE_ID and its \"access_token\" (a Page token that does not expire)\n"
+                "is ACCESS_TOKEN.")
+    doc_channel = "FB_KOTA"
+    key_docs = {
+        "PAGE_ID": KeyDoc("Numeric id of the Facebook Page (Page > About > Page transparency, or /me/accounts \"id\").", example="104857600123"),
+        "ACCESS_TOKEN": KeyDoc("Page access token from /me/accounts (secret; sent in the POST body, never in a URL).", example="EAAB..."),
+        "GRAPH_VERSION": KeyDoc("Optional: Graph API version for this channel only (default PROMO_GRAPH_API_VERSION).", example="v21.0"),
+        "BASE_URL": KeyDoc("Optional: scheme, host and port of the API for tests or a proxy (default https://graph.facebook.com).", example="https://graph.facebook.com"),
+    }
 
     async def publish(self, post: ReadyPost) -> PublishResult:
         if post.image is not None:

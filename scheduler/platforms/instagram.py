@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from scheduler.errors import PublishError, RejectedContent, Transient, UnknownOutcome
-from scheduler.platforms.base import MB, PlatformRules, PublishResult, ReadyPost, utcnow
+from scheduler.platforms.base import MB, KeyDoc, PlatformRules, PublishResult, ReadyPost, SendBudget, utcnow
 from scheduler.platforms.graph import GraphAdapter
 from scheduler.platforms.graph_errors import graph_error
 from scheduler.textrules import TextRule
@@ -59,6 +59,34 @@ class InstagramAdapter(GraphAdapter):
     status_fields = "status_code,status"
     list_fields = "id,caption,permalink,timestamp"
     text_field = "caption"
+
+    budget = (SendBudget(50, dt.timedelta(hours=24), "content_publishing_limit: quota_total 50 per 24 h (the guide now says 100)"),)
+    token_keys = ("access_token",)
+    doc_title = "Instagram Business/Creator account (platform=instagram) ---"
+    doc_setup = ("Instagram posts need a JPEG image (8 MB max) that Meta fetches from a public URL: set\n"
+                "PROMO_PUBLIC_MEDIA_BASE_URL to where the media folder is served over HTTPS.\n"
+                "Keys, Instagram Login (recommended): Meta for Developers > My Apps > your app > Use cases >\n"
+                "\"Manage messaging & content on Instagram\" > API setup with Instagram login > \"Generate token\"\n"
+                "next to the account: the token (starts with IG) is ACCESS_TOKEN, the number shown above it is\n"
+                "IG_USER_ID. The 60-day token is refreshed automatically and kept (encrypted) in the database.\n"
+                "Keys, Facebook Login: Graph API Explorer with instagram_basic, instagram_content_publish,\n"
+                "pages_read_engagement, pages_show_list; GET /{page-id}?fields=instagram_business_account gives\n"
+                "IG_USER_ID; use a long-lived user or Page token (starts with EAA) as ACCESS_TOKEN. A user token\n"
+                "expires after 60 days and is not renewed by the service (a Page token does not expire):\n"
+                "`promo channels check` shows its expiry and warns 14 days ahead.")
+    doc_channel = "IG_KOTA"
+    key_docs = {
+        "IG_USER_ID": KeyDoc("Instagram professional account id (IG_USER_ID), e.g. 17841400000000001.", example="17841400000000001"),
+        "ACCESS_TOKEN": KeyDoc("Access token (secret). When the service has refreshed it, the stored copy is used until this value changes.", example="IGAA..."),
+        "GRAPH_HOST": KeyDoc(
+            ("Optional: graph.instagram.com (Instagram Login) or graph.facebook.com (Facebook Login);\n"
+            "default: guessed from the token (IG... = Instagram Login, otherwise Facebook Login)."),
+            example="graph.instagram.com"),
+        "GRAPH_VERSION": KeyDoc("Optional: Graph API version for this channel only (default PROMO_GRAPH_API_VERSION).", example="v21.0"),
+        "POLL_INTERVAL": KeyDoc("Optional: seconds between container status checks (default 3) and how many checks (default 10).", example="3"),
+        "POLL_ATTEMPTS": KeyDoc(example="10"),
+        "BASE_URL": KeyDoc("Optional: scheme, host and port of the API for tests or a proxy (default https://<GRAPH_HOST>).", example="https://graph.instagram.com"),
+    }
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> list[str]:

@@ -35,10 +35,12 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    KeyDoc,
     Media,
     PlatformRules,
     PublishResult,
     ReadyPost,
+    SendBudget,
     json_body,
     retry_at_from_headers,
     utcnow,
@@ -99,6 +101,33 @@ class LinkedInAdapter(Adapter):
     help = ("ORGANIZATION_ID from your Page's admin URL (linkedin.com/company/<id>/admin); ACCESS_TOKEN (and "
             "REFRESH_TOKEN) via OAuth with w_organization_social, CLIENT_ID/CLIENT_SECRET from "
             "developer.linkedin.com > My apps > Auth.")
+
+    budget = (SendBudget(150, dt.timedelta(hours=24), "about 150 posts per day per member (legacy Share API)"),)
+    token_keys = ("access_token", "refresh_token")
+    token_keys_if = "REFRESH_TOKEN"
+    doc_title = "LinkedIn Page (platform=linkedin) ---"
+    doc_setup = ("Keys: developer.linkedin.com > My apps > Create app (linked to your Company Page, verified by a\n"
+                "Page admin) > Products: add \"Community Management API\" (gives w_organization_social).\n"
+                "Auth tab: Client ID and Primary Client Secret; authorise with the OAuth 2.0 authorization-code\n"
+                "flow (scope w_organization_social; r_organization_social too if reconcile should work) as a member\n"
+                "who is ADMINISTRATOR or CONTENT_ADMIN of the Page. Give either ACCESS_TOKEN (lasts ~60 days)\n"
+                "or REFRESH_TOKEN + CLIENT_ID + CLIENT_SECRET (the service refreshes the token itself and keeps\n"
+                "it encrypted in the database; programmatic refresh tokens are only issued to some apps).")
+    doc_channel = "LI_KOTA"
+    key_docs = {
+        "ORGANIZATION_ID": KeyDoc("Required: numeric id of the Company Page (Page admin view URL linkedin.com/company/<id>/admin).", example="2414183"),
+        "ACCESS_TOKEN": KeyDoc("Access token from the OAuth flow (secret; required unless the three refresh keys are set).", example="AQV..."),
+        "REFRESH_TOKEN": KeyDoc("Optional: refresh token from the same OAuth answer (secret).", example="AQX..."),
+        "CLIENT_ID": KeyDoc("Optional: the app's Client ID (Auth tab); needed with REFRESH_TOKEN.", example="86abcdef"),
+        "CLIENT_SECRET": KeyDoc("Optional: the app's Primary Client Secret (Auth tab; secret); needed with REFRESH_TOKEN.", example="..."),
+        "API_VERSION": KeyDoc(
+            ("Optional: LinkedIn-Version header, YYYYMM (default 202601); versions are sunset after about a year.\n"
+            "When LinkedIn answers 426 NONEXISTENT_VERSION the channel is paused with a message naming this\n"
+            "key: set a current version, then run `promo channels check <name>`."),
+            example="202601"),
+        "BASE_URL": KeyDoc("Optional: scheme, host and port of the REST API for tests or a proxy (default https://api.linkedin.com).", example="https://api.linkedin.com"),
+        "OAUTH_BASE_URL": KeyDoc("Optional: scheme, host and port of the OAuth token endpoint (default https://www.linkedin.com).", example="https://www.linkedin.com"),
+    }
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         super().__init__(ctx, http)

@@ -28,10 +28,12 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelState,
+    KeyDoc,
     Media,
     PlatformRules,
     PublishResult,
     ReadyPost,
+    SendBudget,
     json_body,
     retry_at_from_headers,
     with_link,
@@ -92,6 +94,29 @@ class MastodonAdapter(Adapter):
     secret_keys = frozenset({"ACCESS_TOKEN"})
     help = ("BASE_URL is your server (https://mastodon.example); ACCESS_TOKEN from Preferences > Development > "
             "New application (scopes write:statuses write:media read:accounts) > Your access token.")
+
+    budget = (SendBudget(300, dt.timedelta(hours=3), "status creation: 300 per 3 h per account"),)
+    token_keys = ()
+    doc_title = "Mastodon (platform=mastodon) ---"
+    doc_setup = ("Keys: on your Mastodon server, Preferences > Development > New application: name it, tick the\n"
+                "scopes write:statuses, write:media and read:accounts (read:accounts lets `promo channels check`\n"
+                "and reconcile see the account), Submit, open the application and copy \"Your access token\".\n"
+                "Run `promo channels check` once: it reads the server's character limit (/api/v2/instance) and\n"
+                "which software the server runs (NodeInfo, else /api/v1/instance).")
+    doc_channel = "MASTO_KOTA"
+    key_docs = {
+        "BASE_URL": KeyDoc("Required: the server the account lives on, scheme and host only (no /api path).", example="https://mastodon.example"),
+        "ACCESS_TOKEN": KeyDoc("Required: the application's access token (secret; sent as a Bearer header).", example="..."),
+        "VISIBILITY": KeyDoc("Optional: public | unlisted | private | direct (default public).", example="public"),
+        "LANGUAGE": KeyDoc("Optional: ISO 639-1 language of the posts (e.g. id, en); unset lets the server guess.", example="id"),
+        "POLL_INTERVAL": KeyDoc("Optional: seconds between checks while the server is still processing an uploaded image (default 2).", example="2"),
+        "POLL_ATTEMPTS": KeyDoc("Optional: how many checks before giving up on an image that is still processing (default 30).", example="30"),
+        "IDEMPOTENCY": KeyDoc(
+            "Optional: mastodon | none. Whether the server honours the Idempotency-Key header (Mastodon keeps it\n"
+            "for 1 hour: an uncertain post is then re-sent with the same key within the hour, looked up after it).\n"
+            "Unset: detected (only Mastodon itself counts; GoToSocial, Takahe, Pixelfed and unknown servers are\n"
+            "looked up instead, never re-sent blindly). Set mastodon for a fork known to keep the key an hour."),
+    }
 
     @classmethod
     def rules_for(cls, options: Mapping[str, str], state: ChannelState | None = None) -> PlatformRules:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import Transient
-from scheduler.platforms.base import ALWAYS, Adapter, PlatformRules, PublishResult, ReadyPost
+from scheduler.platforms.base import ALWAYS, Adapter, KeyDoc, PlatformRules, PublishResult, ReadyPost
 from scheduler.textrules import TextRule
 
 
@@ -101,6 +101,21 @@ class OutboxAdapter(Adapter):
     required_keys = ((),)
     optional_keys = ("PATH",)
     help = "Appends each post as a JSON line to PATH (default outbox.jsonl). No credentials."
+
+    #: Writes a local file: no platform budget.
+    budget = ()
+    token_keys = ()
+    doc_title = "Outbox (platform=outbox): appends each post as one JSON line to a file. No credentials."
+    doc_setup = ""
+    doc_channel = "OUTBOX"
+    key_docs = {
+        "PLATFORM": KeyDoc(example="outbox", active=True),
+        "PATH": KeyDoc("File the posts are appended to.", example="outbox.jsonl", active=True),
+        "SLOTS": KeyDoc("Slots for --queue (with PROMO_CHANNELS unset, the default outbox channel has 09:00,12:00,19:00).", example="09:00,12:30,19:00"),
+        "SLOTS_SAT": KeyDoc(example="10:00"),
+        "TIMEZONE": KeyDoc(example="Asia/Makassar"),
+        "BASE_URL": KeyDoc(),
+    }
 
     @property
     def path(self) -> Path:

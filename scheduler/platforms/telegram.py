@@ -21,10 +21,12 @@ from scheduler.errors import AuthError, PublishError, RateLimited, RejectedConte
 from scheduler.platforms.base import (
     MB,
     Adapter,
+    KeyDoc,
     Media,
     PlatformRules,
     PublishResult,
     ReadyPost,
+    SendBudget,
     json_body,
     utcnow,
     with_link,
@@ -59,6 +61,31 @@ class TelegramAdapter(Adapter):
     default_base_url = "https://api.telegram.org"
     help = ("Telegram: BOT_TOKEN from @BotFather (/newbot); add the bot to the channel as an admin "
             "allowed to post; CHAT_ID is @channelusername or the numeric -100… id.")
+
+    budget = (SendBudget(20, dt.timedelta(minutes=1), "Bot FAQ: about 20 messages per minute per group or channel"),)
+    token_keys = ()
+    doc_title = "Telegram channel or group (platform=telegram) ---"
+    doc_setup = ("Keys: in Telegram, talk to @BotFather: /newbot gives the bot token (/token shows it again, /revoke\n"
+                "replaces it). Then add the bot to the channel (Channel info > Administrators > Add Admin) with the\n"
+                "\"Post Messages\" right, or to the group as an admin.")
+    doc_channel = "TG_UMKM"
+    key_docs = {
+        "BOT_TOKEN": KeyDoc("Required: the bot token <digits>:<letters> from @BotFather. Secret (it is part of every API URL).", example="123456789:..."),
+        "CHAT_ID": KeyDoc(
+            ("Required: @channelusername for a public channel, or the numeric id (-100… for channels and supergroups;\n"
+            "forward a channel post to @userinfobot or read getUpdates to find it)."),
+            example="@umkmbalikpapan"),
+        "LINK_PREVIEW": KeyDoc("Optional: show a preview of the post's link under text posts (default true; captions never get one).", example="true"),
+        "DISABLE_NOTIFICATION": KeyDoc("Optional: send silently, without a notification sound (default false).", example="false"),
+        "PHOTO_BY_URL": KeyDoc(
+            ("Optional: send images by their public URL instead of uploading the file (default false; needs\n"
+            "PROMO_PUBLIC_MEDIA_BASE_URL; Telegram fetches at most 5 MB by URL, 10 MB by upload)."),
+            example="false"),
+        "BASE_URL": KeyDoc(
+            ("Optional: scheme, host and port of the Bot API server, for tests or a self-hosted telegram-bot-api\n"
+            "(default https://api.telegram.org; the adapter adds /bot<TOKEN>/<method>)."),
+            example="https://api.telegram.org"),
+    }
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> list[str]:

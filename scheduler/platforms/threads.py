@@ -9,8 +9,10 @@ post went out after a timeout. Images are fetched by Threads from a public URL. 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from scheduler.errors import RejectedContent
-from scheduler.platforms.base import JPEG_PNG, MB, PlatformRules, PublishResult, ReadyPost
+from scheduler.platforms.base import JPEG_PNG, MB, KeyDoc, PlatformRules, PublishResult, ReadyPost, SendBudget
 from scheduler.platforms.graph import GraphAdapter
 from scheduler.textrules import TextRule
 
@@ -39,6 +41,27 @@ class ThreadsAdapter(GraphAdapter):
     status_fields = "status,error_message"
     list_fields = "id,text,permalink,timestamp"
     text_field = "text"
+
+    budget = (SendBudget(250, dt.timedelta(hours=24), "250 API-published posts per rolling 24 h per profile"),)
+    token_keys = ("access_token",)
+    doc_title = "Threads profile (platform=threads) ---"
+    doc_setup = ("Keys: Meta for Developers > My Apps > your app > Use cases > \"Access the Threads API\" >\n"
+                "Settings/Permissions: add threads_basic and threads_content_publish, add the profile as a\n"
+                "Threads tester and accept the invite in Threads (Settings > Account > Website permissions),\n"
+                "then generate a user token (User Token Generator) and exchange it for a long-lived one\n"
+                "(GET https://graph.threads.net/access_token?grant_type=th_exchange_token). USER_ID is the \"id\"\n"
+                "of GET https://graph.threads.net/v1.0/me?fields=id,username. The 60-day token is refreshed\n"
+                "automatically and kept (encrypted) in the database.\n"
+                "Images are fetched by Threads from a public URL: set PROMO_PUBLIC_MEDIA_BASE_URL.")
+    doc_channel = "THREADS_KOTA"
+    key_docs = {
+        "USER_ID": KeyDoc("Threads user id (numeric).", example="25012345678901234"),
+        "ACCESS_TOKEN": KeyDoc("Long-lived Threads access token (secret). When the service has refreshed it, the stored copy is used until this value changes.", example="THAA..."),
+        "GRAPH_VERSION": KeyDoc("Optional: Threads API version (default v1.0).", example="v1.0"),
+        "POLL_INTERVAL": KeyDoc("Optional: seconds between container status checks (default 3) and how many checks (default 10).", example="3"),
+        "POLL_ATTEMPTS": KeyDoc(example="10"),
+        "BASE_URL": KeyDoc("Optional: scheme, host and port of the API for tests or a proxy (default https://graph.threads.net).", example="https://graph.threads.net"),
+    }
 
     def refresh_grant(self) -> str | None:
         return "th_refresh_token"

@@ -24,6 +24,7 @@ from scheduler.platforms.base import (
     Adapter,
     ChannelContext,
     ChannelState,
+    KeyDoc,
     PlatformRules,
     PublishResult,
     ReadyPost,
@@ -48,6 +49,25 @@ class WebhookAdapter(Adapter):
     secret_keys = frozenset({"URL", "SECRET"})
     help = ("POSTs each post as JSON to URL; SECRET signs timestamp and body "
             "(X-Promo-Timestamp, X-Promo-Signature: sha256=…).")
+
+    #: Your own receiver: no platform budget.
+    budget = ()
+    token_keys = ()
+    doc_title = "Webhook (platform=webhook): POSTs each post as JSON to a URL of yours."
+    doc_setup = ""
+    doc_channel = "HOOK"
+    key_docs = {
+        "URL": KeyDoc("The receiver's URL (secret if it carries a token).", example="https://intranet.example/promo-hook"),
+        "SECRET": KeyDoc(
+            "Signs each request: X-Promo-Timestamp: <Unix seconds> and X-Promo-Signature: sha256=<hex HMAC-SHA256\n"
+            "of \"<timestamp>.<raw body>\" with this secret>. Receivers refuse old timestamps (README: Verifying a webhook)."),
+        "IDEMPOTENT": KeyDoc(
+            ("true when the receiver honours the Idempotency-Key header for good (then an unknown outcome is\n"
+            "simply re-sent, however much later)."),
+            example="false"),
+        "TIMEOUT": KeyDoc("Request timeout for this receiver (seconds; default PROMO_PUBLISH_TIMEOUT)."),
+        "BASE_URL": KeyDoc("Replaces scheme, host and port of URL (tests)."),
+    }
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         super().__init__(ctx, http)

@@ -36,10 +36,12 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    KeyDoc,
     Media,
     PlatformRules,
     PublishResult,
     ReadyPost,
+    SendBudget,
     epoch_to_utc,
     retry_at_from_headers,
     utcnow,
@@ -79,6 +81,37 @@ class XAdapter(Adapter):
     help = ("X developer portal > Projects & Apps > your app > Keys and tokens: OAuth 2.0 "
             "CLIENT_ID/CLIENT_SECRET plus a user ACCESS_TOKEN/REFRESH_TOKEN, or API_KEY/API_SECRET "
             "with ACCESS_TOKEN/ACCESS_SECRET (read and write).")
+
+    budget = (SendBudget(100, dt.timedelta(minutes=15), "POST /2/tweets: 100 per 15 min per user"),)
+    token_keys = ("access_token", "refresh_token")
+    token_keys_if = "REFRESH_TOKEN"
+    doc_title = "X / Twitter (platform=x) ---"
+    doc_setup = ("Keys: X developer portal (developer.x.com) > Projects & Apps > your app.\n"
+                "The app's \"User authentication settings\" must allow \"Read and write\". Choose ONE of the two ways:\n"
+                "  OAuth 2.0: Keys and tokens > OAuth 2.0 Client ID and Client Secret; the user ACCESS_TOKEN and\n"
+                "    REFRESH_TOKEN come from the authorization-code (PKCE) flow with scopes\n"
+                "    tweet.read tweet.write users.read media.write offline.access. X rotates the refresh token on every\n"
+                "    refresh: the service keeps the newest pair (encrypted, in the database); change the values here only\n"
+                "    after authorising again (the stored pair is then replaced by these).\n"
+                "  OAuth 1.0a: Keys and tokens > API Key and Secret (consumer keys) plus Access Token and Secret\n"
+                "    (generated for your own account, \"Read and write\").")
+    doc_channel = "X_KOTA"
+    key_docs = {
+        "ACCESS_TOKEN": KeyDoc("OAuth 2.0 user access token (or, with OAuth 1.0a, the access token); required either way. Secret.", example="..."),
+        "REFRESH_TOKEN": KeyDoc("OAuth 2.0 refresh token (scope offline.access); lets the service renew the 2-hour access token. Secret.", example="..."),
+        "CLIENT_ID": KeyDoc("OAuth 2.0 Client ID (Keys and tokens > OAuth 2.0 Client ID and Client Secret); needed with REFRESH_TOKEN.", example="..."),
+        "CLIENT_SECRET": KeyDoc("OAuth 2.0 Client Secret, for confidential (\"Web App, Automated App or Bot\") clients only. Secret.", example="..."),
+        "API_KEY": KeyDoc("OAuth 1.0a API Key (consumer key); with API_SECRET and ACCESS_SECRET it selects OAuth 1.0a. Secret.", example="..."),
+        "API_SECRET": KeyDoc("OAuth 1.0a API Key Secret (consumer secret). Secret.", example="..."),
+        "ACCESS_SECRET": KeyDoc("OAuth 1.0a Access Token Secret (with ACCESS_TOKEN above). Secret.", example="..."),
+        "USERNAME": KeyDoc("Optional: the account's @handle, for post links x.com/<handle>/status/<id> (default x.com/i/web/status/<id>).", example="kotabalikpapan"),
+        "POLL_INTERVAL": KeyDoc("Optional: seconds between media-processing status checks (default: what X suggests)."),
+        "POLL_ATTEMPTS": KeyDoc("Optional: how many media-processing status checks before giving up for now (default 10).", example="10"),
+        "BUDGET": KeyDoc(("Optional: posts allowed per rolling window (default 100/15m, X's per-user limit on POST\n"
+                          "/2/tweets). Lower it to what your plan allows, e.g. 50/24h; any channel takes _BUDGET."),
+                         example="100/15m"),
+        "BASE_URL": KeyDoc("Optional: scheme, host and port of the API, for tests (default https://api.x.com; the adapter adds /2/...).", example="https://api.x.com"),
+    }
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         super().__init__(ctx, http)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduler.config import ChannelConfig, Settings, parse_slots
+from scheduler.config import ChannelConfig, Settings, parse_budget, parse_slots
 from scheduler.errors import ConfigError, NotFoundError
 from scheduler.models import AuditEntry, Channel, ChannelStatus, utcnow
 from scheduler.platforms import adapter_class
@@ -64,8 +64,10 @@ def channel_configs(session: Session, settings: Settings) -> dict[str, ChannelCo
         options.update(secrets)
         slots_raw = options.pop("SLOTS", "")
         slots = {d: parse_slots(slots_raw) for d in range(7)} if slots_raw else {}
+        budget_raw = options.pop("BUDGET", "")
+        budget = parse_budget(budget_raw) if budget_raw else None
         out[row.name] = ChannelConfig(name=row.name, platform=row.platform, options=options,
-                                      timezone=settings.timezone, slots=slots, source="db")
+                                      timezone=settings.timezone, slots=slots, source="db", budget=budget)
     return out
 
 
@@ -77,7 +79,7 @@ def add_channel(session: Session, settings: Settings, name: str, platform: str,
         raise ConfigError(f"channel name {name!r} must be letters, digits and _ (starting with a letter)")
     cls = adapter_class(platform)
     keys = {k.upper(): v for k, v in values.items()}
-    unknown = sorted(k for k in keys if k not in cls.all_keys() and k != "SLOTS")
+    unknown = sorted(k for k in keys if k not in cls.all_keys() and k not in ("SLOTS", "BUDGET"))
     problems = [f"{k}: not a setting of platform {platform} (it takes {', '.join(cls.all_keys())})"
                 for k in unknown]
     problems += cls.validate_options(keys)
@@ -86,6 +88,11 @@ def add_channel(session: Session, settings: Settings, name: str, platform: str,
             parse_slots(keys["SLOTS"])
         except ValueError as exc:
             problems.append(f"SLOTS: {exc}")
+    if "BUDGET" in keys:
+        try:
+            parse_budget(keys["BUDGET"])
+        except ValueError as exc:
+            problems.append(f"BUDGET: {exc}")
     if problems:
         raise ConfigError(problems)
     if settings.channel(name) is not None:

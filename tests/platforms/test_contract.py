@@ -15,7 +15,15 @@ import pytest
 
 from scheduler import errors
 from scheduler.platforms import PLATFORMS, adapter_class
-from scheduler.platforms.base import Adapter, ChannelContext, MemoryState, PlatformRules, ReadyPost
+from scheduler.platforms.base import (
+    Adapter,
+    ChannelContext,
+    MemoryState,
+    PlatformRules,
+    ReadyPost,
+    SendBudget,
+    is_secret_key,
+)
 from scheduler.textrules import TextRule
 from tests.platforms import cases as cases_pkg
 
@@ -76,6 +84,23 @@ def test_declares_rules_as_data(case):
     assert cls.help, "help says where to find the keys"
     for key in cls.secret_keys:
         assert key in cls.all_keys()
+
+
+def test_declares_its_send_budget_and_stored_token_keys(case, tmp_path):
+    """Every adapter says, in its own class, how much one account may send and which tokens it
+    keeps in the database (an empty tuple says: none), so nothing is inherited by accident."""
+    cls = adapter_class(case.PLATFORM)
+    assert "budget" in vars(cls), f"{cls.__name__} must declare budget (() when the platform has none)"
+    assert "token_keys" in vars(cls) and isinstance(cls.token_keys, tuple), f"{cls.__name__} must declare token_keys"
+    for b in cls.budget:
+        assert isinstance(b, SendBudget) and b.limit > 0 and b.window > dt.timedelta(0) and b.source
+    for key in cls.token_keys:
+        assert is_secret_key(key), f"stored token key {key!r} would not be redacted"
+    if cls.token_keys_if is not None:
+        assert cls.token_keys_if in cls.all_keys()
+    opts = case.options(tmp_path)
+    assert cls.stores_tokens(opts) == bool(cls.token_keys and (cls.token_keys_if is None
+                                                                or opts.get(cls.token_keys_if)))
 
 
 def test_complete_options_validate_and_empty_ones_name_the_missing_keys(case, tmp_path):

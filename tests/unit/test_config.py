@@ -154,3 +154,48 @@ def test_graph_api_version_is_one_checked_setting() -> None:
     assert load_settings({"PROMO_GRAPH_API_VERSION": "v25.0"}).graph_api_version == "v25.0"
     with pytest.raises(ConfigError, match="PROMO_GRAPH_API_VERSION: '25' is not a Graph API version"):
         load_settings({"PROMO_GRAPH_API_VERSION": "25"})
+
+
+_TOKEN_CHANNELS = {
+    "bluesky": ({"HANDLE": "kota.bsky.social", "APP_PASSWORD": "abcd-efgh-ijkl-mnop"}, True),
+    "instagram": ({"IG_USER_ID": "1784", "ACCESS_TOKEN": "IGAAtoken123"}, True),
+    "threads": ({"USER_ID": "2501", "ACCESS_TOKEN": "THAAtoken123"}, True),
+    "x": ({"ACCESS_TOKEN": "xaccess123"}, False),
+    "linkedin": ({"ORGANIZATION_ID": "2414183", "ACCESS_TOKEN": "AQVtoken123"}, False),
+    "mastodon": ({"BASE_URL": "https://m.example", "ACCESS_TOKEN": "mastotoken1"}, False),
+    "facebook": ({"PAGE_ID": "1048", "ACCESS_TOKEN": "EAABtoken123"}, False),
+}
+
+
+@pytest.mark.parametrize("platform", sorted(_TOKEN_CHANNELS))
+def test_secret_key_is_required_where_the_adapter_stores_tokens(platform: str) -> None:
+    """Which channels need PROMO_SECRET_KEY follows the adapters' declared token_keys: Bluesky,
+    Instagram and Threads always keep refreshed tokens, X and LinkedIn only with REFRESH_TOKEN."""
+    options, always = _TOKEN_CHANNELS[platform]
+    env = {"PROMO_CHANNELS": "kota", "PROMO_CHANNEL_KOTA_PLATFORM": platform,
+           **{f"PROMO_CHANNEL_KOTA_{k}": v for k, v in options.items()}}
+    needed = "PROMO_SECRET_KEY: needed because channel 'kota'"
+    if always:
+        assert any(p.startswith(needed) for p in problems(env).problems)
+    else:
+        load_settings(env)
+    if platform in ("x", "linkedin"):
+        refresh = {"PROMO_CHANNEL_KOTA_REFRESH_TOKEN": "refresh12345", "PROMO_CHANNEL_KOTA_CLIENT_ID": "cid",
+                   "PROMO_CHANNEL_KOTA_CLIENT_SECRET": "csecret123"}
+        assert any(p.startswith(needed) for p in problems({**env, **refresh}).problems)
+        load_settings({**env, **refresh, "PROMO_SECRET_KEY": "a long passphrase for tests"})
+    load_settings({**env, "PROMO_SECRET_KEY": "a long passphrase for tests"})
+
+
+def test_every_declared_setting_reports_a_bad_value_under_its_own_name() -> None:
+    """Each declared setting is cast on read; a bad value names its key (starlette-style)."""
+    from scheduler.config import SETTINGS
+
+    bad = {"DB_BUSY_SECONDS": "soon", "MAX_ATTEMPTS": "0", "TIMEZONE": "Nowhere/Town", "LANGUAGE": "fr",
+           "REQUIRE_APPROVAL": "perhaps", "ALERT_MIN_INTERVAL": "a while", "HIGHLIGHT_TIME": "noon",
+           "HIGHLIGHT_DAYS": "mon,funday,caturday", "LOG_LEVEL": "loud", "HTTP_ENGINE": "curl"}
+    assert set(bad) <= {s.key for s in SETTINGS}
+    err = problems({f"PROMO_{k}": v for k, v in bad.items()})
+    for key in bad:
+        assert any(p.startswith(f"PROMO_{key}: ") for p in err.problems), key
+    assert sum(p.startswith("PROMO_HIGHLIGHT_DAYS: ") for p in err.problems) == 2  # each bad day named
