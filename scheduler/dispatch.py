@@ -33,7 +33,7 @@ import httpx
 from scheduler import errors
 from scheduler.config import ChannelConfig, Settings
 from scheduler.httpclient import make_clients
-from scheduler.models import Channel, ChannelStatus, Post, PostStatus, utcnow
+from scheduler.models import Channel, ChannelStatus, Post, PostKind, PostStatus, utcnow
 from scheduler.planner import media_for
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Adapter, ChannelContext, PlatformRules, PublishResult, ReadyPost
@@ -43,7 +43,6 @@ from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
 log = logging.getLogger("promo.dispatch")
-S = PostStatus
 Clock = Callable[[], dt.datetime]
 #: Posts claimed per claim statement during a burst.
 CLAIM_BATCH = 256
@@ -95,7 +94,7 @@ def decide(claimed: post_store.Claimed, exc: BaseException | None, result: Publi
            channel_name: str) -> Decision:
     """What an attempt's result or error means for the post and its channel (class alone)."""
     decision = _classify(claimed, exc, result, rules, settings, now, rng, channel_name)
-    if claimed.kind == "alert":
+    if claimed.kind == PostKind.ALERT:
         # An alert about a failing alert post would go to the same failing channel, and so on.
         decision.alert = None
     return decision
@@ -111,57 +110,57 @@ def _classify(claimed: post_store.Claimed, exc: BaseException | None, result: Pu
 
     if exc is None:
         assert result is not None
-        return Decision(out(S.PUBLISHED, "published", remote_id=result.remote_id, remote_url=result.remote_url,
+        return Decision(out(PostStatus.PUBLISHED, "published", remote_id=result.remote_id, remote_url=result.remote_url,
                             http_status=result.http_status))
     message = redact(str(exc)) or type(exc).__name__
     status = getattr(exc, "status", None)
     where = f"post {claimed.id} on {channel_name}"
     if isinstance(exc, errors.Duplicate):
         if exc.remote_id:
-            return Decision(out(S.PUBLISHED, "duplicate", remote_id=exc.remote_id, remote_url=exc.remote_url,
+            return Decision(out(PostStatus.PUBLISHED, "duplicate", remote_id=exc.remote_id, remote_url=exc.remote_url,
                                 http_status=status, error=f"already on the platform: {message}"))
-        return Decision(out(S.NEEDS_REVIEW, "duplicate", http_status=status,
+        return Decision(out(PostStatus.NEEDS_REVIEW, "duplicate", http_status=status,
                             error=f"platform reports a duplicate but does not name it: {message}"),
                         alert=f"{where} needs review: {message}")
     if isinstance(exc, errors.RateLimited):
-        return Decision(out(S.RETRY_WAIT, "rate_limited", next_attempt_at=exc.retry_at, http_status=status,
+        return Decision(out(PostStatus.RETRY_WAIT, "rate_limited", next_attempt_at=exc.retry_at, http_status=status,
                             error=message),
                         channel=post_store.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
     if isinstance(exc, errors.AuthError):
-        return Decision(out(S.SCHEDULED, "auth", http_status=status, error=message),
+        return Decision(out(PostStatus.SCHEDULED, "auth", http_status=status, error=message),
                         channel=post_store.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
                                                          reason=message),
                         alert=f"channel {channel_name} paused (needs_reauth): {message}. "
                               f"Fix the credentials, then run `promo channels check {channel_name}`.")
     if isinstance(exc, errors.ConfigError):
-        return Decision(out(S.SCHEDULED, "config", error=message),
+        return Decision(out(PostStatus.SCHEDULED, "config", error=message),
                         channel=post_store.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
                                                          reason=message),
                         alert=f"channel {channel_name} paused: {message}")
     if isinstance(exc, errors.RejectedContent):
-        return Decision(out(S.FAILED, "rejected", http_status=status, error=message),
+        return Decision(out(PostStatus.FAILED, "rejected", http_status=status, error=message),
                         alert=f"{where} failed: {message}")
     if isinstance(exc, errors.Transient):
         failures = claimed.failures + 1
         outcome = "absent" if isinstance(exc, NotOnPlatform) else "transient"
         if failures >= settings.max_attempts:
-            return Decision(out(S.FAILED, outcome, http_status=status, failures=failures,
+            return Decision(out(PostStatus.FAILED, outcome, http_status=status, failures=failures,
                                 error=f"gave up after {failures} attempts: {message}"),
                             alert=f"{where} failed after {failures} attempts: {message}")
-        return Decision(out(S.RETRY_WAIT, outcome, http_status=status, failures=failures, error=message,
+        return Decision(out(PostStatus.RETRY_WAIT, outcome, http_status=status, failures=failures, error=message,
                             next_attempt_at=now + backoff(failures, settings, rng)))
     if isinstance(exc, errors.UnknownOutcome):
         since = claimed.uncertain_since or claimed.claimed_at or now
         failures = claimed.failures + 1
         if resend_is_safe(rules, since, now) and failures < settings.max_attempts:
             # The platform dedupes on our key and still remembers it: sending again is safe.
-            return Decision(out(S.RETRY_WAIT, "unknown", http_status=status, failures=failures,
+            return Decision(out(PostStatus.RETRY_WAIT, "unknown", http_status=status, failures=failures,
                                 error=f"outcome unknown, sending again with the same idempotency key: {message}",
                                 next_attempt_at=now + backoff(failures, settings, rng)))
     else:
         message = f"unexpected {type(exc).__name__}: {message}"
     # A retry could double-post (no key, or its window has passed), or an unexpected error.
-    return Decision(out(S.NEEDS_REVIEW, "unknown", http_status=status,
+    return Decision(out(PostStatus.NEEDS_REVIEW, "unknown", http_status=status,
                         error=f"outcome unknown, not re-sent: {message}"),
                     alert=f"{where} needs review (may or may not be on the platform): {message}")
 
@@ -280,11 +279,11 @@ class Dispatcher:
                 late = now - post.scheduled_at
                 reason = (f"not published: {_human(late)} late, more than the {_human(limit)} allowed for "
                           f"{post.kind} posts (PROMO_MAX_LATENESS_{post.kind.upper()})")
-                if post.status == S.PENDING_APPROVAL.value:
+                if post.status == PostStatus.PENDING_APPROVAL.value:
                     reason = "not approved before its time"
-                post_store.transition(session, post, S.EXPIRED, actor=self.worker, reason=reason)
+                post_store.transition(session, post, PostStatus.EXPIRED, actor=self.worker, reason=reason)
                 expired += 1
-                if post.kind != "alert":
+                if post.kind != PostKind.ALERT:
                     alerts.append(f"post {post.id} on {post.channel.name} expired: {reason}")
         # Alerts write in their own transaction: sent inside ours, they would wait for our lock.
         for message in alerts:
@@ -327,7 +326,7 @@ class Dispatcher:
         except Exception as e:  # every error is classified by decide()
             exc = e
         decision = decide(c, exc, result, rules, self.settings, self.clock(), self.rng, channel_name)
-        if decision.outcome.to == S.PUBLISHED:
+        if decision.outcome.to == PostStatus.PUBLISHED:
             self.published += 1
         log_fn = log.info if exc is None else log.warning
         log_fn("post %s on %s: %s%s", c.id, channel_name, decision.outcome.outcome,
@@ -450,7 +449,7 @@ class Dispatcher:
                 error = str(exc)
             with self.db.session() as session:
                 post = session.get(Post, post_id)
-                if post is None or post.status != S.PUBLISHING.value or post.lease_owner != owner:
+                if post is None or post.status != PostStatus.PUBLISHING.value or post.lease_owner != owner:
                     continue
                 open_row = post_store.open_attempt(session, post)
                 since = open_row.started_at if open_row is not None else now
@@ -473,7 +472,7 @@ class Dispatcher:
                     error = f"lease of {owner} expired and reconcile failed ({redact(str(exc))}): outcome unknown"
             with self.db.session() as session:
                 post = session.get(Post, post_id)
-                if post is None or post.status != S.PUBLISHING.value or post.lease_owner != owner:
+                if post is None or post.status != PostStatus.PUBLISHING.value or post.lease_owner != owner:
                     continue
                 attempt = post_store.open_attempt(session, post)
                 if attempt is not None:
@@ -482,16 +481,16 @@ class Dispatcher:
                     attempt.error = error
                 if verdict == "published":
                     assert found is not None
-                    post_store.transition(session, post, S.PUBLISHED, actor=self.worker, reason=error,
+                    post_store.transition(session, post, PostStatus.PUBLISHED, actor=self.worker, reason=error,
                                           remote_id=found.remote_id, remote_url=found.remote_url,
                                           published_at=now, lease_owner=None, lease_expires_at=None)
                 elif verdict == "retry":
-                    post_store.transition(session, post, S.RETRY_WAIT, actor=self.worker, reason=error,
+                    post_store.transition(session, post, PostStatus.RETRY_WAIT, actor=self.worker, reason=error,
                                           next_attempt_at=now, lease_owner=None, lease_expires_at=None)
                 else:
-                    post_store.transition(session, post, S.NEEDS_REVIEW, actor=self.worker, reason=error,
+                    post_store.transition(session, post, PostStatus.NEEDS_REVIEW, actor=self.worker, reason=error,
                                           error=error, lease_owner=None, lease_expires_at=None)
-                    if post.kind != "alert":
+                    if post.kind != PostKind.ALERT:
                         alert = f"post {post_id} on {name} needs review: {error}"
             if alert:  # after our transaction, which holds the write lock the alert needs
                 self.alert(alert)

@@ -30,8 +30,6 @@ from scheduler.composer import filters
 from scheduler.errors import ComposeError, TemplateError, TooLongError
 from scheduler.textrules import UNIT_NAMES, TextRule, first_broken, last_link_or_tag_end
 
-KINDS = ("product_highlight", "daily_highlight", "event_announcement", "event_reminder", "event_dayof",
-         "event_ongoing", "event_cancelled", "free_text", "alert")
 ELLIPSIS = "…"
 
 
