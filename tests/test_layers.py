@@ -24,7 +24,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("scheduler.errors", "scheduler.redact", "scheduler.models"),
     ("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media"),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
-    ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.alerts", "scheduler.unsent"),
+    ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.alerts", "scheduler.unsent",
+     "scheduler.retry"),
     # scheduled job functions: plain arguments, never the service
     ("jobs",),
     # the service declares and runs the jobs; views are read models over jobs and storage
