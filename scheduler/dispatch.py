@@ -12,8 +12,7 @@
   (``PlatformRules.idempotent_for``, counted from the first such attempt); past that window
   the dispatcher asks the platform first (``reconcile``) and, when it cannot tell, leaves
   the post for a person (``needs_review``).
-* What happens after an error is decided from the error's class alone
-  (:func:`scheduler.retry.decide`, with the backoff and the resend window).
+* What happens after an error is decided from the error's class alone (:mod:`scheduler.retry`).
 * Results are written in small batches, so a burst costs few transactions.
 """
 
