@@ -666,6 +666,7 @@ def cmd_jobs_list(app: App) -> int:
 
 def cmd_highlight(app: App) -> int:
     from scheduler import views
+    from scheduler.models import HighlightStatus
 
     app.require_schema()
     if app.args.action == "history":
@@ -698,7 +699,7 @@ def cmd_highlight(app: App) -> int:
     for r in out["recorded"]:
         print(f"  already recorded on {r['channel']} slot {r['slot']}: {r['status']}"
               + (f" (post {r['post_id']})" if r["post_id"] else "")
-              + (f": {r['reason']}" if r["reason"] and r["status"] != "created" else ""))
+              + (f": {r['reason']}" if r["reason"] and r["status"] != HighlightStatus.CREATED else ""))
     if not out["picks"]:
         print("  nothing eligible: no post would be created")
     for p in out["picks"]:

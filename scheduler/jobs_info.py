@@ -36,9 +36,14 @@ def job_rows(scheduler: BaseScheduler, tz: ZoneInfo, now: dt.datetime | None = N
     now = (now or utcnow()).astimezone(tz)
     rows = []
     for job in scheduler.get_jobs():
-        # A job added before the scheduler starts has no next run yet; this is the one start gives it.
-        nxt = job.next_run_time if hasattr(job, "next_run_time") else job.trigger.get_next_fire_time(None, now)
-        rows.append({"id": job.id, "trigger": trigger_words(job.trigger),
+        words = trigger_words(job.trigger)
+        if hasattr(job, "next_run_time"):
+            nxt = job.next_run_time
+            if not scheduler.running:  # set when it was added: it runs as soon as the service starts
+                words += ", and at start-up"
+        else:  # added before the scheduler starts: this is the next run start gives it
+            nxt = job.trigger.get_next_fire_time(None, now)
+        rows.append({"id": job.id, "trigger": words,
                      "next_run": nxt.astimezone(tz).isoformat(timespec="seconds") if nxt else None,
                      "what": job.name})
     return rows

@@ -37,7 +37,7 @@ def test_every_declared_job_is_listed_with_its_trigger_and_next_run(promo_env) -
     assert jobs["daily-highlight"]["next_run"] == "2027-03-03T10:30:00+08:00"
     assert jobs["daily-highlight"]["what"] == "create the day's UMKM highlight on outbox"
     # The sweep and event planning also run as soon as the service starts (catch-up).
-    assert jobs["daily-highlight-sweep"]["trigger"] == "every 15m"
+    assert jobs["daily-highlight-sweep"]["trigger"] == jobs["event-promotion"]["trigger"] == "every 15m, and at start-up"
     assert jobs["daily-highlight-sweep"]["next_run"] == jobs["event-promotion"]["next_run"] == "2027-03-01T06:00:00+08:00"
 
 
