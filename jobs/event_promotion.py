@@ -56,7 +56,8 @@ ACTOR = "event-promotion"
 CANCELLED_WITH_EVENT = "event cancelled"
 #: Unsent posts a cancelled event withdraws (retry_wait has not reached the platform either).
 WITHDRAWABLE = (*UNSENT, PostStatus.RETRY_WAIT.value)
-SEQUENCE_KINDS = (PostKind.EVENT_ANNOUNCEMENT, PostKind.EVENT_REMINDER, PostKind.EVENT_DAYOF, PostKind.EVENT_ONGOING)
+SEQUENCE_KINDS = (PostKind.EVENT_ANNOUNCEMENT, PostKind.EVENT_REMINDER, PostKind.EVENT_DAYOF,
+                  PostKind.EVENT_ONGOING)
 
 
 @dataclass(frozen=True)
@@ -271,8 +272,8 @@ def _cancel_event(settings: Settings, session: Session, composer: Composer, even
     for row, cfg in channels:
         # People only need telling where the event was promoted.
         if row.id in published_on and ((PostKind.EVENT_CANCELLED, 0, row.id) not in latest):
-            _create(session, settings, composer, event, Planned(PostKind.EVENT_CANCELLED, 0, event.starts_at), 1, row, cfg,
-                    now, actor, result)
+            notice = Planned(PostKind.EVENT_CANCELLED, 0, event.starts_at)
+            _create(session, settings, composer, event, notice, 1, row, cfg, now, actor, result)
 
 
 def _human(delta: dt.timedelta) -> str:

@@ -355,8 +355,9 @@ def mark_published(session: Session, post_id: int, actor: str, remote_url: str |
     post = post_store.get_post(session, post_id)
     if post.status != PostStatus.NEEDS_REVIEW.value:
         raise StateError(f"post {post.id} is {post.status}; only needs_review posts can be marked published")
-    return post_store.transition(session, post, PostStatus.PUBLISHED, actor=actor, reason="confirmed on the platform by staff",
-                                 remote_url=remote_url, published_at=utcnow())
+    return post_store.transition(session, post, PostStatus.PUBLISHED, actor=actor,
+                                 reason="confirmed on the platform by staff", remote_url=remote_url,
+                                 published_at=utcnow())
 
 
 def schedule_draft(session: Session, post_id: int, actor: str, settings: Settings) -> Post:

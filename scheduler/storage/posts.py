@@ -31,10 +31,14 @@ from scheduler.redact import redact
 #: Every arrow of the lifecycle: from → allowed targets.
 ALLOWED: dict[PostStatus, frozenset[PostStatus]] = {
     PostStatus.DRAFT: frozenset({PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.CANCELLED}),
-    PostStatus.PENDING_APPROVAL: frozenset({PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.CANCELLED, PostStatus.EXPIRED}),
-    PostStatus.SCHEDULED: frozenset({PostStatus.PUBLISHING, PostStatus.CANCELLED, PostStatus.EXPIRED, PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL}),
-    PostStatus.PUBLISHING: frozenset({PostStatus.PUBLISHED, PostStatus.RETRY_WAIT, PostStatus.FAILED, PostStatus.NEEDS_REVIEW, PostStatus.SCHEDULED}),
-    PostStatus.RETRY_WAIT: frozenset({PostStatus.PUBLISHING, PostStatus.CANCELLED, PostStatus.EXPIRED, PostStatus.FAILED, PostStatus.SCHEDULED}),
+    PostStatus.PENDING_APPROVAL: frozenset({PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.CANCELLED,
+                                            PostStatus.EXPIRED}),
+    PostStatus.SCHEDULED: frozenset({PostStatus.PUBLISHING, PostStatus.CANCELLED, PostStatus.EXPIRED,
+                                     PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL}),
+    PostStatus.PUBLISHING: frozenset({PostStatus.PUBLISHED, PostStatus.RETRY_WAIT, PostStatus.FAILED,
+                                      PostStatus.NEEDS_REVIEW, PostStatus.SCHEDULED}),
+    PostStatus.RETRY_WAIT: frozenset({PostStatus.PUBLISHING, PostStatus.CANCELLED, PostStatus.EXPIRED,
+                                      PostStatus.FAILED, PostStatus.SCHEDULED}),
     PostStatus.FAILED: frozenset({PostStatus.SCHEDULED}),
     PostStatus.NEEDS_REVIEW: frozenset({PostStatus.PUBLISHED, PostStatus.SCHEDULED, PostStatus.CANCELLED}),
     PostStatus.EXPIRED: frozenset({PostStatus.SCHEDULED}),
@@ -110,7 +114,8 @@ def transition(session: Session, post: Post, to: PostStatus, *, actor: str, reas
     post.updated_at = utcnow()
     for k, v in changes.items():
         setattr(post, k, v)
-    if to in (PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.CANCELLED, PostStatus.EXPIRED):
+    if to in (PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.CANCELLED,
+              PostStatus.EXPIRED):
         post.lease_owner = None
         post.lease_expires_at = None
     session.flush()
@@ -138,7 +143,8 @@ def busy_slots(session: Session, channel_id: int, start: dt.datetime, end: dt.da
     """Scheduled times already taken on a channel (for --queue)."""
     q = select(Post.scheduled_at).where(
         Post.channel_id == channel_id, Post.scheduled_at >= start, Post.scheduled_at < end,
-        Post.status.notin_([PostStatus.CANCELLED.value, PostStatus.DRAFT.value, PostStatus.FAILED.value, PostStatus.EXPIRED.value]),
+        Post.status.notin_([PostStatus.CANCELLED.value, PostStatus.DRAFT.value, PostStatus.FAILED.value,
+                            PostStatus.EXPIRED.value]),
     )
     return {t for t in session.scalars(q) if t is not None}
 
@@ -368,7 +374,8 @@ def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
                 continue
             conn.execute(update(_P).where(
                 _P.c.id == o.post_id,
-                _P.c.status.in_([PostStatus.NEEDS_REVIEW.value, PostStatus.RETRY_WAIT.value, PostStatus.PUBLISHING.value]),
+                _P.c.status.in_([PostStatus.NEEDS_REVIEW.value, PostStatus.RETRY_WAIT.value,
+                                 PostStatus.PUBLISHING.value]),
             ).values(**{k.removeprefix("b_"): v for k, v in r.items()
                         if k != "b_id" and not (k == "b_failures" and v is None)}))
         conn.execute(_FINISH_HISTORY, [
