@@ -133,6 +133,8 @@ def highlight_trigger(settings: Settings) -> BaseTrigger:
 
 
 class Stoppable(Protocol):
+    """A server the service started and stops when it stops (aiohttp's AppRunner)."""
+
     async def cleanup(self) -> None: ...
 
 
