@@ -23,42 +23,48 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from jobs.daily_highlight import refresh_unsent_highlights, update_unsent_post
+from jobs.highlight.create import refresh_unsent_highlights
 from scheduler import errors
 from scheduler.composer import Composer
 from scheduler.config import ChannelConfig, Settings
-from scheduler.models import AuditEntry, Channel, Event, HistoryEntry, Post, PostStatus, Product, utcnow
+from scheduler.models import (
+    AuditEntry,
+    Channel,
+    Event,
+    HistoryEntry,
+    Post,
+    PostKind,
+    PostStatus,
+    Product,
+    utcnow,
+)
 from scheduler.planner import Source, compose_for, create_posts, resolve_channels
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
-
-if TYPE_CHECKING:
-    from scheduler.service import Service
+from scheduler.unsent import UNSENT, update_unsent_post
 
 log = logging.getLogger("promo.jobs.events")
-S = PostStatus
 ACTOR = "event-promotion"
-INTERVAL_MINUTES = 15
 CANCELLED_WITH_EVENT = "event cancelled"
-UNSENT = (S.DRAFT.value, S.PENDING_APPROVAL.value, S.SCHEDULED.value)
 #: Unsent posts a cancelled event withdraws (retry_wait has not reached the platform either).
-WITHDRAWABLE = (*UNSENT, S.RETRY_WAIT.value)
-SEQUENCE_KINDS = ("event_announcement", "event_reminder", "event_dayof", "event_ongoing")
+WITHDRAWABLE = (*UNSENT, PostStatus.RETRY_WAIT.value)
+SEQUENCE_KINDS = (PostKind.EVENT_ANNOUNCEMENT, PostKind.EVENT_REMINDER, PostKind.EVENT_DAYOF,
+                  PostKind.EVENT_ONGOING)
 
 
 @dataclass(frozen=True)
 class Planned:
     """One post of an event's sequence: its kind, its number (days of an ongoing event) and time."""
 
-    kind: str
+    kind: PostKind
     n: int
     at: dt.datetime  # UTC
 
@@ -86,20 +92,20 @@ def planned_posts(settings: Settings, event: Event) -> list[Planned]:
 
     announce, remind = settings.event_announce_days, settings.event_reminder_days
     if announce > 0:
-        out.append(Planned("event_announcement", 0, days_before(announce)))
+        out.append(Planned(PostKind.EVENT_ANNOUNCEMENT, 0, days_before(announce)))
     if remind > 0 and remind != announce:
-        out.append(Planned("event_reminder", 0, days_before(remind)))
+        out.append(Planned(PostKind.EVENT_REMINDER, 0, days_before(remind)))
     dayof = dt.datetime.combine(start.date(), settings.event_dayof_time, tzinfo=tz).astimezone(dt.UTC)
     if dayof >= event.starts_at:
         dayof = event.starts_at - dt.timedelta(hours=1)
-    out.append(Planned("event_dayof", 0, dayof))
+    out.append(Planned(PostKind.EVENT_DAYOF, 0, dayof))
     if settings.event_ongoing_posts and event.ends_at is not None:
         last_day = event.ends_at.astimezone(tz).date()
         day, n = start.date() + dt.timedelta(days=1), 1
         while day <= last_day:
             at = dt.datetime.combine(day, settings.event_dayof_time, tzinfo=tz).astimezone(dt.UTC)
             if at < event.ends_at:
-                out.append(Planned("event_ongoing", n, at))
+                out.append(Planned(PostKind.EVENT_ONGOING, n, at))
             day, n = day + dt.timedelta(days=1), n + 1
     return sorted(out, key=lambda p: p.at)
 
@@ -131,7 +137,7 @@ def _parse_key(key: str | None) -> tuple[str, int, int, str] | None:
 
 def _cancelled_with_event(session: Session, post: Post) -> bool:
     row = session.scalars(select(HistoryEntry).where(HistoryEntry.post_id == post.id,
-                                                     HistoryEntry.to_status == S.CANCELLED.value)
+                                                     HistoryEntry.to_status == PostStatus.CANCELLED.value)
                           .order_by(HistoryEntry.id.desc()).limit(1)).first()
     return row is not None and (row.error or "").startswith(CANCELLED_WITH_EVENT)
 
@@ -199,7 +205,7 @@ def plan_event(settings: Settings, session: Session, composer: Composer, event: 
             wanted.add((planned.kind, planned.n, row.id))
             current, gen = latest.get((planned.kind, planned.n, row.id), (None, 0))
             if current is not None and current.status not in UNSENT:
-                if current.status != S.CANCELLED.value or not _cancelled_with_event(session, current):
+                if current.status != PostStatus.CANCELLED.value or not _cancelled_with_event(session, current):
                     continue  # published, in flight, failed, expired or cancelled by staff: leave it
                 current = None  # cancelled with the event, which is on again: a new generation
             if current is None:
@@ -217,7 +223,7 @@ def plan_event(settings: Settings, session: Session, composer: Composer, event: 
             _update(settings, session, composer, event, planned, current, row, cfg, now, actor, result)
     for (kind, n, channel_id), (post, _gen) in latest.items():
         if kind in SEQUENCE_KINDS and (kind, n, channel_id) not in wanted and post.status in UNSENT:
-            post_store.transition(session, post, S.CANCELLED, actor=actor,
+            post_store.transition(session, post, PostStatus.CANCELLED, actor=actor,
                                   reason="no longer part of the event's sequence (event or settings changed)")
             result.cancelled.append(post.id)
     return result
@@ -232,7 +238,7 @@ def _update(settings: Settings, session: Session, composer: Composer, event: Eve
             return  # due as planned: the dispatcher publishes or expires it
         if now - at > settings.lateness(planned.kind):
             reason = f"event changed: the {planned.kind} time {_local(settings, at)} has passed"
-            post_store.transition(session, post, S.CANCELLED, actor=actor, reason=reason)
+            post_store.transition(session, post, PostStatus.CANCELLED, actor=actor, reason=reason)
             result.cancelled.append(post.id)
             if _record_skip(session, settings, event, planned, row.name, reason, actor):
                 result.skipped.append(f"{planned.slot} on {row.name}: {reason}")
@@ -256,18 +262,18 @@ def _cancel_event(settings: Settings, session: Session, composer: Composer, even
     published_on: set[int] = set()
     for post in posts:
         if post.kind in SEQUENCE_KINDS and post.status in WITHDRAWABLE:
-            post_store.transition(session, post, S.CANCELLED, actor=actor, reason=f"{CANCELLED_WITH_EVENT}")
+            post_store.transition(session, post, PostStatus.CANCELLED, actor=actor, reason=f"{CANCELLED_WITH_EVENT}")
             result.cancelled.append(post.id)
-        elif post.kind in SEQUENCE_KINDS and post.status == S.PUBLISHED.value:
+        elif post.kind in SEQUENCE_KINDS and post.status == PostStatus.PUBLISHED.value:
             published_on.add(post.channel_id)
     end = event.ends_at or event.starts_at
     if not settings.event_cancel_notice or now >= end:
         return
     for row, cfg in channels:
         # People only need telling where the event was promoted.
-        if row.id in published_on and (("event_cancelled", 0, row.id) not in latest):
-            _create(session, settings, composer, event, Planned("event_cancelled", 0, event.starts_at), 1, row, cfg, now,
-                    actor, result)
+        if row.id in published_on and ((PostKind.EVENT_CANCELLED, 0, row.id) not in latest):
+            notice = Planned(PostKind.EVENT_CANCELLED, 0, event.starts_at)
+            _create(session, settings, composer, event, notice, 1, row, cfg, now, actor, result)
 
 
 def _human(delta: dt.timedelta) -> str:
@@ -319,21 +325,14 @@ def run_event_promotion(settings: Settings, db: Database, composer: Composer, no
     return out
 
 
-def event_promotion_job(service: Service) -> dict[str, PlanResult]:
-    """The APScheduler job: plan every current event now."""
-    settings = service.settings
+def event_promotion_job(settings: Settings, db: Database, alert: Callable[[str], None] | None = None,
+                        clock: Callable[[], dt.datetime] = utcnow) -> dict[str, PlanResult]:
+    """The scheduled job: plan every current event now; a problem is alerted."""
     composer = Composer(settings.templates_dir, settings.timezone, settings.language)
-    results = run_event_promotion(settings, service.db, composer, utcnow())
+    results = run_event_promotion(settings, db, composer, clock())
     for ref, result in results.items():
         log.info("event %s: %s", ref, result)
         for problem in result.problems:
-            service.alerter(f"event {ref}: {problem}")
+            if alert is not None:
+                alert(f"event {ref}: {problem}")
     return results
-
-
-def register(service: Service) -> None:
-    """Add the ``event-promotion`` job: every 15 minutes, and once at start-up."""
-    service.scheduler.add_job(event_promotion_job, "interval", minutes=INTERVAL_MINUTES, args=[service],
-                              id="event-promotion", replace_existing=True, coalesce=True, max_instances=1,
-                              misfire_grace_time=INTERVAL_MINUTES * 60, next_run_time=utcnow())
-

@@ -1,13 +1,10 @@
-"""Housekeeping: resolve leases whose owner died, and renew our own in-flight leases."""
+"""Housekeeping: renew our own in-flight leases, and resolve leases whose owner died."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from scheduler.service import Service
+from scheduler.dispatch import Dispatcher
 
 
-async def housekeeping(service: Service) -> None:
-    await service.dispatcher.renew()
-    await service.dispatcher.resolve_expired_leases()
+async def housekeeping(dispatcher: Dispatcher) -> None:
+    await dispatcher.renew()
+    await dispatcher.resolve_expired_leases()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import update
 
-from scheduler.models import Channel, PostStatus, utcnow
+from scheduler.models import Channel, PostKind, PostStatus, utcnow
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -55,7 +55,7 @@ class Alerter:
                 self.held_back = 0
             if len(text) > MAX_ALERT_CHARS:
                 text = text[: MAX_ALERT_CHARS - 1] + "…"
-            post_store.create_post(session, channel=row, kind="alert", text=f"[promo-scheduler] {text}",
+            post_store.create_post(session, channel=row, kind=PostKind.ALERT, text=f"[promo-scheduler] {text}",
                                    status=PostStatus.SCHEDULED, scheduled_at=now, actor="alerts",
                                    reason="alert")
             self.sent.append(text)

@@ -565,10 +565,12 @@ def cmd_serve(app: App) -> int:
         raise UsageError("--workers must be at least 1")
     web_at = None
     if app.args.web and not app.args.dispatch_only:
-        from scheduler.web import check_exposure
+        from functools import partial
 
-        check_exposure(app.settings, app.args.host)
-        web_at = (app.args.host, app.args.port)
+        from scheduler import web
+
+        web.check_exposure(app.settings, app.args.host)
+        web_at = partial(web.start, app.settings, app.db, app.args.host, app.args.port)
     service = Service(app.settings, app.db, health_port=app.args.health_port, workers=workers,
                       dispatch_only=app.args.dispatch_only, web=web_at)
     if app.args.dispatch_only:
@@ -666,11 +668,12 @@ def cmd_jobs_list(app: App) -> int:
 
 
 def cmd_highlight(app: App) -> int:
-    from jobs import daily_highlight as hl
+    from scheduler import views
+    from scheduler.models import HighlightStatus
 
     app.require_schema()
     if app.args.action == "history":
-        rows = hl.history(app.db, app.local)
+        rows = views.highlight_history(app.db, app.local)
         if app.args.format == "json":
             print(json.dumps(rows, ensure_ascii=False, indent=2))
             return EXIT_OK
@@ -679,14 +682,14 @@ def cmd_highlight(app: App) -> int:
              {"reason": 60})
         for label, key, name in (("UMKM", "umkm", "umkm_name"), ("product", "product", "product_name")):
             print(f"\nFeatured per {label} ({app.settings.timezone.key}):")
-            emit(hl.featured_summary(rows, key, name), "table", [key, "name", "times", "last"])
+            emit(views.featured_summary(rows, key, name), "table", [key, "name", "times", "last"])
         return EXIT_OK
     today = _now().astimezone(app.settings.timezone).date()
     try:
         day = dt.date.fromisoformat(app.args.date) if app.args.date else today
     except ValueError:
         raise UsageError(f"--date {app.args.date!r} is not a date (YYYY-MM-DD)") from None
-    out = hl.preview(app.settings, app.db, app.composer(), day)
+    out = views.highlight_preview(app.settings, app.db, app.composer(), day)
     if app.args.format == "json":
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -699,7 +702,7 @@ def cmd_highlight(app: App) -> int:
     for r in out["recorded"]:
         print(f"  already recorded on {r['channel']} slot {r['slot']}: {r['status']}"
               + (f" (post {r['post_id']})" if r["post_id"] else "")
-              + (f": {r['reason']}" if r["reason"] and r["status"] != "created" else ""))
+              + (f": {r['reason']}" if r["reason"] and r["status"] != HighlightStatus.CREATED else ""))
     if not out["picks"]:
         print("  nothing eligible: no post would be created")
     for p in out["picks"]:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from scheduler.errors import ConfigError
+from scheduler.models import PostKind
 from scheduler.redact import redact, register_secret
 
 PREFIX = "PROMO_"
@@ -33,16 +34,16 @@ _SECRETISH = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|JWT|SESSION|CREDENTIA
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
 
 #: Post kinds and how late each may still go out (see PROMO_MAX_LATENESS_<KIND>).
-DEFAULT_MAX_LATENESS = {
-    "free_text": "12h",
-    "product_highlight": "12h",
-    "daily_highlight": "6h",
-    "event_announcement": "24h",
-    "event_reminder": "6h",
-    "event_dayof": "3h",
-    "event_ongoing": "3h",
-    "event_cancelled": "24h",
-    "alert": "1h",
+DEFAULT_MAX_LATENESS: dict[str, str] = {
+    PostKind.FREE_TEXT: "12h",
+    PostKind.PRODUCT_HIGHLIGHT: "12h",
+    PostKind.DAILY_HIGHLIGHT: "6h",
+    PostKind.EVENT_ANNOUNCEMENT: "24h",
+    PostKind.EVENT_REMINDER: "6h",
+    PostKind.EVENT_DAYOF: "3h",
+    PostKind.EVENT_ONGOING: "3h",
+    PostKind.EVENT_CANCELLED: "24h",
+    PostKind.ALERT: "1h",
 }
 POST_KINDS = tuple(DEFAULT_MAX_LATENESS)
 #: Slots of the default outbox channel (used only when PROMO_CHANNELS is not set).

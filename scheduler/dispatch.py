@@ -12,7 +12,7 @@
   (``PlatformRules.idempotent_for``, counted from the first such attempt); past that window
   the dispatcher asks the platform first (``reconcile``) and, when it cannot tell, leaves
   the post for a person (``needs_review``).
-* What happens after an error is decided from the error's class alone (:func:`decide`).
+* What happens after an error is decided from the error's class alone (:mod:`scheduler.retry`).
 * Results are written in small batches, so a burst costs few transactions.
 """
 
@@ -26,7 +26,6 @@ import random
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
 
@@ -34,17 +33,17 @@ from scheduler import budget as send_budget
 from scheduler import errors
 from scheduler.config import ChannelConfig, Settings
 from scheduler.httpclient import make_clients
-from scheduler.models import Channel, ChannelStatus, Post, PostStatus, utcnow
+from scheduler.models import Channel, Post, PostKind, PostStatus, utcnow
 from scheduler.planner import media_for
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Adapter, ChannelContext, PlatformRules, PublishResult, ReadyPost
 from scheduler.redact import install_record_redaction, redact
+from scheduler.retry import BudgetUsed, Decision, NotOnPlatform, decide, resend_is_safe
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
 log = logging.getLogger("promo.dispatch")
-S = PostStatus
 Clock = Callable[[], dt.datetime]
 #: Posts claimed per claim statement during a burst.
 CLAIM_BATCH = 256
@@ -52,126 +51,10 @@ CLAIM_BATCH = 256
 FLUSH_DELAY = 0.005
 #: The least time between two claims triggered by finished publishes.
 TICK_GAP = 0.05
-#: A blind resend must start this long before the platform's idempotency window closes
-#: (the request takes time to arrive; clocks differ).
-WINDOW_MARGIN = dt.timedelta(minutes=5)
-
-
-class NotOnPlatform(errors.Transient):
-    """Reconciled after an unknown outcome: not on the platform (yet), so it may be sent again."""
-
-
-class BudgetUsed(errors.RateLimited):
-    """The channel's send budget is used up (see :mod:`scheduler.budget`): nothing was sent."""
-
-
-def resend_is_safe(rules: PlatformRules, since: dt.datetime, now: dt.datetime) -> bool:
-    """Whether a blind resend now is covered by the platform's idempotency key.
-
-    ``since`` is when the first attempt that may have reached the platform started: the
-    platform cannot have stored our key before then, so its window ends at the latest
-    ``idempotent_for`` later.
-    """
-    window = rules.idempotent_for
-    if window is None:
-        return False
-    return now - since < window - min(WINDOW_MARGIN, window / 2)
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def backoff(failures: int, settings: Settings, rng: random.Random) -> dt.timedelta:
-    """Exponential backoff with full jitter between half and the whole step, capped."""
-    step = min(settings.retry_max_seconds, settings.retry_base_seconds * (2 ** max(0, failures - 1)))
-    return dt.timedelta(seconds=step * (0.5 + rng.random() / 2))
-
-
-@dataclass
-class Decision:
-    outcome: post_store.Outcome
-    channel: post_store.ChannelChange | None = None
-    alert: str | None = None
-
-
-def decide(claimed: post_store.Claimed, exc: BaseException | None, result: PublishResult | None,
-           rules: PlatformRules, settings: Settings, now: dt.datetime, rng: random.Random,
-           channel_name: str) -> Decision:
-    """What an attempt's result or error means for the post and its channel (class alone)."""
-    decision = _classify(claimed, exc, result, rules, settings, now, rng, channel_name)
-    if claimed.kind == "alert":
-        # An alert about a failing alert post would go to the same failing channel, and so on.
-        decision.alert = None
-    return decision
-
-
-def _classify(claimed: post_store.Claimed, exc: BaseException | None, result: PublishResult | None,
-              rules: PlatformRules, settings: Settings, now: dt.datetime, rng: random.Random,
-              channel_name: str) -> Decision:
-
-    def out(to: PostStatus, outcome: str, **kw: object) -> post_store.Outcome:
-        return post_store.Outcome(post_id=claimed.id, history_id=claimed.history_id, to=to, outcome=outcome,
-                                  finished_at=now, **kw)  # type: ignore[arg-type]
-
-    if exc is None:
-        assert result is not None
-        return Decision(out(S.PUBLISHED, "published", remote_id=result.remote_id, remote_url=result.remote_url,
-                            http_status=result.http_status))
-    message = redact(str(exc)) or type(exc).__name__
-    status = getattr(exc, "status", None)
-    where = f"post {claimed.id} on {channel_name}"
-    if isinstance(exc, errors.Duplicate):
-        if exc.remote_id:
-            return Decision(out(S.PUBLISHED, "duplicate", remote_id=exc.remote_id, remote_url=exc.remote_url,
-                                http_status=status, error=f"already on the platform: {message}"))
-        return Decision(out(S.NEEDS_REVIEW, "duplicate", http_status=status,
-                            error=f"platform reports a duplicate but does not name it: {message}"),
-                        alert=f"{where} needs review: {message}")
-    if isinstance(exc, BudgetUsed):
-        return Decision(out(S.RETRY_WAIT, send_budget.OUTCOME, next_attempt_at=exc.retry_at, error=message),
-                        channel=post_store.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
-    if isinstance(exc, errors.RateLimited):
-        return Decision(out(S.RETRY_WAIT, "rate_limited", next_attempt_at=exc.retry_at, http_status=status,
-                            error=message),
-                        channel=post_store.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
-    if isinstance(exc, errors.AuthError):
-        return Decision(out(S.SCHEDULED, "auth", http_status=status, error=message),
-                        channel=post_store.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
-                                                         reason=message),
-                        alert=f"channel {channel_name} paused (needs_reauth): {message}. "
-                              f"Fix the credentials, then run `promo channels check {channel_name}`.")
-    if isinstance(exc, errors.ConfigError):
-        return Decision(out(S.SCHEDULED, "config", error=message),
-                        channel=post_store.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
-                                                         reason=message),
-                        alert=f"channel {channel_name} paused: {message}")
-    if isinstance(exc, errors.RejectedContent):
-        return Decision(out(S.FAILED, "rejected", http_status=status, error=message),
-                        alert=f"{where} failed: {message}")
-    if isinstance(exc, errors.Transient):
-        failures = claimed.failures + 1
-        outcome = "absent" if isinstance(exc, NotOnPlatform) else "transient"
-        if failures >= settings.max_attempts:
-            return Decision(out(S.FAILED, outcome, http_status=status, failures=failures,
-                                error=f"gave up after {failures} attempts: {message}"),
-                            alert=f"{where} failed after {failures} attempts: {message}")
-        return Decision(out(S.RETRY_WAIT, outcome, http_status=status, failures=failures, error=message,
-                            next_attempt_at=now + backoff(failures, settings, rng)))
-    if isinstance(exc, errors.UnknownOutcome):
-        since = claimed.uncertain_since or claimed.claimed_at or now
-        failures = claimed.failures + 1
-        if resend_is_safe(rules, since, now) and failures < settings.max_attempts:
-            # The platform dedupes on our key and still remembers it: sending again is safe.
-            return Decision(out(S.RETRY_WAIT, "unknown", http_status=status, failures=failures,
-                                error=f"outcome unknown, sending again with the same idempotency key: {message}",
-                                next_attempt_at=now + backoff(failures, settings, rng)))
-    else:
-        message = f"unexpected {type(exc).__name__}: {message}"
-    # A retry could double-post (no key, or its window has passed), or an unexpected error.
-    return Decision(out(S.NEEDS_REVIEW, "unknown", http_status=status,
-                        error=f"outcome unknown, not re-sent: {message}"),
-                    alert=f"{where} needs review (may or may not be on the platform): {message}")
 
 
 class Dispatcher:
@@ -288,11 +171,11 @@ class Dispatcher:
                 late = now - post.scheduled_at
                 reason = (f"not published: {_human(late)} late, more than the {_human(limit)} allowed for "
                           f"{post.kind} posts (PROMO_MAX_LATENESS_{post.kind.upper()})")
-                if post.status == S.PENDING_APPROVAL.value:
+                if post.status == PostStatus.PENDING_APPROVAL.value:
                     reason = "not approved before its time"
-                post_store.transition(session, post, S.EXPIRED, actor=self.worker, reason=reason)
+                post_store.transition(session, post, PostStatus.EXPIRED, actor=self.worker, reason=reason)
                 expired += 1
-                if post.kind != "alert":
+                if post.kind != PostKind.ALERT:
                     alerts.append(f"post {post.id} on {post.channel.name} expired: {reason}")
         # Alerts write in their own transaction: sent inside ours, they would wait for our lock.
         for message in alerts:
@@ -336,7 +219,7 @@ class Dispatcher:
         except Exception as e:  # every error is classified by decide()
             exc = e
         decision = decide(c, exc, result, rules, self.settings, self.clock(), self.rng, channel_name)
-        if decision.outcome.to == S.PUBLISHED:
+        if decision.outcome.to == PostStatus.PUBLISHED:
             self.published += 1
         log_fn = log.info if exc is None else log.warning
         log_fn("post %s on %s: %s%s", c.id, channel_name, decision.outcome.outcome,
@@ -470,7 +353,7 @@ class Dispatcher:
                 error = str(exc)
             with self.db.session() as session:
                 post = session.get(Post, post_id)
-                if post is None or post.status != S.PUBLISHING.value or post.lease_owner != owner:
+                if post is None or post.status != PostStatus.PUBLISHING.value or post.lease_owner != owner:
                     continue
                 open_row = post_store.open_attempt(session, post)
                 since = open_row.started_at if open_row is not None else now
@@ -493,7 +376,7 @@ class Dispatcher:
                     error = f"lease of {owner} expired and reconcile failed ({redact(str(exc))}): outcome unknown"
             with self.db.session() as session:
                 post = session.get(Post, post_id)
-                if post is None or post.status != S.PUBLISHING.value or post.lease_owner != owner:
+                if post is None or post.status != PostStatus.PUBLISHING.value or post.lease_owner != owner:
                     continue
                 attempt = post_store.open_attempt(session, post)
                 if attempt is not None:
@@ -502,16 +385,16 @@ class Dispatcher:
                     attempt.error = error
                 if verdict == "published":
                     assert found is not None
-                    post_store.transition(session, post, S.PUBLISHED, actor=self.worker, reason=error,
+                    post_store.transition(session, post, PostStatus.PUBLISHED, actor=self.worker, reason=error,
                                           remote_id=found.remote_id, remote_url=found.remote_url,
                                           published_at=now, lease_owner=None, lease_expires_at=None)
                 elif verdict == "retry":
-                    post_store.transition(session, post, S.RETRY_WAIT, actor=self.worker, reason=error,
+                    post_store.transition(session, post, PostStatus.RETRY_WAIT, actor=self.worker, reason=error,
                                           next_attempt_at=now, lease_owner=None, lease_expires_at=None)
                 else:
-                    post_store.transition(session, post, S.NEEDS_REVIEW, actor=self.worker, reason=error,
+                    post_store.transition(session, post, PostStatus.NEEDS_REVIEW, actor=self.worker, reason=error,
                                           error=error, lease_owner=None, lease_expires_at=None)
-                    if post.kind != "alert":
+                    if post.kind != PostKind.ALERT:
                         alert = f"post {post_id} on {name} needs review: {error}"
             if alert:  # after our transaction, which holds the write lock the alert needs
                 self.alert(alert)

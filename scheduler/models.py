@@ -94,6 +94,30 @@ TERMINAL = frozenset({PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.NEEDS_
                       PostStatus.CANCELLED, PostStatus.EXPIRED})
 
 
+class PostKind(enum.StrEnum):
+    """What a post is about; picks its template folder and how late it may still go out."""
+
+    FREE_TEXT = "free_text"  #: text a staff member typed
+    PRODUCT_HIGHLIGHT = "product_highlight"  #: a product promoted by hand (`promo post new --product`)
+    DAILY_HIGHLIGHT = "daily_highlight"  #: the day's UMKM highlight, made by the daily-highlight job
+    EVENT_ANNOUNCEMENT = "event_announcement"  #: an event, PROMO_EVENT_ANNOUNCE_DAYS before it starts
+    EVENT_REMINDER = "event_reminder"  #: an event, PROMO_EVENT_REMINDER_DAYS before it starts
+    EVENT_DAYOF = "event_dayof"  #: an event on the day it starts
+    EVENT_ONGOING = "event_ongoing"  #: "still on today", each later day of a multi-day event
+    EVENT_CANCELLED = "event_cancelled"  #: the notice that a promoted event was cancelled
+    ALERT = "alert"  #: a message from the service to the alert channel (never alerts about itself)
+
+
+class HighlightStatus(enum.StrEnum):
+    """What the daily highlight decided for one day, channel and slot (a :class:`Highlight` row)."""
+
+    CREATED = "created"  #: its post was created; the product counts as featured
+    SKIPPED = "skipped"  #: missed (service down past the maximum lateness) or the post could not be composed
+    NOTHING_ELIGIBLE = "nothing_eligible"  #: no product was eligible that day
+    EXPIRED = "expired"  #: its post was not approved before its time; the product was not shown
+    CANCELLED = "cancelled"  #: its post was cancelled (the product stopped being eligible)
+
+
 class ChannelStatus(enum.StrEnum):
     ACTIVE = "active"  #: publishing normally
     NEEDS_REAUTH = "needs_reauth"  #: the platform refused our credentials; `channels check` re-activates
@@ -185,6 +209,7 @@ class Post(Base):
     __tablename__ = "posts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    #: A :class:`PostKind`.
     kind: Mapped[str] = mapped_column(String(30))
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
@@ -274,7 +299,8 @@ class Highlight(Base):
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     umkm_id: Mapped[int | None] = mapped_column(ForeignKey("umkm.id"))
     post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"))
-    status: Mapped[str] = mapped_column(String(20))  # created | skipped | nothing_eligible
+    #: A :class:`HighlightStatus`.
+    status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("day", "channel_id", "slot", name="uq_highlight_day_channel_slot"),)

@@ -21,13 +21,12 @@ from scheduler.composer import Composed, Composer, event_context, product_contex
 from scheduler.config import ChannelConfig, Settings
 from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
 from scheduler.media import inspect_image
-from scheduler.models import AuditEntry, Channel, Event, Post, PostStatus, Product, utcnow
+from scheduler.models import AuditEntry, Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 
-S = PostStatus
 _MAGIC = {
     b"\xff\xd8\xff": "image/jpeg",
     b"\x89PNG\r\n\x1a\n": "image/png",
@@ -157,13 +156,13 @@ def find_source(session: Session, *, product: str | None = None, event: str | No
     """Look up the record a post is made from (by external id, or numeric id)."""
     if product:
         row = _by_id(session, Product, product)
-        return Source(kind=kind or "product_highlight", product=row)
+        return Source(kind=kind or PostKind.PRODUCT_HIGHLIGHT, product=row)
     if event:
         row = _by_id(session, Event, event)
-        return Source(kind=kind or "event_announcement", event=row)
+        return Source(kind=kind or PostKind.EVENT_ANNOUNCEMENT, event=row)
     if text is None or not text.strip():
         raise ValidationError("give --product ID, --event ID or --text TEXT")
-    return Source(kind=kind or "free_text", text=text.strip(), link=link)
+    return Source(kind=kind or PostKind.FREE_TEXT, text=text.strip(), link=link)
 
 
 def _by_id(session: Session, model: Any, ident: str) -> Any:
@@ -282,11 +281,11 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
                            length=first.length, limit=first.limit)
     if status is None:
         if draft:
-            status = S.DRAFT
+            status = PostStatus.DRAFT
         elif settings.require_approval:
-            status = S.PENDING_APPROVAL
+            status = PostStatus.PENDING_APPROVAL
         else:
-            status = S.SCHEDULED
+            status = PostStatus.SCHEDULED
     for row, cfg, composed, slot in plan:
         key = f"{dedupe_key}:{cfg.name}" if dedupe_key else None
         post = post_store.create_post(
@@ -305,7 +304,7 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
 
 def approve(session: Session, post_id: int, actor: str, now: dt.datetime | None = None) -> Post:
     post = post_store.get_post(session, post_id)
-    if post.status != S.PENDING_APPROVAL.value:
+    if post.status != PostStatus.PENDING_APPROVAL.value:
         raise StateError(f"post {post.id} is {post.status}, not pending_approval")
     now = now or utcnow()
     reason = "approved"
@@ -313,23 +312,23 @@ def approve(session: Session, post_id: int, actor: str, now: dt.datetime | None 
         # Approval often comes after the planned time (a --now post always does): it goes
         # out at once, unless the dispatcher finds it past its kind's maximum lateness.
         reason = f"approved after its time ({post.scheduled_at:%Y-%m-%d %H:%M} UTC): publishing as soon as possible"
-    return post_store.transition(session, post, S.SCHEDULED, actor=actor, reason=reason)
+    return post_store.transition(session, post, PostStatus.SCHEDULED, actor=actor, reason=reason)
 
 
 def cancel(session: Session, post_id: int, actor: str, reason: str = "cancelled by staff") -> Post:
     post = post_store.get_post(session, post_id)
-    return post_store.transition(session, post, S.CANCELLED, actor=actor, reason=reason)
+    return post_store.transition(session, post, PostStatus.CANCELLED, actor=actor, reason=reason)
 
 
 def retry(session: Session, post_id: int, actor: str, now: dt.datetime | None = None) -> Post:
     """Queue a failed, expired or needs_review post again, now."""
     post = post_store.get_post(session, post_id)
-    if post.status not in (S.FAILED.value, S.EXPIRED.value, S.NEEDS_REVIEW.value):
+    if post.status not in (PostStatus.FAILED.value, PostStatus.EXPIRED.value, PostStatus.NEEDS_REVIEW.value):
         raise StateError(f"post {post.id} is {post.status}; only failed, expired or needs_review posts can be retried")
     reason = "retry requested"
-    if post.status == S.NEEDS_REVIEW.value:
+    if post.status == PostStatus.NEEDS_REVIEW.value:
         reason = "retry requested after review (staff confirmed it is not on the platform)"
-    return post_store.transition(session, post, S.SCHEDULED, actor=actor, reason=reason,
+    return post_store.transition(session, post, PostStatus.SCHEDULED, actor=actor, reason=reason,
                                  scheduled_at=now or utcnow(), next_attempt_at=None, failures=0, error=None)
 
 
@@ -340,9 +339,9 @@ def reschedule(session: Session, settings: Settings, post_id: int, when: str, ac
     now = now or utcnow()
     if at < now and not allow_past:
         raise ValidationError(f"{when!r} is in the past; use --now to publish right away")
-    target = S.PENDING_APPROVAL if post.status == S.PENDING_APPROVAL.value else S.SCHEDULED
-    if post.status == S.DRAFT.value:
-        target = S.DRAFT
+    target = PostStatus.PENDING_APPROVAL if post.status == PostStatus.PENDING_APPROVAL.value else PostStatus.SCHEDULED
+    if post.status == PostStatus.DRAFT.value:
+        target = PostStatus.DRAFT
         post.scheduled_at = at
         session.add(AuditEntry(actor=actor, action="post.reschedule", entity="post", entity_id=str(post.id),
                                detail={"scheduled_at": at.isoformat()}))
@@ -354,17 +353,18 @@ def reschedule(session: Session, settings: Settings, post_id: int, when: str, ac
 def mark_published(session: Session, post_id: int, actor: str, remote_url: str | None = None) -> Post:
     """Staff confirm a needs_review post is on the platform."""
     post = post_store.get_post(session, post_id)
-    if post.status != S.NEEDS_REVIEW.value:
+    if post.status != PostStatus.NEEDS_REVIEW.value:
         raise StateError(f"post {post.id} is {post.status}; only needs_review posts can be marked published")
-    return post_store.transition(session, post, S.PUBLISHED, actor=actor, reason="confirmed on the platform by staff",
-                                 remote_url=remote_url, published_at=utcnow())
+    return post_store.transition(session, post, PostStatus.PUBLISHED, actor=actor,
+                                 reason="confirmed on the platform by staff", remote_url=remote_url,
+                                 published_at=utcnow())
 
 
 def schedule_draft(session: Session, post_id: int, actor: str, settings: Settings) -> Post:
     post = post_store.get_post(session, post_id)
-    if post.status != S.DRAFT.value:
+    if post.status != PostStatus.DRAFT.value:
         raise StateError(f"post {post.id} is {post.status}, not a draft")
     if post.scheduled_at is None:
         raise ValidationError(f"post {post.id} has no time yet: `promo post reschedule {post.id} --at WHEN`")
-    target = S.PENDING_APPROVAL if settings.require_approval else S.SCHEDULED
+    target = PostStatus.PENDING_APPROVAL if settings.require_approval else PostStatus.SCHEDULED
     return post_store.transition(session, post, target, actor=actor, reason="draft submitted")

@@ -1,12 +1,17 @@
 """The running service: APScheduler 3.x wiring, health endpoint, signals.
 
-Jobs (explicit ids, ``replace_existing=True``, coalescing, a misfire grace):
+Every job is declared once, in :func:`declared_jobs` (id, trigger, misfire grace, coalescing;
+added with ``replace_existing=True``); `promo serve` adds them and `promo jobs list` lists the
+same scheduler's table without starting it. The job functions live in ``jobs/`` and take plain
+arguments; none of them imports this module.
 
 * ``dispatch``: every PROMO_POLL_SECONDS; publishes due posts and arms ``dispatch-wake``
   at the next due time, so a post goes out within a second of its time rather than at
   the next poll.
 * ``housekeeping``: renews our leases and resolves leases whose owner died.
-* ``daily-highlight`` and ``event-promotion``: create posts (never publish).
+* ``daily-highlight`` (at its times), ``daily-highlight-sweep`` (catch-up, expiring
+  unapproved posts) and ``event-promotion``: create posts (never publish), in the main
+  process only.
 
 SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their results.
 """
@@ -14,31 +19,127 @@ SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their resul
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import errno
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete
 
 from jobs.dispatch import dispatch
+from jobs.event_promotion import event_promotion_job
+from jobs.highlight.create import highlight_job
 from jobs.housekeeping import housekeeping
 from scheduler.alerts import Alerter
-from scheduler.config import Settings
+from scheduler.config import WEEKDAYS, Settings
 from scheduler.dispatch import Dispatcher
 from scheduler.errors import ConfigError
-from scheduler.models import Heartbeat, utcnow
+from scheduler.models import Heartbeat, PostKind, utcnow
 from scheduler.redact import install_record_redaction
-from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
 log = logging.getLogger("promo.service")
 T = TypeVar("T")
+#: How often the highlight sweeps (catch-up, expiring unapproved posts) besides its exact times,
+#: and how often events are re-planned.
+SWEEP_MINUTES = 15
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job of the service, declared once: `promo serve` adds it, `promo jobs list` lists it."""
+
+    id: str
+    #: What it does, in words: the job's name in the scheduler (`promo jobs list` shows it).
+    what: str
+    func: Callable[..., Any]
+    #: The plain arguments it is called with, taken from the running service.
+    args: Callable[[Service], tuple[Any, ...]]
+    #: When it runs; None for a job the service adds at run time (``dispatch-wake``).
+    trigger: BaseTrigger | None
+    #: Seconds a run may start late (after a busy loop or a suspend) before it is dropped.
+    misfire_grace: int
+    #: Runs missed while the service could not run them are done once, not once each.
+    coalesce: bool = True
+    #: Creates posts: the main process runs it, a dispatch-only worker (PROMO_WORKERS) does not.
+    creates_posts: bool = False
+    #: Also runs as soon as the service starts (catch-up after downtime).
+    at_start: bool = False
+
+
+def declared_jobs(settings: Settings) -> dict[str, JobSpec]:
+    """Every job the service runs, by id."""
+    tz = settings.timezone
+    poll, renew = settings.poll_seconds, max(1.0, settings.lease_seconds / 3)
+    highlight_grace = int(settings.lateness(PostKind.DAILY_HIGHLIGHT).total_seconds()) or 1
+
+    def dispatch_args(s: Service) -> tuple[Any, ...]:
+        return s.dispatcher, s.db, s.started_at, s.wake_at
+
+    def create_args(s: Service) -> tuple[Any, ...]:
+        return s.settings, s.db, s.alerter
+
+    specs = [
+        JobSpec("dispatch", "publish due posts (and at each post's due time, as dispatch-wake)", dispatch,
+                dispatch_args, IntervalTrigger(seconds=poll, timezone=tz), misfire_grace=30),
+        JobSpec("dispatch-wake", "publish the next due post at its time", dispatch, dispatch_args, None,
+                misfire_grace=60),
+        JobSpec("housekeeping", "renew leases; resolve leases of dead workers", housekeeping,
+                lambda s: (s.dispatcher,), IntervalTrigger(seconds=renew, timezone=tz), misfire_grace=60),
+        JobSpec("daily-highlight", "create the day's UMKM highlight on " + _channels(settings.highlight_channels),
+                highlight_job, create_args, highlight_trigger(settings), misfire_grace=highlight_grace,
+                creates_posts=True),
+        JobSpec("daily-highlight-sweep", "catch up a missed highlight; expire highlight posts nobody approved",
+                highlight_job, create_args, IntervalTrigger(minutes=SWEEP_MINUTES, timezone=tz),
+                misfire_grace=highlight_grace, creates_posts=True, at_start=True),
+        JobSpec("event-promotion", "plan event announcement / reminder / day-of posts on "
+                + _channels(settings.event_channels), event_promotion_job, create_args,
+                IntervalTrigger(minutes=SWEEP_MINUTES, timezone=tz), misfire_grace=SWEEP_MINUTES * 60,
+                creates_posts=True, at_start=True),
+    ]
+    return {spec.id: spec for spec in specs}
+
+
+def _channels(names: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(names) or "(no channels set)"
+
+
+def highlight_trigger(settings: Settings) -> BaseTrigger:
+    """On highlight days: at the creation time (the approval lead early, with PROMO_REQUIRE_APPROVAL)
+    and at the publish time, in the organisation's timezone."""
+    publish = settings.highlight_time
+    moments = [(0, publish)]
+    if settings.require_approval and settings.highlight_lead:
+        anchor = dt.datetime.combine(dt.date(2024, 1, 8), publish)  # a Monday
+        early = anchor - settings.highlight_lead
+        moments.insert(0, ((early.date() - anchor.date()).days, early.time()))
+    triggers = []
+    for day_offset, at in moments:
+        days = ",".join(WEEKDAYS[(d + day_offset) % 7].lower() for d in settings.highlight_days) or "mon"
+        triggers.append(CronTrigger(day_of_week=days, hour=at.hour, minute=at.minute, timezone=settings.timezone))
+    return triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
+
+
+class Stoppable(Protocol):
+    """A server the service started and stops when it stops (aiohttp's AppRunner)."""
+
+    async def cleanup(self) -> None: ...
+
+
+#: Starts another server on the service's loop (the dashboard of `promo serve --web`).
+ServerStart = Callable[[], Awaitable[Stoppable]]
 
 
 def setup_logging(level: str) -> None:
@@ -58,7 +159,7 @@ class Service:
     """One service process: scheduler + dispatcher + health endpoint."""
 
     def __init__(self, settings: Settings, db: Database, *, health_port: int | None = None,
-                 workers: int = 1, dispatch_only: bool = False, web: tuple[str, int] | None = None):
+                 workers: int = 1, dispatch_only: bool = False, web: ServerStart | None = None):
         """``health_port`` (``--health-port``) overrides PROMO_HEALTH_PORT; either one makes a taken
         port an error, while the default port falls back to a free one."""
         self.settings = settings
@@ -76,45 +177,30 @@ class Service:
         self._health_setting = "--health-port" if health_port is not None else \
             "PROMO_HEALTH_PORT" if settings.health_port_explicit else None
         self._health: asyncio.base_events.Server | None = None
-        #: (host, port) of the dashboard, or None (``promo serve --web``).
+        #: Starts the dashboard (``promo serve --web``), or None.
         self.web = web
-        self._web: Any = None
+        self._web: Stoppable | None = None
+        self.jobs = declared_jobs(settings)
         self._stop = asyncio.Event()
         self.started_at = utcnow()
 
     # --- jobs ------------------------------------------------------------------------
 
     def add_jobs(self) -> None:
-        common = dict(replace_existing=True, coalesce=True, max_instances=1)
-        self.scheduler.add_job(dispatch, "interval", args=[self], id="dispatch",
-                               seconds=self.settings.poll_seconds, misfire_grace_time=30, **common)
-        self.scheduler.add_job(housekeeping, "interval", args=[self], id="housekeeping",
-                               seconds=max(1.0, self.settings.lease_seconds / 3), misfire_grace_time=60, **common)
-        if self.dispatch_only:  # jobs that create posts run in the main process only
-            return
-        from jobs.daily_highlight import register as register_highlight
-        from jobs.event_promotion import register as register_events
+        """Add every declared job with a trigger (before or after the scheduler starts)."""
+        for spec in self.jobs.values():
+            if spec.trigger is None or (spec.creates_posts and self.dispatch_only):
+                continue
+            self._add(spec, spec.trigger, **({"next_run_time": utcnow()} if spec.at_start else {}))
 
-        register_highlight(self)
-        register_events(self)
+    def wake_at(self, when: dt.datetime) -> None:
+        """Run ``dispatch-wake`` at ``when`` (the next post's due time)."""
+        self._add(self.jobs["dispatch-wake"], DateTrigger(when))
 
-    def arm_wake(self) -> None:
-        """Schedule ``dispatch-wake`` at the next due time (if it is in the future)."""
-        now = utcnow()
-        nxt = post_store.next_due(self.db.engine, now)
-        if nxt is None or nxt <= now or (nxt - now).total_seconds() <= 0.001:
-            return
-        self.scheduler.add_job(dispatch, "date", args=[self], id="dispatch-wake", run_date=nxt,
-                               replace_existing=True, misfire_grace_time=60, coalesce=True)
-
-    def heartbeat(self) -> None:
-        tick = self.dispatcher.last_tick or utcnow()
-        with self.db.session() as session:
-            row = session.get(Heartbeat, self.dispatcher.worker)
-            if row is None:
-                session.add(Heartbeat(worker=self.dispatcher.worker, started_at=self.started_at, last_tick=tick))
-            else:
-                row.last_tick = tick
+    def _add(self, spec: JobSpec, trigger: BaseTrigger, **extra: Any) -> None:
+        self.scheduler.add_job(spec.func, trigger, args=spec.args(self), id=spec.id, name=spec.what,
+                               replace_existing=True, coalesce=spec.coalesce, max_instances=1,
+                               misfire_grace_time=spec.misfire_grace, **extra)
 
     # --- health ------------------------------------------------------------------------
 
@@ -193,18 +279,15 @@ class Service:
         if self.health_port:
             await self._start_health()
         if self.web is not None:
-            from scheduler import web
-
-            host, port = self.web
-            self._web = await web.start(self.settings, self.db, host, port)
-            log.info("dashboard: http://%s:%d/", host if ":" not in host else f"[{host}]", port)
+            self._web = await self.web()
         # Leases of a process that died are resolved before anything new is claimed.
         await self.dispatcher.resolve_expired_leases()
         self.dispatcher.start()
         self.add_jobs()
         self.scheduler.start()
         supervisor = asyncio.create_task(self._supervise()) if self.extra_workers else None
-        await dispatch(self)
+        dispatch_now = self.jobs["dispatch"]
+        await dispatch_now.func(*dispatch_now.args(self))
         log.info("promo-scheduler %s as %s; Ctrl-C stops it",
                  "dispatch worker running" if self.dispatch_only else "running", self.dispatcher.worker)
         await self._stop.wait()

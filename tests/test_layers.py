@@ -1,29 +1,41 @@
-"""Imports flow one way: models → storage/composer/platforms/textrules → dispatch/planner →
-jobs/service → cli/web; config, errors, redact and shipped are the base everyone may use.
+"""Imports flow one way, and nothing imports in a circle.
 
-Every import (top level or inside a function) is read with ``ast``; a lower module importing
-an upper one fails the test.
+Floors, lowest first (docs/architecture.md draws them): models (and the errors and redaction
+everyone uses) → config/shipped/textrules/media → storage/composer/platforms → dispatch,
+planner, importer, alerts, unsent → jobs → service, views, demo → cli, web, jobs_info.
+A module may import its own floor or a lower one. Every import (top level, inside a function
+or under ``TYPE_CHECKING``) is read with ``ast``; a lower module importing an upper one fails
+the test, and so does any cycle between modules or between packages.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Layer of each module (longest prefix wins); a module may import its own layer or lower.
-LAYERS: dict[str, int] = {
-    "scheduler.errors": 0, "scheduler.redact": 0, "scheduler.config": 0, "scheduler.shipped": 0,
-    "scheduler.models": 1, "scheduler.textrules": 1, "scheduler.media": 1,
-    "scheduler.storage": 2, "scheduler.composer": 2, "scheduler.platforms": 2, "scheduler.httpclient": 2,
-    "scheduler.dispatch": 3, "scheduler.planner": 3, "scheduler.importer": 3, "scheduler.alerts": 3,
-    "scheduler.views": 3, "scheduler.budget": 3,
-    "jobs": 4, "scheduler.service": 4, "scheduler.jobs_info": 4, "scheduler.demo": 4,
-    "scheduler.cli": 5, "scheduler.web": 4,
-}
+#: The floors, lowest first; a module's floor is that of its longest listed prefix.
+FLOORS: tuple[tuple[str, ...], ...] = (
+    # the words (tables, enums) and what every module may use; none imports another floor
+    ("scheduler.errors", "scheduler.redact", "scheduler.models"),
+    ("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media"),
+    ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
+    ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.alerts", "scheduler.unsent",
+     "scheduler.retry", "scheduler.budget"),
+    # scheduled job functions: plain arguments, never the service
+    ("jobs",),
+    # the service declares and runs the jobs; views are read models over jobs and storage
+    ("scheduler.service", "scheduler.views", "scheduler.demo"),
+    # the two front doors
+    ("scheduler.cli", "scheduler.web", "scheduler.jobs_info"),
+)
+LAYERS: dict[str, int] = {prefix: n for n, floor in enumerate(FLOORS) for prefix in floor}
+#: The package's own ``__init__`` (``__version__`` only) sits under everything.
+ROOT = "scheduler"
 #: config checks channel options against the adapters' declared keys (a lookup of data,
 #: through the registry) — the one sanctioned upward reach, kept to the registry module.
 ALLOWED = {("scheduler.config", "scheduler.platforms")}
@@ -39,6 +51,8 @@ FORBIDDEN = {
 
 
 def layer_of(module: str) -> int | None:
+    if module == ROOT:
+        return -1
     best = max((p for p in LAYERS if module == p or module.startswith(p + ".")), key=len, default=None)
     return LAYERS[best] if best else None
 
@@ -73,12 +87,69 @@ def imports_in(source: str, me: str, is_package: bool = False) -> list[tuple[int
     return [(line, m) for line, m in out if m.split(".")[0] in ("scheduler", "jobs")]
 
 
+def import_graph(sources: Mapping[str, tuple[str, bool]], unit: int | None = None) -> dict[str, set[str]]:
+    """Who imports whom, from ``{module: (source, is_package)}``.
+
+    An imported name that is not a module (``from scheduler import __version__``) counts as its
+    module. With ``unit=2`` every module stands for its package (``scheduler.storage.posts`` →
+    ``scheduler.storage``, ``jobs.highlight.pick`` → ``jobs.highlight``); imports inside one unit
+    are left out.
+    """
+    def resolve(name: str) -> str:
+        while name and name not in sources:
+            name = name.rpartition(".")[0]
+        return name
+
+    def shorten(name: str) -> str:
+        return ".".join(name.split(".")[:unit]) if unit else name
+
+    graph: dict[str, set[str]] = {shorten(m): set() for m in sources}
+    for me, (source, is_package) in sources.items():
+        for _line, name in imports_in(source, me, is_package):
+            target = resolve(name)
+            if target and shorten(target) != shorten(me):
+                graph[shorten(me)].add(shorten(target))
+    return graph
+
+
+def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """One import cycle as a path (``[a, b, a]``), or None when the graph has none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
 SOURCES = sorted(p for d in ("scheduler", "jobs") for p in (REPO / d).rglob("*.py"))
+REAL = {module_name(p): (p.read_text(encoding="utf-8"), p.name == "__init__.py") for p in SOURCES}
 
 
 def test_every_module_has_a_layer() -> None:
-    unplaced = [module_name(p) for p in SOURCES if layer_of(module_name(p)) is None and module_name(p) != "scheduler"]
-    assert not unplaced, f"add these to LAYERS in tests/test_layers.py: {unplaced}"
+    unplaced = [module_name(p) for p in SOURCES if layer_of(module_name(p)) is None]
+    assert not unplaced, f"add these to FLOORS in tests/test_layers.py: {unplaced}"
+
+
+def test_the_floors_are_the_design_order() -> None:
+    floor = {name: layer_of(name) for name in ("scheduler.models", "scheduler.storage", "scheduler.dispatch",
+                                               "jobs", "scheduler.service", "scheduler.cli", "scheduler.web")}
+    assert floor["scheduler.models"] < floor["scheduler.storage"] < floor["scheduler.dispatch"]  # type: ignore[operator]
+    assert floor["scheduler.dispatch"] < floor["jobs"] < floor["scheduler.service"]  # type: ignore[operator]
+    assert floor["scheduler.service"] < floor["scheduler.cli"] == floor["scheduler.web"]  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[module_name(p) for p in SOURCES])
@@ -102,8 +173,39 @@ def test_imports_point_down(path: Path) -> None:
     assert not wrong, f"{me} imports upwards: {sorted(set(wrong))}"
 
 
+@pytest.mark.parametrize("unit", [None, 2], ids=["modules", "packages"])
+def test_no_import_cycle(unit: int | None) -> None:
+    cycle = find_cycle(import_graph(REAL, unit))
+    assert cycle is None, "import cycle: " + " → ".join(cycle or [])
+
+
 def test_the_checker_sees_function_level_and_relative_imports() -> None:
     source = "def f():\n    from scheduler.storage import posts\n    from .. import cli\n"
     found = [t for _, t in imports_in(source, "scheduler.platforms.probe")]
     assert "scheduler.storage.posts" in found and "scheduler.cli" in found
     assert layer_of("scheduler.cli") > layer_of("scheduler.platforms.probe")  # type: ignore[operator]
+
+
+def test_the_checker_finds_a_planted_cycle() -> None:
+    # A job that reaches back into the service (even only for a type) closes a circle.
+    fake = {
+        "scheduler.service": ("from jobs.tick import tick\n", False),
+        "jobs": ("", True),
+        "jobs.tick": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                      "    from scheduler.service import Service\n", False),
+        "scheduler.storage": ("", True),
+        "scheduler.storage.posts": ("from scheduler import __version__\n", False),
+        "scheduler": ("", True),
+    }
+    assert find_cycle(import_graph(fake)) == ["jobs.tick", "scheduler.service", "jobs.tick"]
+    assert find_cycle(import_graph(fake, 2)) == ["jobs.tick", "scheduler.service", "jobs.tick"]
+    assert layer_of("jobs.tick") < layer_of("scheduler.service")  # type: ignore[operator]  # so it is upward too
+
+    del fake["jobs.tick"]
+    assert find_cycle(import_graph(fake)) is None
+    # Between packages: each module on its own is fine, the packages import each other.
+    split = {"scheduler.a": ("", True), "scheduler.a.x": ("from scheduler.b import y\n", False),
+             "scheduler.a.z": ("", False), "scheduler.b": ("", True),
+             "scheduler.b.w": ("from scheduler.a import z\n", False), "scheduler.b.y": ("", False)}
+    assert find_cycle(import_graph(split)) is None
+    assert find_cycle(import_graph(split, 2)) == ["scheduler.a", "scheduler.b", "scheduler.a"]

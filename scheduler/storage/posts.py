@@ -28,23 +28,25 @@ from scheduler.models import (
 )
 from scheduler.redact import redact
 
-S = PostStatus
-
 #: Every arrow of the lifecycle: from → allowed targets.
 ALLOWED: dict[PostStatus, frozenset[PostStatus]] = {
-    S.DRAFT: frozenset({S.PENDING_APPROVAL, S.SCHEDULED, S.CANCELLED}),
-    S.PENDING_APPROVAL: frozenset({S.SCHEDULED, S.DRAFT, S.CANCELLED, S.EXPIRED}),
-    S.SCHEDULED: frozenset({S.PUBLISHING, S.CANCELLED, S.EXPIRED, S.SCHEDULED, S.PENDING_APPROVAL}),
-    S.PUBLISHING: frozenset({S.PUBLISHED, S.RETRY_WAIT, S.FAILED, S.NEEDS_REVIEW, S.SCHEDULED}),
-    S.RETRY_WAIT: frozenset({S.PUBLISHING, S.CANCELLED, S.EXPIRED, S.FAILED, S.SCHEDULED}),
-    S.FAILED: frozenset({S.SCHEDULED}),
-    S.NEEDS_REVIEW: frozenset({S.PUBLISHED, S.SCHEDULED, S.CANCELLED}),
-    S.EXPIRED: frozenset({S.SCHEDULED}),
-    S.CANCELLED: frozenset(),
-    S.PUBLISHED: frozenset(),
+    PostStatus.DRAFT: frozenset({PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.CANCELLED}),
+    PostStatus.PENDING_APPROVAL: frozenset({PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.CANCELLED,
+                                            PostStatus.EXPIRED}),
+    PostStatus.SCHEDULED: frozenset({PostStatus.PUBLISHING, PostStatus.CANCELLED, PostStatus.EXPIRED,
+                                     PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL}),
+    PostStatus.PUBLISHING: frozenset({PostStatus.PUBLISHED, PostStatus.RETRY_WAIT, PostStatus.FAILED,
+                                      PostStatus.NEEDS_REVIEW, PostStatus.SCHEDULED}),
+    PostStatus.RETRY_WAIT: frozenset({PostStatus.PUBLISHING, PostStatus.CANCELLED, PostStatus.EXPIRED,
+                                      PostStatus.FAILED, PostStatus.SCHEDULED}),
+    PostStatus.FAILED: frozenset({PostStatus.SCHEDULED}),
+    PostStatus.NEEDS_REVIEW: frozenset({PostStatus.PUBLISHED, PostStatus.SCHEDULED, PostStatus.CANCELLED}),
+    PostStatus.EXPIRED: frozenset({PostStatus.SCHEDULED}),
+    PostStatus.CANCELLED: frozenset(),
+    PostStatus.PUBLISHED: frozenset(),
 }
-CLAIMABLE = (S.SCHEDULED.value, S.RETRY_WAIT.value)
-WAITING = (S.SCHEDULED.value, S.RETRY_WAIT.value)
+CLAIMABLE = (PostStatus.SCHEDULED.value, PostStatus.RETRY_WAIT.value)
+WAITING = (PostStatus.SCHEDULED.value, PostStatus.RETRY_WAIT.value)
 
 
 def new_key() -> str:
@@ -112,7 +114,8 @@ def transition(session: Session, post: Post, to: PostStatus, *, actor: str, reas
     post.updated_at = utcnow()
     for k, v in changes.items():
         setattr(post, k, v)
-    if to in (S.SCHEDULED, S.DRAFT, S.PENDING_APPROVAL, S.CANCELLED, S.EXPIRED):
+    if to in (PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.CANCELLED,
+              PostStatus.EXPIRED):
         post.lease_owner = None
         post.lease_expires_at = None
     session.flush()
@@ -140,7 +143,8 @@ def busy_slots(session: Session, channel_id: int, start: dt.datetime, end: dt.da
     """Scheduled times already taken on a channel (for --queue)."""
     q = select(Post.scheduled_at).where(
         Post.channel_id == channel_id, Post.scheduled_at >= start, Post.scheduled_at < end,
-        Post.status.notin_([S.CANCELLED.value, S.DRAFT.value, S.FAILED.value, S.EXPIRED.value]),
+        Post.status.notin_([PostStatus.CANCELLED.value, PostStatus.DRAFT.value, PostStatus.FAILED.value,
+                            PostStatus.EXPIRED.value]),
     )
     return {t for t in session.scalars(q) if t is not None}
 
@@ -193,7 +197,7 @@ def _claim_statement(*, only_locked_channels: bool = False) -> Any:
     q = aliased(Post)
     now = bindparam("c_now", type_=UTCDateTime())
     due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
-    busy = select(q.id).where(q.channel_id == _P.c.channel_id, q.status == S.PUBLISHING.value).exists()
+    busy = select(q.id).where(q.channel_id == _P.c.channel_id, q.status == PostStatus.PUBLISHING.value).exists()
     rank = func.row_number().over(partition_by=_P.c.channel_id, order_by=(_P.c.scheduled_at, _P.c.id))
     ranked = (select(_P.c.id, rank.label("rn")).join(_C, _C.c.id == _P.c.channel_id)
               .where(_P.c.status.in_(CLAIMABLE), due_at <= now, _C.c.status == ChannelStatus.ACTIVE.value,
@@ -205,7 +209,7 @@ def _claim_statement(*, only_locked_channels: bool = False) -> Any:
     return (
         update(_P)
         .where(_P.c.id.in_(pick), _P.c.status.in_(CLAIMABLE))
-        .values(status=S.PUBLISHING.value, lease_owner=bindparam("c_worker"),
+        .values(status=PostStatus.PUBLISHING.value, lease_owner=bindparam("c_worker"),
                 lease_expires_at=bindparam("c_expires", type_=UTCDateTime()),
                 attempts=_P.c.attempts + 1, updated_at=now)
         .returning(_P.c.id, _P.c.channel_id, _P.c.kind, _P.c.text, _P.c.link, _P.c.title, _P.c.summary,
@@ -220,7 +224,7 @@ def _lock_free_channels_statement() -> Any:
     now = bindparam("c_now", type_=UTCDateTime())
     due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
     has_due = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status.in_(CLAIMABLE), due_at <= now).exists()
-    busy = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status == S.PUBLISHING.value).exists()
+    busy = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status == PostStatus.PUBLISHING.value).exists()
     return (select(_C.c.id)
             .where(_C.c.status == ChannelStatus.ACTIVE.value,
                    or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), has_due, ~busy)
@@ -263,8 +267,8 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
                 return []
             history_rows = [
                 dict(post_id=r.id, channel_id=r.channel_id, action="attempt", started_at=now,
-                     from_status=S.RETRY_WAIT.value if r.next_attempt_at else S.SCHEDULED.value,
-                     to_status=S.PUBLISHING.value, actor=worker)
+                     from_status=PostStatus.RETRY_WAIT.value if r.next_attempt_at else PostStatus.SCHEDULED.value,
+                     to_status=PostStatus.PUBLISHING.value, actor=worker)
                 for r in rows
             ]
             ids = conn.execute(insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True),
@@ -297,7 +301,7 @@ def uncertain_since(conn: Any, post_ids: Sequence[int]) -> dict[int, dt.datetime
     so an idempotency window is measured from the first request that may have created it.
     """
     reviewed = (select(_H.c.post_id, func.max(_H.c.id).label("hid"))
-                .where(_H.c.post_id.in_(list(post_ids)), _H.c.from_status == S.NEEDS_REVIEW.value)
+                .where(_H.c.post_id.in_(list(post_ids)), _H.c.from_status == PostStatus.NEEDS_REVIEW.value)
                 .group_by(_H.c.post_id).subquery())
     q = (select(_H.c.post_id, func.min(_H.c.started_at))
          .select_from(_H.outerjoin(reviewed, reviewed.c.post_id == _H.c.post_id))
@@ -358,7 +362,7 @@ def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
                 values["status_reason"] = redact(ch.reason)
             conn.execute(update(_C).where(_C.c.id == ch.channel_id).values(**values))
         ids = [o.post_id for o in outcomes]
-        held = set(conn.scalars(select(_P.c.id).where(_P.c.id.in_(ids), _P.c.status == S.PUBLISHING.value,
+        held = set(conn.scalars(select(_P.c.id).where(_P.c.id.in_(ids), _P.c.status == PostStatus.PUBLISHING.value,
                                                        _P.c.lease_owner == worker)))
         rows = [_post_values(o) for o in outcomes]
         mine = [r for r, o in zip(rows, outcomes, strict=True) if o.post_id in held]
@@ -366,11 +370,12 @@ def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
             conn.execute(_FINISH_POST, mine)
         lost = [o.post_id for o in outcomes if o.post_id not in held]
         for r, o in zip(rows, outcomes, strict=True):
-            if o.post_id in held or o.to != S.PUBLISHED:
+            if o.post_id in held or o.to != PostStatus.PUBLISHED:
                 continue
             conn.execute(update(_P).where(
                 _P.c.id == o.post_id,
-                _P.c.status.in_([S.NEEDS_REVIEW.value, S.RETRY_WAIT.value, S.PUBLISHING.value]),
+                _P.c.status.in_([PostStatus.NEEDS_REVIEW.value, PostStatus.RETRY_WAIT.value,
+                                 PostStatus.PUBLISHING.value]),
             ).values(**{k.removeprefix("b_"): v for k, v in r.items()
                         if k != "b_id" and not (k == "b_failures" and v is None)}))
         conn.execute(_FINISH_HISTORY, [
@@ -382,13 +387,13 @@ def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
 
 
 def _post_values(o: Outcome) -> dict[str, object]:
-    published = o.to == S.PUBLISHED
+    published = o.to == PostStatus.PUBLISHED
     return {
         "b_id": o.post_id, "b_status": o.to.value, "b_updated_at": o.finished_at,
         "b_error": None if published or not o.error else redact(o.error),
         "b_lease_owner": None, "b_lease_expires_at": None,
         # a paused channel's post goes back to waiting for its own time, not a retry time
-        "b_next_attempt_at": None if o.to == S.SCHEDULED else o.next_attempt_at,
+        "b_next_attempt_at": None if o.to == PostStatus.SCHEDULED else o.next_attempt_at,
         "b_failures": o.failures,
         "b_remote_id": o.remote_id if published else None, "b_remote_url": o.remote_url if published else None,
         "b_published_at": o.finished_at if published else None,
@@ -417,12 +422,12 @@ def renew_leases(engine: Engine, worker: str, post_ids: Sequence[int], until: dt
         return
     with engine.begin() as conn:
         conn.execute(update(_P).where(_P.c.id.in_(list(post_ids)), _P.c.lease_owner == worker,
-                                      _P.c.status == S.PUBLISHING.value).values(lease_expires_at=until))
+                                      _P.c.status == PostStatus.PUBLISHING.value).values(lease_expires_at=until))
 
 
 def expired_leases(session: Session, now: dt.datetime) -> list[Post]:
     """Posts whose claimer's lease ran out (the process died or stalled)."""
-    q = select(Post).where(Post.status == S.PUBLISHING.value, Post.lease_expires_at < now).order_by(Post.id)
+    q = select(Post).where(Post.status == PostStatus.PUBLISHING.value, Post.lease_expires_at < now).order_by(Post.id)
     return list(session.scalars(q))
 
 
@@ -436,7 +441,7 @@ def open_attempt(session: Session, post: Post) -> HistoryEntry | None:
 
 def stale_candidates(session: Session, older_than: dt.datetime) -> list[Post]:
     """Waiting posts scheduled before ``older_than`` (the caller applies each kind's lateness)."""
-    q = select(Post).where(Post.status.in_(WAITING + (S.PENDING_APPROVAL.value,)),
+    q = select(Post).where(Post.status.in_(WAITING + (PostStatus.PENDING_APPROVAL.value,)),
                            Post.scheduled_at < older_than)
     return list(session.scalars(q))
 

@@ -46,6 +46,8 @@ from scheduler.views import (
     HistoryFilter,
     channel_states,
     csv_text,
+    featured_summary,
+    highlight_history,
     history_rows,
     local,
     post_row,
@@ -195,15 +197,11 @@ class Dashboard:
 
     async def highlights(self, request: web.Request, q: NoParams) -> web.Response:
         rows = await self._highlight_rows()
-        from jobs.daily_highlight import featured_summary
-
         return self.page("highlights.html", rows=list(reversed(rows))[:PAGE_ROWS], limit=PAGE_ROWS,
                          umkm=featured_summary(rows, "umkm", "umkm_name"))
 
     async def _highlight_rows(self) -> list[dict[str, Any]]:
-        from jobs.daily_highlight import history
-
-        return await asyncio.to_thread(history, self.db, lambda v: local(v, self.tz))
+        return await asyncio.to_thread(highlight_history, self.db, lambda v: local(v, self.tz))
 
     # --- API -------------------------------------------------------------------------------
 
@@ -321,4 +319,5 @@ async def start(settings: Settings, db: Database, host: str, port: int) -> web.A
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(f"promo serve --web: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    log.info("dashboard: http://%s:%d/", host if ":" not in host else f"[{host}]", port)
     return runner

@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from jobs.daily_highlight import eligible_products, run_daily_highlight
 from jobs.event_promotion import on_record_change
+from jobs.highlight.create import run_daily_highlight
+from jobs.highlight.queries import eligible_products
 from scheduler.composer import Composer
 from scheduler.config import Settings, load_settings
 from scheduler.importer import import_file
@@ -407,8 +408,8 @@ async def test_the_dashboard_shows_who_was_featured_and_how_often(world: World):
 
     import httpx
 
-    from jobs.daily_highlight import featured_summary, history
     from scheduler import web
+    from scheduler.views import featured_summary, highlight_history
 
     for n in range(3):  # three mornings: three different businesses, on both channels
         world.run(at(START + dt.timedelta(days=n), "09:00"))
@@ -422,7 +423,7 @@ async def test_the_dashboard_shows_who_was_featured_and_how_often(world: World):
             page = (await client.get("/highlights")).text
     finally:
         await runner.cleanup()
-    rows = history(world.db, lambda v: v.astimezone(WITA).isoformat(timespec="seconds") if v else "")
+    rows = highlight_history(world.db, lambda v: v.astimezone(WITA).isoformat(timespec="seconds") if v else "")
     assert api == rows and len(api) == 6 and {r["status"] for r in api} == {"created"}
     summary = featured_summary(api, "umkm", "umkm_name")
     assert [s["times"] for s in summary] == [1, 1, 1]  # three businesses, one day each (on both channels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from jobs.daily_highlight import Candidate, Feature, pick_highlights
+from jobs.highlight.pick import Candidate, Feature, pick_highlights
 from tests.helpers import between_repeats_all_others_appear
 
 DAY0 = dt.date(2026, 12, 1)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from scheduler import errors
 from scheduler.config import load_settings
-from scheduler.dispatch import decide
 from scheduler.models import ChannelStatus, HistoryEntry, PostStatus
 from scheduler.platforms.base import ALWAYS, PlatformRules, PublishResult
+from scheduler.retry import decide
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
