@@ -27,6 +27,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -166,6 +167,14 @@ def _classify(claimed: post_store.Claimed, exc: BaseException | None, result: Pu
                     alert=f"{where} needs review (may or may not be on the platform): {message}")
 
 
+def make_adapter(settings: Settings, cfg: ChannelConfig, state: Any, client: httpx.AsyncClient) -> Adapter:
+    """The adapter for one channel: its platform's class with the channel's options and state."""
+    ctx = ChannelContext(name=cfg.name, options=cfg.options, state=state,
+                         public_media_base_url=settings.public_media_base_url,
+                         graph_api_version=settings.graph_api_version)
+    return adapter_class(cfg.platform)(ctx, client)
+
+
 class Dispatcher:
     """Publishes due posts; one instance per service process."""
 
@@ -221,12 +230,8 @@ class Dispatcher:
         adapter = self._adapters.get(channel_id)
         if adapter is None:
             name, cfg = self.config_for(channel_id)
-            cls = adapter_class(cfg.platform)
             state = channel_store.DbChannelState(self.db, channel_id, self.settings)
-            ctx = ChannelContext(name=name, options=cfg.options, state=state,
-                                 public_media_base_url=self.settings.public_media_base_url,
-                                 graph_api_version=self.settings.graph_api_version)
-            adapter = cls(ctx, self.client_for(channel_id))
+            adapter = make_adapter(self.settings, cfg, state, self.client_for(channel_id))
             self._adapters[channel_id] = adapter
         return adapter
 

@@ -1,5 +1,5 @@
 """Imports flow one way: models → storage/composer/platforms/textrules → dispatch/planner →
-jobs/service → cli/web; config, errors, redact and shipped are the base everyone may use.
+actions → jobs/service → cli/web; config, errors, redact and shipped are the base everyone may use.
 
 Every import (top level or inside a function) is read with ``ast``; a lower module importing
 an upper one fails the test.
@@ -21,8 +21,9 @@ LAYERS: dict[str, int] = {
     "scheduler.storage": 2, "scheduler.composer": 2, "scheduler.platforms": 2, "scheduler.httpclient": 2,
     "scheduler.dispatch": 3, "scheduler.planner": 3, "scheduler.importer": 3, "scheduler.alerts": 3,
     "scheduler.views": 3,
-    "jobs": 4, "scheduler.service": 4, "scheduler.jobs_info": 4, "scheduler.demo": 4,
-    "scheduler.cli": 5, "scheduler.web": 4,
+    "scheduler.actions": 4,
+    "jobs": 5, "scheduler.service": 5, "scheduler.jobs_info": 5, "scheduler.demo": 5,
+    "scheduler.cli": 6, "scheduler.web": 5,
 }
 #: config checks channel options against the adapters' declared keys (a lookup of data,
 #: through the registry) — the one sanctioned upward reach, kept to the registry module.
@@ -35,6 +36,8 @@ FORBIDDEN = {
                           "scheduler.composer"),
     "scheduler.composer": ("scheduler.storage", "scheduler.dispatch", "scheduler.platforms", "scheduler.planner"),
     "scheduler.textrules": ("scheduler.composer", "scheduler.platforms"),
+    # Actions are what people do; they never reach for the scheduler or the front doors.
+    "scheduler.actions": ("jobs", "scheduler.service", "scheduler.cli", "scheduler.web"),
 }
 
 
@@ -107,3 +110,9 @@ def test_the_checker_sees_function_level_and_relative_imports() -> None:
     found = [t for _, t in imports_in(source, "scheduler.platforms.probe")]
     assert "scheduler.storage.posts" in found and "scheduler.cli" in found
     assert layer_of("scheduler.cli") > layer_of("scheduler.platforms.probe")  # type: ignore[operator]
+
+
+def test_actions_sit_between_dispatch_and_jobs_and_cli_on_top() -> None:
+    assert layer_of("scheduler.dispatch") < layer_of("scheduler.actions.posts") < layer_of("jobs.dispatch")  # type: ignore[operator]
+    assert layer_of("scheduler.service") < layer_of("scheduler.cli.posts")  # type: ignore[operator]
+    assert layer_of("scheduler.actions") < layer_of("scheduler.web")  # type: ignore[operator]

@@ -120,6 +120,18 @@ def transition(session: Session, post: Post, to: PostStatus, *, actor: str, reas
     return post
 
 
+def edit_text(session: Session, post: Post, text: str, to: PostStatus, *, actor: str, reason: str) -> Post:
+    """Replace an unsent post's text, moving it to ``to`` (its own status, or back to pending_approval)."""
+    frm = PostStatus(post.status)
+    if to != frm:
+        return transition(session, post, to, actor=actor, reason=reason, text=text)
+    post.text = text
+    post.updated_at = utcnow()
+    session.flush()
+    _history(session, post, frm, to, actor, reason)
+    return post
+
+
 def list_posts(session: Session, *, status: Sequence[str] | None = None, channel: str | None = None,
                limit: int | None = None, newest_first: bool = False) -> list[Post]:
     q = select(Post).join(Channel)
