@@ -65,7 +65,7 @@ def queue_posts(ctx: Context, actor: Actor, *, channels: Sequence[str], product:
 
 def _each(ctx: Context, post_ids: Sequence[int], step: Callable[[Session, Post], Post]) -> list[Changed]:
     with ctx.db.session() as session:
-        return [_changed(step(session, post_store.get_post(session, i))) for i in post_ids]
+        return [_changed(step(session, post_store.get_post(session, i, lock=True))) for i in post_ids]
 
 
 def approve(ctx: Context, actor: Actor, post_ids: Sequence[int], *, now: dt.datetime | None = None) -> list[Changed]:
@@ -169,7 +169,7 @@ def reschedule(ctx: Context, actor: Actor, post_id: int, when: str | None, *, as
     if at < now and not asap:
         raise ValidationError(f"{when!r} is in the past; use --now to publish right away")
     with ctx.db.session() as session:
-        post = post_store.get_post(session, post_id)
+        post = post_store.get_post(session, post_id, lock=True)
         if post.status == S.DRAFT.value:
             post.scheduled_at = at
             session.add(AuditEntry(actor=actor.name, action="post.reschedule", entity="post", entity_id=str(post.id),
@@ -202,7 +202,7 @@ def edit_text(ctx: Context, actor: Actor, post_id: int, text: str) -> Edited:
     if not text:
         raise ValidationError("the new text is empty")
     with ctx.db.session() as session:
-        post = post_store.get_post(session, post_id)
+        post = post_store.get_post(session, post_id, lock=True)
         if post.status not in EDITABLE:
             raise StateError(f"post {post.id} is {post.status}; only draft, pending_approval or scheduled posts "
                              "can be edited")

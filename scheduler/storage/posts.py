@@ -51,8 +51,10 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def get_post(session: Session, post_id: int) -> Post:
-    post = session.get(Post, post_id)
+def get_post(session: Session, post_id: int, *, lock: bool = False) -> Post:
+    """The post, or NotFoundError. ``lock`` holds its row for the transaction (``FOR UPDATE``; on
+    SQLite the session's write lock does), so a dispatcher cannot claim it while a person changes it."""
+    post = session.get(Post, post_id, with_for_update=lock)
     if post is None:
         raise NotFoundError(f"no post with id {post_id}")
     return post
