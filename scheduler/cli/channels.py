@@ -50,8 +50,8 @@ def cmd_channels_pause(app: App) -> int:
 
     app.require_schema()
     r = pause(app.ctx, app.who, app.args.name, app.args.reason)
-    waiting = f"{r.waiting} waiting post{'' if r.waiting == 1 else 's'}"
-    print(f"channel {r.name}: " + (f"paused; its {waiting} wait until `promo channels resume {r.name}`"
+    waiting, verb = _waiting(r.waiting), "waits" if r.waiting == 1 else "wait"
+    print(f"channel {r.name}: " + (f"paused; its {waiting} {verb} until `promo channels resume {r.name}`"
                                    if r.changed else f"already paused ({waiting})"))
     return EXIT_OK
 
@@ -61,10 +61,14 @@ def cmd_channels_resume(app: App) -> int:
 
     app.require_schema()
     r = resume(app.ctx, app.who, app.args.name)
-    waiting = f"{r.waiting} waiting post{'' if r.waiting == 1 else 's'}"
-    print(f"channel {r.name}: " + (f"active again; its {waiting} go out (any past their lateness limit expire)"
+    waiting, verb = _waiting(r.waiting), "goes" if r.waiting == 1 else "go"
+    print(f"channel {r.name}: " + (f"active again; its {waiting} {verb} out (any past their lateness limit expire)"
                                    if r.changed else f"already active ({waiting})"))
     return EXIT_OK
+
+
+def _waiting(n: int) -> str:
+    return f"{n} waiting post{'' if n == 1 else 's'}"
 
 
 def cmd_secrets_rotate(app: App) -> int:

@@ -131,7 +131,7 @@ def test_a_paused_channel_keeps_its_posts_until_resumed(promo) -> None:  # noqa:
         code, out, _ = promo("channels", "pause", "outbox")
         assert (code, out.strip()) == (0, "channel outbox: already paused (1 waiting post)")
         code, out, err = promo("channels", "resume", "outbox")
-        assert code == 0 and out.startswith("channel outbox: active again; its 1 waiting post go out"), err
+        assert code == 0 and out.startswith("channel outbox: active again; its 1 waiting post goes out"), err
         assert claimable(now) == [row["id"]]
         code, out, _ = promo("audit", "--entity", "channel", "--format", "json")
         audit = [(a["actor"], a["action"]) for a in json.loads(out)]

@@ -19,7 +19,7 @@ from scheduler.actions import records as record_actions
 from scheduler.actions import templates as template_actions
 from scheduler.actions import users as user_actions
 from scheduler.errors import NotFoundError, PermissionDenied, StateError, TooLongError, ValidationError
-from scheduler.models import AuditEntry, Channel, ChannelStatus, HistoryEntry, Post, PostStatus, User
+from scheduler.models import AuditEntry, Channel, ChannelStatus, HistoryEntry, Post, PostStatus, Umkm, User
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from tests.unit.test_planner import NOW, World, env  # noqa: F401  (env: the fixture)
@@ -44,6 +44,7 @@ def snapshot(w: World) -> tuple[Any, ...]:
             [(a.id, a.action) for a in s.scalars(select(AuditEntry))],
             [(u.name, u.role) for u in s.scalars(select(User))],
             [(c.name, c.status, c.secrets_enc) for c in s.scalars(select(Channel).order_by(Channel.name))],
+            sorted(s.scalars(select(Umkm.external_id))),
         )
 
 
@@ -221,6 +222,8 @@ def test_failures_write_nothing(world: World) -> None:
     approver, admin = Actor("boss", "approver"), Actor("ani", "admin")
     pending = post_in(world, S.PENDING_APPROVAL)
     scheduled = post_in(world, S.SCHEDULED)
+    bad = world.tmp / "bad.csv"
+    bad.write_text("id,name,city\nu9,Baru,Balikpapan\n,Tanpa id,Samarinda\n")
     before = snapshot(world)
     failures: list[tuple[type[Exception], Callable[[], Any]]] = [
         # one of several posts cannot change: none of them does
@@ -235,6 +238,7 @@ def test_failures_write_nothing(world: World) -> None:
                                                            text="x", queue=True)),  # tg has no slots
         (NotFoundError, lambda: channel_actions.pause(world.ctx, admin, "nope")),
         (ValidationError, lambda: user_actions.add_user(world.ctx, admin, "rina", "boss")),
+        (ValidationError, lambda: record_actions.import_records(world.ctx, admin, "umkm", bad)),
     ]
     for error, call in failures:
         with pytest.raises(error):
