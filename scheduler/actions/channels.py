@@ -53,6 +53,8 @@ def list_channels(ctx: Context, actor: Actor, *, schema: bool) -> list[dict[str,
 
 @dataclass(frozen=True)
 class Added:
+    """The channel stored (its name as normalised)."""
+
     name: str
     platform: str
 

@@ -103,6 +103,7 @@ def reject(ctx: Context, actor: Actor, post_ids: Sequence[int], comment: str) ->
 
 
 def cancel(ctx: Context, actor: Actor, post_ids: Sequence[int], reason: str = "cancelled by staff") -> list[Changed]:
+    """Withdraw posts not yet published (``reason`` goes into their history)."""
     require(actor, "post.cancel")
     return _each(ctx, post_ids, lambda session, post: post_store.transition(
         session, post, S.CANCELLED, actor=actor.name, reason=reason))

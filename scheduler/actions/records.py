@@ -37,6 +37,7 @@ class Records:
 
 
 def list_records(ctx: Context, actor: Actor, kind: str) -> Records:
+    """Every stored record of ``kind`` (umkm, products, events), times in the organisation's zone."""
     require(actor, "records.list")
     tz = ctx.settings.timezone
 

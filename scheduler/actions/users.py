@@ -14,6 +14,8 @@ from scheduler.models import AuditEntry, User
 
 @dataclass(frozen=True)
 class UserRow:
+    """A user as shown: name, role and when they were added."""
+
     name: str
     role: str
     created_at: dt.datetime
@@ -40,6 +42,7 @@ def add_user(ctx: Context, actor: Actor, name: str, role: str) -> UserRow:
 
 
 def list_users(ctx: Context, actor: Actor) -> list[UserRow]:
+    """Every user, by name."""
     require(actor, "users.list")
     with ctx.db.read_session() as session:
         return [UserRow(u.name, u.role, u.created_at) for u in session.scalars(select(User).order_by(User.name))]
