@@ -26,6 +26,7 @@ import random
 import socket
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -55,6 +56,14 @@ TICK_GAP = 0.05
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def make_adapter(settings: Settings, cfg: ChannelConfig, state: Any, client: httpx.AsyncClient) -> Adapter:
+    """The adapter for one channel: its platform's class with the channel's options and state."""
+    ctx = ChannelContext(name=cfg.name, options=cfg.options, state=state,
+                         public_media_base_url=settings.public_media_base_url,
+                         graph_api_version=settings.graph_api_version)
+    return adapter_class(cfg.platform)(ctx, client)
 
 
 class Dispatcher:
@@ -112,12 +121,8 @@ class Dispatcher:
         adapter = self._adapters.get(channel_id)
         if adapter is None:
             name, cfg = self.config_for(channel_id)
-            cls = adapter_class(cfg.platform)
             state = channel_store.DbChannelState(self.db, channel_id, self.settings)
-            ctx = ChannelContext(name=name, options=cfg.options, state=state,
-                                 public_media_base_url=self.settings.public_media_base_url,
-                                 graph_api_version=self.settings.graph_api_version)
-            adapter = cls(ctx, self.client_for(channel_id))
+            adapter = make_adapter(self.settings, cfg, state, self.client_for(channel_id))
             self._adapters[channel_id] = adapter
         return adapter
 

@@ -8,6 +8,7 @@ The tree::
      │    └── ImportValidationError   a whole import file's bad rows (line, column, reason)
      ├── NotFoundError            a record, post or channel that does not exist
      ├── StateError               a post status change the lifecycle does not allow
+     ├── PermissionDenied         the acting user's role may not do this (web app and API; the CLI has full rights)
      ├── ComposeError             a post cannot be composed
      │    ├── TemplateError       template missing, syntax error, unknown field, unsafe access
      │    └── TooLongError        does not fit the platform's text rule even when shortened
@@ -78,6 +79,14 @@ class NotFoundError(PromoError):
 
 class StateError(PromoError):
     """A post status change that the lifecycle does not allow."""
+
+
+class PermissionDenied(PromoError):
+    """The acting user's role does not allow the action (``action`` names it, ``role`` is theirs)."""
+
+    def __init__(self, actor: str, role: str, action: str, needs: str):
+        self.actor, self.role, self.action, self.needs = actor, role, action, needs
+        super().__init__(f"{actor} ({role}) may not {action}: that needs the {needs} role or higher")
 
 
 class ComposeError(PromoError):

@@ -1,7 +1,7 @@
-"""Creating and managing posts: compose per channel, check media, pick times, store.
+"""Planning posts: find the source, compose it per channel, check media, pick times, store.
 
-The CLI, the web API and the jobs all call these functions; none of them publishes
-(only the dispatcher does).
+The building blocks under :mod:`scheduler.actions.posts` (what staff do) and the jobs that
+create posts; none of them checks who acts, and none of them publishes (only the dispatcher does).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
-from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
+from scheduler.errors import NotFoundError, TooLongError, ValidationError
 from scheduler.media import inspect_image
-from scheduler.models import AuditEntry, Channel, Event, Post, PostKind, PostStatus, Product, utcnow
+from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
 from scheduler.storage import channels as channel_store
@@ -298,73 +298,3 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
         )
         posts.append(post)
     return posts
-
-
-# --- staff actions ---------------------------------------------------------------------
-
-def approve(session: Session, post_id: int, actor: str, now: dt.datetime | None = None) -> Post:
-    post = post_store.get_post(session, post_id)
-    if post.status != PostStatus.PENDING_APPROVAL.value:
-        raise StateError(f"post {post.id} is {post.status}, not pending_approval")
-    now = now or utcnow()
-    reason = "approved"
-    if post.scheduled_at is not None and post.scheduled_at < now:
-        # Approval often comes after the planned time (a --now post always does): it goes
-        # out at once, unless the dispatcher finds it past its kind's maximum lateness.
-        reason = f"approved after its time ({post.scheduled_at:%Y-%m-%d %H:%M} UTC): publishing as soon as possible"
-    return post_store.transition(session, post, PostStatus.SCHEDULED, actor=actor, reason=reason)
-
-
-def cancel(session: Session, post_id: int, actor: str, reason: str = "cancelled by staff") -> Post:
-    post = post_store.get_post(session, post_id)
-    return post_store.transition(session, post, PostStatus.CANCELLED, actor=actor, reason=reason)
-
-
-def retry(session: Session, post_id: int, actor: str, now: dt.datetime | None = None) -> Post:
-    """Queue a failed, expired or needs_review post again, now."""
-    post = post_store.get_post(session, post_id)
-    if post.status not in (PostStatus.FAILED.value, PostStatus.EXPIRED.value, PostStatus.NEEDS_REVIEW.value):
-        raise StateError(f"post {post.id} is {post.status}; only failed, expired or needs_review posts can be retried")
-    reason = "retry requested"
-    if post.status == PostStatus.NEEDS_REVIEW.value:
-        reason = "retry requested after review (staff confirmed it is not on the platform)"
-    return post_store.transition(session, post, PostStatus.SCHEDULED, actor=actor, reason=reason,
-                                 scheduled_at=now or utcnow(), next_attempt_at=None, failures=0, error=None)
-
-
-def reschedule(session: Session, settings: Settings, post_id: int, when: str, actor: str,
-               now: dt.datetime | None = None, allow_past: bool = False) -> Post:
-    post = post_store.get_post(session, post_id)
-    at = parse_when(when, settings.timezone)
-    now = now or utcnow()
-    if at < now and not allow_past:
-        raise ValidationError(f"{when!r} is in the past; use --now to publish right away")
-    target = PostStatus.PENDING_APPROVAL if post.status == PostStatus.PENDING_APPROVAL.value else PostStatus.SCHEDULED
-    if post.status == PostStatus.DRAFT.value:
-        target = PostStatus.DRAFT
-        post.scheduled_at = at
-        session.add(AuditEntry(actor=actor, action="post.reschedule", entity="post", entity_id=str(post.id),
-                               detail={"scheduled_at": at.isoformat()}))
-        return post
-    return post_store.transition(session, post, target, actor=actor, reason=f"rescheduled to {at.astimezone(settings.timezone).isoformat(timespec='seconds')}",
-                                 scheduled_at=at, next_attempt_at=None)
-
-
-def mark_published(session: Session, post_id: int, actor: str, remote_url: str | None = None) -> Post:
-    """Staff confirm a needs_review post is on the platform."""
-    post = post_store.get_post(session, post_id)
-    if post.status != PostStatus.NEEDS_REVIEW.value:
-        raise StateError(f"post {post.id} is {post.status}; only needs_review posts can be marked published")
-    return post_store.transition(session, post, PostStatus.PUBLISHED, actor=actor,
-                                 reason="confirmed on the platform by staff", remote_url=remote_url,
-                                 published_at=utcnow())
-
-
-def schedule_draft(session: Session, post_id: int, actor: str, settings: Settings) -> Post:
-    post = post_store.get_post(session, post_id)
-    if post.status != PostStatus.DRAFT.value:
-        raise StateError(f"post {post.id} is {post.status}, not a draft")
-    if post.scheduled_at is None:
-        raise ValidationError(f"post {post.id} has no time yet: `promo post reschedule {post.id} --at WHEN`")
-    target = PostStatus.PENDING_APPROVAL if settings.require_approval else PostStatus.SCHEDULED
-    return post_store.transition(session, post, target, actor=actor, reason="draft submitted")

@@ -2,7 +2,7 @@
 
 Floors, lowest first (docs/architecture.md draws them): models (and the errors and redaction
 everyone uses) → config/shipped/textrules/media → storage/composer/platforms → dispatch,
-planner, importer, alerts, unsent → jobs → service, views, demo → cli, web, jobs_info.
+planner, importer, alerts, unsent → actions → jobs → service, views, demo → cli, web, jobs_info.
 A module may import its own floor or a lower one. Every import (top level, inside a function
 or under ``TYPE_CHECKING``) is read with ``ast``; a lower module importing an upper one fails
 the test, and so does any cycle between modules or between packages.
@@ -25,11 +25,13 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media"),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
     ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.alerts", "scheduler.unsent",
-     "scheduler.retry", "scheduler.budget"),
+     "scheduler.retry", "scheduler.budget", "scheduler.views"),
+    # what people do (queue, approve, cancel, import, channels, users): one function each, CLI and web alike
+    ("scheduler.actions",),
     # scheduled job functions: plain arguments, never the service
     ("jobs",),
-    # the service declares and runs the jobs; views are read models over jobs and storage
-    ("scheduler.service", "scheduler.views", "scheduler.demo"),
+    # the service declares and runs the jobs; the highlight read models use the job's pick
+    ("scheduler.service", "scheduler.highlight_views", "scheduler.demo"),
     # the two front doors
     ("scheduler.cli", "scheduler.web", "scheduler.jobs_info"),
 )
@@ -47,6 +49,8 @@ FORBIDDEN = {
                           "scheduler.composer"),
     "scheduler.composer": ("scheduler.storage", "scheduler.dispatch", "scheduler.platforms", "scheduler.planner"),
     "scheduler.textrules": ("scheduler.composer", "scheduler.platforms"),
+    # Actions are what people do; they never reach for the scheduler or the front doors.
+    "scheduler.actions": ("jobs", "scheduler.service", "scheduler.cli", "scheduler.web"),
 }
 
 
@@ -209,3 +213,9 @@ def test_the_checker_finds_a_planted_cycle() -> None:
              "scheduler.b.w": ("from scheduler.a import z\n", False), "scheduler.b.y": ("", False)}
     assert find_cycle(import_graph(split)) is None
     assert find_cycle(import_graph(split, 2)) == ["scheduler.a", "scheduler.b", "scheduler.a"]
+
+
+def test_actions_sit_between_dispatch_and_jobs_and_cli_on_top() -> None:
+    assert layer_of("scheduler.dispatch") < layer_of("scheduler.actions.posts") < layer_of("jobs.dispatch")  # type: ignore[operator]
+    assert layer_of("scheduler.service") < layer_of("scheduler.cli.posts")  # type: ignore[operator]
+    assert layer_of("scheduler.actions") < layer_of("scheduler.web")  # type: ignore[operator]

@@ -53,8 +53,10 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def get_post(session: Session, post_id: int) -> Post:
-    post = session.get(Post, post_id)
+def get_post(session: Session, post_id: int, *, lock: bool = False) -> Post:
+    """The post, or NotFoundError. ``lock`` holds its row for the transaction (``FOR UPDATE``; on
+    SQLite the session's write lock does), so a dispatcher cannot claim it while a person changes it."""
+    post = session.get(Post, post_id, with_for_update=lock)
     if post is None:
         raise NotFoundError(f"no post with id {post_id}")
     return post
@@ -118,6 +120,18 @@ def transition(session: Session, post: Post, to: PostStatus, *, actor: str, reas
               PostStatus.EXPIRED):
         post.lease_owner = None
         post.lease_expires_at = None
+    session.flush()
+    _history(session, post, frm, to, actor, reason)
+    return post
+
+
+def edit_text(session: Session, post: Post, text: str, to: PostStatus, *, actor: str, reason: str) -> Post:
+    """Replace an unsent post's text, moving it to ``to`` (its own status, or back to pending_approval)."""
+    frm = PostStatus(post.status)
+    if to != frm:
+        return transition(session, post, to, actor=actor, reason=reason, text=text)
+    post.text = text
+    post.updated_at = utcnow()
     session.flush()
     _history(session, post, frm, to, actor, reason)
     return post

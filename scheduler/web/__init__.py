@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
 from scheduler.errors import ConfigError, NotFoundError, ValidationError
+from scheduler.highlight_views import featured_summary, highlight_history
 from scheduler.models import Channel, PostStatus
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -46,8 +47,6 @@ from scheduler.views import (
     HistoryFilter,
     channel_states,
     csv_text,
-    featured_summary,
-    highlight_history,
     history_rows,
     local,
     post_row,

@@ -25,11 +25,12 @@ from sqlalchemy import select
 from jobs.event_promotion import on_record_change
 from jobs.highlight.create import run_daily_highlight
 from jobs.highlight.queries import eligible_products
+from scheduler.actions import Actor, Context
+from scheduler.actions.posts import approve
 from scheduler.composer import Composer
 from scheduler.config import Settings, load_settings
 from scheduler.importer import import_file
 from scheduler.models import AuditEntry, Highlight, Post, Product, Umkm
-from scheduler.planner import approve
 from scheduler.storage.db import Database
 from tests.conftest import PG_URL
 from tests.helpers import between_repeats_all_others_appear
@@ -260,8 +261,7 @@ def test_approval_lead_then_expiry_and_the_product_comes_back(tmp_path: Path, sq
     [d1] = w.run(at(START, "06:00"))
     post = w.posts()[0]
     assert post.status == "pending_approval" and post.scheduled_at == at(START, "09:00")
-    with sqlite_db.session() as session:
-        approve(session, post.id, "approver", now=at(START, "08:00"))
+    approve(Context(w.settings, sqlite_db), Actor("approver"), [post.id], now=at(START, "08:00"))
     assert w.run(at(START, "09:00")) == []
     assert w.posts()[0].status == "scheduled"
     # Day 2: nobody approves it; at 09:00 it expires and the day does not count as featured.
@@ -409,7 +409,7 @@ async def test_the_dashboard_shows_who_was_featured_and_how_often(world: World):
     import httpx
 
     from scheduler import web
-    from scheduler.views import featured_summary, highlight_history
+    from scheduler.highlight_views import featured_summary, highlight_history
 
     for n in range(3):  # three mornings: three different businesses, on both channels
         world.run(at(START + dt.timedelta(days=n), "09:00"))

@@ -11,6 +11,8 @@ import time_machine
 from sqlalchemy import func, select
 
 from scheduler import planner
+from scheduler.actions import Actor, Context
+from scheduler.actions import posts as actions
 from scheduler.composer import Composer
 from scheduler.config import Settings, load_settings
 from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
@@ -74,6 +76,10 @@ class World:
             for p in posts:
                 _ = p.channel.name  # loaded while the session is open
             return posts
+
+    @property
+    def ctx(self) -> Context:
+        return Context(self.settings, self.db, self.composer)
 
     def count(self) -> int:
         with self.db.session() as s:
@@ -157,8 +163,7 @@ def test_queue_uses_each_channels_next_free_slot(world: World) -> None:
 
 def test_queue_reuses_a_slot_freed_by_cancelling(world: World) -> None:
     [p] = world.new(product="p1", queue=True)
-    with world.db.session() as s:
-        planner.cancel(s, p.id, "rina")
+    actions.cancel(world.ctx, Actor("rina"), [p.id])
     [again] = world.new(product="p1", queue=True)
     assert again.scheduled_at == p.scheduled_at
 
@@ -171,9 +176,8 @@ def test_queue_without_slots_is_refused(world: World) -> None:
 def test_draft_has_no_time_and_is_never_due(world: World) -> None:
     [p] = world.new(product="p1", draft=True)
     assert p.status == "draft" and p.scheduled_at is None
-    with world.db.session() as s:
-        planner.reschedule(s, world.settings, p.id, "2023-10-26 09:00", "rina")
-        assert planner.schedule_draft(s, p.id, "rina", world.settings).status == "scheduled"
+    actions.reschedule(world.ctx, Actor("rina"), p.id, "2023-10-26 09:00")
+    assert [c.status for c in actions.submit(world.ctx, Actor("rina"), [p.id])] == ["scheduled"]
 
 
 def test_approval_required(env: dict[str, str], tmp_path: Path) -> None:
@@ -181,10 +185,9 @@ def test_approval_required(env: dict[str, str], tmp_path: Path) -> None:
         w = World({**env, "PROMO_REQUIRE_APPROVAL": "true"}, tmp_path)
         [p] = w.new(product="p1", when="2023-10-25 19:00")
         assert p.status == "pending_approval"
-        with w.db.session() as s:
-            assert planner.approve(s, p.id, "boss").status == "scheduled"
-        with w.db.session() as s, pytest.raises(StateError, match="not pending_approval"):
-            planner.approve(s, p.id, "boss")
+        assert actions.approve(w.ctx, Actor("boss"), [p.id])[0].status == "scheduled"
+        with pytest.raises(StateError, match="not pending_approval"):
+            actions.approve(w.ctx, Actor("boss"), [p.id])
         with w.db.session() as s:
             actors = [h.actor for h in s.scalars(select(HistoryEntry).where(HistoryEntry.post_id == p.id))]
         assert actors == ["rina", "boss"]
@@ -275,17 +278,16 @@ def test_caption_limit_applies_with_an_image(world: World) -> None:
 
 def test_cancel_reschedule_retry(world: World) -> None:
     [p] = world.new(product="p1", when="2023-10-25 19:00")
-    with world.db.session() as s:
-        moved = planner.reschedule(s, world.settings, p.id, "2023-10-26 09:00", "rina")
-        assert moved.scheduled_at == dt.datetime(2023, 10, 26, 1, 0, tzinfo=dt.UTC)
-    with world.db.session() as s, pytest.raises(ValidationError, match="in the past"):
-        planner.reschedule(s, world.settings, p.id, "2023-10-24 09:00", "rina")
-    with world.db.session() as s, pytest.raises(StateError, match="only failed, expired or needs_review"):
-        planner.retry(s, p.id, "rina")
-    with world.db.session() as s:
-        assert planner.cancel(s, p.id, "rina", reason="salah harga").status == "cancelled"
-    with world.db.session() as s, pytest.raises(StateError):
-        planner.cancel(s, p.id, "rina")
+    rina = Actor("rina")
+    moved = actions.reschedule(world.ctx, rina, p.id, "2023-10-26 09:00")
+    assert moved.scheduled_at == dt.datetime(2023, 10, 26, 1, 0, tzinfo=dt.UTC)
+    with pytest.raises(ValidationError, match="in the past"):
+        actions.reschedule(world.ctx, rina, p.id, "2023-10-24 09:00")
+    with pytest.raises(StateError, match="only failed, expired or needs_review"):
+        actions.retry(world.ctx, rina, [p.id])
+    assert actions.cancel(world.ctx, rina, [p.id], reason="salah harga")[0].status == "cancelled"
+    with pytest.raises(StateError):
+        actions.cancel(world.ctx, rina, [p.id])
     with world.db.session() as s:
         history = [(h.to_status, h.error) for h in s.scalars(
             select(HistoryEntry).where(HistoryEntry.post_id == p.id).order_by(HistoryEntry.id))]
@@ -298,9 +300,10 @@ def test_retry_of_a_failed_post_schedules_it_now(world: World) -> None:
         post = post_store.get_post(s, p.id)
         post_store.transition(s, post, PostStatus.PUBLISHING, actor="dispatcher", reason="claimed")
         post_store.transition(s, post, PostStatus.FAILED, actor="dispatcher", reason="rejected", error="boom")
+    [again] = actions.retry(world.ctx, Actor("rina"), [p.id])
+    assert (again.status, again.scheduled_at) == ("scheduled", NOW)
     with world.db.session() as s:
-        again = planner.retry(s, p.id, "rina")
-        assert (again.status, again.scheduled_at, again.error) == ("scheduled", NOW, None)
+        assert post_store.get_post(s, p.id).error is None
 
 
 def test_a_now_post_waiting_for_approval_can_be_approved_later(env: dict[str, str], tmp_path: Path) -> None:
@@ -309,9 +312,8 @@ def test_a_now_post_waiting_for_approval_can_be_approved_later(env: dict[str, st
         [p] = w.new(product="p1", now_flag=True)
     later = NOW + dt.timedelta(minutes=20)
     with time_machine.travel(later, tick=False):
-        with w.db.session() as s:
-            approved = planner.approve(s, p.id, "boss")
-            assert (approved.status, approved.scheduled_at) == ("scheduled", NOW)
+        [approved] = actions.approve(w.ctx, Actor("boss"), [p.id])
+        assert (approved.status, approved.scheduled_at) == ("scheduled", NOW)
         # and the dispatcher takes it at once
         claimed = post_store.claim_due(w.db.engine, worker="w1", now=later, lease=dt.timedelta(seconds=60))
         assert [c.id for c in claimed] == [p.id]

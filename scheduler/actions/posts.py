@@ -1,0 +1,229 @@
+"""Posts: queue, approve, reject, cancel, reschedule, retry, submit, mark published, edit.
+
+Actions on several ids run in one transaction: when one post cannot change (wrong status,
+no such post), none of them does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from scheduler import planner, views
+from scheduler.actions import Actor, Context, require
+from scheduler.errors import StateError, TooLongError, ValidationError
+from scheduler.models import AuditEntry, Post, PostStatus, utcnow
+from scheduler.storage import channels as channel_store
+from scheduler.storage import posts as post_store
+from scheduler.textrules import first_broken
+
+#: A post whose text may still be edited: nothing has been sent for it yet.
+EDITABLE = (PostStatus.DRAFT.value, PostStatus.PENDING_APPROVAL.value, PostStatus.SCHEDULED.value)
+
+
+@dataclass(frozen=True)
+class Changed:
+    """One post after an action: its id, status and time."""
+
+    id: int
+    status: str
+    scheduled_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The posts ``queue_posts`` created, as :func:`scheduler.views.post_row` rows (one per channel)."""
+
+    rows: list[dict[str, Any]]
+
+
+def _changed(post: Post) -> Changed:
+    return Changed(post.id, post.status, post.scheduled_at)
+
+
+def queue_posts(ctx: Context, actor: Actor, *, channels: Sequence[str], product: str | None = None,
+                event: str | None = None, text: str | None = None, link: str | None = None,
+                kind: str | None = None, template: str | None = None, at: str | None = None,
+                queue: bool = False, now: bool = False, draft: bool = False, image: str | None = None,
+                alt: str | None = None, shorten: bool = False) -> Queued:
+    """Compose and store one post per channel (see :func:`scheduler.planner.create_posts`)."""
+    require(actor, "post.queue")
+    composer = ctx.composer()
+    with ctx.db.session() as session:
+        source = planner.find_source(session, product=product, event=event, text=text, link=link, kind=kind)
+        chans = planner.resolve_channels(session, ctx.settings, list(channels))
+        posts = planner.create_posts(session, ctx.settings, composer, source, chans, when=at, queue=queue,
+                                     now_flag=now, draft=draft, image=image, image_alt=alt, template=template,
+                                     actor=actor.name, shorten=shorten)
+        return Queued([views.post_row(p, ctx.settings.timezone) for p in posts])
+
+
+def _each(ctx: Context, post_ids: Sequence[int], step: Callable[[Session, Post], Post]) -> list[Changed]:
+    with ctx.db.session() as session:
+        return [_changed(step(session, post_store.get_post(session, i, lock=True))) for i in post_ids]
+
+
+def approve(ctx: Context, actor: Actor, post_ids: Sequence[int], *, now: dt.datetime | None = None) -> list[Changed]:
+    """pending_approval → scheduled. A post approved after its time goes out as soon as possible."""
+    require(actor, "post.approve")
+    at = now or utcnow()
+
+    def step(session: Session, post: Post) -> Post:
+        if post.status != PostStatus.PENDING_APPROVAL.value:
+            raise StateError(f"post {post.id} is {post.status}, not pending_approval")
+        reason = "approved"
+        if post.scheduled_at is not None and post.scheduled_at < at:
+            # Approval often comes after the planned time (a --now post always does): it goes
+            # out at once, unless the dispatcher finds it past its kind's maximum lateness.
+            reason = (f"approved after its time ({post.scheduled_at:%Y-%m-%d %H:%M} UTC): "
+                      "publishing as soon as possible")
+        return post_store.transition(session, post, PostStatus.SCHEDULED, actor=actor.name, reason=reason)
+
+    return _each(ctx, post_ids, step)
+
+
+def reject(ctx: Context, actor: Actor, post_ids: Sequence[int], comment: str) -> list[Changed]:
+    """pending_approval → draft, with the approver's comment in the history (for its author to act on)."""
+    require(actor, "post.reject")
+    comment = comment.strip()
+    if not comment:
+        raise ValidationError("say why the post is rejected (--reason TEXT): its author reads it in the history")
+
+    def step(session: Session, post: Post) -> Post:
+        if post.status != PostStatus.PENDING_APPROVAL.value:
+            raise StateError(f"post {post.id} is {post.status}, not pending_approval")
+        return post_store.transition(session, post, PostStatus.DRAFT, actor=actor.name, reason=f"rejected: {comment}")
+
+    return _each(ctx, post_ids, step)
+
+
+def cancel(ctx: Context, actor: Actor, post_ids: Sequence[int], reason: str = "cancelled by staff") -> list[Changed]:
+    """Withdraw posts not yet published (``reason`` goes into their history)."""
+    require(actor, "post.cancel")
+    return _each(ctx, post_ids, lambda session, post: post_store.transition(
+        session, post, PostStatus.CANCELLED, actor=actor.name, reason=reason))
+
+
+def retry(ctx: Context, actor: Actor, post_ids: Sequence[int], *, now: dt.datetime | None = None) -> list[Changed]:
+    """Queue failed, expired or needs_review posts again, now."""
+    require(actor, "post.retry")
+
+    def step(session: Session, post: Post) -> Post:
+        if post.status not in (PostStatus.FAILED.value, PostStatus.EXPIRED.value, PostStatus.NEEDS_REVIEW.value):
+            raise StateError(f"post {post.id} is {post.status}; only failed, expired or needs_review posts can be "
+                             "retried")
+        reason = "retry requested"
+        if post.status == PostStatus.NEEDS_REVIEW.value:
+            reason = "retry requested after review (staff confirmed it is not on the platform)"
+        return post_store.transition(session, post, PostStatus.SCHEDULED, actor=actor.name, reason=reason,
+                                     scheduled_at=now or utcnow(), next_attempt_at=None, failures=0, error=None)
+
+    return _each(ctx, post_ids, step)
+
+
+def mark_published(ctx: Context, actor: Actor, post_ids: Sequence[int], url: str | None = None) -> list[Changed]:
+    """Staff confirm needs_review posts are on the platform."""
+    require(actor, "post.published")
+
+    def step(session: Session, post: Post) -> Post:
+        if post.status != PostStatus.NEEDS_REVIEW.value:
+            raise StateError(f"post {post.id} is {post.status}; only needs_review posts can be marked published")
+        return post_store.transition(session, post, PostStatus.PUBLISHED, actor=actor.name,
+                                     reason="confirmed on the platform by staff", remote_url=url,
+                                     published_at=utcnow())
+
+    return _each(ctx, post_ids, step)
+
+
+def submit(ctx: Context, actor: Actor, post_ids: Sequence[int]) -> list[Changed]:
+    """Drafts → scheduled (or pending_approval with PROMO_REQUIRE_APPROVAL)."""
+    require(actor, "post.submit")
+
+    def step(session: Session, post: Post) -> Post:
+        if post.status != PostStatus.DRAFT.value:
+            raise StateError(f"post {post.id} is {post.status}, not a draft")
+        if post.scheduled_at is None:
+            raise ValidationError(f"post {post.id} has no time yet: `promo post reschedule {post.id} --at WHEN`")
+        target = PostStatus.PENDING_APPROVAL if ctx.settings.require_approval else PostStatus.SCHEDULED
+        return post_store.transition(session, post, target, actor=actor.name, reason="draft submitted")
+
+    return _each(ctx, post_ids, step)
+
+
+def reschedule(ctx: Context, actor: Actor, post_id: int, when: str | None, *, asap: bool = False,
+               now: dt.datetime | None = None) -> Changed:
+    """Move a post to ``when`` (typed local time, or ISO 8601), or with ``asap`` to now (``asap``
+    also lets ``when`` be in the past)."""
+    require(actor, "post.reschedule")
+    tz = ctx.settings.timezone
+    now = now or utcnow()
+    if asap and not when:
+        when = now.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    if not when:
+        raise ValidationError("give --at WHEN or --now")
+    at = planner.parse_when(when, tz)
+    if at < now and not asap:
+        raise ValidationError(f"{when!r} is in the past; use --now to publish right away")
+    with ctx.db.session() as session:
+        post = post_store.get_post(session, post_id, lock=True)
+        if post.status == PostStatus.DRAFT.value:
+            post.scheduled_at = at
+            session.add(AuditEntry(actor=actor.name, action="post.reschedule", entity="post", entity_id=str(post.id),
+                                   detail={"scheduled_at": at.isoformat()}))
+            return _changed(post)
+        target = PostStatus.PENDING_APPROVAL if post.status == PostStatus.PENDING_APPROVAL.value else PostStatus.SCHEDULED
+        moved = post_store.transition(session, post, target, actor=actor.name,
+                                      reason=f"rescheduled to {at.astimezone(tz).isoformat(timespec='seconds')}",
+                                      scheduled_at=at, next_attempt_at=None)
+        return _changed(moved)
+
+
+@dataclass(frozen=True)
+class Edited:
+    """A post whose text changed: its new status and the new text's count per rule."""
+
+    id: int
+    status: str
+    counts: list[tuple[int, int, str]]  # (count, limit, method)
+
+
+def edit_text(ctx: Context, actor: Actor, post_id: int, text: str) -> Edited:
+    """Replace an unsent post's text, as written: it must fit its channel (never shortened here).
+
+    With PROMO_REQUIRE_APPROVAL an approved (scheduled) post goes back to pending_approval, so
+    what is published is what an approver read.
+    """
+    require(actor, "post.edit")
+    text = text.strip()
+    if not text:
+        raise ValidationError("the new text is empty")
+    with ctx.db.session() as session:
+        post = post_store.get_post(session, post_id, lock=True)
+        if post.status not in EDITABLE:
+            raise StateError(f"post {post.id} is {post.status}; only draft, pending_approval or scheduled posts "
+                             "can be edited")
+        configs = channel_store.channel_configs(session, ctx.settings)
+        cfg = configs.get(post.channel.name)
+        if cfg is None:
+            raise ValidationError(f"post {post.id}: its channel {post.channel.name!r} is no longer configured")
+        rules = planner.rules_for(cfg, channel_store.plain_state(post.channel)).text_rules(bool(post.image_path))
+        broken = first_broken(rules, text)
+        if broken is not None:
+            rule, n = broken
+            raise TooLongError(f"post {post.id} on channel {cfg.name} ({cfg.platform}): the new text is {n}, "
+                               f"{n - rule.limit} over the limit of {rule.describe()}; nothing changed",
+                               length=n, limit=rule.limit)
+        old = post.text
+        reason = f"text edited ({len(old)} → {len(text)} characters)"
+        target = S(post.status)
+        if target == PostStatus.SCHEDULED and ctx.settings.require_approval:
+            target = PostStatus.PENDING_APPROVAL
+            reason += "; needs approval again"
+        post_store.edit_text(session, post, text, target, actor=actor.name, reason=reason)
+        session.add(AuditEntry(actor=actor.name, action="post.edit", entity="post", entity_id=str(post.id),
+                               detail={"chars_before": len(old), "chars_after": len(text)}))
+        return Edited(post.id, post.status, [(r.count(text), r.limit, r.method) for r in rules])
