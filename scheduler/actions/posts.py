@@ -219,7 +219,7 @@ def edit_text(ctx: Context, actor: Actor, post_id: int, text: str) -> Edited:
                                length=n, limit=rule.limit)
         old = post.text
         reason = f"text edited ({len(old)} → {len(text)} characters)"
-        target = S(post.status)
+        target = PostStatus(post.status)
         if target == PostStatus.SCHEDULED and ctx.settings.require_approval:
             target = PostStatus.PENDING_APPROVAL
             reason += "; needs approval again"
