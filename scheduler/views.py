@@ -46,8 +46,8 @@ AUDIT_ENTITIES: dict[str, tuple[str, ...]] = {
     "channel": ("channel",), "event": ("event", "events"), "highlight": ("highlight",), "post": ("post",),
     "product": ("product", "products"), "umkm": ("umkm",), "user": ("user",)}
 #: An attempt's outcome besides the status it led to (``history --status`` accepts both).
-OUTCOMES = ("published", "duplicate", "rate_limited", "auth", "config", "rejected", "transient", "unknown",
-            "lease_expired")
+OUTCOMES = ("published", "duplicate", "rate_limited", "budget", "auth", "config", "rejected", "transient",
+            "unknown", "absent", "lease_expired")
 #: Transitions whose reason is an error (the rest carry a note: "created", "rescheduled to …").
 _ERROR_STATES = frozenset({PostStatus.FAILED, PostStatus.NEEDS_REVIEW, PostStatus.RETRY_WAIT})
 #: A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").

@@ -24,3 +24,23 @@ def test_highlight_statuses_are_the_words_people_see() -> None:
     # `promo highlight history` and the dashboard show these as they are stored.
     assert [s.value for s in HighlightStatus] == ["created", "skipped", "nothing_eligible", "expired", "cancelled"]
     assert f"{HighlightStatus.NOTHING_ELIGIBLE}" == "nothing_eligible"
+
+
+def test_every_attempt_outcome_the_code_writes_can_be_filtered_on() -> None:
+    # `promo history --status X` (and the dashboard) accept views.OUTCOMES; an outcome the
+    # dispatcher writes but the filter refuses could never be looked up.
+    import ast
+    from pathlib import Path
+
+    from scheduler import budget, views
+    from scheduler.storage import posts
+
+    written = {budget.OUTCOME, *posts.UNCERTAIN_OUTCOMES}
+    retry = ast.parse((Path(__file__).resolve().parents[2] / "scheduler" / "retry.py").read_text())
+    for call in ast.walk(retry):  # out(PostStatus.X, "outcome", …) in the retry policy
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "out" and len(call.args) > 1:
+            if isinstance(call.args[1], ast.Constant):
+                written.add(call.args[1].value)
+            elif isinstance(call.args[1], ast.Name):  # outcome = "absent" if … else "transient"
+                written |= {"absent", "transient"}
+    assert written - set(views.OUTCOMES) == set()
