@@ -8,6 +8,7 @@ message. Every key is documented in ``config.example.env`` (a test checks that).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -113,8 +114,10 @@ class Settings:
     #: Meta Graph API version for Facebook and Instagram (PROMO_GRAPH_API_VERSION); None = the adapters' pin.
     graph_api_version: str | None = None
     health_host: str = "127.0.0.1"
-    #: HTTP Basic password of the dashboard (`promo serve --web`); required off 127.0.0.1.
-    web_password: str | None = None
+    #: Web app: a session ends after this long without a request.
+    web_session_idle_minutes: int = 120
+    #: Web app: proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed.
+    web_trusted_proxies: tuple[str, ...] = ()
     health_port: int = 8765
     #: PROMO_HEALTH_PORT was set: a taken port is then an error, not a reason to pick another.
     health_port_explicit: bool = False
@@ -301,12 +304,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             register_secret(options.get(key))
         channels.append(ChannelConfig(name=name, platform=platform, options=dict(options),
                                       timezone=ch_tz, slots=slots))
+    web_trusted_proxies = tuple(p.strip() for p in get("WEB_TRUSTED_PROXIES").split(",") if p.strip())
+    for proxy in web_trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            problems.append(f"{PREFIX}WEB_TRUSTED_PROXIES: {proxy!r} is not an address or network")
     secret_key = env.get(PREFIX + "SECRET_KEY") or None
     secret_key_old = env.get(PREFIX + "SECRET_KEY_OLD") or None
     if secret_key_old and not secret_key:
         problems.append(f"{PREFIX}SECRET_KEY_OLD: set only while rotating, next to the new {PREFIX}SECRET_KEY")
-    web_password = get("WEB_PASSWORD") or None
-    register_secret(web_password)
     if not secret_key:
         for ch in channels:
             if ch.platform in TOKEN_STORING or (ch.platform in ("x", "linkedin") and ch.options.get("REFRESH_TOKEN")):
@@ -377,7 +384,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         graph_api_version=graph_api_version,
         alert_min_interval=as_duration("ALERT_MIN_INTERVAL", "5m"),
         health_host=get("HEALTH_HOST", "127.0.0.1"),
-        web_password=web_password,
+        web_session_idle_minutes=int(as_number("WEB_SESSION_IDLE_MINUTES", 120, 1, integer=True)),
+        web_trusted_proxies=web_trusted_proxies,
         health_port=int(as_number("HEALTH_PORT", 8765, 0, integer=True)),
         health_port_explicit=bool(get("HEALTH_PORT")),
         health_stall_seconds=as_number("HEALTH_STALL_SECONDS", 30, 1),
