@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -155,7 +156,7 @@ def retry_after(session: Session, account: str, client: str, now: dt.datetime) -
         times = list(session.scalars(select(LoginFailure.at).where(column == value, LoginFailure.at > since)
                                      .order_by(LoginFailure.at.desc()).limit(MAX_FAILURES)))
         if len(times) >= MAX_FAILURES:
-            waits.append(max(1, int((times[-1] + WINDOW - now).total_seconds()) + 1))
+            waits.append(max(1, math.ceil((times[-1] + WINDOW - now).total_seconds())))
     return max(waits) if waits else None
 
 
