@@ -5,7 +5,7 @@ user or a revoked token takes effect at once everywhere, and the throttle counts
 passwords per account AND per client address across processes. Secrets (session cookies,
 API tokens) are random; only their SHA-256 is stored. Passwords are never logged or stored.
 
-The functions the `promo users …` commands call: :func:`set_password`, :func:`disable`,
+The functions the `promo users …` commands call: :func:`add_user`, :func:`set_password`, :func:`disable`,
 :func:`list_users`, :func:`create_token`, :func:`revoke_token`, :func:`list_tokens`.
 """
 
@@ -63,6 +63,29 @@ def _audit(session: Session, actor: str, action: str, name: str, **detail: Any) 
 
 
 # --- what the CLI calls --------------------------------------------------------------------
+
+def add_user(session: Session, name: str, role: str, *, password: str | None = None, language: str = "id",
+             actor: str = "system") -> User:
+    """Add ``name`` with ``role`` (or change the role of an existing user), with a web app password if given."""
+    if role not in ROLES:
+        raise ValidationError(f"role {role!r}: one of {', '.join(ROLES)}")
+    if language not in LANGUAGES:
+        raise ValidationError(f"language {language!r}: one of {', '.join(LANGUAGES)}")
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError("user name: 1 to 100 characters")
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        user = User(name=name, role=role, language=language)
+        session.add(user)
+        session.flush()
+    else:
+        user.role = role
+    _audit(session, actor, "user_set", name, role=role)
+    if password is not None:
+        set_password(session, name, password, actor=actor)
+    return user
+
 
 def set_password(session: Session, name: str, password: str, *, actor: str = "system") -> User:
     """Give ``name`` a web app password; every session they had ends (tokens stay)."""

@@ -310,8 +310,7 @@ class WebApp:
 
     def render(self, request: Request, template_name: str, status: int = 200, **context: Any) -> Response:
         who: Who | None = getattr(request.state, "who", None)
-        language = who.language if who else i18n.pick(request.query_params.get("lang"),
-                                                      request.headers.get("accept-language"))
+        language = who.language if who else i18n.pick(context.pop("lang", None) or request.query_params.get("lang"))
         translations = i18n.translations(language)
 
         def gettext(message: str, **values: Any) -> str:
@@ -551,7 +550,7 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
     @api.post("/login", include_in_schema=False)
     async def login_submit(request: Request) -> Response:
         form = await request.form()
-        name, password, target = (str(form.get(k) or "") for k in ("name", "password", "next"))
+        name, password, target, lang = (str(form.get(k) or "") for k in ("name", "password", "next", "lang"))
         client = request.client.host if request.client else "unknown"
         if len(name) > 100 or len(password) > accounts.MAX_PASSWORD:
             result = accounts.Login(None)
@@ -565,17 +564,17 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
 
             result, secret, _csrf = await board.write(attempt)
         if result.user is None:
-            translations = i18n.translations(i18n.pick(None, request.headers.get("accept-language")))
+            translations = i18n.translations(i18n.pick(lang))
             if result.retry_after is not None:
                 message = translations.gettext("Too many wrong passwords; try again in %(seconds)d s.") % {
                     "seconds": result.retry_after}
                 response = board.render(request, "login.html", status=429, next=_local_path(target), name=name,
-                                        message=message, no_admin=False)
+                                        message=message, no_admin=False, lang=lang)
                 response.headers["Retry-After"] = str(result.retry_after)
                 return response
             message = translations.gettext("Wrong name or password.")
             return board.render(request, "login.html", status=401, next=_local_path(target), name=name,
-                                message=message, no_admin=False)
+                                message=message, no_admin=False, lang=lang)
         response = RedirectResponse(_local_path(target), 303)
         response.set_cookie(COOKIE, board.sign(await board.key(), secret), httponly=True, samesite="lax",
                             secure=request.url.scheme == "https", path="/")

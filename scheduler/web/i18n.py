@@ -43,12 +43,9 @@ STATE_WORDS = {
 ROLE_WORDS = {"viewer": _("viewer"), "editor": _("editor"), "approver": _("approver"), "admin": _("admin")}
 
 
-def pick(asked: str | None, accept_language: str | None) -> str:
-    """The language for a visitor not logged in: ``?lang=``, else an English-only browser gets English."""
-    if asked in LANGUAGES:
-        return asked
-    first = (accept_language or "").split(",")[0].split(";")[0].strip().lower()
-    return "en" if first.startswith("en") else DEFAULT
+def pick(asked: str | None) -> str:
+    """The language for a visitor not logged in: Indonesian unless they asked (``?lang=en``)."""
+    return asked if asked in LANGUAGES else DEFAULT
 
 
 @functools.cache
