@@ -289,6 +289,8 @@ def test_english_on_request_and_every_page_fits_a_phone(board: Board, shots: Any
             d.get(url)
             width = d.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
             assert width[0] <= width[1] == 390, (url, width)
+            if "/history" in url:  # tables become cards: no header row, one card per row
+                assert d.execute_script("return getComputedStyle(document.querySelector('#rows tr')).display") == "none"
     finally:
         d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     # The choice is the user's: kept for their next login.
