@@ -78,3 +78,15 @@ def log_in(client: httpx.Client, name: str, password: str = PASSWORD) -> str:
     answer = client.post("/login", data={"name": name, "password": password, "next": "/"})
     assert answer.status_code == 303, (answer.status_code, answer.text[:300])
     return csrf_of(client.get("/").text)
+
+
+def bearer(db: Database, name: str = "laporan", role: str = "viewer") -> dict[str, str]:
+    """An API token's header, for a new user ``name``."""
+    add_user(db, name, role)
+    with db.session() as session:
+        return {"Authorization": f"Bearer {accounts.create_token(session, name, 'test')[1]}"}
+
+
+async def alog_in(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> None:
+    answer = await client.post("/login", data={"name": name, "password": password, "next": "/"})
+    assert answer.status_code == 303, (answer.status_code, answer.text[:300])

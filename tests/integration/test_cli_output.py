@@ -214,10 +214,14 @@ async def test_dashboard_csv_neutralises_what_a_platform_returned(promo) -> None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    from tests.webapp import bearer
+
+    token = bearer(db())
     runner = await web.start(settings, db(), "127.0.0.1", port)
     try:
         async with httpx.AsyncClient(trust_env=False) as client:
-            answer = await client.get(f"http://127.0.0.1:{port}/api/history", params={"format": "csv"})
+            answer = await client.get(f"http://127.0.0.1:{port}/api/v1/history", params={"format": "csv"},
+                                      headers=token)
     finally:
         await runner.cleanup()
     assert answer.status_code == 200
