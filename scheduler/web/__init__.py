@@ -712,16 +712,35 @@ async def start(settings: Settings, db: Database, host: str, port: int) -> _Embe
     return _EmbeddedServer(server, task)
 
 
-def run_web(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the web app alone in the foreground (`promo web`) until Ctrl-C or SIGTERM."""
+def _foreground_class() -> Any:
+    """uvicorn's Server, but a signal only stops it gracefully: uvicorn's own handling re-raises
+    SIGTERM afterwards, so the process would die of it; `promo web` exits 0 like `promo serve`."""
+    import signal
+
     import uvicorn
 
+    class Foreground(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Foreground
+
+
+def run_web(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the web app alone in the foreground (`promo web`) until Ctrl-C or SIGTERM (then exits normally)."""
+    Foreground = _foreground_class()
     db = Database(settings.database_url, settings.db_busy_seconds)
     try:
         check_exposure(settings, host, db)
         sock = _bind(host, port)
         log.info("web app: http://%s:%d/", host if ":" not in host else f"[{host}]", port)
-        uvicorn.Server(_config(settings, db, host, port)).run(sockets=[sock])
+        Foreground(_config(settings, db, host, port)).run(sockets=[sock])
     finally:
         db.dispose()
 

