@@ -415,6 +415,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             if owner(key) is None:
                 problems.append(f"{key}: no channel of that name in {PREFIX}CHANNELS "
                                 f"({', '.join(names) or 'none'})")
+        elif key == PREFIX + "WEB_PASSWORD":
+            problems.append(f"{key}: no longer used: the web app has accounts, one per person (README: Web app); "
+                            "remove it")
         else:
             problems.append(f"{key}: unknown setting (see config.example.env)")
     if settings.http_engine not in ("aiohttp", "httpx"):

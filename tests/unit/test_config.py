@@ -154,3 +154,14 @@ def test_graph_api_version_is_one_checked_setting() -> None:
     assert load_settings({"PROMO_GRAPH_API_VERSION": "v25.0"}).graph_api_version == "v25.0"
     with pytest.raises(ConfigError, match="PROMO_GRAPH_API_VERSION: '25' is not a Graph API version"):
         load_settings({"PROMO_GRAPH_API_VERSION": "25"})
+
+
+def test_the_web_settings_are_read_and_the_old_dashboard_password_is_named() -> None:
+    settings = load_settings({"PROMO_WEB_SESSION_IDLE_MINUTES": "15", "PROMO_WEB_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"})
+    assert settings.web_session_idle_minutes == 15 and settings.web_trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
+    with pytest.raises(ConfigError, match="PROMO_WEB_TRUSTED_PROXIES: 'proxy.local' is not an address"):
+        load_settings({"PROMO_WEB_TRUSTED_PROXIES": "proxy.local"})
+    with pytest.raises(ConfigError, match="PROMO_WEB_SESSION_IDLE_MINUTES"):
+        load_settings({"PROMO_WEB_SESSION_IDLE_MINUTES": "0"})
+    with pytest.raises(ConfigError, match="PROMO_WEB_PASSWORD: no longer used: the web app has accounts"):
+        load_settings({"PROMO_WEB_PASSWORD": "rahasia"})
