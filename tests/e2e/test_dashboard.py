@@ -233,7 +233,7 @@ def test_a_supervisor_finds_what_failed_and_why_in_the_browser(board: Board, sho
         arrived.until(lambda drv: drv.execute_script("return document.readyState") == "complete")
 
     log_in(d, board)
-    assert "ticking" in d.find_element(By.ID, "service").text
+    assert "berjalan" in d.find_element(By.ID, "service").text
     counts = d.find_element(By.ID, "counts").text
     assert "gagal" in counts and "terbit" in counts and "draf" in counts  # states in words, Indonesian
     attention = d.find_element(By.ID, "attention").text
@@ -245,12 +245,12 @@ def test_a_supervisor_finds_what_failed_and_why_in_the_browser(board: Board, sho
 
     arsip = board.post_id("arsip")
     follow(rows[0].find_element(By.TAG_NAME, "a"), f"/posts/{arsip}")
-    assert d.find_element(By.TAG_NAME, "h1").text.startswith(f"Post #{arsip} on arsip")
+    assert d.find_element(By.TAG_NAME, "h1").text.startswith(f"Posting #{arsip} di arsip")
     assert d.find_element(By.ID, "state").text == "gagal"
     assert "500" in d.find_element(By.ID, "error").text
     assert d.find_element(By.ID, "text").text == TEXT  # the markup in the text shows as typed
     history = d.find_element(By.ID, "history").text
-    assert "attempt" in history and "scheduled → failed" in history and "– → scheduled" in history
+    assert "attempt" in history and "terjadwal → gagal" in history and "– → terjadwal" in history
 
     follow(d.find_element(By.ID, "nav-history"), "/history")
     Select(d.find_element(By.ID, "channel")).select_by_value("kota")
@@ -278,7 +278,7 @@ def test_english_on_request_and_every_page_fits_a_phone(board: Board, shots: Any
     Select(d.find_element(By.ID, "language")).select_by_value("en")
     d.find_element(By.ID, "language-save").click()
     WebDriverWait(d, 20).until(lambda drv: nav_label(drv) == "History")
-    assert "failed" in d.find_element(By.ID, "counts").text
+    assert "failed" in d.find_element(By.ID, "counts").text and "ticking" in d.find_element(By.ID, "service").text
     pages = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "#nav a")]
     assert len(pages) == 10  # an admin sees every page
     pages += [f"{board.url}/posts/{board.post_id('arsip')}", f"{board.url}/highlights", f"{board.url}/nowhere"]
