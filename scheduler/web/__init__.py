@@ -323,7 +323,9 @@ class WebApp:
             zone=zone, statuses=[s.value for s in PostStatus], who=who, nav=nav, language=language,
             languages=i18n.LANGUAGES, csrf_field=CSRF_FIELD, path=request.url.path,
             _=gettext, gettext=gettext,
-            state=lambda s: translations.gettext(i18n.STATE_WORDS.get(str(s), str(s))) if s else "", **context)
+            state=lambda s: translations.gettext(i18n.STATE_WORDS.get(str(s), str(s))) if s else "",
+            channel_state=lambda s: translations.gettext(i18n.CHANNEL_WORDS.get(str(s), str(s))) if s else "",
+            **context)
         return Response(html, status_code=status, media_type="text/html; charset=utf-8")
 
     @staticmethod
@@ -470,15 +472,26 @@ class SecureHeaders:
             await self.app(scope, receive, send)
             return
 
+        answered = False
+
         async def secured(message: Message) -> None:
+            nonlocal answered
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])
                            if k.decode("latin-1").lower() not in _LOWER_HEADERS]
                 headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                answered = True
             await send(message)
 
-        await self.app(scope, receive, secured)
+        try:
+            await self.app(scope, receive, secured)
+        except Exception:
+            # Starlette re-raises an error after its handler answered 500 and logged it; uvicorn would
+            # log it again and drop the connection, and the browser's next request on it would fail.
+            if not answered:
+                raise
 
 
 _LOWER_HEADERS = {k.lower() for k in SECURITY_HEADERS}

@@ -39,6 +39,9 @@ STATE_WORDS = {
     "cancelled": _("cancelled"),
 }
 
+#: A channel's state as people say it.
+CHANNEL_WORDS = {"active": _("active"), "paused": _("paused"), "needs_reauth": _("needs signing in again")}
+
 #: Roles as shown next to a user's name.
 ROLE_WORDS = {"viewer": _("viewer"), "editor": _("editor"), "approver": _("approver"), "admin": _("admin")}
 

@@ -350,6 +350,9 @@ async def test_every_answer_carries_the_security_headers_errors_included(app: Ap
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
             answers[500] = await client.get("/login")
+            # The connection stays usable after a 500.
+            for _ in range(3):
+                assert (await client.get("/login")).status_code == 500
     finally:
         await handle.cleanup()
         broken.dispose()
@@ -359,6 +362,7 @@ async def test_every_answer_carries_the_security_headers_errors_included(app: Ap
     assert "GET" in answers[405].headers["Allow"]
     assert "Traceback" not in answers[500].text and "sqlite" not in answers[500].text.lower()
     assert "web: GET /login failed" in caplog.text
+    assert "Exception in ASGI application" not in caplog.text  # logged once, by the app, not again by uvicorn
 
 
 async def test_a_remote_url_that_is_not_http_is_shown_as_text_never_as_a_link(app: App) -> None:

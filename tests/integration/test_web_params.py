@@ -152,3 +152,20 @@ def test_no_authorization_header_gets_a_server_error(locked: httpx.Client, heade
     response = locked.get("/api/v1/status", headers={"Authorization": header} if header else {})
     assert response.status_code in (401, 429), (header, response.status_code, response.text[:300])
     assert_answered(response)
+
+
+form_text = st.one_of(st.text(max_size=60), st.sampled_from(["", "rina", "//evil.example", "/posts?x=1", "\x00",
+                                                            "a" * 2000, "https://evil.example/"]))
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=form_text, password=form_text, target=form_text, cookie=header_bytes)
+def test_no_login_form_or_cookie_gets_a_server_error(locked: httpx.Client, name: str, password: str, target: str,
+                                                     cookie: bytes) -> None:
+    response = locked.post("/login", data={"name": name, "password": password, "next": target},
+                           headers={"Cookie": b"promo_session=" + cookie})
+    assert response.status_code in (303, 401, 429), (response.status_code, response.text[:300])
+    assert_answered(response)
+    if response.status_code == 303:  # a cookie that happened to be valid is impossible; never off the site
+        assert response.headers["location"].startswith("/") and not response.headers["location"].startswith("//")
+    locked.cookies.clear()

@@ -49,4 +49,8 @@ def test_states_are_words_people_use() -> None:
     from scheduler.models import PostStatus
 
     assert set(i18n.STATE_WORDS) == {s.value for s in PostStatus}
+    from scheduler.models import ChannelStatus
+
+    assert set(i18n.CHANNEL_WORDS) == {s.value for s in ChannelStatus}
+    assert indonesian.gettext(i18n.CHANNEL_WORDS["needs_reauth"]) == "perlu masuk ulang"
     assert i18n.pick(None) == "id" and i18n.pick("en") == "en" and i18n.pick("fr") == "id"
