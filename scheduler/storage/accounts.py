@@ -220,6 +220,22 @@ def create_session(session: Session, user: User, client: str | None) -> tuple[st
     return secret, csrf
 
 
+#: A session's last request is written at most this often (not a write per request).
+TOUCH = dt.timedelta(seconds=30)
+#: A token's last use is written at most this often.
+TOKEN_TOUCH = dt.timedelta(minutes=1)
+
+
+def session_is_fresh(session: Session, secret: str, idle: dt.timedelta, now: dt.datetime | None = None) -> bool:
+    """Read-only: the session is live and was touched within TOUCH, so a request needs no write."""
+    now = now or utcnow()
+    row = session.get(WebSession, digest(secret))
+    if row is None or now - row.last_seen_at > TOUCH:
+        return False
+    user = session.get(User, row.user_id)
+    return user is not None and not user.disabled and user.password_hash is not None
+
+
 def session_user(session: Session, secret: str, idle: dt.timedelta,
                  now: dt.datetime | None = None) -> tuple[User, WebSession] | None:
     """The user and session of a cookie's secret; None when unknown, idle too long or the user is disabled."""
@@ -231,7 +247,7 @@ def session_user(session: Session, secret: str, idle: dt.timedelta,
     if user is None or user.disabled or user.password_hash is None or row.last_seen_at + idle < now:
         session.delete(row)
         return None
-    if now - row.last_seen_at > dt.timedelta(seconds=30):  # not a write per request
+    if now - row.last_seen_at > TOUCH:
         row.last_seen_at = now
     return user, row
 
@@ -248,7 +264,7 @@ def token_user(session: Session, token: str, now: dt.datetime | None = None) -> 
     if user is None or user.disabled:
         return None
     now = now or utcnow()
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH:
         row.last_used_at = now
     return user
 

@@ -54,7 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scheduler.config import Settings
 from scheduler.errors import ConfigError, NotFoundError, ValidationError
-from scheduler.models import Channel, PostStatus, User
+from scheduler.models import ApiToken, Channel, PostStatus, User, utcnow
 from scheduler.storage import accounts
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -288,7 +288,12 @@ class WebApp:
                 user = accounts.token_user(session, token.strip())
                 return Who(user.name, user.role, user.language, "token") if user else None
 
-            return await self.write(by_token)  # type: ignore[no-any-return]
+            def used_lately(session: Session) -> bool:
+                row = session.scalar(select(ApiToken).where(ApiToken.token_hash == accounts.digest(token.strip())))
+                return bool(row and row.last_used_at and utcnow() - row.last_used_at < accounts.TOKEN_TOUCH)
+
+            lately = await self.read(used_lately)
+            return await (self.read if lately else self.write)(by_token)  # type: ignore[no-any-return]
         cookie = request.cookies.get(COOKIE)
         if not cookie:
             return None
@@ -303,7 +308,10 @@ class WebApp:
             user, row = found
             return Who(user.name, user.role, user.language, "session", row.csrf)
 
-        who: Who | None = await self.write(by_session)
+        # Most requests only read (no write lock, so pages never hold up publishing); a session
+        # is written when its last request is to be moved on, or it has ended.
+        fresh = await self.read(lambda s: accounts.session_is_fresh(s, secret, self.idle))
+        who: Who | None = await (self.read if fresh else self.write)(by_session)
         if who is not None:
             request.state.who = who
         return who
