@@ -263,7 +263,13 @@ async def test_an_api_token_works_until_revoked(app: App) -> None:
         me = await client.get("/api/v1/me", headers=bearer)
         assert me.status_code == 200 and me.json()["name"] == "edo"
         assert (await client.get("/api/v1/status", headers=bearer)).status_code == 200
-        assert (await client.get("/api/v1/openapi.json", headers=bearer)).json()["paths"]["/api/v1/history"]
+        described = (await client.get("/api/v1/openapi.json", headers=bearer)).json()["paths"]
+        # The parameters as each route declares them (scheduler/web/params.py), with what they take.
+        params = {p["name"]: p for p in described["/api/v1/history"]["get"]["parameters"]}
+        assert set(params) == {"channel", "status", "since", "until", "all", "format"}
+        assert "checkbox" in params["all"]["description"] and params["all"]["in"] == "query"
+        assert [p["in"] for p in described["/api/v1/posts/{id}"]["get"]["parameters"]] == ["path"]
+        assert not any(path.startswith(("/login", "/static")) or not path.startswith("/api/v1/") for path in described)
         # A token is for the API, not the pages; and a token carries no CSRF burden but its role's limits.
         assert (await client.get("/", headers=bearer)).status_code == 303
         assert (await client.post("/api/v1/users/vina/disable", headers=bearer)).status_code == 403
