@@ -182,6 +182,10 @@ def _login_name() -> str:
         return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "system"
 
 
+#: Settings an older version read, and what replaced them (named when one is still set).
+RETIRED = {"WEB_PASSWORD": "the web app has accounts, one per person (README: Web app)"}
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raise one ConfigError naming every bad key."""
     from scheduler.platforms import adapter_class
@@ -415,9 +419,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             if owner(key) is None:
                 problems.append(f"{key}: no channel of that name in {PREFIX}CHANNELS "
                                 f"({', '.join(names) or 'none'})")
-        elif key == PREFIX + "WEB_PASSWORD":
-            problems.append(f"{key}: no longer used: the web app has accounts, one per person (README: Web app); "
-                            "remove it")
+        elif key[len(PREFIX):] in RETIRED:
+            problems.append(f"{key}: no longer used: {RETIRED[key[len(PREFIX):]]}; remove it")
         else:
             problems.append(f"{key}: unknown setting (see config.example.env)")
     if settings.http_engine not in ("aiohttp", "httpx"):
