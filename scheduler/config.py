@@ -10,6 +10,7 @@ not, example); ``config.example.env`` is generated from it and the adapters' dec
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -118,8 +119,10 @@ class Settings:
     #: Meta Graph API version for Facebook and Instagram (PROMO_GRAPH_API_VERSION); None = the adapters' pin.
     graph_api_version: str | None = None
     health_host: str = "127.0.0.1"
-    #: HTTP Basic password of the dashboard (`promo serve --web`); required off 127.0.0.1.
-    web_password: str | None = None
+    #: Web app: a session ends after this long without a request.
+    web_session_idle_minutes: int = 120
+    #: Web app: proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed.
+    web_trusted_proxies: tuple[str, ...] = ()
     health_port: int = 8765
     #: PROMO_HEALTH_PORT was set: a taken port is then an error, not a reason to pick another.
     health_port_explicit: bool = False
@@ -194,6 +197,20 @@ class SettingProblems(ValueError):
 
 def _text(value: str) -> str:
     return value
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or networks (``10.0.0.0/8``), each checked."""
+    items = tuple(p.strip() for p in value.split(",") if p.strip())
+    bad = []
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            bad.append(f"{item!r} is not an address or network")
+    if bad:
+        raise SettingProblems(bad)
+    return items
 
 
 def _optional(value: str) -> str | None:
@@ -368,7 +385,7 @@ EXAMPLE_INTRO = ("promo-scheduler configuration. Copy to .env and edit; the proc
 SECTIONS: dict[str, str] = {
     "general": "---------------------------------------------------------------------------- general",
     "dispatcher": "---------------------------------------------------------------------------- dispatcher",
-    "dashboard": "---------------------------------------------------------------------------- dashboard",
+    "dashboard": "---------------------------------------------------------------------------- web app",
     "highlight": ("---------------------------------------------------------------------------- highlight & events\n"
         "--- Daily UMKM highlight ---------------------------------------------------------"),
     "events": "--- Event promotion sequences -----------------------------------------------------",
@@ -491,12 +508,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HEALTH_STALL_SECONDS", _number(1), "30",
             "",
             section="dispatcher", field="health_stall_seconds"),
-    Setting("WEB_PASSWORD", _optional, "",
-            ("`promo serve --web [--host H] [--port P]` serves a read-only dashboard and JSON API\n"
-            "(posts, history, channels, status) on 127.0.0.1:8080 by default. On any other address\n"
-            "it asks for this password (HTTP Basic, any user name); without it, start-up refuses.\n"
-            "Wrong passwords are logged; 10 from one address within 5 minutes get 429 until they age out."),
-            section="dashboard", field="web_password", commented=True, secret=True),
+    Setting("WEB_SESSION_IDLE_MINUTES", _number(1, integer=True), "120",
+            ("`promo serve --web [--host H] [--port P]` serves the staff web app and its JSON API on\n"
+            "127.0.0.1:8080 by default; everyone logs in with their own account (README: Web app). Off\n"
+            "127.0.0.1 it refuses to start until an admin user with a password exists.\n"
+            "A login ends after this many minutes without a request (and at once on logout or when disabled)."),
+            section="dashboard", field="web_session_idle_minutes"),
+    Setting("WEB_TRUSTED_PROXIES", _networks, "",
+            ("Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For and\n"
+            "X-Forwarded-Proto are believed: the client address for the login throttle, https for the\n"
+            "cookie's Secure flag. Empty: those headers are ignored."),
+            section="dashboard", field="web_trusted_proxies", example="127.0.0.1", commented=True),
     Setting("HIGHLIGHT_TIME", parse_clock, "09:00",
             "When the day's highlight is published (HH:MM, 24 h, in PROMO_TIMEZONE).",
             section="highlight", field="highlight_time"),
@@ -557,6 +579,10 @@ CHANNEL_KEYS = ("PLATFORM", "SLOTS", "SLOTS_MON", "SLOTS_TUE", "SLOTS_WED", "SLO
                 "SLOTS_SAT", "SLOTS_SUN", "TIMEZONE", "BUDGET")
 
 
+#: Settings an older version read, and what replaced them (named when one is still set).
+RETIRED = {"WEB_PASSWORD": "the web app has accounts, one per person (README: Web app)"}
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raise one ConfigError naming every bad key."""
     env = read_environment() if env is None else env
@@ -584,6 +610,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             if owner(key) is None:
                 problems.append(f"{key}: no channel of that name in {PREFIX}CHANNELS "
                                 f"({', '.join(names) or 'none'})")
+        elif key[len(PREFIX):] in RETIRED:
+            problems.append(f"{key}: no longer used: {RETIRED[key[len(PREFIX):]]}; remove it")
         else:
             problems.append(f"{key}: unknown setting (see config.example.env)")
     if problems:

@@ -285,6 +285,55 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: argon2 hash of the web app password; None: cannot log in to the web app.
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: A disabled user's sessions and tokens stop working at once.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Language of the web app's pages: "id" or "en".
+    language: Mapped[str] = mapped_column(String(5), default="id")
+
+
+class WebSession(Base):
+    """A web app login: the cookie holds a random secret, the row only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    client: Mapped[str | None] = mapped_column(String(100))
+
+
+class ApiToken(Base):
+    """A user's API token (``Authorization: Bearer``), stored as its SHA-256; shown once."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class LoginFailure(Base):
+    """A wrong password, per account and client address: the throttle all web processes share."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    account: Mapped[str] = mapped_column(String(100), index=True)
+    client: Mapped[str] = mapped_column(String(100), index=True)
+
+
+class WebKey(Base):
+    """The key signing session cookies: made on first use, shared by every web process."""
+
+    __tablename__ = "web_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))
 
 
 class Highlight(Base):

@@ -25,8 +25,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 POST_STATUSES = ("draft", "pending_approval", "scheduled", "publishing", "retry_wait", "published", "failed",
                  "needs_review", "cancelled", "expired")
 #: An attempt's outcome (besides the status it led to), for `promo history --status`.
-OUTCOMES = ("published", "duplicate", "rate_limited", "auth", "config", "rejected", "transient", "unknown",
-            "lease_expired")
+OUTCOMES = ("published", "duplicate", "rate_limited", "budget", "auth", "config", "rejected", "transient",
+            "unknown", "absent", "lease_expired")
 POST_FIELDS = ("id", "channel", "platform", "kind", "status", "scheduled_at", "published_at", "text", "remote_id",
                "remote_url", "attempts", "error")
 

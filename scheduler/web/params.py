@@ -7,6 +7,9 @@ request's path and query string, converting each field with the converter declar
 from here only, so nothing a visitor typed reaches the database or a date calculation
 unchecked (the raw query is only echoed, escaped, into a page's filter form). Parameters a
 route does not declare are ignored (a browser form sends its empty fields too).
+
+The web app (FastAPI) reads the same declarations for its OpenAPI description: each field
+is a string query (or path) parameter there, described by its converter's docstring.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
+from starlette.requests import Request
 
 from scheduler.errors import NotFoundError, ValidationError
 from scheduler.models import PostStatus
@@ -39,15 +42,15 @@ def param(convert: Converter, *, path: bool = False, default: Any = None) -> Any
     return dataclasses.field(default=default, metadata={"convert": convert, "path": path})
 
 
-def parse(request: web.Request, spec: type[P], tz: ZoneInfo) -> P:
+def parse(request: Request, spec: type[P], tz: ZoneInfo) -> P:
     """``spec`` filled from ``request``; ValidationError (or NotFoundError) naming the parameter."""
     values: dict[str, Any] = {}
     for f in dataclasses.fields(spec):  # type: ignore[arg-type]
         convert: Converter = f.metadata["convert"]
         if f.metadata["path"]:
-            values[f.name] = convert(f.name, request.match_info[f.name], tz)
+            values[f.name] = convert(f.name, str(request.path_params[f.name]), tz)
             continue
-        given = request.query.getall(f.name, [])
+        given = request.query_params.getlist(f.name)
         if len(given) > 1:
             raise ValidationError(f"{f.name}: given {len(given)} times; give it once")
         if given and given[0].strip():

@@ -123,11 +123,13 @@ def test_promo_from_the_wheel_works_in_any_folder(tmp_path: Path, installed: Pat
 
         def dashboard() -> httpx.Response | None:
             with contextlib.suppress(httpx.TransportError):
-                return httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                return httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
             return None
 
-        page = wait_for(dashboard, 30, "the dashboard")
-        assert page.status_code == 200 and "<title>Overview" in page.text  # scheduler/web/templates shipped
+        page = wait_for(dashboard, 30, "the web app")
+        # scheduler/web/templates and the Indonesian catalog (.po, compiled on first use) shipped
+        assert page.status_code == 200 and "<title>Masuk · promo-scheduler" in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/static/app.css", timeout=5).status_code == 200
     finally:
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=30)

@@ -416,10 +416,14 @@ async def test_the_dashboard_shows_who_was_featured_and_how_often(world: World):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    from tests.webapp import alog_in, bearer
+
+    token = bearer(world.db, "rina")
     runner = await web.start(world.settings, world.db, "127.0.0.1", port)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
-            api = (await client.get("/api/highlights")).json()
+            api = (await client.get("/api/v1/highlights", headers=token)).json()
+            await alog_in(client, "rina")
             page = (await client.get("/highlights")).text
     finally:
         await runner.cleanup()

@@ -199,3 +199,14 @@ def test_every_declared_setting_reports_a_bad_value_under_its_own_name() -> None
     for key in bad:
         assert any(p.startswith(f"PROMO_{key}: ") for p in err.problems), key
     assert sum(p.startswith("PROMO_HIGHLIGHT_DAYS: ") for p in err.problems) == 2  # each bad day named
+
+
+def test_the_web_settings_are_read_and_the_old_dashboard_password_is_named() -> None:
+    settings = load_settings({"PROMO_WEB_SESSION_IDLE_MINUTES": "15", "PROMO_WEB_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1"})
+    assert settings.web_session_idle_minutes == 15 and settings.web_trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
+    with pytest.raises(ConfigError, match="PROMO_WEB_TRUSTED_PROXIES: 'proxy.local' is not an address"):
+        load_settings({"PROMO_WEB_TRUSTED_PROXIES": "proxy.local"})
+    with pytest.raises(ConfigError, match="PROMO_WEB_SESSION_IDLE_MINUTES"):
+        load_settings({"PROMO_WEB_SESSION_IDLE_MINUTES": "0"})
+    with pytest.raises(ConfigError, match="PROMO_WEB_PASSWORD: no longer used: the web app has accounts"):
+        load_settings({"PROMO_WEB_PASSWORD": "rahasia"})
