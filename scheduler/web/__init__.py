@@ -38,7 +38,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import Depends, FastAPI, Path, Query
 from fastapi.exceptions import RequestValidationError
@@ -52,8 +52,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scheduler.actions import Actor, Context
 from scheduler.config import Settings
-from scheduler.errors import ConfigError, NotFoundError, ValidationError
+from scheduler.errors import (
+    ComposeError,
+    ConfigError,
+    NotFoundError,
+    PermissionDenied,
+    StateError,
+    ValidationError,
+)
 from scheduler.highlight_views import featured_summary, highlight_history
 from scheduler.models import ApiToken, Channel, PostStatus, User, utcnow
 from scheduler.storage import accounts
@@ -78,6 +86,8 @@ log = logging.getLogger("promo.web")
 PAGE_ROWS = 500
 ATTENTION = (PostStatus.FAILED, PostStatus.NEEDS_REVIEW, PostStatus.EXPIRED)
 COOKIE = "promo_session"
+#: A one-time message for the next page after a form ("post 12 approved").
+FLASH = "promo_flash"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -241,6 +251,7 @@ class WebApp:
         self.jinja.filters["when"] = self._when
         self.jinja.tests["web_url"] = _is_web_url
         self._key: bytes | None = None
+        self._ctx: Context | None = None
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -263,6 +274,27 @@ class WebApp:
                 return fn(session)
 
         return await asyncio.to_thread(run)
+
+    @property
+    def ctx(self) -> Context:
+        """What the actions work with (settings, database, a composer made on first use)."""
+        if self._ctx is None:
+            self._ctx = Context(self.settings, self.db)
+        return self._ctx
+
+    async def act(self, who: Who, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one function of :mod:`scheduler.actions` as ``who`` (their role is checked there, in the
+        action's own transaction), in a thread so the loop stays free. PermissionDenied answers 403,
+        StateError/ValidationError/ComposeError 400, NotFoundError 404 (the app's handlers)."""
+        actor = Actor(who.name, who.role)
+        return await asyncio.to_thread(action, self.ctx, actor, *args, **kwargs)
+
+    def done(self, target: str, message: str) -> Response:
+        """After a form did its work: 303 to ``target`` (a path on this site) with ``message`` shown
+        once on the next page (a short-lived cookie; the page escapes it like any text)."""
+        response = RedirectResponse(_local_path(target), 303)
+        response.set_cookie(FLASH, quote(message[:300]), max_age=60, httponly=True, samesite="lax")
+        return response
 
     async def key(self) -> bytes:
         if self._key is None:
@@ -327,15 +359,19 @@ class WebApp:
 
         zone = dt.datetime.now(self.tz).strftime("%Z (UTC%z)")
         nav = [n for n in NAV if who and accounts.role_rank(who.role) >= accounts.role_rank(n.role)]
+        flash = unquote(request.cookies.get(FLASH, "")) or None
         template = self.jinja.get_template(template_name)
-        html = template.render(
+        html = template.render(flash=flash,
             zone=zone, statuses=[s.value for s in PostStatus], who=who, nav=nav, language=language,
             languages=i18n.LANGUAGES, csrf_field=CSRF_FIELD, path=request.url.path,
             _=gettext, gettext=gettext,
             state=lambda s: translations.gettext(i18n.STATE_WORDS.get(str(s), str(s))) if s else "",
             channel_state=lambda s: translations.gettext(i18n.CHANNEL_WORDS.get(str(s), str(s))) if s else "",
             **context)
-        return Response(html, status_code=status, media_type="text/html; charset=utf-8")
+        response = Response(html, status_code=status, media_type="text/html; charset=utf-8")
+        if flash:
+            response.delete_cookie(FLASH)
+        return response
 
     @staticmethod
     def as_json(data: Any, status: int = 200) -> Response:
@@ -647,6 +683,18 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
 
     @api.exception_handler(ValidationError)
     async def bad_value(request: Request, exc: ValidationError) -> Response:
+        return board.problem(request, 400, str(exc))
+
+    @api.exception_handler(PermissionDenied)
+    async def denied(request: Request, exc: PermissionDenied) -> Response:
+        return board.problem(request, 403, str(exc))
+
+    @api.exception_handler(StateError)
+    async def wrong_state(request: Request, exc: StateError) -> Response:
+        return board.problem(request, 409, str(exc))
+
+    @api.exception_handler(ComposeError)
+    async def does_not_fit(request: Request, exc: ComposeError) -> Response:
         return board.problem(request, 400, str(exc))
 
     @api.exception_handler(NotFoundError)
