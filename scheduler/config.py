@@ -23,12 +23,11 @@ from dotenv import dotenv_values
 from scheduler.errors import ConfigError
 from scheduler.models import PostKind
 from scheduler.redact import redact, register_secret
+from scheduler.values import parse_bool
 
 PREFIX = "PROMO_"
 CHANNEL_PREFIX = "PROMO_CHANNEL_"
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
-_TRUE = {"1", "true", "yes", "ya", "on"}
-_FALSE = {"0", "false", "no", "tidak", "off", ""}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _SECRETISH = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|JWT|SESSION|CREDENTIAL")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
@@ -201,12 +200,7 @@ def _optional(value: str) -> str | None:
 
 
 def _bool(value: str) -> bool:
-    raw = value.lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(f"{raw!r} is not true or false")
+    return False if not value.strip() else parse_bool(value)
 
 
 def _number(minimum: float, integer: bool = False) -> Callable[[str], float]:

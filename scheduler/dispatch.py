@@ -43,6 +43,7 @@ from scheduler.retry import BudgetUsed, Decision, NotOnPlatform, decide, resend_
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
+from scheduler.values import human_duration
 
 log = logging.getLogger("promo.dispatch")
 Clock = Callable[[], dt.datetime]
@@ -174,7 +175,7 @@ class Dispatcher:
                 if now - post.scheduled_at <= limit:
                     continue
                 late = now - post.scheduled_at
-                reason = (f"not published: {_human(late)} late, more than the {_human(limit)} allowed for "
+                reason = (f"not published: {human_duration(late)} late, more than the {human_duration(limit)} allowed for "
                           f"{post.kind} posts (PROMO_MAX_LATENESS_{post.kind.upper()})")
                 if post.status == PostStatus.PENDING_APPROVAL.value:
                     reason = "not approved before its time"
@@ -406,13 +407,3 @@ class Dispatcher:
             resolved += 1
         return resolved
 
-
-def _human(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds >= 86400 and seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f}h".replace(".0h", "h")
-    if seconds >= 60:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler import values
 from scheduler.errors import ImportValidationError, RowProblem, ValidationError
 from scheduler.models import AuditEntry, Event, Product, Umkm, utcnow
 
@@ -34,8 +35,6 @@ COLUMNS = {
                "status"),
 }
 REQUIRED = {"umkm": ("id", "name"), "products": ("id", "umkm_id", "name"), "events": ("id", "name", "starts_at")}
-_TRUE = {"true", "1", "ya", "yes", "y"}
-_FALSE = {"false", "0", "tidak", "no", "n", ""}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _URL = re.compile(r"^https?://[^\s]+$")
 _TAG = re.compile(r"\w+(?:-\w+)*")
@@ -219,12 +218,13 @@ def _text(v: Any) -> str:
 def parse_bool(v: Any) -> bool:
     if isinstance(v, bool):
         return v
-    s = _text(v).lower()
-    if s in _TRUE:
-        return True
-    if s in _FALSE:
+    s = _text(v)
+    if not s:
         return False
-    raise ValueError(f"{_show(v)} is not true/false (also 1/0, ya/tidak)")
+    try:
+        return values.parse_bool(s)
+    except ValueError:
+        raise ValueError(f"{_show(v)} is not {values.BOOL_HINT}") from None
 
 
 def parse_price(v: Any) -> int | None:
@@ -254,19 +254,13 @@ def parse_price(v: Any) -> int | None:
 
 
 def parse_when(v: Any, tz: ZoneInfo) -> dt.datetime:
-    """``YYYY-MM-DD HH:MM[:SS]`` in the organisation's timezone, or ISO 8601 with an offset → UTC."""
+    """A cell's time: :func:`scheduler.values.parse_when` (the same forms as ``promo post new --at``)."""
     s = _text(v)
     if not s:
         raise ValueError("missing date")
-    try:
-        when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{_show(s)} is not a date like 2023-10-25 19:00 or ISO 8601") from None
-    if when.tzinfo is None:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
-            raise ValueError(f"{_show(s)} has no time (write e.g. {s} 09:00)")
-        when = when.replace(tzinfo=tz)
-    return when.astimezone(dt.UTC)
+    if len(s) > 60:
+        raise ValueError(f"{_show(s)} is not a date like 2023-10-25 19:00 or ISO 8601")
+    return values.parse_when(s, tz)
 
 
 def parse_tags(v: Any) -> list[str]:

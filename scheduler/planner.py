@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,48 +16,27 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler import values
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
-from scheduler.media import inspect_image
+from scheduler.media import file_mime, inspect_image
 from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 
-_MAGIC = {
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"GIF87a": "image/gif",
-    b"GIF89a": "image/gif",
-}
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
 SLOT_HORIZON_DAYS = 60
 
 
 def parse_when(value: str, tz: Any) -> dt.datetime:
-    """``YYYY-MM-DD HH:MM[:SS]`` in the organisation's timezone, or ISO 8601 with an offset → UTC."""
-    s = value.strip()
-    if not re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}", s):
-        raise ValidationError(f"--at {value!r}: write the time as \"YYYY-MM-DD HH:MM\" or ISO 8601 with an offset")
+    """``--at``: :func:`scheduler.values.parse_when`, its refusal as a :class:`ValidationError`."""
     try:
-        when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(f"--at {value!r}: not a valid date and time") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=tz)
-    return when.astimezone(dt.UTC)
-
-
-def sniff_image(path: Path) -> str | None:
-    head = path.read_bytes()[:16] if path.is_file() else b""
-    for magic, mime in _MAGIC.items():
-        if head.startswith(magic):
-            return mime
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+        return values.parse_when(value, tz)
+    except ValueError as exc:
+        raise ValidationError(f"--at {exc}") from None
 
 
 def store_image(settings: Settings, source: str | Path, label: str = "--image") -> tuple[Path, str]:
@@ -88,7 +66,7 @@ def media_for(settings: Settings, image_path: str | None, alt: str | None = None
         return None
     p = Path(image_path)
     public = f"{settings.public_media_base_url}/{p.name}" if settings.public_media_base_url else None
-    mime = sniff_image(p) or "application/octet-stream"
+    mime = file_mime(p) or "application/octet-stream"
     return Media(path=p, mime=mime, size=p.stat().st_size if p.exists() else 0, alt_text=alt, public_url=public)
 
 

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 FLOORS: tuple[tuple[str, ...], ...] = (
     # the words (tables, enums) and what every module may use; none imports another floor
     ("scheduler.errors", "scheduler.redact", "scheduler.models"),
-    ("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media"),
+    (("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media", "scheduler.values")),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
     ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.alerts", "scheduler.unsent",
      "scheduler.retry", "scheduler.budget", "scheduler.views"),

@@ -27,7 +27,6 @@ from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from scheduler.composer import filters
-from scheduler.composer.context import ContextBuilder as ContextBuilder
 from scheduler.composer.context import event_context as event_context
 from scheduler.composer.context import product_context as product_context
 from scheduler.composer.context import text_context as text_context
