@@ -93,9 +93,8 @@ def has_metadata(img: Image.Image) -> bool:
         for marker, payload in getattr(img, "applist", []):
             if not any(marker == m and payload.startswith(tag) for m, tag in _JPEG_NEUTRAL):
                 return True
-    if img.format == "PNG" and getattr(img, "text", None):
-        return True  # tEXt / iTXt / zTXt chunks (author, software, GPS notes…)
-    return False
+    # tEXt / iTXt / zTXt chunks (author, software, GPS notes…)
+    return img.format == "PNG" and bool(getattr(img, "text", None))
 
 
 def without_metadata(data: bytes, name: str = "image") -> CleanImage:

@@ -25,7 +25,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     (("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media", "scheduler.values")),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
     ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.alerts", "scheduler.unsent",
-     "scheduler.retry", "scheduler.budget", "scheduler.views"),
+     "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.leases"),
     # what people do (queue, approve, cancel, import, channels, users): one function each, CLI and web alike
     ("scheduler.actions",),
     # scheduled job functions: plain arguments, never the service

@@ -195,6 +195,33 @@ def _skip(settings: Settings, db: Database, day: dt.date, channel: str, actor: s
     return [Decision(day, channel, 0, HighlightStatus.SKIPPED, reason=reason)] if _insert(db, fill) else []
 
 
+def _post_time(settings: Settings, day: dt.date, now: dt.datetime) -> dt.datetime:
+    """When the day's highlight posts go out: the publish time, or now when that has passed."""
+    at = max(publish_time(settings, day), now)
+    if settings.require_approval and now > publish_time(settings, day):
+        # Created late: give the approver the lead time, but never past the maximum lateness.
+        at = min(now + settings.highlight_lead, publish_time(settings, day) + settings.lateness(KIND))
+    return at
+
+
+def _nothing_eligible(db: Database, day: dt.date, channels: list[str], reason: str, actor: str,
+                      alert: Alert | None) -> list[Decision]:
+    """Record on each channel that the day has no highlight, and why (one alert for the day)."""
+    out: list[Decision] = []
+    for channel in channels:
+
+        def nothing(session: Session, channel: str = channel) -> Highlight:
+            row = session.scalars(select(Channel).where(Channel.name == channel)).one()
+            return _record(session, day=day, channel=row, slot=0, status=HighlightStatus.NOTHING_ELIGIBLE,
+                           reason=reason, actor=actor)
+
+        if _insert(db, nothing):
+            out.append(Decision(day, channel, 0, HighlightStatus.NOTHING_ELIGIBLE, reason=reason))
+    if out and alert:
+        alert(f"no daily highlight on {day.isoformat()}: {reason}")
+    return out
+
+
 def _create_day(settings: Settings, db: Database, composer: Composer, day: dt.date, channels: list[str],
                 now: dt.datetime, actor: str, alert: Alert | None) -> list[Decision]:
     with db.session() as session:
@@ -203,27 +230,11 @@ def _create_day(settings: Settings, db: Database, composer: Composer, day: dt.da
         if all((c, slot) in done for c in channels for slot in range(settings.highlight_count)):
             return []  # the usual case for every run after the first
         picks, elig = plan_day(session, settings, day)
-    at = max(publish_time(settings, day), now)
-    if settings.require_approval and now > publish_time(settings, day):
-        # Created late: give the approver the lead time, but never past the maximum lateness.
-        at = min(now + settings.highlight_lead, publish_time(settings, day) + settings.lateness(KIND))
-    out: list[Decision] = []
     if not picks:
-        reason = f"nothing eligible: {elig.describe()}"
-        for channel in channels:
-            if (channel, 0) in done:
-                continue
-
-            def nothing(session: Session, channel: str = channel) -> Highlight:
-                row = session.scalars(select(Channel).where(Channel.name == channel)).one()
-                return _record(session, day=day, channel=row, slot=0, status=HighlightStatus.NOTHING_ELIGIBLE,
-                               reason=reason, actor=actor)
-
-            if _insert(db, nothing):
-                out.append(Decision(day, channel, 0, HighlightStatus.NOTHING_ELIGIBLE, reason=reason))
-        if out and alert:
-            alert(f"no daily highlight on {day.isoformat()}: {reason}")
-        return out
+        return _nothing_eligible(db, day, [c for c in channels if (c, 0) not in done],
+                                 f"nothing eligible: {elig.describe()}", actor, alert)
+    at = _post_time(settings, day, now)
+    out: list[Decision] = []
     failures: list[str] = []
     for channel in channels:
         for pick in picks:
