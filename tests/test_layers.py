@@ -25,7 +25,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     (("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media", "scheduler.values",
      "scheduler.settings_casts", "scheduler.settings_table")),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
-    ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.alerts", "scheduler.unsent",
+    ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.import_rows", "scheduler.import_table", "scheduler.alerts", "scheduler.unsent",
      "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.leases"),
     # what people do (queue, approve, cancel, import, channels, users): one function each, CLI and web alike
     ("scheduler.actions",),
