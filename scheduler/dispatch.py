@@ -43,6 +43,7 @@ from scheduler.platforms.base import Adapter, ChannelContext, PlatformRules, Pub
 from scheduler.redact import install_record_redaction, redact
 from scheduler.retry import BudgetUsed, Decision, NotOnPlatform, decide, resend_is_safe
 from scheduler.storage import channels as channel_store
+from scheduler.storage import claims
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 from scheduler.values import human_duration
@@ -151,7 +152,7 @@ class Dispatcher:
                 self._last_tick_at = asyncio.get_running_loop().time()
                 self.expire_stale(now)
                 # Channels with a post in flight are excluded by the claim itself (status publishing).
-                claimed = post_store.claim_due(
+                claimed = claims.claim_due(
                     self.db.engine, worker=self.worker, now=now,
                     lease=dt.timedelta(seconds=self.settings.lease_seconds), limit=CLAIM_BATCH,
                 )
@@ -190,7 +191,7 @@ class Dispatcher:
             self.alert(message)
         return expired
 
-    async def _publish(self, c: post_store.Claimed) -> None:
+    async def _publish(self, c: claims.Claimed) -> None:
         channel_name = f"#{c.channel_id}"
         rules = PlatformRules(text=())
         result: PublishResult | None = None
@@ -235,7 +236,7 @@ class Dispatcher:
         self._done.append(decision)
         self._flush_needed.set()
 
-    def check_budget(self, c: post_store.Claimed, channel_name: str, cfg: ChannelConfig,
+    def check_budget(self, c: claims.Claimed, channel_name: str, cfg: ChannelConfig,
                      cls: type[Adapter]) -> None:
         """Before a send: BudgetUsed when the channel's send budget has no room now."""
         budgets = send_budget.budgets_for(cfg, cls)
@@ -296,7 +297,7 @@ class Dispatcher:
         batch, self._done = self._done, []
         if not batch:
             return
-        post_store.finish_attempts(self.db.engine, self.worker, [d.outcome for d in batch],
+        claims.finish_attempts(self.db.engine, self.worker, [d.outcome for d in batch],
                                    [d.channel for d in batch if d.channel is not None])
         for d in batch:
             self._inflight.pop(d.outcome.post_id, None)
@@ -308,7 +309,7 @@ class Dispatcher:
     async def renew(self) -> None:
         ids = list(self._inflight)
         if ids:
-            post_store.renew_leases(self.db.engine, self.worker, ids,
+            claims.renew_leases(self.db.engine, self.worker, ids,
                                     self.clock() + dt.timedelta(seconds=self.settings.lease_seconds))
 
     def start(self) -> None:

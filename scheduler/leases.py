@@ -19,6 +19,7 @@ from scheduler.planner import media_for
 from scheduler.platforms.base import Adapter, PlatformRules, PublishResult, ReadyPost
 from scheduler.redact import redact
 from scheduler.retry import resend_is_safe
+from scheduler.storage import claims
 from scheduler.storage import posts as post_store
 
 #: What becomes of a post whose lease expired.
@@ -38,7 +39,7 @@ def load_expired(session: Session, settings: Settings, post_id: int, owner: str 
         return None
     open_row = post_store.open_attempt(session, post)
     since = open_row.started_at if open_row is not None else now
-    earlier = post_store.uncertain_since(session.connection(), [post.id]).get(post.id)
+    earlier = claims.uncertain_since(session.connection(), [post.id]).get(post.id)
     since = min(since, earlier) if earlier is not None else since
     ready = ReadyPost(post_id=post.id, idempotency_key=post.idempotency_key, text=post.text,
                       link=post.link, title=post.title, description=post.summary,
