@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -104,8 +105,8 @@ def parse_tags(v: Any) -> list[str]:
     """
     items = [str(x) for x in v] if isinstance(v, list) else _TAG_SEPARATORS.split(_text(v))
     tags: list[str] = []
-    for t in items:
-        t = t.strip().lstrip("#").strip()
+    for item in items:
+        t = item.strip().lstrip("#").strip()
         if not t:
             continue
         if len(t) > MAX_TAG_CHARS:
@@ -169,6 +170,101 @@ def check_columns(kind: str, table: Table, path: str = "FILE") -> list[RowProble
     return problems
 
 
+@dataclass
+class _RowCheck:
+    """One row being checked: its cells, the fields made of them so far, and its problems."""
+
+    line: int
+    row: dict[str, Any]
+    out: dict[str, Any] = field(default_factory=dict)
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def bad(self, column: str, reason: str) -> None:
+        self.problems.append(RowProblem(self.line, column, reason))
+
+    def text(self, col: str) -> str:
+        return _text(self.row.get(col))
+
+    def cast(self, col: str, fn: Callable[[Any], Any], target: str | None = None) -> None:
+        try:
+            self.out[target or col] = fn(self.row.get(col))
+        except ValueError as exc:
+            self.bad(col, str(exc))
+
+
+def _cut_oversized(r: _RowCheck, kind: str, limits: dict[str, int]) -> set[str]:
+    """Over-long cells are reported by length alone and not parsed further (nor echoed)."""
+    oversized: set[str] = set()
+    for col in COLUMNS[kind]:
+        value = r.row.get(col)
+        size = (sum(len(str(x)) for x in value) if isinstance(value, list)
+                else len(value) if isinstance(value, str) else 0)
+        if size > limits[col]:
+            setting = " (PROMO_MAX_DESCRIPTION_CHARS)" if col == "description" else ""
+            r.bad(col, f"{size:,} characters, over the limit of {limits[col]:,}{setting}")
+            oversized.add(col)
+            r.row[col] = None
+    return oversized
+
+
+def _check_id(r: _RowCheck, seen_ids: dict[str, int]) -> None:
+    ext = r.text("id")
+    if ext:
+        if not _ID.match(ext):
+            r.bad("id", f"{_show(ext)} is not a valid id (letters, digits, . _ : -)")
+        elif ext in seen_ids:
+            r.bad("id", f"duplicate id {ext!r} (also on line {seen_ids[ext]})")
+        else:
+            seen_ids[ext] = r.line
+    r.out["external_id"] = ext
+
+
+def _umkm_fields(r: _RowCheck) -> None:
+    for col in ("owner", "category", "city", "district", "phone", "instagram"):
+        r.out[col] = r.text(col) or None
+    r.cast("website", _url)
+    r.cast("curated", parse_bool)
+
+
+def _product_fields(r: _RowCheck, known_umkm: set[str]) -> None:
+    umkm = r.text("umkm_id")
+    if umkm and umkm not in known_umkm:
+        r.bad("umkm_id", f"unknown umkm_id {_show(umkm)} (import the UMKM first)")
+    r.out["umkm_external_id"] = umkm
+    r.out["description"] = r.text("description") or None
+    r.cast("price", parse_price)
+    r.out["image"] = r.text("image") or None
+    r.cast("url", _url)
+    r.cast("tags", parse_tags)
+    curation = r.text("curation").lower() or "pending"
+    if curation not in ("approved", "pending", "rejected"):
+        r.bad("curation", f"{_show(curation)} is not approved, pending or rejected")
+    r.out["curation"] = curation
+    if "active" in r.row:
+        r.cast("active", lambda v: True if _text(v) == "" else parse_bool(v))
+    else:
+        r.out["active"] = True
+
+
+def _event_fields(r: _RowCheck, tz: ZoneInfo) -> None:
+    for col in ("description", "venue", "city"):
+        r.out[col] = r.text(col) or None
+    if r.text("starts_at"):
+        r.cast("starts_at", lambda v: parse_when(v, tz))
+    r.out["ends_at"] = None
+    if r.text("ends_at"):
+        r.cast("ends_at", lambda v: parse_when(v, tz))
+    if r.out.get("starts_at") and r.out.get("ends_at") and r.out["ends_at"] < r.out["starts_at"]:
+        r.bad("ends_at", "ends before it starts")
+    r.cast("url", _url)
+    r.out["image"] = r.text("image") or None
+    r.cast("tags", parse_tags)
+    status = r.text("status").lower() or "scheduled"
+    if status not in ("scheduled", "cancelled"):
+        r.bad("status", f"{_show(status)} is not scheduled or cancelled")
+    r.out["status"] = status
+
+
 def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
              known_umkm: set[str], max_description_chars: int = MAX_DESCRIPTION_CHARS,
              delimiter: str | None = None) -> tuple[list[tuple[int, dict[str, Any]]], list[RowProblem]]:
@@ -177,100 +273,31 @@ def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
     problems: list[RowProblem] = []
     seen_ids: dict[str, int] = {}
     limits = {**FIELD_LIMITS, "description": max_description_chars}
-    for line, row in rows:
-        row_problems: list[RowProblem] = []
-
-        def bad(column: str, reason: str, _line: int = line, _p: list[RowProblem] = row_problems) -> None:
-            _p.append(RowProblem(_line, column, reason))
-
-        if "__invalid__" in row:
-            bad("-", row["__invalid__"])
-            problems.extend(row_problems)
+    for line, cells in rows:
+        r = _RowCheck(line, dict(cells))
+        if "__invalid__" in cells:
+            r.bad("-", cells["__invalid__"])
+            problems.extend(r.problems)
             continue
-        if "__extra__" in row:
+        if "__extra__" in cells:
             hint = ""
             if delimiter == ";" and "tags" in COLUMNS[kind]:
                 hint = "; in a ;-separated file, separate tags with , or | (or quote the cell)"
-            bad("-", f"more values than columns ({len(row['__extra__'])} extra){hint}")
-        # Over-long cells are reported by length alone and not parsed further (nor echoed).
-        row = dict(row)
-        oversized: set[str] = set()
-        for col in COLUMNS[kind]:
-            value = row.get(col)
-            size = (sum(len(str(x)) for x in value) if isinstance(value, list)
-                    else len(value) if isinstance(value, str) else 0)
-            if size > limits[col]:
-                setting = " (PROMO_MAX_DESCRIPTION_CHARS)" if col == "description" else ""
-                bad(col, f"{size:,} characters, over the limit of {limits[col]:,}{setting}")
-                oversized.add(col)
-                row[col] = None
+            r.bad("-", f"more values than columns ({len(cells['__extra__'])} extra){hint}")
+        oversized = _cut_oversized(r, kind, limits)
         for col in REQUIRED[kind]:
-            if col not in oversized and not _text(row.get(col)):
-                bad(col, f"missing {col}")
-        out: dict[str, Any] = {}
-        ext = _text(row.get("id"))
-        if ext:
-            if not _ID.match(ext):
-                bad("id", f"{_show(ext)} is not a valid id (letters, digits, . _ : -)")
-            elif ext in seen_ids:
-                bad("id", f"duplicate id {ext!r} (also on line {seen_ids[ext]})")
-            else:
-                seen_ids[ext] = line
-        out["external_id"] = ext
-        out["name"] = _text(row.get("name"))
-
-        def cast(col: str, fn: Callable[[Any], Any], target: str | None = None,
-                 _out: dict[str, Any] = out, _row: dict[str, Any] = row) -> None:
-            try:
-                _out[target or col] = fn(_row.get(col))
-            except ValueError as exc:
-                bad(col, str(exc))
-
+            if col not in oversized and not r.text(col):
+                r.bad(col, f"missing {col}")
+        _check_id(r, seen_ids)
+        r.out["name"] = r.text("name")
         if kind == "umkm":
-            for col in ("owner", "category", "city", "district", "phone", "instagram"):
-                out[col] = _text(row.get(col)) or None
-            cast("website", _url)
-            cast("curated", parse_bool)
+            _umkm_fields(r)
         elif kind == "products":
-            umkm = _text(row.get("umkm_id"))
-            if umkm and umkm not in known_umkm:
-                bad("umkm_id", f"unknown umkm_id {_show(umkm)} (import the UMKM first)")
-            out["umkm_external_id"] = umkm
-            out["description"] = _text(row.get("description")) or None
-            cast("price", parse_price)
-            out["image"] = _text(row.get("image")) or None
-            cast("url", _url)
-            cast("tags", parse_tags)
-            curation = _text(row.get("curation")).lower() or "pending"
-            if curation not in ("approved", "pending", "rejected"):
-                bad("curation", f"{_show(curation)} is not approved, pending or rejected")
-            out["curation"] = curation
-            if "active" in row:
-                cast("active", lambda v: True if _text(v) == "" else parse_bool(v))
-            else:
-                out["active"] = True
+            _product_fields(r, known_umkm)
         else:
-            out["description"] = _text(row.get("description")) or None
-            out["venue"] = _text(row.get("venue")) or None
-            out["city"] = _text(row.get("city")) or None
-            if _text(row.get("starts_at")):
-                cast("starts_at", lambda v: parse_when(v, tz))
-            ends = _text(row.get("ends_at"))
-            out["ends_at"] = None
-            if ends:
-                cast("ends_at", lambda v: parse_when(v, tz))
-            if out.get("starts_at") and out.get("ends_at") and out["ends_at"] < out["starts_at"]:
-                bad("ends_at", "ends before it starts")
-            cast("url", _url)
-            out["image"] = _text(row.get("image")) or None
-            cast("tags", parse_tags)
-            status = _text(row.get("status")).lower() or "scheduled"
-            if status not in ("scheduled", "cancelled"):
-                bad("status", f"{_show(status)} is not scheduled or cancelled")
-            out["status"] = status
-        if row_problems:
-            problems.extend(row_problems)
+            _event_fields(r, tz)
+        if r.problems:
+            problems.extend(r.problems)
         else:
-            good.append((line, out))
+            good.append((line, r.out))
     return good, problems
-

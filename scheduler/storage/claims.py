@@ -122,9 +122,9 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
     different channels run side by side; two can never both take a post of one channel.
     """
     params: dict[str, object] = {"c_now": now, "c_limit": limit, "c_worker": worker, "c_expires": now + lease}
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="READ COMMITTED")
+    with engine.connect() as connection:
+        conn = connection.execution_options(isolation_level="READ COMMITTED") \
+            if connection.dialect.name == "postgresql" else connection
         with conn.begin():
             if conn.dialect.name == "postgresql":
                 channel_ids = list(conn.execute(_LOCK_CHANNELS, params).scalars())
