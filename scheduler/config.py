@@ -3,7 +3,8 @@
 Only this module reads the environment. :func:`load_settings` checks everything and
 raises one :class:`ConfigError` naming every bad key; no secret value is ever part of a
 message. Every key is declared once in :data:`scheduler.settings_table.SETTINGS` (name,
-cast, default, help, secret or not, example; the casts are in :mod:`scheduler.settings_casts`); ``config.example.env`` is generated from it and the adapters' declarations
+cast, default, help, secret or not, example; the casts are in :mod:`scheduler.settings_casts`);
+``config.example.env`` is generated from it and the adapters' declarations
 (``python -m scheduler.config example > config.example.env``; a test checks it is current).
 """
 

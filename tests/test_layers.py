@@ -1,7 +1,7 @@
 """Imports flow one way, and nothing imports in a circle.
 
 Floors, lowest first (docs/architecture.md draws them): models (and the errors and redaction
-everyone uses) → config/shipped/textrules/media → storage/composer/platforms → dispatch,
+everyone uses) → config/settings/values/shipped/textrules/media → storage/composer/platforms → dispatch,
 planner, importer, alerts, unsent → actions → jobs → service, views, demo → cli, web, jobs_info.
 A module may import its own floor or a lower one. Every import (top level, inside a function
 or under ``TYPE_CHECKING``) is read with ``ast``; a lower module importing an upper one fails
