@@ -19,6 +19,7 @@ SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their resul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import errno
 import json
@@ -271,10 +272,8 @@ class Service:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
                 loop.add_signal_handler(sig, self.request_stop)
-            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-                pass
         self.dispatcher.reload_channels()
         if self.health_port:
             await self._start_health()

@@ -31,6 +31,7 @@ from scheduler.models import (
     utcnow,
 )
 from scheduler.redact import redact
+from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def channel_states(session: Session, settings: Settings, now: dt.datetime | None
     now = now or utcnow()
     rows = []
     for c in session.scalars(select(Channel).order_by(Channel.name)):
-        limited = c.rate_limited_until if c.rate_limited_until and c.rate_limited_until > now else None
+        limited = channel_store.rate_limited_until(c, now)
         rows.append({"name": c.name, "platform": c.platform, "status": c.status, "reason": c.status_reason,
                      "rate_limited_until": local(limited, settings.timezone) or None})
     return rows

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.errors import ConfigError
@@ -59,10 +59,6 @@ class Database:
         self.engine = make_engine(url, busy_seconds, **kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error."""
@@ -100,10 +96,6 @@ class Database:
         """True when the schema exists (migrations applied)."""
         with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             return inspect(conn).has_table("posts")
-
-    def ping(self) -> None:
-        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -538,7 +538,7 @@ class SecureHeaders:
 _LOWER_HEADERS = {k.lower() for k in SECURITY_HEADERS}
 
 
-def make_app(settings: Settings, db: Database) -> FastAPI:
+def make_app(settings: Settings, db: Database) -> FastAPI:  # noqa: C901, PLR0915 - split into modules once the pages land
     """The web app (a FastAPI application), without the outer header layer: :func:`asgi` adds it."""
     board = WebApp(settings, db)
     api = FastAPI(title="promo-scheduler", version="1", openapi_url=None, docs_url=None, redoc_url=None)
