@@ -314,7 +314,9 @@ def run_event_promotion(settings: Settings, db: Database, composer: Composer, no
     for event_id in ids:
         try:
             with db.session() as session:
-                event = session.get(Event, event_id)
+                # One process plans an event at a time (PostgreSQL row lock; SQLite's write lock):
+                # the next one then sees its posts and audit entries and adds nothing.
+                event = session.get(Event, event_id, with_for_update=True)
                 if event is None:
                     continue
                 result = plan_event(settings, session, composer, event, now=now, actor=actor)

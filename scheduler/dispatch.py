@@ -380,8 +380,10 @@ class Dispatcher:
                 except Exception as exc:  # cannot tell: needs a person
                     error = f"lease of {owner} expired and reconcile failed ({redact(str(exc))}): outcome unknown"
             with self.db.session() as session:
-                post = session.get(Post, post_id)
-                if post is None or post.status != PostStatus.PUBLISHING.value or post.lease_owner != owner:
+                # Locked and checked again: another process resolving the same lease waits here, then
+                # finds the post decided and leaves it (one transition, one alert).
+                post = post_store.get_post(session, post_id, lock=True)
+                if post.status != PostStatus.PUBLISHING.value or post.lease_owner != owner:
                     continue
                 attempt = post_store.open_attempt(session, post)
                 if attempt is not None:

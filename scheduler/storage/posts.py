@@ -243,7 +243,10 @@ def _lock_free_channels_statement() -> Any:
             .where(_C.c.status == ChannelStatus.ACTIVE.value,
                    or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), has_due, ~busy)
             .order_by(_C.c.id).limit(bindparam("c_limit", type_=Integer))
-            .with_for_update(skip_locked=True, of=_C))
+            # FOR NO KEY UPDATE: exclusive among claimers, yet it lets other transactions insert rows
+            # that point at the channel (a post, a history row: FOR KEY SHARE), so an expiry or a
+            # person queueing a post neither waits for a claim nor deadlocks with one.
+            .with_for_update(skip_locked=True, of=_C, key_share=True))
 
 
 _CLAIM = _claim_statement()
@@ -454,9 +457,12 @@ def open_attempt(session: Session, post: Post) -> HistoryEntry | None:
 
 
 def stale_candidates(session: Session, older_than: dt.datetime) -> list[Post]:
-    """Waiting posts scheduled before ``older_than`` (the caller applies each kind's lateness)."""
+    """Waiting posts scheduled before ``older_than`` (the caller applies each kind's lateness).
+
+    Locked for the caller's transaction, skipping posts another process is deciding on right now
+    (PostgreSQL; SQLite's write lock serialises), so two processes never both expire one post."""
     q = select(Post).where(Post.status.in_(WAITING + (PostStatus.PENDING_APPROVAL.value,)),
-                           Post.scheduled_at < older_than)
+                           Post.scheduled_at < older_than).with_for_update(skip_locked=True, of=Post)
     return list(session.scalars(q))
 
 
