@@ -332,6 +332,7 @@ def event_promotion_job(settings: Settings, db: Database, alert: Callable[[str],
     """The scheduled job: plan every current event now; a problem is alerted."""
     composer = Composer(settings.templates_dir, settings.timezone, settings.language)
     results = run_event_promotion(settings, db, composer, clock())
+    log.debug("event promotion checked: %d event(s) changed", len(results))
     for ref, result in results.items():
         log.info("event %s: %s", ref, result)
         for problem in result.problems:
