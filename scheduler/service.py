@@ -7,7 +7,8 @@ arguments; none of them imports this module.
 
 * ``dispatch``: every PROMO_POLL_SECONDS; publishes due posts and arms ``dispatch-wake``
   at the next due time, so a post goes out within a second of its time rather than at
-  the next poll.
+  the next poll. On PostgreSQL a ``LISTEN`` thread (storage/wakeup.py) also runs it as
+  soon as any process commits a post that is due (``promo post new --now`` elsewhere).
 * ``housekeeping``: renews our leases and resolves leases whose owner died.
 * ``daily-highlight`` (at its times), ``daily-highlight-sweep`` (catch-up, expiring
   unapproved posts) and ``event-promotion``: create posts (never publish), in the main
