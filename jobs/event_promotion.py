@@ -308,7 +308,9 @@ def run_event_promotion(settings: Settings, db: Database, composer: Composer, no
     for event_id in ids:
         try:
             with db.session() as session:
-                event = session.get(Event, event_id)
+                # One process plans an event at a time (PostgreSQL row lock; SQLite's write lock):
+                # the next one then sees its posts and audit entries and adds nothing.
+                event = session.get(Event, event_id, with_for_update=True)
                 if event is None:
                     continue
                 result = plan_event(settings, session, composer, event, now=now, actor=actor)
@@ -324,6 +326,7 @@ def event_promotion_job(settings: Settings, db: Database, alert: Callable[[str],
     """The scheduled job: plan every current event now; a problem is alerted."""
     composer = Composer(settings.templates_dir, settings.timezone, settings.language)
     results = run_event_promotion(settings, db, composer, clock())
+    log.debug("event promotion checked: %d event(s) changed", len(results))
     for ref, result in results.items():
         log.info("event %s: %s", ref, result)
         for problem in result.problems:

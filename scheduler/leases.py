@@ -70,7 +70,9 @@ def settle(session: Session, post_id: int, owner: str | None, verdict: str, erro
            channel: str) -> tuple[bool, str | None]:
     """Write the verdict: (done, alert to raise after the transaction). Not done when the post
     changed hands meanwhile."""
-    post = session.get(Post, post_id)
+    # Locked and checked again: another process resolving the same lease waits here, then finds
+    # the post decided and leaves it (one transition, one alert).
+    post = session.get(Post, post_id, with_for_update=True)
     if post is None or not _still_ours(post, owner):
         return False, None
     attempt = post_store.open_attempt(session, post)

@@ -7,7 +7,8 @@ arguments; none of them imports this module.
 
 * ``dispatch``: every PROMO_POLL_SECONDS; publishes due posts and arms ``dispatch-wake``
   at the next due time, so a post goes out within a second of its time rather than at
-  the next poll.
+  the next poll. On PostgreSQL a ``LISTEN`` thread (storage/wakeup.py) also runs it as
+  soon as any process commits a post that is due (``promo post new --now`` elsewhere).
 * ``housekeeping``: renews our leases and resolves leases whose owner died.
 * ``daily-highlight`` (at its times), ``daily-highlight-sweep`` (catch-up, expiring
   unapproved posts) and ``event-promotion``: create posts (never publish), in the main
@@ -50,6 +51,7 @@ from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, PostKind, utcnow
 from scheduler.redact import install_record_redaction
 from scheduler.storage.db import Database
+from scheduler.storage.wakeup import DueListener
 
 log = logging.getLogger("promo.service")
 T = TypeVar("T")
@@ -184,6 +186,11 @@ class Service:
         self.jobs = declared_jobs(settings)
         self._stop = asyncio.Event()
         self.started_at = utcnow()
+        #: PostgreSQL: the LISTEN connection that wakes this dispatcher when another process
+        #: makes a post due (storage/wakeup.py); None on SQLite.
+        self.listener: DueListener | None = None
+        self._wake_task: asyncio.Task[None] | None = None
+        self._wake_again = False
 
     # --- jobs ------------------------------------------------------------------------
 
@@ -197,6 +204,25 @@ class Service:
     def wake_at(self, when: dt.datetime) -> None:
         """Run ``dispatch-wake`` at ``when`` (the next post's due time)."""
         self._add(self.jobs["dispatch-wake"], DateTrigger(when))
+
+    def wake_now(self) -> None:
+        """Run the dispatch job now (a post became due in some process); wake-ups that arrive
+        while it runs make it run once more, not once each."""
+        if self._wake_task is not None and not self._wake_task.done():
+            self._wake_again = True
+            return
+        self._wake_task = asyncio.get_running_loop().create_task(self._dispatch_on_wake(), name="dispatch-notify")
+
+    async def _dispatch_on_wake(self) -> None:
+        spec = self.jobs["dispatch"]
+        while not self._stop.is_set():
+            self._wake_again = False
+            try:
+                await spec.func(*spec.args(self))
+            except Exception:  # the next poll tries again
+                log.exception("dispatch after a wake-up failed")
+            if not self._wake_again:
+                return
 
     def _add(self, spec: JobSpec, trigger: BaseTrigger, **extra: Any) -> None:
         self.scheduler.add_job(spec.func, trigger, args=spec.args(self), id=spec.id, name=spec.what,
@@ -282,6 +308,9 @@ class Service:
         # Leases of a process that died are resolved before anything new is claimed.
         await self.dispatcher.resolve_expired_leases()
         self.dispatcher.start()
+        if self.db.engine.dialect.name == "postgresql":
+            self.listener = DueListener(self.db.engine, loop, self.wake_now)
+            self.listener.start()
         self.add_jobs()
         self.scheduler.start()
         supervisor = asyncio.create_task(self._supervise()) if self.extra_workers else None
@@ -292,6 +321,10 @@ class Service:
         await self._stop.wait()
         log.info("stopping: finishing in-flight publishes")
         self.scheduler.shutdown(wait=False)
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
+        if self._wake_task is not None:
+            await asyncio.gather(self._wake_task, return_exceptions=True)
         if supervisor is not None:
             supervisor.cancel()
             await self._stop_children()

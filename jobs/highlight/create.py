@@ -109,8 +109,10 @@ def expire_unapproved(settings: Settings, db: Database, now: dt.datetime, *, act
     """Highlight posts still waiting for approval at their time expire (and the day is not featured)."""
     out: list[Decision] = []
     with db.session() as session:
+        # Locked, skipping those another process is expiring now: one transition and one alert each.
         posts = session.scalars(select(Post).where(Post.kind == KIND, Post.status == PostStatus.PENDING_APPROVAL.value,
-                                                   Post.scheduled_at <= now)).all()
+                                                   Post.scheduled_at <= now)
+                                .with_for_update(skip_locked=True, of=Post)).all()
         for post in posts:
             assert post.scheduled_at is not None  # the query selected scheduled_at <= now
             post_store.transition(session, post, PostStatus.EXPIRED, actor=actor, reason="not approved before its time")

@@ -56,6 +56,7 @@ def cmd_serve(app: App) -> int:
     from scheduler.service import Service, run_async, setup_logging
 
     app.require_schema()
+    app.db.check_schema()
     setup_logging(app.settings.log_level)
     workers = app.args.workers if app.args.workers is not None else app.settings.workers
     if workers < 1:

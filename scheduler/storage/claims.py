@@ -99,7 +99,10 @@ def _lock_free_channels_statement() -> Any:
             .where(_C.c.status == ChannelStatus.ACTIVE.value,
                    or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), has_due, ~busy)
             .order_by(_C.c.id).limit(bindparam("c_limit", type_=Integer))
-            .with_for_update(skip_locked=True, of=_C))
+            # FOR NO KEY UPDATE: exclusive among claimers, yet it lets other transactions insert rows
+            # that point at the channel (a post, a history row: FOR KEY SHARE), so an expiry or a
+            # person queueing a post neither waits for a claim nor deadlocks with one.
+            .with_for_update(skip_locked=True, of=_C, key_share=True))
 
 
 _CLAIM = _claim_statement()

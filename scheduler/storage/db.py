@@ -58,6 +58,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, busy_seconds, **kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.engine.dialect.name == "postgresql":
+            from scheduler.storage.wakeup import install_sender
+
+            install_sender(self.sessions)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -91,6 +95,29 @@ class Database:
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def check_schema(self) -> None:
+        """Refuse to run on a schema older or newer than this code's migrations (ConfigError
+        naming what to do). Several processes share one database: one started from an older
+        release must not write rows the newer schema does not expect, nor the other way round."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory(str(migrations_dir())).get_heads())
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        if current == heads:
+            return
+        where = self.engine.url.render_as_string(hide_password=True)
+        if not current:
+            raise ConfigError(f"the database {where} has no tables yet: run `promo db upgrade`")
+        known = {rev.revision for rev in ScriptDirectory(str(migrations_dir())).walk_revisions()}
+        if current <= known:
+            raise ConfigError(f"the database {where} is at revision {', '.join(sorted(current))}, older than this "
+                              f"promo's {', '.join(sorted(heads))}: run `promo db upgrade`")
+        raise ConfigError(f"the database {where} is at revision {', '.join(sorted(current))}, which this promo "
+                          f"does not know (it ends at {', '.join(sorted(heads))}): a newer promo upgraded it; "
+                          "run that version, or upgrade this one")
 
     def is_current(self) -> bool:
         """True when the schema exists (migrations applied)."""

@@ -179,7 +179,10 @@ def open_attempt(session: Session, post: Post) -> HistoryEntry | None:
 
 
 def stale_candidates(session: Session, older_than: dt.datetime) -> list[Post]:
-    """Waiting posts scheduled before ``older_than`` (the caller applies each kind's lateness)."""
+    """Waiting posts scheduled before ``older_than`` (the caller applies each kind's lateness).
+
+    Locked for the caller's transaction, skipping posts another process is deciding on right now
+    (PostgreSQL; SQLite's write lock serialises), so two processes never both expire one post."""
     q = select(Post).where(Post.status.in_(WAITING + (PostStatus.PENDING_APPROVAL.value,)),
-                           Post.scheduled_at < older_than)
+                           Post.scheduled_at < older_than).with_for_update(skip_locked=True, of=Post)
     return list(session.scalars(q))
