@@ -214,7 +214,9 @@ class Post(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     channel: Mapped[Channel] = relationship()
 
-    __table_args__ = (Index("ix_posts_due", "status", "channel_id", "scheduled_at"),)
+    __table_args__ = (Index("ix_posts_due", "status", "channel_id", "scheduled_at"),
+                      Index("ix_posts_status_scheduled", "status", "scheduled_at"),
+                      Index("ix_posts_channel_status", "channel_id", "status"))
 
 
 class HistoryEntry(Base):
@@ -237,6 +239,12 @@ class HistoryEntry(Base):
     actor: Mapped[str] = mapped_column(String(100), default="system")
     post: Mapped[Post] = relationship()
     channel: Mapped[Channel] = relationship()
+
+    # The filters of `promo history` and the dashboard (migration 0002).
+    __table_args__ = (Index("ix_history_channel_started", "channel_id", "started_at"),
+                      Index("ix_history_to_status_started", "to_status", "started_at"),
+                      Index("ix_history_outcome_started", "outcome", "started_at"),
+                      Index("ix_history_action_id", "action", "id"))
 
 
 class AuditEntry(Base):

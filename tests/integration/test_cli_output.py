@@ -136,10 +136,10 @@ def test_db_upgrade_says_what_it_did(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PROMO_DATABASE_URL", f"sqlite:///{tmp_path}/neu.db")
     monkeypatch.chdir(tmp_path)
     assert cli.main(["db", "upgrade"]) == 0
-    assert f"created the database {tmp_path}/neu.db at revision 0001" in capsys.readouterr().out
+    assert f"created the database {tmp_path}/neu.db at revision 0002" in capsys.readouterr().out
     assert cli.main(["db", "upgrade"]) == 0
     out = capsys.readouterr().out
-    assert "already at revision 0001" in out and "created" not in out
+    assert "already at revision 0002" in out and "created" not in out
 
 
 def test_history_keeps_error_for_errors_and_notes_the_reasons(promo) -> None:

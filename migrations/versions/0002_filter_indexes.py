@@ -1,0 +1,40 @@
+"""indexes for the filters people use at millions of rows
+
+History: by channel and time, by status and time, by post (already ``ix_history_post_id``),
+and the keyset pages of ``promo history`` (ordered by id, so the primary key serves them).
+Posts: by status and time (the dashboard's queue, stale checks) and by channel and status.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-29 18:30:00
+"""
+from __future__ import annotations
+
+from alembic import op
+
+revision = '0002'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('history', schema=None) as batch_op:
+        batch_op.create_index('ix_history_channel_started', ['channel_id', 'started_at'], unique=False)
+        batch_op.create_index('ix_history_to_status_started', ['to_status', 'started_at'], unique=False)
+        batch_op.create_index('ix_history_outcome_started', ['outcome', 'started_at'], unique=False)
+        batch_op.create_index('ix_history_action_id', ['action', 'id'], unique=False)
+    with op.batch_alter_table('posts', schema=None) as batch_op:
+        batch_op.create_index('ix_posts_status_scheduled', ['status', 'scheduled_at'], unique=False)
+        batch_op.create_index('ix_posts_channel_status', ['channel_id', 'status'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('posts', schema=None) as batch_op:
+        batch_op.drop_index('ix_posts_channel_status')
+        batch_op.drop_index('ix_posts_status_scheduled')
+    with op.batch_alter_table('history', schema=None) as batch_op:
+        batch_op.drop_index('ix_history_action_id')
+        batch_op.drop_index('ix_history_outcome_started')
+        batch_op.drop_index('ix_history_to_status_started')
+        batch_op.drop_index('ix_history_channel_started')
