@@ -1,0 +1,101 @@
+"""Migrations with several hosts: concurrent upgrades, the schema check `promo serve` makes,
+and the filter indexes of migration 0002 (on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from scheduler.errors import ConfigError
+from scheduler.models import Base
+from scheduler.storage.db import Database
+from tests.conftest import pg_schema_url
+
+
+def _upgrade_together(url: str, n: int = 3) -> list[BaseException]:
+    """``n`` hosts run `promo db upgrade` at the same moment; returns what they raised."""
+    dbs = [Database(url) for _ in range(n)]
+    start = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def run(db: Database) -> None:
+        start.wait()
+        try:
+            db.upgrade()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(db,)) for db in dbs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for db in dbs:
+        db.dispose()
+    return errors
+
+
+def _versions(url: str) -> list[str]:
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    finally:
+        db.dispose()
+
+
+def test_hosts_upgrading_postgres_at_once_migrate_once_without_error() -> None:
+    with pg_schema_url() as url:
+        assert _upgrade_together(url) == []
+        assert _versions(url) == ["0002"]
+
+
+def test_hosts_upgrading_sqlite_at_once_migrate_once_without_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/promo.db"
+    assert _upgrade_together(url) == []
+    assert _versions(url) == ["0002"]
+
+
+def test_schema_state_names_behind_current_and_ahead(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        state = db.schema_state()
+        assert (state.state, state.current, state.head) == ("behind", None, "0002")
+        with pytest.raises(ConfigError, match=r"no tables yet.*run `promo db upgrade`"):
+            db.require_current_schema()
+        db.upgrade()
+        assert db.schema_state().state == "current"
+        db.require_current_schema()
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        assert db.schema_state().state == "behind"
+        with pytest.raises(ConfigError, match=r"revision 0001; this version of promo needs revision 0002.*"
+                                              r"`promo db upgrade`"):
+            db.require_current_schema()
+        with db.engine.begin() as conn:  # a newer promo migrated this database
+            conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+        assert db.schema_state().state == "ahead"
+        with pytest.raises(ConfigError, match=r"revision 0099, newer than this version of promo knows"):
+            db.require_current_schema()
+    finally:
+        db.dispose()
+
+
+def test_filter_indexes_exist_and_the_models_match_the_migrations(any_db: Database) -> None:
+    with any_db.engine.connect() as conn:
+        insp = inspect(conn)
+        history = {i["name"]: i["column_names"] for i in insp.get_indexes("history")}
+        posts = {i["name"]: i["column_names"] for i in insp.get_indexes("posts")}
+        assert history["ix_history_channel_started"] == ["channel_id", "started_at"]
+        assert history["ix_history_to_status_started"] == ["to_status", "started_at"]
+        assert history["ix_history_outcome_started"] == ["outcome", "started_at"]
+        assert history["ix_history_post_id"] == ["post_id"]
+        assert posts["ix_posts_status_scheduled"] == ["status", "scheduled_at"]
+        assert posts["ix_posts_channel_status"] == ["channel_id", "status"]
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert [d for d in diff if "index" in str(d[0] if isinstance(d, tuple) else d[0][0])] == []
