@@ -168,7 +168,7 @@ def cmd_db_upgrade(app: App) -> int:
 
 
 def cmd_import(app: App) -> int:
-    from scheduler.importer import import_file
+    from scheduler.importer import import_file, terminal_progress
 
     app.require_schema()
     path = Path(app.args.file)
@@ -176,7 +176,8 @@ def cmd_import(app: App) -> int:
     with app.db.session() as session:
         result = import_file(session, app.args.kind, path, tz=app.settings.timezone, actor=app.actor,
                              skip_invalid=app.args.skip_invalid, on_change=hook,
-                             max_description_chars=app.settings.max_description_chars)
+                             max_description_chars=app.settings.max_description_chars,
+                             progress=terminal_progress(app.args.kind))
     for p in result.skipped:
         print(f"skipped: {path}: {p}", file=sys.stderr)
     print(f"{app.args.kind}: {result.summary()}")

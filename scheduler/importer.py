@@ -13,11 +13,12 @@ import datetime as dt
 import io
 import json
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TextIO, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table as SATable
@@ -559,6 +560,27 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
             for record in sorted(records, key=lambda r: order[r.external_id]):
                 on_change(session, kind, record, changes[record.external_id])
     return result
+
+
+def terminal_progress(kind: str, stream: TextIO | None = None) -> Callable[[int, int], None] | None:
+    """A progress bar for :func:`import_file` on a terminal (tqdm, on stderr); None when
+    stderr is not a terminal, so logs and pipes get no bar."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, desc=f"import {kind}", unit="row", file=stream, leave=False,
+                            mininterval=0))  # one redraw per batch of BATCH rows
+        bar[0].update(done - bar[0].n)
+        if done >= total:
+            bar[0].close()
+
+    return update
 
 
 def _jsonable(v: Any) -> Any:

@@ -61,3 +61,23 @@ def _umkm(tmp_path: Path) -> Path:
     path = tmp_path / "umkm.csv"
     path.write_text("id,name\nu1,Toko Amplang\n", encoding="utf-8")
     return path
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    import io
+
+    from scheduler.importer import terminal_progress
+
+    assert terminal_progress("products", io.StringIO()) is None  # a pipe or a log: no bar
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    update = terminal_progress("products", out)
+    assert update is not None
+    update(0, 2000)
+    update(1000, 2000)
+    assert "import products" in out.getvalue() and "1000/2000" in out.getvalue()
+    update(2000, 2000)
