@@ -124,6 +124,8 @@ class Settings:
     http_engine: str = "aiohttp"
     workers: int = 1
     log_level: str = "INFO"
+    #: text (one line per record, for a terminal) or json (one object per line, for log shipping)
+    log_format: str = "text"
     user: str = "system"
     highlight_time: dt.time = dt.time(9, 0)
     highlight_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
@@ -386,6 +388,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         http_engine=get("HTTP_ENGINE", "aiohttp").lower(),
         workers=int(as_number("WORKERS", 1, 1, integer=True)),
         log_level=get("LOG_LEVEL", "INFO").upper(),
+        log_format=get("LOG_FORMAT", "text").strip().lower(),
         user=get("USER") or _login_name(),
         highlight_time=as_clock("HIGHLIGHT_TIME", "09:00"),
         highlight_days=tuple(sorted(set(highlight_days))),
@@ -413,6 +416,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"{PREFIX}HTTP_ENGINE: {settings.http_engine!r} is not aiohttp or httpx")
     if settings.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"{PREFIX}LOG_LEVEL: {settings.log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+    if settings.log_format not in ("text", "json"):
+        problems.append(f"{PREFIX}LOG_FORMAT: {settings.log_format!r} is not text or json")
     if problems:
         # Messages quote bad values; a secret pasted into the wrong key must not be shown.
         secrets = {v for k, v in env.items() if k.startswith(PREFIX) and v and len(v) >= 4

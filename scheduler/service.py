@@ -14,6 +14,7 @@ SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their resul
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import errno
 import json
 import logging
@@ -33,7 +34,7 @@ from scheduler.config import Settings
 from scheduler.dispatch import Dispatcher
 from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, utcnow
-from scheduler.redact import install_record_redaction
+from scheduler.redact import install_record_redaction, redact
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
@@ -41,11 +42,27 @@ log = logging.getLogger("promo.service")
 T = TypeVar("T")
 
 
-def setup_logging(level: str) -> None:
+class JsonFormatter(logging.Formatter):
+    """PROMO_LOG_FORMAT=json: one JSON object per line (time, level, logger, message, and the
+    traceback if any), secrets masked, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": redact(record.getMessage())}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # the redaction may already have rendered (and masked) it
+            entry["exception"] = redact(record.exc_text)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else
+                             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
