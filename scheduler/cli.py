@@ -556,7 +556,7 @@ def cmd_status(app: App) -> int:
 def cmd_serve(app: App) -> int:
     from scheduler.service import Service, run_async, setup_logging
 
-    app.require_schema()
+    app.db.require_current_schema()  # older or newer schema: refuse, naming `promo db upgrade`
     setup_logging(app.settings.log_level, app.settings.log_format)
     workers = app.args.workers if app.args.workers is not None else app.settings.workers
     if workers < 1:

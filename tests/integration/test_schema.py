@@ -99,3 +99,21 @@ def test_filter_indexes_exist_and_the_models_match_the_migrations(any_db: Databa
         assert posts["ix_posts_channel_status"] == ["channel_id", "status"]
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert [d for d in diff if "index" in str(d[0] if isinstance(d, tuple) else d[0][0])] == []
+
+
+def test_promo_serve_refuses_an_older_schema_naming_the_upgrade(promo_env, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = promo_env()
+    db = Database(env["PROMO_DATABASE_URL"])
+    db.upgrade()
+    with db.engine.begin() as conn:  # as left by the previous release
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    db.dispose()
+    res = subprocess.run([sys.executable, "-m", "scheduler.cli", "serve"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60, env={**env, "PATH": os.environ.get("PATH", "/usr/bin")})
+    assert res.returncode != 0
+    assert "revision 0001; this version of promo needs revision 0002" in res.stderr
+    assert "`promo db upgrade`" in res.stderr
