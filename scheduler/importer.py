@@ -472,13 +472,16 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
                 skip_invalid: bool = False,
                 on_change: Callable[[Session, str, Any, set[str]], None] | None = None,
                 max_description_chars: int = MAX_DESCRIPTION_CHARS,
-                progress: Callable[[int, int], None] | None = None) -> ImportResult:
+                progress: Callable[[int, int], None] | None = None,
+                on_changes: Callable[[Session, str, list[Any], dict[str, set[str]]], None] | None = None,
+                ) -> ImportResult:
     """Validate the whole file, then write it in the caller's transaction.
 
     Rows are written with multi-row statements, ``BATCH`` at a time; ``progress(done, total)``
     is called after each batch (the CLI draws a bar from it). One audit row records the
     import: the ids it created, and each changed record's fields before and after.
-    ``on_change`` is called for every created or changed record after the writes, in file order.
+    ``on_change`` is called for every created or changed record after the writes, in file order;
+    ``on_changes`` (the same, batched) once per ``BATCH`` of them, with their changed fields by id.
 
     A problem with the file's columns (one missing, unknown ones) is fatal even with
     ``skip_invalid``: it is the file that is wrong, not some of its rows.
@@ -550,15 +553,19 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
                                detail={"file": path.name, "created": [c["external_id"] for c in creates],
                                        "updated": updated_audit}))
     session.flush()
-    if on_change and changes:
+    if (on_change or on_changes) and changes:
         ext_ids = list(changes)
         for i in range(0, len(ext_ids), BATCH):
             chunk_ids = ext_ids[i:i + BATCH]
             records = cast("Iterable[Record]", session.scalars(select(model).where(
                 cast(Any, model).external_id.in_(chunk_ids))))
             order = {e: n for n, e in enumerate(chunk_ids)}
-            for record in sorted(records, key=lambda r: order[r.external_id]):
-                on_change(session, kind, record, changes[record.external_id])
+            ordered = sorted(records, key=lambda r: order[r.external_id])
+            if on_changes:
+                on_changes(session, kind, ordered, {e: changes[e] for e in chunk_ids})
+            if on_change:
+                for record in ordered:
+                    on_change(session, kind, record, changes[record.external_id])
     return result
 
 

@@ -237,7 +237,6 @@ def iter_history(session: Session, f: HistoryFilter, tz: ZoneInfo, *, newest_fir
     while True:
         page = history_page(session, f, tz, after=after, limit=batch, newest_first=newest_first)
         yield from page.rows
-        session.expunge_all()
         if page.next_after is None:
             return
         after = page.next_after

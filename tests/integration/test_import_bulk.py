@@ -81,3 +81,15 @@ def test_the_progress_bar_shows_on_a_terminal_only(tmp_path: Path) -> None:
     update(1000, 2000)
     assert "import products" in out.getvalue() and "1000/2000" in out.getvalue()
     update(2000, 2000)
+
+
+def test_the_batched_change_hook_gets_every_changed_record_once(any_db: Database, tmp_path: Path) -> None:
+    with any_db.session() as s:
+        import_file(s, "umkm", _umkm(tmp_path), tz=WITA, actor="t")
+    calls: list[tuple[list[str], dict[str, set[str]]]] = []
+    with any_db.session() as s:
+        import_file(s, "products", products_csv(tmp_path / "p.csv", BATCH + 3), tz=WITA, actor="t",
+                    on_changes=lambda _s, kind, records, fields: calls.append(
+                        ([r.external_id for r in records], fields)))
+    assert [len(ids) for ids, _ in calls] == [BATCH, 3]  # one call per batch, not per row
+    assert calls[0][0][:2] == ["p0", "p1"] and "name" in calls[0][1]["p0"]
