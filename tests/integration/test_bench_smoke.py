@@ -46,5 +46,6 @@ def test_scale_benchmark_runs_at_tiny_sizes() -> None:
     figures = results[0].figures
     assert "12 claimed of 60 queued" in figures["claim"]  # one due post per channel
     assert figures["CSV export"].startswith("300 rows")
-    assert figures["import products"].startswith("40 rows")
+    assert all(figures[f"import products ({k})"].startswith("40 rows")
+               for k in ("no hook", "per-record hook", "batched hook"))
     assert "history page 100 rows deep" in text and "claim plan:" in text
