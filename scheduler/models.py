@@ -216,7 +216,8 @@ class Post(Base):
 
     __table_args__ = (Index("ix_posts_due", "status", "channel_id", "scheduled_at"),
                       Index("ix_posts_status_scheduled", "status", "scheduled_at"),
-                      Index("ix_posts_channel_status", "channel_id", "status"))
+                      Index("ix_posts_channel_status", "channel_id", "status"),
+                      Index("ix_posts_product_id", "product_id"), Index("ix_posts_event_id", "event_id"))
 
 
 class HistoryEntry(Base):

@@ -2,7 +2,8 @@
 
 History: by channel and time, by status and time, by post (already ``ix_history_post_id``),
 and the keyset pages of ``promo history`` (ordered by id, so the primary key serves them).
-Posts: by status and time (the dashboard's queue, stale checks) and by channel and status.
+Posts: by status and time (the dashboard's queue, stale checks), by channel and status, and by
+product and event (what `promo import` looks up for every changed record).
 
 Revision ID: 0002
 Revises: 0001
@@ -27,10 +28,15 @@ def upgrade() -> None:
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.create_index('ix_posts_status_scheduled', ['status', 'scheduled_at'], unique=False)
         batch_op.create_index('ix_posts_channel_status', ['channel_id', 'status'], unique=False)
+        # an imported product's or event's own posts (the import's change hooks look them up)
+        batch_op.create_index('ix_posts_product_id', ['product_id'], unique=False)
+        batch_op.create_index('ix_posts_event_id', ['event_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('posts', schema=None) as batch_op:
+        batch_op.drop_index('ix_posts_event_id')
+        batch_op.drop_index('ix_posts_product_id')
         batch_op.drop_index('ix_posts_channel_status')
         batch_op.drop_index('ix_posts_status_scheduled')
     with op.batch_alter_table('history', schema=None) as batch_op:

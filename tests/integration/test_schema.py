@@ -97,6 +97,7 @@ def test_filter_indexes_exist_and_the_models_match_the_migrations(any_db: Databa
         assert history["ix_history_post_id"] == ["post_id"]
         assert posts["ix_posts_status_scheduled"] == ["status", "scheduled_at"]
         assert posts["ix_posts_channel_status"] == ["channel_id", "status"]
+        assert posts["ix_posts_product_id"] == ["product_id"] and posts["ix_posts_event_id"] == ["event_id"]
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert [d for d in diff if "index" in str(d[0] if isinstance(d, tuple) else d[0][0])] == []
 
