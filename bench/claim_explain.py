@@ -2,7 +2,7 @@
 
 A throw-away schema of ``--database-url`` gets ``--channels`` webhook channels and
 ``--posts`` posts spread over them, all due, each with its history row, then ``ANALYZE``.
-The two statements of a claim (:func:`scheduler.storage.posts.claim_due`) are explained in
+The two statements of a claim (:func:`scheduler.storage.claims.claim_due`) are explained in
 one transaction that is rolled back: locking the free channels (``FOR NO KEY UPDATE SKIP
 LOCKED``) and taking the earliest due post of each.
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from scheduler.models import Channel, HistoryEntry, Post, utcnow
-    from scheduler.storage import posts as store
+    from scheduler.storage import claims as store
     from scheduler.storage.db import Database
 
     schema = f"explain_{uuid.uuid4().hex[:8]}"

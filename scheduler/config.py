@@ -117,6 +117,8 @@ class Settings:
     http_engine: str = "aiohttp"
     workers: int = 1
     log_level: str = "INFO"
+    #: text (one line per record, for a terminal) or json (one object per line, for log shipping)
+    log_format: str = "text"
     user: str = "system"
     highlight_time: dt.time = dt.time(9, 0)
     highlight_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)

@@ -9,13 +9,15 @@ its record (matched on the stable external ``id``).
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TextIO, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Table as SATable
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.errors import ImportValidationError, RowProblem, ValidationError
@@ -57,13 +59,33 @@ class ImportResult:
 # so MODEL is annotated with them rather than inferred as type[Base].
 Record = Umkm | Product | Event
 MODEL: dict[str, type[Record]] = {"umkm": Umkm, "products": Product, "events": Event}
+#: The columns an import writes (what :func:`validate` gives, with products' umkm_id resolved).
+_WRITTEN: dict[str, tuple[str, ...]] = {
+    "umkm": ("external_id", "name", "owner", "category", "city", "district", "phone", "instagram", "website",
+             "curated"),
+    "products": ("external_id", "umkm_id", "name", "description", "price", "image", "url", "tags", "curation",
+                 "active"),
+    "events": ("external_id", "name", "description", "venue", "city", "starts_at", "ends_at", "url", "image",
+               "tags", "status"),
+}
+#: Rows per INSERT/UPDATE statement.
+BATCH = 1000
 
 
 def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor: str,
                 skip_invalid: bool = False,
                 on_change: Callable[[Session, str, Any, set[str]], None] | None = None,
-                max_description_chars: int = MAX_DESCRIPTION_CHARS) -> ImportResult:
+                max_description_chars: int = MAX_DESCRIPTION_CHARS,
+                progress: Callable[[int, int], None] | None = None,
+                on_changes: Callable[[Session, str, list[Any], dict[str, set[str]]], None] | None = None,
+                ) -> ImportResult:
     """Validate the whole file, then write it in the caller's transaction.
+
+    Rows are written with multi-row statements, ``BATCH`` at a time; ``progress(done, total)``
+    is called after each batch (the CLI draws a bar from it). One audit row records the
+    import: the ids it created, and each changed record's fields before and after.
+    ``on_change`` is called for every created or changed record after the writes, in file order;
+    ``on_changes`` (the same, batched) once per ``BATCH`` of them, with their changed fields by id.
 
     A problem with the file's columns (one missing, unknown ones) is fatal even with
     ``skip_invalid``: it is the file that is wrong, not some of its rows.
@@ -80,41 +102,121 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
     if problems and not skip_invalid:
         raise ImportValidationError(str(path), problems)
     result = ImportResult(skipped=problems)
-    model = MODEL[kind]
-    # select() over a union of classes is typed as Base; the rows are instances of ``model``.
-    records = cast("Iterable[Record]", session.scalars(select(model)))
-    existing = {r.external_id: r for r in records}
+    plan = _plan(session, kind, good, umkm_ids)
+    result.unchanged = plan.unchanged
+    _write(session, MODEL[kind], plan, progress)
+    result.created, result.updated = len(plan.creates), len(plan.updates)
+    if plan.creates or plan.updates:  # one audit row per import, naming what it created and changed
+        session.add(AuditEntry(actor=actor, action="import", entity=kind, entity_id=path.name[:100],
+                               detail={"file": path.name, "created": [c["external_id"] for c in plan.creates],
+                                       "updated": plan.updated_audit}))
+    session.flush()
+    if (on_change or on_changes) and plan.changes:
+        _notify(session, kind, plan.changes, on_change, on_changes)
+    return result
+
+
+@dataclass
+class _Plan:
+    """What an import will write: rows to insert, rows to update (changed columns only), which
+    fields changed per external id, and the audit's before/after of each updated record."""
+
+    creates: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    changes: dict[str, set[str]] = field(default_factory=dict)
+    updated_audit: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unchanged: int = 0
+
+
+def _plan(session: Session, kind: str, good: list[tuple[int, dict[str, Any]]], umkm_ids: dict[str, int]) -> _Plan:
+    table_ = cast(SATable, MODEL[kind].__table__)
+    existing = {r.external_id: r for r in session.execute(select(table_.c.id, *(table_.c[c] for c in _WRITTEN[kind])))}
     now = utcnow()
+    plan = _Plan()
     for _line, fields in good:
         if kind == "products":
             fields["umkm_id"] = umkm_ids[fields.pop("umkm_external_id")]
-        record = existing.get(fields["external_id"])
-        if record is None:
-            record = model(**fields, created_at=now, updated_at=now)
-            session.add(record)
-            session.flush()
-            result.created += 1
-            session.add(AuditEntry(actor=actor, action="import.create", entity=kind,
-                                   entity_id=fields["external_id"], detail={"file": path.name}))
-            if on_change:
-                on_change(session, kind, record, set(fields))
+        old = existing.get(fields["external_id"])
+        if old is None:
+            plan.creates.append({**fields, "created_at": now, "updated_at": now})
+            plan.changes[fields["external_id"]] = set(fields)
             continue
-        changed = {k for k, v in fields.items() if getattr(record, k) != v}
+        changed = {k for k, v in fields.items() if getattr(old, k) != v}
         if not changed:
-            result.unchanged += 1
+            plan.unchanged += 1
             continue
-        before = {k: _jsonable(getattr(record, k)) for k in changed}
-        for k in changed:
-            setattr(record, k, fields[k])
-        record.updated_at = now
-        result.updated += 1
-        session.add(AuditEntry(actor=actor, action="import.update", entity=kind, entity_id=fields["external_id"],
-                               detail={"file": path.name, "before": before,
-                                       "after": {k: _jsonable(fields[k]) for k in changed}}))
-        session.flush()
+        plan.updates.append({"id": old.id, **{k: fields[k] for k in changed}, "updated_at": now})
+        plan.changes[fields["external_id"]] = changed
+        plan.updated_audit[fields["external_id"]] = {
+            "before": {k: _jsonable(getattr(old, k)) for k in sorted(changed)},
+            "after": {k: _jsonable(fields[k]) for k in sorted(changed)}}
+    return plan
+
+
+def _write(session: Session, model: type[Record], plan: _Plan, progress: Callable[[int, int], None] | None) -> None:
+    """Multi-row INSERTs, then one executemany UPDATE per set of changed columns, BATCH rows each."""
+    table_ = cast(SATable, model.__table__)
+    total = len(plan.creates) + len(plan.updates)
+    done = 0
+    if progress:
+        progress(0, total)
+    batches: list[tuple[Any, list[dict[str, Any]]]] = []
+    for i in range(0, len(plan.creates), BATCH):
+        batches.append((insert(table_), plan.creates[i:i + BATCH]))
+    by_keys: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for u in plan.updates:
+        by_keys.setdefault(frozenset(u), []).append(u)
+    for group in by_keys.values():
+        cols = [k for k in group[0] if k != "id"]
+        statement = (update(table_).where(table_.c.id == bindparam("b_id"))
+                     .values({c: bindparam(f"b_{c}") for c in cols}))
+        for i in range(0, len(group), BATCH):
+            batches.append((statement, [{f"b_{k}": v for k, v in row.items()} for row in group[i:i + BATCH]]))
+    for statement, rows in batches:
+        session.execute(statement, rows)
+        done += len(rows)
+        if progress:
+            progress(done, total)
+
+
+def _notify(session: Session, kind: str, changes: dict[str, set[str]],
+            on_change: Callable[[Session, str, Any, set[str]], None] | None,
+            on_changes: Callable[[Session, str, list[Any], dict[str, set[str]]], None] | None) -> None:
+    """The change hooks, in file order: ``on_changes`` once per BATCH, ``on_change`` per record."""
+    model = MODEL[kind]
+    ext_ids = list(changes)
+    for i in range(0, len(ext_ids), BATCH):
+        chunk_ids = ext_ids[i:i + BATCH]
+        records = cast("Iterable[Record]", session.scalars(select(model).where(
+            cast(Any, model).external_id.in_(chunk_ids))))
+        order = {e: n for n, e in enumerate(chunk_ids)}
+        ordered = sorted(records, key=lambda r: order[r.external_id])
+        if on_changes:
+            on_changes(session, kind, ordered, {e: changes[e] for e in chunk_ids})
         if on_change:
-            on_change(session, kind, record, changed)
-    return result
+            for record in ordered:
+                on_change(session, kind, record, changes[record.external_id])
+
+
+def terminal_progress(kind: str, stream: TextIO | None = None) -> Callable[[int, int], None] | None:
+    """A progress bar for :func:`import_file` on a terminal (tqdm, on stderr); None when
+    stderr is not a terminal, so logs and pipes get no bar."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, desc=f"import {kind}", unit="row", file=stream, leave=False,
+                            mininterval=0))  # one redraw per batch of BATCH rows
+        bar[0].update(done - bar[0].n)
+        if done >= total:
+            bar[0].close()
+
+    return update
 
 
 def _jsonable(v: Any) -> Any:

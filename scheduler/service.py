@@ -49,7 +49,7 @@ from scheduler.config import WEEKDAYS, Settings
 from scheduler.dispatch import Dispatcher
 from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, PostKind, utcnow
-from scheduler.redact import install_record_redaction
+from scheduler.redact import install_record_redaction, redact
 from scheduler.storage.db import Database
 from scheduler.storage.wakeup import DueListener
 
@@ -145,11 +145,27 @@ class Stoppable(Protocol):
 ServerStart = Callable[[], Awaitable[Stoppable]]
 
 
-def setup_logging(level: str) -> None:
+class JsonFormatter(logging.Formatter):
+    """PROMO_LOG_FORMAT=json: one JSON object per line (time, level, logger, message, and the
+    traceback if any), secrets masked, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": redact(record.getMessage())}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # the redaction may already have rendered (and masked) it
+            entry["exception"] = redact(record.exc_text)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else
+                             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -176,6 +176,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO",
             "Log level of `promo serve`: DEBUG, INFO, WARNING or ERROR.",
             section="general", field="log_level"),
+    Setting("LOG_FORMAT", _choice("text", "json"), "text",
+            ("How `promo serve` writes its log: text (one line per record, for a terminal) or json (one\n"
+            "object per line: time, level, logger, message, exception; secrets masked) for log shippers."),
+            section="general", field="log_format"),
     Setting("POLL_SECONDS", _number(0.05), "2",
             "How often the dispatcher looks for new due posts (seconds). Posts also wake it at their exact time.",
             section="dispatcher", field="poll_seconds"),

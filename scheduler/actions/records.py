@@ -19,13 +19,14 @@ OnChange = Callable[[Session, str, Any, set[str]], None]
 
 
 def import_records(ctx: Context, actor: Actor, kind: str, path: Path, *, skip_invalid: bool = False,
-                   on_change: OnChange | None = None) -> ImportResult:
+                   on_change: OnChange | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> ImportResult:
     """Check the whole file, then write it in one transaction (with an audit row per change)."""
     require(actor, "records.import")
     with ctx.db.session() as session:
         return import_file(session, kind, path, tz=ctx.settings.timezone, actor=actor.name,
                            skip_invalid=skip_invalid, on_change=on_change,
-                           max_description_chars=ctx.settings.max_description_chars)
+                           max_description_chars=ctx.settings.max_description_chars, progress=progress)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def cmd_serve(app: App) -> int:
 
     app.require_schema()
     app.db.check_schema()
-    setup_logging(app.settings.log_level)
+    setup_logging(app.settings.log_level, app.settings.log_format)
     workers = app.args.workers if app.args.workers is not None else app.settings.workers
     if workers < 1:
         raise UsageError("--workers must be at least 1")

@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.errors import ConfigError
 from scheduler.shipped import migrations_dir
 
 READ_ONLY = "promo_read_only"
+#: pg_advisory_xact_lock key held while migrating (any fixed 64-bit number; "promo" in ASCII).
+MIGRATION_LOCK_KEY = 0x70726F6D6F
 
 
 def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
@@ -84,15 +86,28 @@ class Database:
                 session.expunge_all()  # what was read stays readable after the block
                 session.rollback()
 
-    def upgrade(self) -> None:
-        """Apply every Alembic migration (``promo db upgrade``)."""
-        from alembic import command
+    def _alembic_config(self) -> Any:
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(migrations_dir()))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return cfg
+
+    def upgrade(self) -> None:
+        """Apply every Alembic migration (``promo db upgrade``), one host at a time.
+
+        Several hosts may run it at once (each unit's ``ExecStartPre``): on PostgreSQL the
+        migration runs under a transaction-scoped advisory lock, so the second waits for the
+        first to commit and then finds nothing left to do. On SQLite the transaction begins
+        IMMEDIATE (see :func:`make_engine`), which takes the database's write lock first.
+        """
+        from alembic import command
+
+        cfg = self._alembic_config()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 

@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -92,12 +92,18 @@ class Harness:
 
 
 @pytest.fixture
-def harness(promo_env) -> Callable[..., Harness]:
-    def make(channels: dict[str, dict[str, str]], **settings: str) -> Harness:
-        env = promo_env(channels, **settings)
-        return Harness(load_settings(env), env)
+def harness(promo_env, db_url) -> Iterator[Callable[..., Harness]]:
+    """Each test runs on SQLite and on PostgreSQL (``db_url``)."""
+    made: list[Harness] = []
 
-    return make
+    def make(channels: dict[str, dict[str, str]], **settings: str) -> Harness:
+        env = {**promo_env(channels, **settings), "PROMO_DATABASE_URL": db_url}
+        made.append(Harness(load_settings(env), env))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.db.dispose()
 
 
 def webhook(fake: FakePlatform, path: str, **options: str) -> dict[str, str]:

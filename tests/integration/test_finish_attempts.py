@@ -1,4 +1,5 @@
-"""Writing attempt results in bulk: results under our lease, and results whose lease was lost."""
+"""Writing attempt results in bulk: results under our lease, and results whose lease was lost
+(on SQLite and on PostgreSQL: the ``any_db`` fixture)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ from scheduler.storage.db import Database
 S = PostStatus
 
 
-def setup(tmp_path, n: int):
-    settings = load_settings({"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
-    db = Database(settings.database_url)
-    db.upgrade()
+def setup(db: Database, n: int):
+    settings = load_settings({"PROMO_DATABASE_URL": db.url})
     now = utcnow()
     with db.session() as session:
         rows = []
@@ -41,8 +40,8 @@ def outcome(c: claims.Claimed, to: PostStatus, now: dt.datetime, **kw) -> claims
                          finished_at=now, **kw)
 
 
-def test_results_under_our_lease_are_written_with_their_history(tmp_path):
-    db, claimed, now = setup(tmp_path, 4)
+def test_results_under_our_lease_are_written_with_their_history(any_db: Database):
+    db, claimed, now = setup(any_db, 4)
     a, b, c, d = sorted(claimed, key=lambda x: x.id)
     later = now + dt.timedelta(minutes=5)
     lost = claims.finish_attempts(db.engine, "w1", [
@@ -65,8 +64,8 @@ def test_results_under_our_lease_are_written_with_their_history(tmp_path):
         assert all(h.finished_at == now for h in hist.values())
 
 
-def test_a_result_whose_lease_was_lost_keeps_history_and_a_success_wins(tmp_path):
-    db, claimed, now = setup(tmp_path, 2)
+def test_a_result_whose_lease_was_lost_keeps_history_and_a_success_wins(any_db: Database):
+    db, claimed, now = setup(any_db, 2)
     a, b = sorted(claimed, key=lambda x: x.id)
     with db.session() as s:  # housekeeping decided both meanwhile (the lease ran out)
         for c in (a, b):
