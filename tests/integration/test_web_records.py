@@ -53,16 +53,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("webrecords")
     settings = load_settings({"PROMO_DATABASE_URL": f"sqlite:///{tmp}/promo.db", "PROMO_TEMPLATES_DIR": str(TEMPLATES),
                               "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PATH": str(tmp / "outbox.jsonl"),
-                              "PROMO_TIMEZONE": "Asia/Makassar"})
+                              "PROMO_TIMEZONE": "Asia/Makassar", "PROMO_HIGHLIGHT_CHANNELS": "outbox"})
     db = Database(settings.database_url)
     db.upgrade()
     with db.session() as session:
         outbox = channel_store.sync_configured(session, settings)["outbox"]
-        umkm = Umkm(external_id="U1", name="Warung Bu Sari")
+        umkm = Umkm(external_id="U1", name="Warung Bu Sari", curated=True)
         session.add(umkm)
         session.flush()
         session.add(Product(external_id="P-XSS", umkm_id=umkm.id, name=XSS, tags=["kue"], price=15000))
-        session.add(Product(external_id="P1", umkm_id=umkm.id, name="Kue Lapis", tags=["kue", "lapis"], price=25000))
+        session.add(Product(external_id="P1", umkm_id=umkm.id, name="Kue Lapis", tags=["kue", "lapis"], price=25000,
+                            curation="approved"))
         late = post_store.create_post(session, channel=outbox, kind="free_text", text=f"Malam {XSS}",
                                       status=PostStatus.SCHEDULED, scheduled_at=LATE, actor="test")
         for n in range(9):  # a crowded day: the month cell shows 4 and "+N more"
@@ -299,6 +300,9 @@ def test_today_counts_everything_that_needs_attention(site: Site) -> None:
         assert 'href="/posts?channel=outbox&amp;status=scheduled,retry_wait,pending_approval"' in page
         today = re.search(r'id="today">(.*?)</div>', page, re.S)
         assert today and "outbox" in today.group(1) and "hari ini" in today.group(1)
+        highlight = re.search(r'<div id="highlight">(.*?)</div>', page, re.S)
+        assert highlight and "Kue Lapis" in highlight.group(1), page  # tomorrow's pick (the only eligible)
+        assert 'class="why"' in highlight.group(1) and "problem" not in highlight.group(1)
     finally:
         with site.db.session() as s:
             channel_store.sync_configured(s, site.settings)["outbox"].status = "active"
