@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, Path, Query
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -203,8 +203,10 @@ def history_csv(db: Database, f: HistoryFilter, tz: ZoneInfo, chunk: int = CSV_C
     last = 0
     while True:
         with db.read_session() as session:
-            batch = [history_row(h, tz) for h in session.scalars(
-                f.query().where(HistoryEntry.id > last).order_by(HistoryEntry.id).limit(chunk))]
+            # The query joins the post and the channel already: read them from it, not one by one.
+            q = (f.query().options(contains_eager(HistoryEntry.post), contains_eager(HistoryEntry.channel))
+                 .where(HistoryEntry.id > last).order_by(HistoryEntry.id).limit(chunk))
+            batch = [history_row(h, tz) for h in session.scalars(q)]
         if not batch:
             return
         out = io.StringIO()
