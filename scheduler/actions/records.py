@@ -112,7 +112,11 @@ def _model(kind: str) -> type[Any]:
 
 
 def _local_time(value: dt.datetime | None, tz: Any) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+    """As an import file writes it (seconds only when there are some, so a saved form changes nothing)."""
+    if value is None:
+        return ""
+    local = value.astimezone(tz)
+    return local.strftime("%Y-%m-%d %H:%M:%S" if local.second or local.microsecond else "%Y-%m-%d %H:%M")
 
 
 def record_fields(record: Any, kind: str, tz: Any) -> dict[str, str]:

@@ -290,3 +290,16 @@ def test_an_upload_is_imported_like_a_file_and_refuses_other_types(world: World)
     assert result.created == 1
     page = record_actions.search_records(world.ctx, Actor("v", "viewer"), "umkm", "zz7")
     assert [r["id"] for r in page.rows] == ["ZZ7"] and page.next_after is None
+
+
+def test_an_untouched_record_form_saves_as_no_change_for_every_kind(world: World) -> None:
+    editor = Actor("edo", "editor")
+    files = {"umkm": b"id,name,curated,website\nW1,Warung,ya,https://w.example\n",
+             "products": b"id,umkm_id,name,price,tags,active,description\nWP1,W1,Kue,\"25.000\",kue;lapis,,Enak\n",
+             "events": b"id,name,starts_at,ends_at,tags\nWE1,Pasar,2027-03-20 19:00:30,2027-03-21 22:00,pasar\n"}
+    for kind, content in files.items():
+        record_actions.import_upload(world.ctx, editor, kind, f"{kind}.csv", content)
+    for kind, ext in (("umkm", "W1"), ("products", "WP1"), ("events", "WE1")):
+        cells = record_actions.get_record(world.ctx, editor, kind, ext)
+        assert record_actions.update_record(world.ctx, editor, kind, ext, cells).changed == (), kind
+    assert record_actions.get_record(world.ctx, editor, "events", "WE1")["starts_at"] == "2027-03-20 19:00:30"
