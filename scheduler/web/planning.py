@@ -365,8 +365,9 @@ def register(api: FastAPI, board: Any) -> None:
                            start: Annotated[dt.date, Query(alias="from", description="first local day, YYYY-MM-DD")],
                            end: Annotated[dt.date, Query(alias="to", description="last local day, YYYY-MM-DD")]
                            ) -> Response:
-        """Posts scheduled from local day ``from`` to ``to`` (at most 92 days), per day: every post
-        (id, time, channel, state) in the organisation's timezone."""
+        """Posts scheduled from local day ``from`` to ``to`` (at most 92 days), per local day: the
+        posts (id, time in the organisation's timezone, channel, state, kind; at most 10,000 a day)
+        and ``total``, how many there are."""
         if end < start:
             raise ValidationError(f"to {end}: before from {start}")
         if (end - start).days > 92:

@@ -218,6 +218,13 @@ def test_records_search_and_keyset_pages(site: Site, api: httpx.Client) -> None:
 
 def test_a_product_named_like_a_script_stays_text_on_every_page(site: Site) -> None:
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    with site.client("edo") as c:  # in an upload's error too: the bad value is quoted in the reason
+        csrf = csrf_of(c.get("/records/products").text)
+        assert c.post("/records/products/import", files={"file": ("p.csv", BAD_CSV)}).status_code == 403  # no CSRF
+        bad = c.post("/records/products/import", data={"csrf": csrf},
+                     files={"file": ("p.csv", f"id,umkm_id,name,price\nPX,U1,{XSS},{XSS}\n")})
+        assert bad.status_code == 400 and XSS not in bad.text and escaped in bad.text
+        assert product(site.db, "PX") is None
     with site.client("vina") as c:
         for path in ("/records/products", "/records/products/P-XSS", "/records/products?q=script",
                      "/calendar?date=2027-03-10&view=week", "/calendar?date=2027-03-10&view=day"):
@@ -287,7 +294,8 @@ def test_today_counts_everything_that_needs_attention(site: Site) -> None:
         for _n in range(25):
             post_store.create_post(s, channel=outbox, kind="free_text", text="gagal", status=PostStatus.FAILED,
                                    scheduled_at=LATE, actor="test")
-        post_store.create_post(s, channel=outbox, kind="free_text", text="hari ini", status=PostStatus.SCHEDULED,
+        post_store.create_post(s, channel=outbox, kind="free_text", text=f"hari ini {XSS}",
+                               status=PostStatus.SCHEDULED,
                                scheduled_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1), actor="test")
         outbox.status = "paused"
     try:
@@ -300,6 +308,7 @@ def test_today_counts_everything_that_needs_attention(site: Site) -> None:
         assert 'href="/posts?channel=outbox&amp;status=scheduled,retry_wait,pending_approval"' in page
         today = re.search(r'id="today">(.*?)</div>', page, re.S)
         assert today and "outbox" in today.group(1) and "hari ini" in today.group(1)
+        assert XSS not in page and "hari ini &lt;script&gt;" in page
         highlight = re.search(r'<div id="highlight">(.*?)</div>', page, re.S)
         assert highlight and "Kue Lapis" in highlight.group(1), page  # tomorrow's pick (the only eligible)
         assert 'class="why"' in highlight.group(1) and "problem" not in highlight.group(1)
