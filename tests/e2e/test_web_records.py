@@ -152,6 +152,27 @@ def test_the_month_view_shows_posts_by_local_day_in_words(d: Any, site: str, tmp
     d.set_window_size(1280, 1000)
 
 
+def test_drag_a_post_to_another_day_moves_it(d: Any, site: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d.get(site + "/calendar?view=month&date=2027-03-10")
+    # draggable is set by the script: it ran, under the CSP
+    chip = d.find_element(By.CSS_SELECTOR, "#day-2027-03-05 li.chip[draggable='true']")
+    post = chip.get_attribute("id")
+    # HTML5 drag-and-drop as the browser fires it (Selenium's mouse moves do not start a drag in chromium).
+    d.execute_script("""
+        var chip = arguments[0], day = document.getElementById('day-2027-03-12'), data = new DataTransfer();
+        chip.dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: data}));
+        day.dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: data}));
+        day.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: data}));
+    """, chip)
+    WebDriverWait(d, 20).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, ".flash"))
+    assert "2027-03-12 09:00" in d.find_element(By.CSS_SELECTOR, ".flash").text
+    assert d.find_elements(By.CSS_SELECTOR, f"#day-2027-03-12 #{post}")
+    assert not d.find_elements(By.CSS_SELECTOR, f"#day-2027-03-05 #{post}")
+
+
 def test_every_page_of_this_area_fits_a_phone(d: Any, site: str) -> None:
     d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                       {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
