@@ -92,13 +92,15 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Sent with every answer, errors included: pages of the office's own data, never cached by a
-#: shared proxy, never framed, never sniffed into another type, no script or outside resource.
+#: shared proxy, never framed, never sniffed into another type, no outside resource, and script only
+#: from /static/ (the compose page's preview; never inline).
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+                               "connect-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
 }
 
@@ -145,12 +147,10 @@ def _(message: str) -> str:
 
 NAV = (
     NavItem("/", "today", _("Today")),
-    NavItem("/compose", "compose", _("Compose"), "editor",
-            _("Write a post for one or more channels, see how it fits each platform, and queue it.")),
+    NavItem("/compose", "compose", _("Compose"), "editor"),
     NavItem("/calendar", "calendar", _("Calendar"), "viewer",
             _("Every scheduled post by day and week, per channel, with free slots.")),
-    NavItem("/approvals", "approvals", _("Approvals"), "approver",
-            _("Posts waiting for approval: read, edit, approve or reject them.")),
+    NavItem("/approvals", "approvals", _("Approvals"), "approver"),
     NavItem("/posts", "posts", _("Posts")),
     NavItem("/history", "history", _("History")),
     NavItem("/records", "records", _("Records"), "viewer",
@@ -412,7 +412,9 @@ class WebApp:
         return self.render(request, "posts.html", query=request.query_params, limit=PAGE_ROWS, **await self.read(load))
 
     async def post(self, request: Request, q: PostRef) -> Response:
-        return self.render(request, "post.html", **await self.read(lambda s: self._post_detail(s, q.id)))
+        from scheduler.web import posting
+
+        return await posting.render_post(self, request, q.id)
 
     async def history(self, request: Request, q: HistoryQuery) -> Response:
         f = q.filter()
@@ -549,6 +551,10 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
                           tags=["api" if r.path.startswith("/api/") else "pages"],
                           include_in_schema=r.path.startswith("/api/"))
 
+    from scheduler.web import posting
+
+    posting.register(api, board)
+
     # Old addresses of the read-only dashboard's API.
     for old in ("/api/status", "/api/posts", "/api/posts/{id}", "/api/history", "/api/highlights"):
         async def moved(request: Request, who: Annotated[Who, Depends(require("viewer"))]) -> Response:
@@ -576,7 +582,7 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
         return {"name": name, "disabled": True}
 
     for item in NAV:
-        if any(r.path == item.path for r in ROUTES):
+        if not item.coming or any(r.path == item.path for r in ROUTES):
             continue
 
         def placeholder_for(item: NavItem) -> Callable[..., Awaitable[Response]]:
