@@ -30,6 +30,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import importlib
 import inspect
 import ipaddress
 import json
@@ -127,6 +128,16 @@ ROUTES = (
     Route("/api/v1/history", "api_history", HistoryExport),
     Route("/api/v1/highlights", "api_highlights"),
 )
+
+
+#: Modules of this package that add pages and API routes (each has ``register(api, board)``). They
+#: build on this module (WebApp, require, Who), so it loads them by name rather than importing them.
+AREAS = ("posting",)
+
+
+def area(name: str) -> Any:
+    """One of AREAS (scheduler.web.<name>)."""
+    return importlib.import_module(f"scheduler.web.{name}")
 
 
 @dataclass(frozen=True)
@@ -412,9 +423,8 @@ class WebApp:
         return self.render(request, "posts.html", query=request.query_params, limit=PAGE_ROWS, **await self.read(load))
 
     async def post(self, request: Request, q: PostRef) -> Response:
-        from scheduler.web import posting
-
-        return await posting.render_post(self, request, q.id)
+        response: Response = await area("posting").render_post(self, request, q.id)
+        return response
 
     async def history(self, request: Request, q: HistoryQuery) -> Response:
         f = q.filter()
@@ -551,9 +561,8 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
                           tags=["api" if r.path.startswith("/api/") else "pages"],
                           include_in_schema=r.path.startswith("/api/"))
 
-    from scheduler.web import posting
-
-    posting.register(api, board)
+    for name in AREAS:
+        area(name).register(api, board)
 
     # Old addresses of the read-only dashboard's API.
     for old in ("/api/status", "/api/posts", "/api/posts/{id}", "/api/history", "/api/highlights"):

@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from scheduler.actions import Actor
 from scheduler.actions import posts as actions
+from scheduler.composer.filters import number
 from scheduler.errors import ComposeError, NotFoundError, StateError, ValidationError
 from scheduler.media import inspect_image
 from scheduler.models import PostStatus
@@ -137,6 +138,12 @@ def _template_names(board: WebApp) -> list[str]:
     return []
 
 
+def _num(request: Request) -> Callable[[int], str]:
+    """Numbers with the thousand separator of the reader's language (10.000 in Indonesian)."""
+    who: Who | None = getattr(request.state, "who", None)
+    return lambda value: number(value, who.language if who else "id")
+
+
 def _may(who: Who) -> Callable[[str], bool]:
     actor = Actor(who.name, who.role)
     return actor.may
@@ -151,7 +158,7 @@ async def render_post(board: WebApp, request: Request, post_id: int, status: int
         return {"post": post_row(post, board.tz), "counts": actions.text_counts(board.ctx, session, post),
                 "history": history_rows(session, HistoryFilter(all=True, post_id=post.id), board.tz)}
 
-    return board.render(request, "post.html", status=status, may=_may(who), units=UNIT_WORDS,
+    return board.render(request, "post.html", status=status, may=_may(who), units=UNIT_WORDS, num=_num(request),
                         editable=actions.EDITABLE, **await board.read(load), **extra)
 
 
@@ -161,7 +168,7 @@ async def _compose_page(board: WebApp, request: Request, form: dict[str, Any], *
     channels = await board.read(lambda s: _channel_choices(board, s))
     return board.render(request, "compose.html", status=status, form=form, channels=channels,
                         templates=_template_names(board), previews=previews, error=error, matches=matches,
-                        units=UNIT_WORDS, max_image_bytes=board.settings.max_image_bytes)
+                        units=UNIT_WORDS, max_image_bytes=board.settings.max_image_bytes, num=_num(request))
 
 
 @contextlib.contextmanager
@@ -268,7 +275,7 @@ def register(api: FastAPI, board: WebApp) -> None:
             return rows
 
         return board.render(request, "approvals.html", rows=await board.read(load), units=UNIT_WORDS,
-                            may=_may(who))
+                            may=_may(who), num=_num(request))
 
     # --- the post page's forms -------------------------------------------------------------
 

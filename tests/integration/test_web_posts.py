@@ -149,6 +149,7 @@ async def test_the_search_finds_products_by_name_and_the_names_show_as_text(app:
         page = await client.get("/compose", params={"product": "p2"})
         assert "<b>lapis</b>" not in page.text and "&lt;b&gt;lapis&lt;/b&gt;" in page.text
         assert XSS not in page.text and 'class="preview"' in page.text
+        assert "Tautan: " in page.text and "karakter" in page.text  # Indonesian words (Link was "Masuk")
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
         assert '<script src="/static/compose.js" defer></script>' in page.text  # the only script: no inline JS
 

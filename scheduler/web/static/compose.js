@@ -7,7 +7,6 @@
   var box = document.getElementById("previews");
   if (!form || !box || !window.fetch) { return; }
   var csrf = form.querySelector("input[name=csrf]").value;
-  var units = JSON.parse(box.getAttribute("data-units") || "{}");
   var label = function (name) { return box.getAttribute("data-" + name) || name; };
   var timer = null;
   var asked = 0;
@@ -54,11 +53,11 @@
       } else {
         p.counts.forEach(function (c) {
           card.appendChild(el("p", "count " + (c.fits ? "ok" : "over"),
-            number(c.count) + " / " + number(c.limit) + " " + (units[c.method] || c.method)));
+            number(c.count) + " / " + number(c.limit) + " " + (box.getAttribute("data-unit-" + c.method) || c.method)));
         });
         if (p.shortened) { card.appendChild(el("p", "shortened", label("shortened"))); }
         card.appendChild(el("pre", "post", p.text));
-        card.appendChild(el("p", "note", label("hashtags") + ": " + (p.hashtags.join(" ") || label("none")) +
+        card.appendChild(el("p", "note tags", label("hashtags") + ": " + (p.hashtags.join(" ") || label("none")) +
           " · " + label("link") + ": " + (p.link || label("none"))));
       }
       box.appendChild(card);
