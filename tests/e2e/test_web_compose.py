@@ -37,12 +37,14 @@ with db.session() as s:
     accounts.add_user(s, "eka", "editor", password=password)
     accounts.add_user(s, "ari", "approver", password=password)
 """
+XSS = '<img src=x onerror="document.title=1"> Kue <script>document.title=2</script>'
 UMKM = "id,name,city,curated\nu1,Amplang Kakak,Balikpapan,ya\n"
 DESCRIPTION = ("Kerupuk ikan tenggiri yang renyah dan gurih, digoreng setiap pagi tanpa pengawet. "
                "Cocok untuk oleh-oleh keluarga dan teman di luar kota. Tersedia ukuran 250 gram dan 500 gram, "
                "dikemas rapat agar tetap renyah sampai tujuan. Pesan sekarang selagi masih hangat!")
 PRODUCTS = ("id;umkm_id;name;description;price;url;tags;curation\n"
-            f"amplang-1;u1;Amplang Ikan Tenggiri;{DESCRIPTION};25000;https://amplang.example/p1;oleholeh;approved\n")
+            f"amplang-1;u1;Amplang Ikan Tenggiri;{DESCRIPTION};25000;https://amplang.example/p1;oleholeh;approved\n"
+            f"kue-1;u1;{XSS};Kue <b>lapis</b> legit;15000;;;approved\n")
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
@@ -252,3 +254,23 @@ def test_an_approver_rejects_with_a_comment_the_author_reads(office: Office, sho
     log_in(d, office, "ari")
     for path in ("/approvals", f"/posts/{post_id}"):
         fits_phone(d, office.url + path)
+
+
+def test_markup_in_a_record_shows_as_text_in_the_live_preview(office: Office, shots: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d = shots
+    wait = WebDriverWait(d, 20)
+    log_in(d, office, "eka")
+    d.get(office.url + "/compose")
+    title = d.title
+    d.find_element(By.ID, "channel-outbox").click()
+    d.find_element(By.ID, "search").send_keys("kue")
+    wait.until(lambda drv: drv.find_elements(By.CSS_SELECTOR, "#matches button"))
+    assert XSS in d.find_element(By.CSS_SELECTOR, "#matches button").text
+    d.find_element(By.CSS_SELECTOR, "#matches button").click()
+    wait.until(lambda drv: "Kue <b>lapis</b> legit" in text_of(drv, "#previews article[data-channel='outbox'] pre"))
+    assert XSS in text_of(d, "#previews article[data-channel='outbox'] pre")
+    assert not d.find_elements(By.CSS_SELECTOR, "#previews img, #previews script, #previews b, #matches img")
+    assert d.title == title  # nothing ran
