@@ -66,7 +66,8 @@
 
   function refresh() {
     var data = body();
-    if (!data.channels.length) { show([]); return; }
+    var chosen = data.source === "product" ? data.product : data.source === "event" ? data.event : data.text;
+    if (!data.channels.length || !chosen || !chosen.trim()) { asked++; show([]); return; }
     var mine = ++asked;
     fetch("/api/v1/preview", {
       method: "POST", credentials: "same-origin",
