@@ -352,3 +352,29 @@ async def test_the_post_page_offers_only_what_the_role_may_do(app: App) -> None:
     assert 'id="retry"' in approver[1] and 'id="published"' in approver[1] and 'id="edit"' not in approver[1]
     assert 'id="next-try"' in approver[1]  # the next retry time is shown
     assert 'id="counts"' in editor[0]
+
+
+async def test_the_pages_need_their_roles(app: App) -> None:
+    expected = {"viewer": {"/compose": 403, "/approvals": 403}, "editor": {"/compose": 200, "/approvals": 403},
+                "approver": {"/compose": 200, "/approvals": 200}}
+    for role, name in USERS.items():
+        client, csrf = await app.login(name)
+        async with contextlib.aclosing(client):
+            for path, status in expected[role].items():
+                assert (await client.get(path)).status_code == status, (role, path)
+            saved = await client.post("/compose", data={"csrf": csrf, "source": "text", "text": "Halo",
+                                                        "channels": ["outbox"], "when": "draft"})
+            assert saved.status_code == (403 if role == "viewer" else 303), role
+            found = await client.get("/api/v1/sources", params={"q": "amplang"})
+            assert found.status_code == (403 if role == "viewer" else 200), role
+    async with app.client() as stranger:
+        refused = await stranger.post("/compose", data={"source": "text", "text": "Halo", "channels": ["outbox"],
+                                                         "when": "draft"})
+        assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert app.count() == 2
+    client, _csrf = await app.login("edo")
+    async with contextlib.aclosing(client):
+        no_token = await client.post("/compose", data={"source": "text", "text": "Halo", "channels": ["outbox"],
+                                                        "when": "draft"})
+        assert no_token.status_code == 403 and "CSRF" in no_token.text
+    assert app.count() == 2
