@@ -27,44 +27,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Any
 
-from fastapi import Depends, FastAPI, Path, Query
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
-from sqlalchemy.orm import Session
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from fastapi import FastAPI
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scheduler.config import Settings
-from scheduler.errors import (
-    ComposeError,
-    ConfigError,
-    NotFoundError,
-    PermissionDenied,
-    StateError,
-    ValidationError,
-)
+from scheduler.errors import ConfigError
 from scheduler.models import User
-from scheduler.storage import accounts
 from scheduler.storage.db import Database
-from scheduler.web import i18n, planning, posting, records
+from scheduler.web import answers, planning, posting, records, session
 from scheduler.web.core import (
     COOKIE,
     NAV,
     ROUTES,
     SECURITY_HEADERS,
-    NavItem,
     Who,
-    _local_path,
     check_exposure,
     is_loopback,
     log,
@@ -114,7 +97,7 @@ class SecureHeaders:
 _LOWER_HEADERS = {k.lower() for k in SECURITY_HEADERS}
 
 
-def make_app(settings: Settings, db: Database) -> FastAPI:  # noqa: C901, PLR0915 - split into modules once the pages land
+def make_app(settings: Settings, db: Database) -> FastAPI:
     """The web app (a FastAPI application), without the outer header layer: :func:`asgi` adds it."""
     board = WebApp(settings, db)
     api = FastAPI(title="promo-scheduler", version="1", openapi_url=None, docs_url=None, redoc_url=None)
@@ -129,163 +112,9 @@ def make_app(settings: Settings, db: Database) -> FastAPI:  # noqa: C901, PLR091
     for module in AREAS.values():
         module.register(api, board)
 
-    # Old addresses of the read-only dashboard's API.
-    for old in ("/api/status", "/api/posts", "/api/posts/{id}", "/api/history", "/api/highlights"):
-        async def moved(request: Request, who: Annotated[Who, Depends(require("viewer"))]) -> Response:
-            target = "/api/v1" + request.url.path[len("/api"):]
-            return RedirectResponse(target + (f"?{request.url.query}" if request.url.query else ""), 308)
-
-        api.add_api_route(old, moved, methods=["GET"], include_in_schema=False)
-
-    @api.get("/api/v1/openapi.json", include_in_schema=False)
-    async def openapi(who: Annotated[Who, Depends(require("viewer"))]) -> JSONResponse:
-        return JSONResponse(get_openapi(title="promo-scheduler", version="1", routes=api.routes,
-                                        description="The promo-scheduler web app's API. Authorization: Bearer "
-                                                    "<token> (promo users token …) or a session cookie."))
-
-    @api.get("/api/v1/me", tags=["api"])
-    async def me(who: Annotated[Who, Depends(require("viewer"))]) -> dict[str, str]:
-        """Who the token or session belongs to: name, role, language."""
-        return {"name": who.name, "role": who.role, "language": who.language}
-
-    @api.post("/api/v1/users/{name}/disable", tags=["api"])
-    async def disable_user(name: Annotated[str, Path(max_length=100)],
-                           who: Annotated[Who, Depends(require("admin"))]) -> dict[str, Any]:
-        """Disable a user: their sessions end at once and their API tokens stop working."""
-        await board.write(lambda s: accounts.disable(s, name, actor=who.name))
-        return {"name": name, "disabled": True}
-
-    for item in NAV:
-        if not item.coming or any(r.path == item.path for r in ROUTES):
-            continue
-
-        def placeholder_for(item: NavItem) -> Callable[..., Awaitable[Response]]:
-            async def placeholder(request: Request, who: Who) -> Response:
-                return board.render(request, "placeholder.html", item=item)
-
-            # Declared here: a string annotation naming ``item`` could not be resolved by FastAPI.
-            placeholder.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-                inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
-                inspect.Parameter("who", inspect.Parameter.KEYWORD_ONLY,
-                                  annotation=Annotated[Who, Depends(require(item.role))])])
-            placeholder.__name__ = f"page_{item.key}"
-            return placeholder
-
-        api.add_api_route(item.path, placeholder_for(item), methods=["GET"], include_in_schema=False)
-
-    @api.get("/login", include_in_schema=False)
-    async def login_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
-        who = await board.identify(request)
-        if who is not None:
-            return RedirectResponse(_local_path(next), 303)
-        no_admin = not await board.read(accounts.has_admin)
-        return board.render(request, "login.html", next=_local_path(next), no_admin=no_admin)
-
-    @api.post("/login", include_in_schema=False)
-    async def login_submit(request: Request) -> Response:
-        form = await request.form()
-        name, password, target, lang = (str(form.get(k) or "") for k in ("name", "password", "next", "lang"))
-        client = request.client.host if request.client else "unknown"
-        if len(name) > 100 or len(password) > accounts.MAX_PASSWORD:
-            result = accounts.Login(None)
-        else:
-            def attempt(session: Session) -> tuple[accounts.Login, str, str]:
-                result = accounts.login(session, name, password, client)
-                if result.user is None:
-                    return result, "", ""
-                secret, csrf = accounts.create_session(session, result.user, client)
-                return result, secret, csrf
-
-            result, secret, _csrf = await board.write(attempt)
-        if result.user is None:
-            translations = i18n.translations(i18n.pick(lang))
-            if result.retry_after is not None:
-                message = translations.gettext("Too many wrong passwords; try again in %(seconds)d s.") % {
-                    "seconds": result.retry_after}
-                response = board.render(request, "login.html", status=429, next=_local_path(target), name=name,
-                                        message=message, no_admin=False, lang=lang)
-                response.headers["Retry-After"] = str(result.retry_after)
-                return response
-            message = translations.gettext("Wrong name or password.")
-            return board.render(request, "login.html", status=401, next=_local_path(target), name=name,
-                                message=message, no_admin=False, lang=lang)
-        response = RedirectResponse(_local_path(target), 303)
-        response.set_cookie(COOKIE, board.sign(await board.key(), secret), httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https", path="/")
-        return response
-
-    @api.post("/logout", include_in_schema=False)
-    async def logout(request: Request, who: Annotated[Who, Depends(require("viewer"))]) -> Response:
-        secret = board.unsign(await board.key(), request.cookies.get(COOKIE, ""))
-        if secret:
-            await board.write(lambda s: accounts.end_session(s, secret))
-        response = RedirectResponse("/login", 303)
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https")
-        return response
-
-    @api.post("/language", include_in_schema=False)
-    async def language(request: Request, who: Annotated[Who, Depends(require("viewer"))]) -> Response:
-        form = await request.form()
-        chosen = str(form.get("language") or "")
-        await board.write(lambda s: accounts.set_language(s, who.name, chosen))
-        return RedirectResponse(_local_path(str(form.get("next") or "/")), 303)
-
+    session.register(api, board)
     api.mount("/static", StaticFiles(packages=[("scheduler.web", "static")]), name="static")
-
-    @api.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 401:
-            if request.url.path.startswith("/api/"):
-                response = board.problem(request, 401, "log in first, or send Authorization: Bearer <API token>")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="promo-scheduler"'
-                return response
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse("/login?next=" + quote(target, safe=""), 303)
-        if exc.status_code == 404:
-            message = f"no such page: {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"{request.method} {request.url.path}: not allowed here"
-        else:
-            message = str(exc.detail)
-        response = board.problem(request, exc.status_code, message)
-        for name in ("Allow", "Retry-After"):
-            if exc.headers and name in exc.headers:
-                response.headers[name] = exc.headers[name]
-        return response
-
-    @api.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        parts = []
-        for e in exc.errors():
-            where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "path", "body"))
-            parts.append(f"{where}: {e.get('msg', 'invalid')}")
-        return board.problem(request, 400, "; ".join(parts) or "invalid request")
-
-    @api.exception_handler(ValidationError)
-    async def bad_value(request: Request, exc: ValidationError) -> Response:
-        return board.problem(request, 400, str(exc))
-
-    @api.exception_handler(PermissionDenied)
-    async def denied(request: Request, exc: PermissionDenied) -> Response:
-        return board.problem(request, 403, str(exc))
-
-    @api.exception_handler(StateError)
-    async def wrong_state(request: Request, exc: StateError) -> Response:
-        return board.problem(request, 409, str(exc))
-
-    @api.exception_handler(ComposeError)
-    async def does_not_fit(request: Request, exc: ComposeError) -> Response:
-        return board.problem(request, 400, str(exc))
-
-    @api.exception_handler(NotFoundError)
-    async def not_found(request: Request, exc: NotFoundError) -> Response:
-        return board.problem(request, 404, str(exc))
-
-    @api.exception_handler(Exception)
-    async def failed(request: Request, exc: Exception) -> Response:
-        log.error("web: %s %s failed", request.method, request.url.path, exc_info=exc)
-        return board.problem(request, 500, "the web app could not answer this; the service log says why")
-
+    answers.register(api, board)
     return api
 
 
@@ -386,5 +215,5 @@ def run_web(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> No
         db.dispose()
 
 
-__all__ = ["NAV", "ROUTES", "SECURITY_HEADERS", "User", "Who", "asgi", "check_exposure", "is_loopback",
+__all__ = ["COOKIE", "NAV", "ROUTES", "SECURITY_HEADERS", "User", "Who", "asgi", "check_exposure", "is_loopback",
            "make_app", "require", "route_roles", "run_web", "start"]
