@@ -46,7 +46,6 @@ DESCRIPTION = ("Kerupuk ikan tenggiri yang renyah dan gurih, digoreng setiap pag
 PRODUCTS = ("id;umkm_id;name;description;price;url;tags;curation\n"
             f"amplang-1;u1;Amplang Ikan Tenggiri;{DESCRIPTION};25000;https://amplang.example/p1;oleholeh;approved\n"
             f"kue-1;u1;{XSS};Kue <b>lapis</b> legit;15000;;;approved\n")
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 @dataclass
@@ -99,37 +98,6 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
             output, _ = serve.communicate(timeout=30)
             assert serve.returncode == 0, output
             assert PASSWORD not in output
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        pytest.skip(f"no browser: install Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or a driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-                "--no-proxy-server"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture
-def shots(browser: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The browser; a screenshot of the page in the test's tmp dir when the test fails."""
-    yield browser
-    failed = getattr(request.node, "rep_call", None)
-    if failed is None or failed.failed:
-        browser.save_screenshot(str(tmp_path / "failure.png"))
-        print(f"screenshot: {tmp_path / 'failure.png'}")
 
 
 def log_in(d: Any, office: Office, name: str) -> None:
