@@ -130,6 +130,10 @@ class Settings:
     event_dayof_time: dt.time = dt.time(8, 0)
     event_ongoing_posts: bool = False
     event_cancel_notice: bool = True
+    #: Read engagement counters back (PROMO_METRICS) at these offsets after publishing (PROMO_METRICS_AT).
+    metrics: bool = True
+    metrics_at: tuple[dt.timedelta, ...] = (dt.timedelta(hours=1), dt.timedelta(hours=24), dt.timedelta(days=7),
+                                            dt.timedelta(days=30))
 
     def channel(self, name: str) -> ChannelConfig | None:
         for c in self.channels:
