@@ -48,7 +48,7 @@ class Masto:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def setup(request: pytest.FixtureRequest, promo_env: Any) -> tuple[Settings, Database]:
-    env = promo_env(channels={"masto": {"PLATFORM": "mastodon", "BASE_URL": MASTO, "ACCESS_TOKEN": "SECRET-m"},
+    env = promo_env(channels={"masto": {"PLATFORM": "mastodon", "BASE_URL": MASTO, "ACCESS_TOKEN": "SECRET-m", "IDEMPOTENCY": "mastodon"},
                               "outbox": {"PLATFORM": "outbox", "PATH": "/dev/null"}})
     if request.param == "postgresql":
         db = request.getfixturevalue("pg_db")
@@ -173,3 +173,44 @@ def test_turned_off_the_service_declares_no_metrics_job(promo_env: Any) -> None:
 
     assert "metrics" not in declared_jobs(load_settings(promo_env(METRICS="false")))
     assert "metrics" in declared_jobs(load_settings(promo_env()))
+
+
+def test_a_slow_read_never_holds_up_publishing_on_the_same_channel(setup: tuple[Settings, Database]) -> None:
+    from scheduler.dispatch import Dispatcher
+    from scheduler.models import utcnow
+    from scheduler.storage import posts as post_store
+
+    settings, db = setup
+    add_post(db, "masto", published_at=utcnow() - dt.timedelta(hours=2), remote_id="6006")
+
+    async def scenario() -> None:
+        entered, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_read(request: httpx.Request) -> httpx.Response:
+            entered.set()
+            await release.wait()  # the platform takes its time over the counters
+            return httpx.Response(200, json={"id": "6006", "favourites_count": 1, "reblogs_count": 0,
+                                             "replies_count": 0})
+
+        def publish(request: httpx.Request) -> httpx.Response:
+            assert (request.method, request.url.path) == ("POST", "/api/v1/statuses"), request.url
+            return httpx.Response(200, json={"id": "7007", "url": "https://m.example/@k/7007"})
+
+        reading = asyncio.create_task(collect(settings, db, transport=httpx.MockTransport(slow_read)))
+        await entered.wait()
+        with db.session() as session:
+            channel = channel_store.get_channel(session, "masto")
+            post_id = post_store.create_post(session, channel=channel, kind="free_text", text="Kue lapis hari ini",
+                                             status=PostStatus.SCHEDULED, scheduled_at=utcnow(), actor="t").id
+        dispatcher = Dispatcher(settings, db, transport=httpx.MockTransport(publish))
+        dispatcher.start()
+        await dispatcher.tick()
+        await dispatcher.drain()
+        assert not reading.done()  # the read is still in flight …
+        with db.session() as session:
+            post = session.get(Post, post_id)
+            assert post is not None and post.status == PostStatus.PUBLISHED.value  # … and the post went out
+        release.set()
+        assert (await reading).posts == 1
+
+    asyncio.run(scenario())
