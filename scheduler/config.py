@@ -124,6 +124,8 @@ class Settings:
     highlight_count: int = 1
     highlight_cooldown_days: int = 7
     highlight_lead: dt.timedelta = dt.timedelta(hours=2)
+    #: PROMO_HIGHLIGHT_ORDER: fair | fair_then_engagement (engagement breaks fairness ties only).
+    highlight_order: str = "fair"
     event_channels: tuple[str, ...] = ()
     event_announce_days: int = 7
     event_reminder_days: int = 1

@@ -110,3 +110,16 @@ def _row(key: str, members: list[_Post]) -> dict[str, Any]:
     return {**row, "reach_views": sum(p.counts.get("reach", p.counts.get("views", 0)) for p in measured),
             "engagement": engagement, "engagement_per_post": round(engagement / len(measured), 2), **totals,
             "best_platform": best}
+
+
+def engagement_by_umkm(session: Session, *, since: dt.datetime, until: dt.datetime) -> dict[int, float]:
+    """UMKM id → engagement per measured post of its products' posts published in [since, until)."""
+    rows = session.execute(
+        select(Post.id, Product.umkm_id).join(Product, Product.id == Post.product_id)
+        .where(Post.status == PostStatus.PUBLISHED.value, Post.published_at >= since, Post.published_at < until)).all()
+    counts = _latest_counts(session, [post_id for post_id, _ in rows])
+    per: dict[int, list[int]] = defaultdict(list)
+    for post_id, umkm_id in rows:
+        if counts.get(post_id):
+            per[umkm_id].append(engagement_of(counts[post_id]))
+    return {u: sum(v) / len(v) for u, v in per.items()}

@@ -258,6 +258,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HIGHLIGHT_UMKM_COOLDOWN_DAYS", _number(0, integer=True), "7",
             "A UMKM is not featured again within this many days while another one is eligible.",
             section="highlight", field="highlight_cooldown_days"),
+    Setting("HIGHLIGHT_ORDER", _choice("fair", "fair_then_engagement"), "fair",
+            ("fair: between UMKM equally due a turn, the smaller id goes first. fair_then_engagement: the one\n"
+            "whose posts drew more engagement per post in the last 90 days (README: Engagement). Never at\n"
+            "the cost of fairness: it only breaks ties."),
+            section="highlight", field="highlight_order"),
     Setting("HIGHLIGHT_APPROVAL_LEAD", parse_duration, "2h",
             ("With PROMO_REQUIRE_APPROVAL=true: how long before PROMO_HIGHLIGHT_TIME the post is created\n"
             "(pending_approval) so an approver sees it; unapproved at its time, it expires."),

@@ -131,3 +131,12 @@ def test_cli_formats_and_exit_codes(env: dict[str, str], capsys: pytest.CaptureF
     with pytest.raises(SystemExit) as exc:
         run_cli(capsys, "report", "--by", "weekday")
     assert exc.value.code == 2
+
+
+def test_engagement_per_post_by_umkm_feeds_the_highlight_tie_break(env: dict[str, str]) -> None:
+    settings = load_settings()
+    db = Database(settings.database_url)
+    with db.session() as s:
+        names = {u.id: u.name for u in s.scalars(select(Umkm))}
+        got = reports.engagement_by_umkm(s, since=at(1, 0, 0), until=at(5, 0, 0))
+    assert {names[k]: v for k, v in got.items()} == {"Warung Bu Sri": 11.5, "Kopi Kita": 1.0}
