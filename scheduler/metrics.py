@@ -1,7 +1,7 @@
 """Reading engagement back: for every published post on a platform that gives counters, read them
 at PROMO_METRICS_AT after publishing (1 h, 24 h, 7 d, 30 d), in small batches per channel.
 
-* Its own HTTP client (two connections, the publish timeout): a slow platform read never takes a
+* Its own HTTP client (``2 × PARALLEL_CHANNELS`` connections, the publish timeout): a slow platform read never takes a
   connection or a claim a publish needs; post rows are only read, never locked.
 * Per channel and run at most ``MetricsSpec.requests_per_run`` requests of ``MetricsSpec.batch``
   posts, well inside each platform's read limit.
@@ -115,7 +115,8 @@ async def _collect_channel(settings: Settings, db: Database, channel_id: int, cf
             return
         except (errors.PublishError, errors.ConfigError) as exc:
             with db.session() as session:
-                store.postpone(session, by_remote.values(), clock() + RETRY_AFTER, redact(str(exc)))
+                store.postpone(session, by_remote.values(), clock() + RETRY_AFTER, redact(str(exc)),
+                               settings.metrics_at)
             log.info("metrics: reading %s failed, again in an hour: %s", cfg.name, redact(str(exc)))
             result.failed += len(batch)
             continue
@@ -135,7 +136,8 @@ async def _collect_channel(settings: Settings, db: Database, channel_id: int, cf
                     result.posts += 1
             missing = [by_remote[r] for r in by_remote if r not in answer]
             if missing:
-                store.postpone(session, missing, now + RETRY_AFTER, "not in the platform's answer")
+                store.postpone(session, missing, now + RETRY_AFTER, "not in the platform's answer",
+                               settings.metrics_at)
 
 
 def adapter_requests(batch: int, posts: int) -> int:

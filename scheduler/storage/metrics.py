@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from scheduler.models import Channel, Metric, MetricChannel, MetricSchedule, Post, PostStatus
 
+#: How long after the last offset a read that keeps failing is still tried.
+GIVE_UP = dt.timedelta(days=2)
 #: New posts put on the schedule per call (a first run after enabling catches up over a few runs).
 ENROL_BATCH = 5000
 
@@ -106,10 +108,15 @@ def mark_gone(session: Session, post_id: int, reason: str, now: dt.datetime) -> 
         row.gone_at, row.next_at, row.note = now, None, reason[:500]
 
 
-def postpone(session: Session, post_ids: Iterable[int], until: dt.datetime, note: str) -> None:
-    """A read failed for a reason of its own (a transient error): try these posts again later."""
-    for row in session.scalars(select(MetricSchedule).where(MetricSchedule.post_id.in_(list(post_ids)))):
-        row.next_at, row.note = until, note[:500]
+def postpone(session: Session, post_ids: Iterable[int], until: dt.datetime, note: str,
+             offsets: Sequence[dt.timedelta]) -> None:
+    """A read failed for a reason of its own (a 5xx, a timeout): try these posts again at ``until``,
+    but not past ``GIVE_UP`` after the last offset (then the post keeps the reads it has)."""
+    rows = session.execute(select(MetricSchedule, Post.published_at).join(Post, Post.id == MetricSchedule.post_id)
+                           .where(MetricSchedule.post_id.in_(list(post_ids)))).all()
+    for row, published_at in rows:
+        last = published_at + offsets[-1] + GIVE_UP if published_at is not None else until
+        row.next_at, row.note = (until if until <= last else None), note[:500]
 
 
 def _state(session: Session, channel_id: int) -> MetricChannel:

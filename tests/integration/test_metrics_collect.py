@@ -214,3 +214,21 @@ def test_a_slow_read_never_holds_up_publishing_on_the_same_channel(setup: tuple[
         assert (await reading).posts == 1
 
     asyncio.run(scenario())
+
+
+def test_a_read_that_keeps_failing_is_retried_hourly_then_given_up(setup: tuple[Settings, Database]) -> None:
+    settings, db = setup
+    fake = Masto()
+    fake.error = httpx.Response(503, text="<html>Service Unavailable</html>")
+    post = add_post(db, "masto", remote_id="8008")
+    run_at(settings, db, fake, T0 + dt.timedelta(hours=1))
+    run_at(settings, db, fake, T0 + dt.timedelta(hours=1, minutes=30))  # not yet: an hour later
+    run_at(settings, db, fake, T0 + dt.timedelta(hours=2))
+    assert fake.asked == ["8008", "8008"]
+    run_at(settings, db, fake, T0 + dt.timedelta(days=31, hours=23))  # last offset 30 d + 2 d: still tried
+    run_at(settings, db, fake, T0 + dt.timedelta(days=33))  # past it: given up
+    run_at(settings, db, fake, T0 + dt.timedelta(days=40))
+    assert len(fake.asked) == 4
+    with db.session() as session:
+        row = session.get(MetricSchedule, post)
+        assert row is not None and row.next_at is None and "503" in (row.note or "")
