@@ -1,7 +1,7 @@
 """metrics: engagement counters read back from the platforms, per post; when to read them next;
 the collection state of each channel (paused on an auth error, apart from publishing)
 
-Revision ID: 0004_metrics
+Revision ID: 0004
 Revises: 0003
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 
 import scheduler.models
 
-revision = '0004_metrics'
+revision = '0004'
 down_revision = '0003'
 branch_labels = None
 depends_on = None
