@@ -126,12 +126,18 @@ class Settings:
     highlight_count: int = 1
     highlight_cooldown_days: int = 7
     highlight_lead: dt.timedelta = dt.timedelta(hours=2)
+    #: PROMO_HIGHLIGHT_ORDER: fair | fair_then_engagement (engagement breaks fairness ties only).
+    highlight_order: str = "fair"
     event_channels: tuple[str, ...] = ()
     event_announce_days: int = 7
     event_reminder_days: int = 1
     event_dayof_time: dt.time = dt.time(8, 0)
     event_ongoing_posts: bool = False
     event_cancel_notice: bool = True
+    #: Read engagement counters back (PROMO_METRICS) at these offsets after publishing (PROMO_METRICS_AT).
+    metrics: bool = True
+    metrics_at: tuple[dt.timedelta, ...] = (dt.timedelta(hours=1), dt.timedelta(hours=24), dt.timedelta(days=7),
+                                            dt.timedelta(days=30))
 
     def channel(self, name: str) -> ChannelConfig | None:
         for c in self.channels:

@@ -370,3 +370,48 @@ class Heartbeat(Base):
     worker: Mapped[str] = mapped_column(String(100), primary_key=True)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_tick: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Metric(Base):
+    """One engagement counter of a published post as read back from its platform at ``fetched_at``.
+
+    ``name`` is the common vocabulary (views, likes, shares, replies, saves, clicks, reach, quotes;
+    see ``MetricsSpec``), ``platform_name`` the platform's own (``favourites_count``, ``saved``…).
+    """
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_post_fetched", "post_id", "fetched_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    fetched_at: Mapped[dt.datetime] = mapped_column(index=True)
+    name: Mapped[str] = mapped_column(String(20))
+    value: Mapped[int] = mapped_column(BigInteger)
+    platform_name: Mapped[str] = mapped_column(String(60))
+
+
+class MetricSchedule(Base):
+    """When a published post's counters are read next (PROMO_METRICS_AT after publishing).
+
+    ``done`` counts the offsets already read; ``next_at`` is None once all are read or the post is
+    gone from the platform (``gone_at``: deleted there; never asked again).
+    """
+
+    __tablename__ = "metric_schedule"
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    gone_at: Mapped[dt.datetime | None]
+    #: Why the last read failed, or why the post is gone.
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class MetricChannel(Base):
+    """A channel's collection state, apart from its publishing state (``channels.status``):
+    an AuthError pauses reading counters only; a rate limit makes reading wait."""
+
+    __tablename__ = "metric_channels"
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), primary_key=True)
+    paused_at: Mapped[dt.datetime | None]
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    wait_until: Mapped[dt.datetime | None]

@@ -13,6 +13,8 @@ arguments; none of them imports this module.
 * ``daily-highlight`` (at its times), ``daily-highlight-sweep`` (catch-up, expiring
   unapproved posts) and ``event-promotion``: create posts (never publish), in the main
   process only.
+* ``metrics`` (PROMO_METRICS): reads engagement counters back at PROMO_METRICS_AT after
+  publishing, main process only, on its own HTTP client (scheduler/metrics.py).
 
 SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their results.
 """
@@ -44,6 +46,7 @@ from jobs.dispatch import dispatch
 from jobs.event_promotion import event_promotion_job
 from jobs.highlight.create import highlight_job
 from jobs.housekeeping import housekeeping
+from jobs.metrics import collect_metrics
 from scheduler.alerts import Alerter
 from scheduler.config import WEEKDAYS, Settings
 from scheduler.dispatch import Dispatcher
@@ -52,12 +55,15 @@ from scheduler.models import Heartbeat, PostKind, utcnow
 from scheduler.redact import install_record_redaction, redact
 from scheduler.storage.db import Database
 from scheduler.storage.wakeup import DueListener
+from scheduler.values import human_duration
 
 log = logging.getLogger("promo.service")
 T = TypeVar("T")
 #: How often the highlight sweeps (catch-up, expiring unapproved posts) besides its exact times,
 #: and how often events are re-planned.
 SWEEP_MINUTES = 15
+#: How often engagement counters that came due are read (PROMO_METRICS_AT is counted to this).
+METRICS_MINUTES = 10
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,8 @@ class JobSpec:
     coalesce: bool = True
     #: Creates posts: the main process runs it, a dispatch-only worker (PROMO_WORKERS) does not.
     creates_posts: bool = False
+    #: Runs in the main process only, like the jobs that create posts (reading counters back).
+    main_only: bool = False
     #: Also runs as soon as the service starts (catch-up after downtime).
     at_start: bool = False
 
@@ -112,6 +120,12 @@ def declared_jobs(settings: Settings) -> dict[str, JobSpec]:
                 IntervalTrigger(minutes=SWEEP_MINUTES, timezone=tz), misfire_grace=SWEEP_MINUTES * 60,
                 creates_posts=True, at_start=True),
     ]
+    if settings.metrics:
+        specs.append(JobSpec("metrics", "read likes, shares and views back at "
+                             + ", ".join(human_duration(o) for o in settings.metrics_at) + " after publishing",
+                             collect_metrics, lambda s: (s.settings, s.db),
+                             IntervalTrigger(minutes=METRICS_MINUTES, timezone=tz),
+                             misfire_grace=METRICS_MINUTES * 60, main_only=True))
     return {spec.id: spec for spec in specs}
 
 
@@ -213,7 +227,7 @@ class Service:
     def add_jobs(self) -> None:
         """Add every declared job with a trigger (before or after the scheduler starts)."""
         for spec in self.jobs.values():
-            if spec.trigger is None or (spec.creates_posts and self.dispatch_only):
+            if spec.trigger is None or ((spec.creates_posts or spec.main_only) and self.dispatch_only):
                 continue
             self._add(spec, spec.trigger, **({"next_run_time": utcnow()} if spec.at_start else {}))
 

@@ -28,6 +28,14 @@ def parse_duration(value: str) -> dt.timedelta:
     return dt.timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
 
 
+def parse_offsets(value: str) -> tuple[dt.timedelta, ...]:
+    """``1h,24h,7d`` → sorted, distinct, positive durations (at least one). ValueError otherwise."""
+    offsets = sorted({parse_duration(v.strip()) for v in value.split(",") if v.strip()})
+    if not offsets or offsets[0] <= dt.timedelta(0):
+        raise ValueError(f"{value!r} is not a list of positive durations like 1h,24h,7d,30d")
+    return tuple(offsets)
+
+
 def parse_clock(value: str) -> dt.time:
     """``HH:MM`` (24 h) → time. ValueError otherwise."""
     m = re.fullmatch(r"\s*(\d{1,2})[:.](\d{2})\s*", value or "")

@@ -31,6 +31,7 @@ from scheduler.settings_casts import (
     _zone,
     parse_clock,
     parse_duration,
+    parse_offsets,
 )
 
 #: Post kinds and how late each may still go out (see PROMO_MAX_LATENESS_<KIND>).
@@ -111,6 +112,7 @@ SECTIONS: dict[str, str] = {
     "highlight": ("---------------------------------------------------------------------------- highlight & events\n"
         "--- Daily UMKM highlight ---------------------------------------------------------"),
     "events": "--- Event promotion sequences -----------------------------------------------------",
+    "metrics": "---------------------------------------------------------------------------- engagement",
     "channels": "---------------------------------------------------------------------------- channels",
 }
 
@@ -260,6 +262,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HIGHLIGHT_UMKM_COOLDOWN_DAYS", _number(0, integer=True), "7",
             "A UMKM is not featured again within this many days while another one is eligible.",
             section="highlight", field="highlight_cooldown_days"),
+    Setting("HIGHLIGHT_ORDER", _choice("fair", "fair_then_engagement"), "fair",
+            ("fair: between UMKM equally due a turn, the smaller id goes first. fair_then_engagement: the one\n"
+            "whose posts drew more engagement per post in the last 90 days (README: Engagement). Never at\n"
+            "the cost of fairness: it only breaks ties."),
+            section="highlight", field="highlight_order"),
     Setting("HIGHLIGHT_APPROVAL_LEAD", parse_duration, "2h",
             ("With PROMO_REQUIRE_APPROVAL=true: how long before PROMO_HIGHLIGHT_TIME the post is created\n"
             "(pending_approval) so an approver sees it; unapproved at its time, it expires."),
@@ -283,6 +290,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EVENT_CANCEL_NOTICE", _bool, "true",
             "When an event is cancelled after some of its posts were published: post a cancellation notice.",
             section="events", field="event_cancel_notice"),
+    Setting("METRICS", _bool, "true",
+            ("Read likes, shares, replies and views of published posts back from the platforms that give them\n"
+            "(README: Engagement), for `promo report`. Reading never delays publishing (its own connections)."),
+            section="metrics", field="metrics"),
+    Setting("METRICS_AT", parse_offsets, "1h,24h,7d,30d",
+            "When to read each post's counters, counted from its publishing (durations, comma-separated).",
+            section="metrics", field="metrics_at"),
     Setting("CHANNELS", _names, "outbox",
             ("Channels, comma-separated; each is described by PROMO_CHANNEL_<NAME>_* keys. Every channel takes:\n"
             "  _PLATFORM   outbox, webhook, facebook, instagram, threads, x, telegram, mastodon, bluesky, linkedin, discord\n"

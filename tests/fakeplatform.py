@@ -12,7 +12,8 @@ seeded random generator per path, so a path's sequence of answers does not depen
 requests of other paths interleave.
 
 ``GET /<path>?idempotency_key=K`` looks a post up (200 with its id, or 404), for adapters
-that reconcile. Everything else it saw is recorded: every request (times, path, key, body, answer) and every
+that reconcile. Engagement reads answer counters the way Mastodon (``GET …/api/v1/statuses/ID``)
+and X (``GET …/2/tweets?ids=A,B``) do; each is recorded in ``counter_reads``. Everything else it saw is recorded: every request (times, path, key, body, answer) and every
 *delivery* (a distinct post created on a path). Used by tests and by ``bench/burst.py``;
 it is plain asyncio with keep-alive in a background thread, so hundreds of concurrent
 connections are cheap.
@@ -116,6 +117,8 @@ class FakePlatform:
         self._tasks: set[asyncio.Task[None]] = set()
         self._open = 0
         self.max_open_connections = 0
+        #: The target of every engagement read (statuses/ID, tweets?ids=…), in order.
+        self.counter_reads: list[str] = []
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -262,6 +265,8 @@ class FakePlatform:
                     return
                 if method == "GET" and "idempotency_key=" in target:
                     keep = await self._lookup(target, writer)
+                elif method == "GET" and ("/api/v1/statuses/" in target or "/2/tweets?" in target):
+                    keep = await self._counters(target, writer)
                 else:
                     keep = await self._respond(method, _norm(target), headers, raw, reader, writer)
                 if not keep or headers.get("connection", "").lower() == "close":
@@ -392,6 +397,28 @@ class FakePlatform:
                           else {"error": "not found"}).encode()
         writer.write(f"HTTP/1.1 {status} {'OK' if found else 'Not Found'}\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        try:
+            await writer.drain()
+        except ConnectionError:
+            return False
+        return True
+
+    async def _counters(self, target: str, writer: asyncio.StreamWriter) -> bool:
+        """Counters of one Mastodon status or of up to 100 X posts (values derived from the id)."""
+        with self._lock:
+            self.counter_reads.append(target)
+        path, _, query = target.partition("?")
+        if "/api/v1/statuses/" in path:
+            sid = path.rsplit("/", 1)[-1]
+            body: dict[str, Any] = {"id": sid, "favourites_count": len(sid), "reblogs_count": 1, "replies_count": 0}
+        else:
+            ids = urllib.parse.parse_qs(query).get("ids", [""])[0].split(",")
+            body = {"data": [{"id": i, "text": "…", "public_metrics": {
+                "retweet_count": 1, "reply_count": 0, "like_count": len(i), "quote_count": 0, "bookmark_count": 0,
+                "impression_count": 100}} for i in ids if i]}
+        data = json.dumps(body).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     + f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
         try:
             await writer.drain()
         except ConnectionError:

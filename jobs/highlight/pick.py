@@ -6,13 +6,15 @@
   UMKM with ten products gets no second turn before every other eligible UMKM had one;
 * no UMKM again within PROMO_HIGHLIGHT_UMKM_COOLDOWN_DAYS while another one is eligible;
 * within the chosen UMKM, its least recently featured product;
-* ties go to the UMKM (product) featured fewer times, then to the smaller external id.
+* ties go to the UMKM (product) featured fewer times, then (PROMO_HIGHLIGHT_ORDER=
+  fair_then_engagement) to the UMKM whose posts drew more engagement per post, then to the
+  smaller external id: engagement only ever breaks a tie the fairness rules left.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -53,12 +55,14 @@ def _ago(day: dt.date, last: dt.date) -> str:
 
 
 def pick_highlights(candidates: Sequence[Candidate], history: Iterable[Feature], day: dt.date, *,
-                    count: int = 1, cooldown_days: int = 7) -> list[Pick]:
+                    count: int = 1, cooldown_days: int = 7,
+                    engagement: Mapping[int, float] | None = None) -> list[Pick]:
     """Pick up to ``count`` products for ``day`` (see the module docstring for the rules).
 
     ``history`` holds the picks of earlier days (later ones are ignored). Each pick is
     added to the history before the next slot is picked, so two slots of one day go to
-    two UMKM whenever there are two.
+    two UMKM whenever there are two. ``engagement`` (UMKM id → engagement per post) breaks
+    ties between UMKM the fairness rules rank equal; None or empty: the smaller id does.
     """
     past = sorted((f for f in history if f.day < day), key=lambda f: (f.day, f.slot))
     picks: list[Pick] = []
@@ -67,7 +71,7 @@ def pick_highlights(candidates: Sequence[Candidate], history: Iterable[Feature],
         pool = [c for c in candidates if c.product_id not in taken]
         if not pool:
             break
-        pick = _pick_one(pool, past, day, slot, cooldown_days)
+        pick = _pick_one(pool, past, day, slot, cooldown_days, engagement or {})
         picks.append(pick)
         past.append(Feature(day=day, slot=slot, umkm_id=pick.candidate.umkm_id,
                             product_id=pick.candidate.product_id))
@@ -78,7 +82,7 @@ _NEVER = (dt.date.min, -1)
 
 
 def _pick_one(pool: Sequence[Candidate], past: Sequence[Feature], day: dt.date, slot: int,
-              cooldown_days: int) -> Pick:
+              cooldown_days: int, engagement: Mapping[int, float]) -> Pick:
     umkm_last: dict[int, tuple[dt.date, int]] = {}
     umkm_times: dict[int, int] = {}
     product_last: dict[int, tuple[dt.date, int]] = {}
@@ -92,8 +96,8 @@ def _pick_one(pool: Sequence[Candidate], past: Sequence[Feature], day: dt.date, 
     for c in pool:
         by_umkm.setdefault(c.umkm_id, []).append(c)
 
-    def umkm_key(u: int) -> tuple[tuple[dt.date, int], int, str]:
-        return umkm_last.get(u, _NEVER), umkm_times.get(u, 0), min(c.umkm_ref for c in by_umkm[u])
+    def umkm_key(u: int) -> tuple[tuple[dt.date, int], int, float, str]:
+        return umkm_last.get(u, _NEVER), umkm_times.get(u, 0), -engagement.get(u, 0.0), min(c.umkm_ref for c in by_umkm[u])
 
     def cooling(u: int) -> bool:
         last = umkm_last.get(u)
@@ -109,7 +113,10 @@ def _pick_one(pool: Sequence[Candidate], past: Sequence[Feature], day: dt.date, 
            f"of {len(ranked)} eligible UMKM"]
     ties = [u for u in ranked if u != chosen and umkm_key(u)[:2] == umkm_key(chosen)[:2]]
     if ties:
-        why.append(f"tied with {len(ties)} other UMKM; the smallest id goes first")
+        by_engagement = engagement and any(umkm_key(u)[2] != umkm_key(chosen)[2] for u in ties)
+        why.append(f"tied with {len(ties)} other UMKM; " + (
+            f"the most engagement per post goes first ({engagement.get(chosen, 0.0):g})" if by_engagement
+            else "the smallest id goes first"))
     if cooldown_days:
         cooled = len(ranked) - len(free)
         if not free:

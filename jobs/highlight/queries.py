@@ -90,9 +90,21 @@ def plan_day(session: Session, settings: Settings, day: dt.date, *, simulate_fro
         while d < day and (day - d).days <= 366:
             if d.weekday() in settings.highlight_days and not day_picks(session, d):
                 for p in pick_highlights(elig.candidates, history, d, count=settings.highlight_count,
-                                         cooldown_days=settings.highlight_cooldown_days):
+                                         cooldown_days=settings.highlight_cooldown_days,
+                                         engagement=_engagement(session, settings, d)):
                     history.append(Feature(d, p.slot, p.candidate.umkm_id, p.candidate.product_id))
             d += dt.timedelta(days=1)
     picks = pick_highlights(elig.candidates, history, day, count=settings.highlight_count,
-                            cooldown_days=settings.highlight_cooldown_days)
+                            cooldown_days=settings.highlight_cooldown_days, engagement=_engagement(session, settings, day))
     return picks, elig
+
+
+def _engagement(session: Session, settings: Settings, day: dt.date) -> dict[int, float]:
+    """UMKM id → engagement per measured post over the 90 days before ``day``, when
+    PROMO_HIGHLIGHT_ORDER=fair_then_engagement; else nothing (ties go to the smaller id)."""
+    if settings.highlight_order != "fair_then_engagement":
+        return {}
+    from scheduler.reports import engagement_by_umkm
+
+    until = dt.datetime.combine(day, dt.time(), tzinfo=settings.timezone).astimezone(dt.UTC)
+    return engagement_by_umkm(session, since=until - dt.timedelta(days=90), until=until)

@@ -13,6 +13,7 @@ from scheduler.actions import Actor, Context, require
 from scheduler.models import Channel, ChannelStatus, utcnow
 from scheduler.redact import redact
 from scheduler.storage import channels as store
+from scheduler.storage import metrics as metric_store
 
 
 def list_channels(ctx: Context, actor: Actor, *, schema: bool) -> list[dict[str, Any]]:
@@ -122,6 +123,7 @@ def check_channels(ctx: Context, actor: Actor, name: str | None = None) -> list[
         if verdict == "OK":
             with ctx.db.session() as session:
                 row = store.get_channel(session, n)
+                metric_store.resume(session, row.id)  # reading counters back resumes too
                 if row.status == ChannelStatus.NEEDS_REAUTH.value:
                     store.set_status(session, row, ChannelStatus.ACTIVE, "channels check succeeded", actor.name)
                     reactivated = True

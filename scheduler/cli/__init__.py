@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scheduler import errors
-from scheduler.cli import channels, history, posts, records, service, users
+from scheduler.cli import channels, history, posts, records, report, service, users
 from scheduler.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     service.add_serve_and_status(sub)
     users.add_users(sub)
     history.add_audit(sub)
+    report.add_report(sub)
     channels.add_secrets(sub)
     service.add_demo_and_templates(sub)
     return p

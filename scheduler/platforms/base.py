@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -34,15 +34,20 @@ from scheduler.errors import (
 from scheduler.platforms.types import (
     ALWAYS,
     COMMON_IMAGES,
+    COMMON_METRICS,
     JPEG_PNG,
     MB,
+    Gone,
     KeyDoc,
     Media,
+    MetricsAnswer,
+    MetricsSpec,
     PlatformRules,
     PublishResult,
     ReadyPost,
     SendBudget,
     describe_window,
+    no_metrics,
 )
 from scheduler.redact import redact, register_secret
 
@@ -51,7 +56,7 @@ __all__ = [
     "ALWAYS", "COMMON_IMAGES", "JPEG_PNG", "MB", "KeyDoc", "Media", "PlatformRules", "PublishResult",
     "ReadyPost", "SendBudget", "describe_window", "ChannelState", "MemoryState", "is_secret_key",
     "ChannelContext", "Adapter", "json_body", "with_link", "utcnow", "retry_at_from_headers",
-    "epoch_to_utc",
+    "epoch_to_utc", "COMMON_METRICS", "Gone", "MetricsAnswer", "MetricsSpec", "no_metrics",
 ]
 
 
@@ -130,6 +135,9 @@ class Adapter(ABC):
     doc_setup: ClassVar[str] = ""
     doc_channel: ClassVar[str] = ""
     key_docs: ClassVar[Mapping[str, KeyDoc]] = {}
+    #: Engagement counters the platform gives back (:class:`MetricsSpec`); ``no_metrics(why)`` when
+    #: none. Declared by every adapter (the contract suite checks).
+    metrics: ClassVar[MetricsSpec]
 
     def __init__(self, ctx: ChannelContext, http: httpx.AsyncClient):
         self.ctx = ctx
@@ -199,6 +207,13 @@ class Adapter(ABC):
         Raises :class:`UnknownOutcome` when the platform cannot tell (the default).
         """
         raise UnknownOutcome(f"{self.platform} cannot look up whether a post went out")
+
+    async def fetch_metrics(self, remote_ids: Sequence[str]) -> MetricsAnswer:
+        """Counters of published posts (at most ``metrics.batch`` ids), by remote id: the platform's
+        own names and values, or :class:`Gone` for a post deleted there. An id missing from the
+        answer was not readable this time (asked again later). Errors are the typed publish errors:
+        AuthError pauses the channel's collection, RateLimited makes it wait."""
+        return {}
 
     @abstractmethod
     async def check(self) -> str:

@@ -45,6 +45,7 @@ from scheduler.platforms.base import (
     ReadyPost,
     SendBudget,
     json_body,
+    no_metrics,
     retry_at_from_headers,
     utcnow,
 )
@@ -103,6 +104,7 @@ class DiscordAdapter(Adapter):
 
     budget = (SendBudget(30, dt.timedelta(minutes=1), "about 30 messages per minute per webhook"),)
     token_keys = ()
+    metrics = no_metrics("Discord webhooks cannot read reactions back")
     doc_title = "Discord channel webhook (platform=discord) ---"
     doc_setup = ("Keys: in Discord, Server Settings > Integrations > Webhooks > New Webhook, pick the channel,\n"
                 "then \"Copy Webhook URL\" (needs the Manage Webhooks permission). The URL is the only credential.")

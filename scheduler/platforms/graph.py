@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from scheduler.errors import (
@@ -25,8 +25,8 @@ from scheduler.errors import (
     Transient,
     UnknownOutcome,
 )
-from scheduler.platforms.base import Adapter, PublishResult, ReadyPost, utcnow
-from scheduler.platforms.graph_errors import ContainerGone, graph_error, parse_time, same_text
+from scheduler.platforms.base import Adapter, Gone, MetricsAnswer, PublishResult, ReadyPost, utcnow
+from scheduler.platforms.graph_errors import ContainerGone, error_body, graph_error, parse_time, same_text
 from scheduler.platforms.graph_versions import GRAPH_API_VERSION, version_warning
 from scheduler.redact import register_secret
 
@@ -123,6 +123,25 @@ class GraphAdapter(Adapter):
             raise cls(f"{self.platform} {what}: unreadable answer: {self.excerpt(response)}",
                       status=response.status_code)
         return body
+
+    async def read_metrics(self, remote_ids: Sequence[str], path: str, params: dict[str, str],
+                           counts: Any) -> MetricsAnswer:
+        """One GET ``{id}{path}`` per post; ``counts(body)`` turns the answer into counters. Graph
+        answers a deleted object with code 100, subcode 33 ("does not exist"): the post is gone."""
+        out: MetricsAnswer = {}
+        for remote_id in remote_ids:
+            token = await self.access_token()
+            response = await self.send("GET", f"{self.api}/{remote_id}{path}", params=params,
+                                       headers={"Authorization": f"Bearer {token}"})
+            err = error_body(response)
+            if err is not None and str(err.get("code")) == "100" and str(err.get("error_subcode")) == "33":
+                out[remote_id] = Gone(self.redact(str(err.get("message") or "does not exist")))
+                continue
+            if not response.is_success or err is not None:
+                raise graph_error(self, response, "metrics")
+            body = response.json()
+            out[remote_id] = counts(body if isinstance(body, dict) else {})
+        return out
 
     def new_id(self, data: dict[str, Any], what: str, publishing: bool = False) -> str:
         if data.get("id"):
@@ -292,3 +311,19 @@ class GraphAdapter(Adapter):
             raise
         except PublishError as exc:
             raise UnknownOutcome(f"cannot tell whether the {self.platform} post went out: {exc}") from None
+
+
+def insight_values(body: dict[str, Any]) -> dict[str, int]:
+    """``/{media-id}/insights`` entries by name: ``values[0].value`` or, for total metrics,
+    ``total_value.value`` (Instagram and Threads answer either shape)."""
+    out: dict[str, int] = {}
+    for entry in body.get("data") or []:
+        if not isinstance(entry, dict) or not entry.get("name"):
+            continue
+        total = entry.get("total_value")
+        values = entry.get("values")
+        value = total.get("value") if isinstance(total, dict) else \
+            values[0].get("value") if isinstance(values, list) and values and isinstance(values[0], dict) else None
+        if isinstance(value, int):
+            out[str(entry["name"])] = value
+    return out

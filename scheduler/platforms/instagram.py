@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from scheduler.errors import PublishError, RejectedContent, Transient, UnknownOutcome
-from scheduler.platforms.base import MB, KeyDoc, PlatformRules, PublishResult, ReadyPost, SendBudget, utcnow
-from scheduler.platforms.graph import GraphAdapter
+from scheduler.platforms.base import (
+    MB,
+    KeyDoc,
+    MetricsAnswer,
+    MetricsSpec,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    SendBudget,
+    utcnow,
+)
+from scheduler.platforms.graph import GraphAdapter, insight_values
 from scheduler.platforms.graph_errors import graph_error
 from scheduler.textrules import TextRule
 
@@ -62,6 +72,11 @@ class InstagramAdapter(GraphAdapter):
 
     budget = (SendBudget(50, dt.timedelta(hours=24), "content_publishing_limit: quota_total 50 per 24 h (the guide now says 100)"),)
     token_keys = ("access_token",)
+    metrics = MetricsSpec(
+        {"reach": "reach", "likes": "likes", "comments": "replies", "saved": "saves", "shares": "shares",
+         "views": "views"}, batch=1, requests_per_run=50,
+        source="GET /{media-id}/insights?metric=reach,likes,comments,saved,shares,views; 200 calls per hour per account",
+        needs="instagram_basic and instagram_manage_insights (Instagram login: instagram_business_manage_insights)")
     doc_title = "Instagram Business/Creator account (platform=instagram) ---"
     doc_setup = ("Instagram posts need a JPEG image (8 MB max) that Meta fetches from a public URL: set\n"
                 "PROMO_PUBLIC_MEDIA_BASE_URL to where the media folder is served over HTTPS.\n"
@@ -132,6 +147,10 @@ class InstagramAdapter(GraphAdapter):
 
     async def reconcile(self, post: ReadyPost) -> PublishResult | None:
         return await self.reconcile_container(post)
+
+    async def fetch_metrics(self, remote_ids: Sequence[str]) -> MetricsAnswer:
+        return await self.read_metrics(remote_ids, "/insights", {"metric": ",".join(self.metrics.names)},
+                                       insight_values)
 
     async def check(self) -> str:
         answer = await self.call("GET", self.account, what="check", params={"fields": "id,username"})

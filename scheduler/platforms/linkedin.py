@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -35,8 +35,11 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    Gone,
     KeyDoc,
     Media,
+    MetricsAnswer,
+    MetricsSpec,
     PlatformRules,
     PublishResult,
     ReadyPost,
@@ -105,6 +108,10 @@ class LinkedInAdapter(Adapter):
     budget = (SendBudget(150, dt.timedelta(hours=24), "about 150 posts per day per member (legacy Share API)"),)
     token_keys = ("access_token", "refresh_token")
     token_keys_if = "REFRESH_TOKEN"
+    metrics = MetricsSpec(
+        {"totalLikes": "likes", "aggregatedTotalComments": "replies"}, batch=1, requests_per_run=20,
+        source="GET /rest/socialActions/{post urn} (likesSummary, commentsSummary); daily per-app quotas",
+        needs="r_organization_social (Community Management API)")
     doc_title = "LinkedIn Page (platform=linkedin) ---"
     doc_setup = ("Keys: developer.linkedin.com > My apps > Create app (linked to your Company Page, verified by a\n"
                 "Page admin) > Products: add \"Community Management API\" (gives w_organization_social).\n"
@@ -334,6 +341,24 @@ class LinkedInAdapter(Adapter):
         if certain:
             return None
         raise UnknownOutcome("linkedin: too many newer posts to tell whether the post went out")
+
+    async def fetch_metrics(self, remote_ids: Sequence[str]) -> MetricsAnswer:
+        """``GET /rest/socialActions/{urn}`` per post: likes and comments (a 404: deleted)."""
+        out: MetricsAnswer = {}
+        for urn in remote_ids:
+            response = await self.call("GET", f"/rest/socialActions/{quote(urn, safe='')}")
+            if response.status_code == 404:
+                out[urn] = Gone("LinkedIn has no such post (deleted)")
+                continue
+            if not response.is_success:
+                raise self.error(response, "socialActions")
+            body = json_body(response)
+            likes, comments = body.get("likesSummary"), body.get("commentsSummary")
+            counts = {"totalLikes": likes.get("totalLikes") if isinstance(likes, dict) else None,
+                      "aggregatedTotalComments": comments.get("aggregatedTotalComments")
+                      if isinstance(comments, dict) else None}
+            out[urn] = {k: v for k, v in counts.items() if isinstance(v, int)}
+        return out
 
     async def check(self) -> str:
         org_id = self.author.rsplit(":", 1)[1]

@@ -18,7 +18,7 @@ import asyncio
 import datetime as dt
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -28,8 +28,11 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelState,
+    Gone,
     KeyDoc,
     Media,
+    MetricsAnswer,
+    MetricsSpec,
     PlatformRules,
     PublishResult,
     ReadyPost,
@@ -97,6 +100,11 @@ class MastodonAdapter(Adapter):
 
     budget = (SendBudget(300, dt.timedelta(hours=3), "status creation: 300 per 3 h per account"),)
     token_keys = ()
+    metrics = MetricsSpec(
+        {"favourites_count": "likes", "reblogs_count": "shares", "replies_count": "replies"},
+        batch=1, requests_per_run=60,
+        source="GET /api/v1/statuses/:id; reads: 300 per 5 min per account",
+        needs="read:statuses (or read)")
     doc_title = "Mastodon (platform=mastodon) ---"
     doc_setup = ("Keys: on your Mastodon server, Preferences > Development > New application: name it, tick the\n"
                 "scopes write:statuses, write:media and read:accounts (read:accounts lets `promo channels check`\n"
@@ -265,6 +273,21 @@ class MastodonAdapter(Adapter):
             raise UnknownOutcome(f"cannot look up mastodon statuses: {exc}") from None
         raise UnknownOutcome(f"mastodon: more than {RECONCILE_PAGES * PAGE_SIZE} newer statuses; "
                              "cannot tell whether the post went out")
+
+    async def fetch_metrics(self, remote_ids: Sequence[str]) -> MetricsAnswer:
+        """One ``GET /api/v1/statuses/:id`` per status; a 404 means it was deleted."""
+        out: MetricsAnswer = {}
+        for remote_id in remote_ids:
+            response = await self.send("GET", f"{self.base_url}/api/v1/statuses/{remote_id}", headers=self.headers())
+            if response.status_code == 404:
+                out[remote_id] = Gone("not found on the server (deleted)")
+                continue
+            if response.status_code != 200:
+                raise self.error(response, "status lookup")
+            status = json_body(response)
+            out[remote_id] = {k: int(v) for k in self.metrics.names
+                              if isinstance(v := status.get(k), int)}
+        return out
 
     async def detect_software(self) -> str | None:
         """Which software the server runs (NodeInfo ``software.name``, else ``/api/v1/instance``),

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.errors import Transient
-from scheduler.platforms.base import ALWAYS, Adapter, KeyDoc, PlatformRules, PublishResult, ReadyPost
+from scheduler.platforms.base import (
+    ALWAYS,
+    Adapter,
+    KeyDoc,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    no_metrics,
+)
 from scheduler.textrules import TextRule
 
 
@@ -105,6 +113,7 @@ class OutboxAdapter(Adapter):
     #: Writes a local file: no platform budget.
     budget = ()
     token_keys = ()
+    metrics = no_metrics("a file has no audience")
     doc_title = "Outbox (platform=outbox): appends each post as one JSON line to a file. No credentials."
     doc_setup = ""
     doc_channel = "OUTBOX"

@@ -28,6 +28,7 @@ from scheduler.platforms.base import (
     ReadyPost,
     SendBudget,
     json_body,
+    no_metrics,
     utcnow,
     with_link,
 )
@@ -64,6 +65,7 @@ class TelegramAdapter(Adapter):
 
     budget = (SendBudget(20, dt.timedelta(minutes=1), "Bot FAQ: about 20 messages per minute per group or channel"),)
     token_keys = ()
+    metrics = no_metrics("the Bot API gives no view or reaction counts for channel posts")
     doc_title = "Telegram channel or group (platform=telegram) ---"
     doc_setup = ("Keys: in Telegram, talk to @BotFather: /newbot gives the bot token (/token shows it again, /revoke\n"
                 "replaces it). Then add the bot to the channel (Channel info > Administrators > Add Admin) with the\n"

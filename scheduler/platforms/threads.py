@@ -10,10 +10,21 @@ post went out after a timeout. Images are fetched by Threads from a public URL. 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from scheduler.errors import RejectedContent
-from scheduler.platforms.base import JPEG_PNG, MB, KeyDoc, PlatformRules, PublishResult, ReadyPost, SendBudget
-from scheduler.platforms.graph import GraphAdapter
+from scheduler.platforms.base import (
+    JPEG_PNG,
+    MB,
+    KeyDoc,
+    MetricsAnswer,
+    MetricsSpec,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    SendBudget,
+)
+from scheduler.platforms.graph import GraphAdapter, insight_values
 from scheduler.textrules import TextRule
 
 
@@ -44,6 +55,11 @@ class ThreadsAdapter(GraphAdapter):
 
     budget = (SendBudget(250, dt.timedelta(hours=24), "250 API-published posts per rolling 24 h per profile"),)
     token_keys = ("access_token",)
+    metrics = MetricsSpec(
+        {"views": "views", "likes": "likes", "replies": "replies", "reposts": "shares", "quotes": "quotes"},
+        batch=1, requests_per_run=50,
+        source="GET /{media-id}/insights?metric=views,likes,replies,reposts,quotes",
+        needs="threads_basic and threads_manage_insights")
     doc_title = "Threads profile (platform=threads) ---"
     doc_setup = ("Keys: Meta for Developers > My Apps > your app > Use cases > \"Access the Threads API\" >\n"
                 "Settings/Permissions: add threads_basic and threads_content_publish, add the profile as a\n"
@@ -88,6 +104,10 @@ class ThreadsAdapter(GraphAdapter):
 
     async def reconcile(self, post: ReadyPost) -> PublishResult | None:
         return await self.reconcile_container(post)
+
+    async def fetch_metrics(self, remote_ids: Sequence[str]) -> MetricsAnswer:
+        return await self.read_metrics(remote_ids, "/insights", {"metric": ",".join(self.metrics.names)},
+                                       insight_values)
 
     async def check(self) -> str:
         answer = await self.call("GET", self.account, what="check", params={"fields": "id,username"})

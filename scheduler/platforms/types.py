@@ -138,3 +138,44 @@ class PublishResult:
     remote_id: str
     remote_url: str | None = None
     http_status: int | None = None
+
+
+#: The common vocabulary every platform's counters are mapped to (reports add them up by these names).
+COMMON_METRICS = ("views", "likes", "shares", "replies", "saves", "clicks", "reach", "quotes")
+
+
+@dataclass(frozen=True)
+class MetricsSpec:
+    """What engagement counters a platform lets us read back, declared as data.
+
+    ``names`` maps the platform's own counter names to :data:`COMMON_METRICS` (an empty mapping:
+    the platform offers none, and reports say so instead of showing zeros). ``batch`` posts go in
+    one request; at most ``requests_per_run`` requests per channel per collection run, chosen well
+    inside the platform's read limit (``source`` says which); ``needs`` names the token scopes.
+    """
+
+    names: Mapping[str, str] = field(default_factory=dict)
+    batch: int = 1
+    requests_per_run: int = 0
+    source: str = ""
+    needs: str = ""
+
+    @property
+    def available(self) -> bool:
+        return bool(self.names)
+
+
+def no_metrics(why: str) -> MetricsSpec:
+    """The declaration of a platform that gives no counters back (``why`` says so to people)."""
+    return MetricsSpec(source=why)
+
+
+@dataclass(frozen=True)
+class Gone:
+    """``fetch_metrics``' answer for a post that no longer exists on the platform (never asked again)."""
+
+    reason: str = "deleted on the platform"
+
+
+#: ``fetch_metrics``' answer: per remote id, the platform's counters by their own names, or Gone.
+MetricsAnswer = dict[str, dict[str, int] | Gone]

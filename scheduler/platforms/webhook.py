@@ -28,6 +28,7 @@ from scheduler.platforms.base import (
     PlatformRules,
     PublishResult,
     ReadyPost,
+    no_metrics,
     retry_at_from_headers,
 )
 from scheduler.redact import register_secret
@@ -52,6 +53,7 @@ class WebhookAdapter(Adapter):
     #: Your own receiver: no platform budget.
     budget = ()
     token_keys = ()
+    metrics = no_metrics("the receiver reports nothing back")
     doc_title = "Webhook (platform=webhook): POSTs each post as JSON to a URL of yours."
     doc_setup = ""
     doc_channel = "HOOK"

@@ -17,7 +17,7 @@ import datetime as dt
 import html
 import logging
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -36,8 +36,11 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    Gone,
     KeyDoc,
     Media,
+    MetricsAnswer,
+    MetricsSpec,
     PlatformRules,
     PublishResult,
     ReadyPost,
@@ -86,6 +89,13 @@ class XAdapter(Adapter):
     budget = (SendBudget(100, dt.timedelta(minutes=15), "POST /2/tweets: 100 per 15 min per user"),)
     token_keys = ("access_token", "refresh_token")
     token_keys_if = "REFRESH_TOKEN"
+    metrics = MetricsSpec(
+        {"impression_count": "views", "like_count": "likes", "retweet_count": "shares", "reply_count": "replies",
+         "quote_count": "quotes", "bookmark_count": "saves"},
+        batch=100, requests_per_run=5,
+        source="GET /2/tweets?ids= (100 a call, tweet.fields=public_metrics); reading posts needs a paid tier "
+               "(Basic: 15 calls per 15 min per user; Free cannot read)",
+        needs="tweet.read users.read (OAuth 2.0) or a Read and write OAuth 1.0a token")
     doc_title = "X / Twitter (platform=x) ---"
     doc_setup = ("Keys: X developer portal (developer.x.com) > Projects & Apps > your app.\n"
                 "The app's \"User authentication settings\" must allow \"Read and write\". Choose ONE of the two ways:\n"
@@ -290,6 +300,25 @@ class XAdapter(Adapter):
                 raise self._error(response, "users/me")
             self._me = {k: str(v) for k, v in data.items() if isinstance(v, str | int)}
         return self._me
+
+    async def fetch_metrics(self, remote_ids: Sequence[str]) -> MetricsAnswer:
+        """``GET /2/tweets?ids=…&tweet.fields=public_metrics`` (up to 100); a resource-not-found
+        error for an id means the post was deleted."""
+        response = await self._call("GET", "/2/tweets", params={"ids": ",".join(remote_ids),
+                                                                "tweet.fields": "public_metrics"})
+        body = json_body(response)
+        if not response.is_success:
+            raise self._error(response, "tweets lookup")
+        out: MetricsAnswer = {}
+        for tweet in body.get("data") or []:
+            counts = tweet.get("public_metrics") if isinstance(tweet, dict) else None
+            if isinstance(counts, dict):
+                out[str(tweet.get("id"))] = {k: int(v) for k in self.metrics.names
+                                             if isinstance(v := counts.get(k), int)}
+        for error in body.get("errors") or []:
+            if isinstance(error, dict) and str(error.get("type", "")).endswith("/resource-not-found"):
+                out[str(error.get("resource_id") or error.get("value"))] = Gone(str(error.get("detail") or "not found"))
+        return out
 
     async def check(self) -> str:
         me = await self._whoami()

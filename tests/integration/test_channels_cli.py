@@ -168,3 +168,24 @@ def test_check_uses_promo_graph_api_version_and_keeps_the_token_out_of_urls(env,
     assert "fb: OK — Facebook Page Diskominfo Kota (104857600123)" in out
     assert Graph.request_lines and all(FB_TOKEN not in line and "access_token" not in line
                                        for line in Graph.request_lines)
+
+
+def test_a_successful_check_resumes_reading_counters_a_bad_one_does_not(env, capsys):
+    from scheduler.config import load_settings
+    from scheduler.models import MetricChannel, utcnow
+    from scheduler.storage import channels as channel_store
+    from scheduler.storage import metrics as metric_store
+    from scheduler.storage.db import Database
+
+    assert run_cli(capsys, "db", "upgrade")[0] == 0
+    settings = load_settings()
+    db = Database(settings.database_url)
+    with db.session() as session:
+        rows = channel_store.sync_configured(session, settings)
+        ids = {name: rows[name].id for name in ("good", "bad")}
+        for channel_id in ids.values():
+            metric_store.pause(session, channel_id, "mastodon status lookup answered HTTP 401", utcnow())
+    run_cli(capsys, "channels", "check")
+    with db.session() as session:
+        assert session.get(MetricChannel, ids["good"]).paused_at is None
+        assert session.get(MetricChannel, ids["bad"]).paused_at is not None

@@ -221,3 +221,16 @@ async def test_bad_app_password_is_an_auth_error(account, adapter):
 async def test_text_over_300_graphemes_is_rejected_by_the_lexicon(post_factory, account, adapter):
     with pytest.raises(errors.RejectedContent):
         await adapter().publish(post_factory(text="a" * 301))
+
+
+async def test_metrics_on_a_pds_without_an_appview(post_factory, account, adapter):
+    """getPosts is an AppView method: a PDS with no AppView configured (this one, and a
+    self-hosted PDS set up that way) answers that it cannot, which is an error for the
+    collector to retry later, never a 'deleted' post and never zeros."""
+    a = adapter()
+    result = await a.publish(post_factory(text="Angka keterlibatan", idempotency_key=uuid.uuid4().hex,
+                                          created_at=dt.datetime.now(dt.UTC)))
+    with pytest.raises(errors.PublishError) as exc:
+        await a.fetch_metrics([result.remote_id])
+    assert not isinstance(exc.value, errors.AuthError | errors.RateLimited)
+    assert "No service configured for app.bsky.feed.getPosts" in str(exc.value)

@@ -111,3 +111,26 @@ def test_a_new_umkm_goes_next_and_explanations_say_why():
 
 def test_nothing_to_pick():
     assert pick_highlights([], [], DAY0) == []
+
+
+def test_engagement_only_breaks_ties_the_fairness_rules_leave():
+    cands = catalogue([1, 1, 1])  # UMKM 100, 101, 102, none featured yet
+    popular = {102: 40.0, 101: 3.0}
+    (pick,) = pick_highlights(cands, [], DAY0, engagement=popular)
+    assert pick.candidate.umkm_id == 102  # all tied: the most engagement per post goes first
+    assert any("most engagement per post" in w for w in pick.why)
+    # 102 was featured yesterday: the never-featured ones come first however popular 102 is.
+    history = [Feature(DAY0, 0, 102, pick.candidate.product_id)]
+    (nxt,) = pick_highlights(cands, history, DAY0 + dt.timedelta(days=1), engagement={102: 1000.0, 101: 3.0})
+    assert nxt.candidate.umkm_id == 101
+
+
+def test_sixty_days_with_engagement_order_stay_fair():
+    cands = catalogue(UNEVEN)
+    engagement = {100 + i: float(i * 7 % 5) for i in range(len(UNEVEN))}
+    history: list[Feature] = []
+    for d in range(60):
+        day = DAY0 + dt.timedelta(days=d)
+        for p in pick_highlights(cands, history, day, engagement=engagement):
+            history.append(Feature(day, p.slot, p.candidate.umkm_id, p.candidate.product_id))
+    assert between_repeats_all_others_appear([f.umkm_id for f in history], {100 + i for i in range(len(UNEVEN))})

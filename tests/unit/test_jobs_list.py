@@ -28,7 +28,10 @@ def rows_at(promo_env: Any, **settings: str) -> dict[str, dict[str, Any]]:
 
 def test_every_declared_job_is_listed_with_its_trigger_and_next_run(promo_env) -> None:
     jobs = rows_at(promo_env, POLL_SECONDS="7", LEASE_SECONDS="90", HIGHLIGHT_TIME="10:30", HIGHLIGHT_DAYS="wed,fri")
-    assert list(jobs) == ["dispatch", "housekeeping", "daily-highlight", "daily-highlight-sweep", "event-promotion"]
+    assert list(jobs) == ["dispatch", "housekeeping", "daily-highlight", "daily-highlight-sweep", "event-promotion",
+                          "metrics"]
+    assert jobs["metrics"]["trigger"] == "every 10m"
+    assert jobs["metrics"]["what"] == "read likes, shares and views back at 1h, 1d, 7d, 30d after publishing"
     assert jobs["dispatch"]["trigger"] == "every 7s"
     assert jobs["dispatch"]["next_run"] == "2027-03-01T06:00:07+08:00"
     assert jobs["housekeeping"]["trigger"] == "every 30s"
@@ -39,6 +42,11 @@ def test_every_declared_job_is_listed_with_its_trigger_and_next_run(promo_env) -
     # The sweep and event planning also run as soon as the service starts (catch-up).
     assert jobs["daily-highlight-sweep"]["trigger"] == jobs["event-promotion"]["trigger"] == "every 15m, and at start-up"
     assert jobs["daily-highlight-sweep"]["next_run"] == jobs["event-promotion"]["next_run"] == "2027-03-01T06:00:00+08:00"
+
+
+def test_without_promo_metrics_no_counters_are_read(promo_env) -> None:
+    assert "metrics" not in rows_at(promo_env, METRICS="false")
+    assert rows_at(promo_env, METRICS_AT="2h,3d")["metrics"]["what"].startswith("read likes, shares and views back at 2h, 3d")
 
 
 def test_with_approval_the_highlight_also_runs_at_its_creation_time(promo_env) -> None:
