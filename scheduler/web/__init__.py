@@ -155,12 +155,9 @@ NAV = (
     NavItem("/history", "history", _("History")),
     NavItem("/records", "records", _("Records"), "viewer",
             _("Events, businesses and products the posts are made from; import them from a file.")),
-    NavItem("/channels", "channels", _("Channels"), "viewer",
-            _("Each channel's state and limits; check, pause and resume them.")),
-    NavItem("/users", "users", _("Users"), "admin",
-            _("People, their roles, passwords and API tokens.")),
-    NavItem("/audit", "audit", _("Audit"), "admin",
-            _("Who changed what, and when.")),
+    NavItem("/channels", "channels", _("Channels"), "viewer"),
+    NavItem("/users", "users", _("Users"), "admin"),
+    NavItem("/audit", "audit", _("Audit"), "admin"),
 )
 
 
@@ -540,6 +537,8 @@ _LOWER_HEADERS = {k.lower() for k in SECURITY_HEADERS}
 
 def make_app(settings: Settings, db: Database) -> FastAPI:
     """The web app (a FastAPI application), without the outer header layer: :func:`asgi` adds it."""
+    from scheduler.web import admin
+
     board = WebApp(settings, db)
     api = FastAPI(title="promo-scheduler", version="1", openapi_url=None, docs_url=None, redoc_url=None)
     api.state.web = board
@@ -548,6 +547,7 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
         api.add_api_route(r.path, board.endpoint(r), methods=["GET"], response_class=Response,
                           tags=["api" if r.path.startswith("/api/") else "pages"],
                           include_in_schema=r.path.startswith("/api/"))
+    admin.register(api, board)  # Channels, Users, Audit and their API (scheduler/web/admin.py)
 
     # Old addresses of the read-only dashboard's API.
     for old in ("/api/status", "/api/posts", "/api/posts/{id}", "/api/history", "/api/highlights"):
@@ -576,7 +576,7 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
         return {"name": name, "disabled": True}
 
     for item in NAV:
-        if any(r.path == item.path for r in ROUTES):
+        if not item.coming or any(r.path == item.path for r in ROUTES):
             continue
 
         def placeholder_for(item: NavItem) -> Callable[..., Awaitable[Response]]:
