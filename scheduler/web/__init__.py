@@ -238,6 +238,9 @@ def route_roles(dependant: Any) -> Iterator[str]:
 
 
 class WebApp:
+    #: The route check, for page modules registered from make_app (they cannot import this package).
+    require = staticmethod(require)
+
     def __init__(self, settings: Settings, db: Database):
         self.settings = settings
         self.db = db

@@ -11,7 +11,8 @@ in the answer to the form that made it; only its hash is kept.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Form, Path, Query
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+import scheduler.web.i18n as i18n
 from scheduler import budget as budgets
 from scheduler.actions import channels as channel_actions
 from scheduler.actions import users as user_actions
@@ -30,8 +32,35 @@ from scheduler.platforms import PLATFORMS, adapter_class
 from scheduler.storage import accounts
 from scheduler.storage import channels as channel_store
 from scheduler.views import AUDIT_ENTITIES, audit_rows, detail_text, local
-from scheduler.web import WebApp, Who, i18n, require
 from scheduler.web.params import MAX_ID, MAX_TEXT, day, text
+
+
+class Person(Protocol):
+    """Who is asking (``scheduler.web.Who``, which ``require`` puts in ``request.state.who``)."""
+
+    name: str
+    role: str
+    language: str
+    csrf: str
+
+
+class Board(Protocol):
+    """What the pages use of ``scheduler.web.WebApp`` (handed to :func:`register`: this module cannot
+    import the package, which imports it)."""
+
+    settings: Any
+    tz: Any
+    jinja: Any
+
+    @property
+    def ctx(self) -> Any: ...
+
+    def require(self, role: str) -> Callable[..., Awaitable[Any]]: ...
+    async def read(self, fn: Callable[[Session], Any]) -> Any: ...
+    async def act(self, who: Any, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def render(self, request: Request, template_name: str, status: int = 200, **context: Any) -> Response: ...
+    def done(self, target: str, message: str) -> Response: ...
+
 
 #: Audit rows per page (older ones: the "older" link, keyset on the row id).
 AUDIT_PAGE = 100
@@ -42,9 +71,6 @@ _ = i18n._
 VERDICT_WORDS = {"OK": _("OK"), "bad token": _("bad token"), "unreachable": _("unreachable"), "error": _("error"),
                  "unknown": _("unknown")}
 
-#: Who a route lets in (module level: FastAPI resolves the string annotations here).
-Viewer = Annotated[Who, Depends(require("viewer"))]
-Admin = Annotated[Who, Depends(require("admin"))]
 AuditText = Annotated[str | None, Query(max_length=MAX_TEXT)]
 Name = Annotated[str, Path(max_length=100, description="a channel or user name")]
 #: The errors a form answers on its own page (re-rendered with the message) instead of an error page.
@@ -104,7 +130,7 @@ class UserOut(BaseModel):
 
 # --- reading ---------------------------------------------------------------------------------------
 
-def _channel_facts(session: Session, board: WebApp) -> dict[str, dict[str, Any]]:
+def _channel_facts(session: Session, board: Board) -> dict[str, dict[str, Any]]:
     """Per stored channel: its last error (and when) and each send budget's use now."""
     settings = board.settings
     configs = channel_store.channel_configs(session, settings)
@@ -125,23 +151,23 @@ def _channel_facts(session: Session, board: WebApp) -> dict[str, dict[str, Any]]
     return facts
 
 
-async def channel_rows(board: WebApp, who: Who) -> list[dict[str, Any]]:
+async def channel_rows(board: Board, who: Person) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = await board.act(who, channel_actions.list_channels, schema=True)
     facts = await board.read(lambda s: _channel_facts(s, board))
     blank: dict[str, Any] = {"last_error": None, "last_error_at": None, "budget": []}
     return [{**r, **facts.get(r["name"], blank)} for r in rows]
 
 
-def _user_out(u: user_actions.UserRow, board: WebApp) -> dict[str, Any]:
+def _user_out(u: user_actions.UserRow, board: Board) -> dict[str, Any]:
     return {"name": u.name, "role": u.role, "password": u.password, "disabled": u.disabled, "language": u.language,
             "created_at": local(u.created_at, board.tz)}
 
 
-def _words(who: Who) -> Any:
+def _words(who: Person) -> Any:
     return i18n.translations(who.language).gettext
 
 
-def said(who: Who, message: str, **values: Any) -> str:
+def said(who: Person, message: str, **values: Any) -> str:
     """``message`` (marked with ``_``) in ``who``'s language, with ``values`` filled in."""
     return _words(who)(message) % values if values else _words(who)(message)
 
@@ -163,31 +189,38 @@ def _platform_keys(platform: str) -> list[dict[str, Any]]:
 
 # --- the routes ----------------------------------------------------------------------------------
 
-def register(api: FastAPI, board: WebApp) -> None:
+def register(api: FastAPI, board: Board) -> None:
     """Add the Channels, Users and Audit pages and their API to ``api``."""
     board.jinja.filters.setdefault("number", _number)
+    # The check every route makes (``WebApp.require``: a session or token with the role, CSRF); it sets
+    # ``request.state.who``. Taken from the board: this module cannot import scheduler.web, which imports it.
+    viewer = [Depends(board.require("viewer"))]
+    admin = [Depends(board.require("admin"))]
 
     # --- channels --------------------------------------------------------------------------------
 
-    async def channels_page(request: Request, who: Who, status: int = 200, problem: str | None = None) -> Response:
+    async def channels_page(request: Request, who: Person, status: int = 200, problem: str | None = None) -> Response:
         return board.render(request, "admin_channels.html", status=status, rows=await channel_rows(board, who),
                             is_admin=who.role == "admin", problem=problem, verdict_words=VERDICT_WORDS)
 
-    @api.get("/channels", include_in_schema=False)
-    async def channels(request: Request, who: Viewer) -> Response:
+    @api.get("/channels", include_in_schema=False, dependencies=viewer)
+    async def channels(request: Request) -> Response:
+        who: Person = request.state.who
         return await channels_page(request, who)
 
-    @api.post("/channels/{name}/check", include_in_schema=False)
-    async def channel_check(request: Request, name: Name, who: Admin) -> Response:
+    @api.post("/channels/{name}/check", include_in_schema=False, dependencies=admin)
+    async def channel_check(request: Request, name: Name) -> Response:
+        who: Person = request.state.who
         results = await board.act(who, channel_actions.check_channels, name)
         gettext = _words(who)
         message = "; ".join(f"{r.name}: {gettext(VERDICT_WORDS.get(r.verdict, r.verdict))} ({r.detail})"
                             + (" · " + gettext(_("active again")) if r.reactivated else "") for r in results)
         return board.done("/channels", message)
 
-    @api.post("/channels/{name}/pause", include_in_schema=False)
-    async def channel_pause(request: Request, name: Name, who: Admin,
+    @api.post("/channels/{name}/pause", include_in_schema=False, dependencies=admin)
+    async def channel_pause(request: Request, name: Name,
                             reason: Annotated[str, Form(max_length=300)] = "") -> Response:
+        who: Person = request.state.who
         try:
             done = await board.act(who, channel_actions.pause, name, reason.strip() or None)
         except FORM_ERRORS as exc:
@@ -195,8 +228,9 @@ def register(api: FastAPI, board: WebApp) -> None:
         return board.done("/channels", said(who, _("Channel %(name)s paused; %(waiting)s posts wait."),
                                             name=done.name, waiting=done.waiting))
 
-    @api.post("/channels/{name}/resume", include_in_schema=False)
-    async def channel_resume(request: Request, name: Name, who: Admin) -> Response:
+    @api.post("/channels/{name}/resume", include_in_schema=False, dependencies=admin)
+    async def channel_resume(request: Request, name: Name) -> Response:
+        who: Person = request.state.who
         try:
             done = await board.act(who, channel_actions.resume, name)
         except FORM_ERRORS as exc:
@@ -211,16 +245,17 @@ def register(api: FastAPI, board: WebApp) -> None:
                             platform=platform if platform in PLATFORMS else None, keys=keys, problem=problem,
                             values=values or {}, name=name, secret_key=bool(board.settings.secret_key))
 
-    @api.get("/channels/new", include_in_schema=False)
-    async def channel_new(request: Request, who: Admin,
+    @api.get("/channels/new", include_in_schema=False, dependencies=admin)
+    async def channel_new(request: Request,
                           platform: Annotated[str | None, Query(max_length=30)] = None) -> Response:
         if platform and platform not in PLATFORMS:
             raise ValidationError(f"platform {platform!r}: one of {', '.join(sorted(PLATFORMS))}")
         return new_channel_page(request, platform)
 
-    @api.post("/channels/new", include_in_schema=False)
-    async def channel_add(request: Request, who: Admin, name: Annotated[str, Form(max_length=60)],
+    @api.post("/channels/new", include_in_schema=False, dependencies=admin)
+    async def channel_add(request: Request, name: Annotated[str, Form(max_length=60)],
                           platform: Annotated[str, Form(max_length=30)]) -> Response:
+        who: Person = request.state.who
         if platform not in PLATFORMS:
             raise ValidationError(f"platform {platform!r}: one of {', '.join(sorted(PLATFORMS))}")
         form = await request.form()
@@ -239,14 +274,16 @@ def register(api: FastAPI, board: WebApp) -> None:
         return board.done("/channels", said(who, _("Channel %(name)s added; check it to see that it works."),
                                             name=added.name))
 
-    @api.get("/api/v1/channels", tags=["api"], response_model=list[ChannelOut])
-    async def api_channels(who: Viewer) -> list[dict[str, Any]]:
+    @api.get("/api/v1/channels", tags=["api"], response_model=list[ChannelOut], dependencies=viewer)
+    async def api_channels(request: Request) -> list[dict[str, Any]]:
         """Every channel: platform, state, rate limit, last error, send budget use, which keys are set."""
+        who: Person = request.state.who
         return await channel_rows(board, who)
 
-    @api.post("/api/v1/channels/{name}/check", tags=["api"], response_model=CheckOut)
-    async def api_channel_check(name: Name, who: Admin) -> dict[str, Any]:
+    @api.post("/api/v1/channels/{name}/check", tags=["api"], response_model=CheckOut, dependencies=admin)
+    async def api_channel_check(request: Request, name: Name) -> dict[str, Any]:
         """Call the platform's identity endpoint with the channel's credentials (admin)."""
+        who: Person = request.state.who
         [r] = await board.act(who, channel_actions.check_channels, name)
         if r.verdict == "unknown":
             raise NotFoundError(r.detail)
@@ -254,7 +291,7 @@ def register(api: FastAPI, board: WebApp) -> None:
 
     # --- users and tokens ------------------------------------------------------------------------
 
-    async def users_page(request: Request, who: Who, status: int = 200, problem: str | None = None,
+    async def users_page(request: Request, who: Person, status: int = 200, problem: str | None = None,
                          new_token: user_actions.NewToken | None = None,
                          form: dict[str, str] | None = None) -> Response:
         users = [_user_out(u, board) for u in await board.act(who, user_actions.list_users)]
@@ -265,7 +302,7 @@ def register(api: FastAPI, board: WebApp) -> None:
                             roles=accounts.ROLES, problem=problem, new_token=new_token, form=form or {},
                             min_password=accounts.MIN_PASSWORD, languages_all=i18n.LANGUAGES)
 
-    async def user_form(request: Request, who: Who, work: Any, message: str,
+    async def user_form(request: Request, who: Person, work: Any, message: str,
                         form: dict[str, str] | None = None) -> Response:
         """Run ``work`` (an action); on a mistake, the Users page again with what went wrong."""
         try:
@@ -277,15 +314,17 @@ def register(api: FastAPI, board: WebApp) -> None:
     async def known(name: str) -> bool:
         return bool(await asyncio.to_thread(user_actions.exists, board.ctx, name))
 
-    @api.get("/users", include_in_schema=False)
-    async def users(request: Request, who: Admin) -> Response:
+    @api.get("/users", include_in_schema=False, dependencies=admin)
+    async def users(request: Request) -> Response:
+        who: Person = request.state.who
         return await users_page(request, who)
 
-    @api.post("/users", include_in_schema=False)
-    async def user_add(request: Request, who: Admin, name: Annotated[str, Form(max_length=100)],
+    @api.post("/users", include_in_schema=False, dependencies=admin)
+    async def user_add(request: Request, name: Annotated[str, Form(max_length=100)],
                        role: Annotated[str, Form(max_length=20)],
                        password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)] = "",
                        language: Annotated[str, Form(max_length=5)] = "id") -> Response:
+        who: Person = request.state.who
         if await known(name):
             return await users_page(request, who, 409, said(who, _("There is already a user named %(name)s."),
                                                             name=name.strip()), form={"name": name, "role": role})
@@ -293,34 +332,39 @@ def register(api: FastAPI, board: WebApp) -> None:
             request, who, board.act(who, user_actions.add_user, name, role, password or None, language),
             said(who, _("User %(name)s added."), name=name.strip()), {"name": name, "role": role})
 
-    @api.post("/users/{name}/role", include_in_schema=False)
-    async def user_role(request: Request, name: Name, who: Admin,
+    @api.post("/users/{name}/role", include_in_schema=False, dependencies=admin)
+    async def user_role(request: Request, name: Name,
                         role: Annotated[str, Form(max_length=20)]) -> Response:
+        who: Person = request.state.who
         if not await known(name):
             raise NotFoundError(f"no user named {name!r}")
         return await user_form(request, who, board.act(who, user_actions.add_user, name, role),
                                said(who, _("%(name)s is now %(role)s."), name=name, role=_words(who)(role)))
 
-    @api.post("/users/{name}/password", include_in_schema=False)
-    async def user_password(request: Request, name: Name, who: Admin,
+    @api.post("/users/{name}/password", include_in_schema=False, dependencies=admin)
+    async def user_password(request: Request, name: Name,
                             password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)]) -> Response:
+        who: Person = request.state.who
         return await user_form(request, who, board.act(who, user_actions.set_password, name, password),
                                said(who, _("New password of %(name)s set; their sessions have ended."), name=name))
 
-    @api.post("/users/{name}/disable", include_in_schema=False)
-    async def user_disable(request: Request, name: Name, who: Admin) -> Response:
+    @api.post("/users/{name}/disable", include_in_schema=False, dependencies=admin)
+    async def user_disable(request: Request, name: Name) -> Response:
+        who: Person = request.state.who
         return await user_form(request, who, board.act(who, user_actions.set_disabled, name, True),
                                said(who, _("%(name)s disabled: their sessions and API tokens stopped working."),
                                     name=name))
 
-    @api.post("/users/{name}/enable", include_in_schema=False)
-    async def user_enable(request: Request, name: Name, who: Admin) -> Response:
+    @api.post("/users/{name}/enable", include_in_schema=False, dependencies=admin)
+    async def user_enable(request: Request, name: Name) -> Response:
+        who: Person = request.state.who
         return await user_form(request, who, board.act(who, user_actions.set_disabled, name, False),
                                said(who, _("%(name)s enabled again."), name=name))
 
-    @api.post("/users/{name}/tokens", include_in_schema=False)
-    async def token_create(request: Request, name: Name, who: Admin,
+    @api.post("/users/{name}/tokens", include_in_schema=False, dependencies=admin)
+    async def token_create(request: Request, name: Name,
                            label: Annotated[str, Form(max_length=100)] = "api") -> Response:
+        who: Person = request.state.who
         try:
             made = await board.act(who, user_actions.create_token, name, label)
         except FORM_ERRORS as exc:
@@ -328,21 +372,22 @@ def register(api: FastAPI, board: WebApp) -> None:
         # Shown in this answer only (never stored, never in a redirect or a cookie).
         return await users_page(request, who, new_token=made)
 
-    @api.post("/users/{name}/tokens/{token_id}/revoke", include_in_schema=False)
-    async def token_revoke(request: Request, name: Name, token_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-                           who: Admin) -> Response:
+    @api.post("/users/{name}/tokens/{token_id}/revoke", include_in_schema=False, dependencies=admin)
+    async def token_revoke(request: Request, name: Name, token_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+        who: Person = request.state.who
         return await user_form(request, who, board.act(who, user_actions.revoke_token, token_id, name),
                                said(who, _("API token %(id)s of %(name)s revoked."), id=token_id, name=name))
 
-    @api.get("/api/v1/users", tags=["api"], response_model=list[UserOut])
-    async def api_users(who: Admin) -> list[dict[str, Any]]:
+    @api.get("/api/v1/users", tags=["api"], response_model=list[UserOut], dependencies=admin)
+    async def api_users(request: Request) -> list[dict[str, Any]]:
         """Every user: role, whether they have a web app password, disabled (admin)."""
+        who: Person = request.state.who
         return [_user_out(u, board) for u in await board.act(who, user_actions.list_users)]
 
     # --- audit -----------------------------------------------------------------------------------
 
-    @api.get("/audit", include_in_schema=False)
-    async def audit(request: Request, who: Admin, since: AuditText = None, until: AuditText = None,
+    @api.get("/audit", include_in_schema=False, dependencies=admin)
+    async def audit(request: Request, since: AuditText = None, until: AuditText = None,
                     actor: AuditText = None, entity: AuditText = None,
                     before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="rows older than this id")] = None,
                     ) -> Response:
