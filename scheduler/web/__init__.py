@@ -17,7 +17,8 @@ declarations. Every answer, errors included, carries ``SECURITY_HEADERS``; an un
 logged and answered 500 without details.
 
 Pages: ``/`` (today: service, posts per state, channels, what needs attention), ``/posts``,
-``/posts/{id}``, ``/history``, ``/highlights``, and the skeleton pages of NAV the next steps fill.
+``/posts/{id}``, ``/history``, ``/highlights``, Channels, Users and Audit (:mod:`scheduler.web.admin`,
+with their API), and the skeleton pages of NAV the next steps fill.
 API: ``/api/v1/status``, ``/api/v1/posts``, ``/api/v1/posts/{id}``, ``/api/v1/history``
 (``?format=csv``), ``/api/v1/highlights``, ``/api/v1/me``; the old ``/api/…`` addresses redirect there.
 """

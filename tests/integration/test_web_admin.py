@@ -57,7 +57,7 @@ class Site:
 @pytest.fixture
 def site(promo_env: Any, tmp_path: Any) -> Iterator[Site]:
     env = promo_env(channels={
-        "outbox": {"PLATFORM": "outbox", "PATH": str(tmp_path / "outbox.jsonl")},
+        "outbox": {"PLATFORM": "outbox", "PATH": str(tmp_path / "outbox.jsonl"), "BUDGET": "1000/1h,3000/24h"},
         "mati": {"PLATFORM": "webhook", "URL": f"http://127.0.0.1:{closed_port()}/hook"}},
         SECRET_KEY=Fernet.generate_key().decode(), WEB_SESSION_IDLE_MINUTES="30")
     settings = load_settings(env)
@@ -340,3 +340,29 @@ def test_the_audit_page_filters_and_pages_by_keyset(site: Site) -> None:
                            ({"before": "abc"}, "before")):
             answer = admin.get("/audit", params=bad)
             assert answer.status_code == 400 and named in answer.text, bad
+
+
+def test_send_budget_use_and_the_last_error_are_shown_per_channel(site: Site) -> None:
+    from scheduler.models import HistoryEntry, PostStatus
+    from scheduler.storage import channels as channel_store
+    from scheduler.storage import posts as post_store
+
+    now = dt.datetime.now(dt.UTC)
+    with site.db.session() as s:
+        outbox = channel_store.sync_configured(s, site.settings)["outbox"]
+        post = post_store.create_post(s, channel=outbox, kind="free_text", text="Promo", status=PostStatus.FAILED,
+                                      scheduled_at=now, actor="t")
+        for minutes, outcome, error in ((5, "published", None), (30, "transient", "HTTP 503 dari server"),
+                                        (50, "budget", None), (120, "published", None), (60 * 25, "published", None)):
+            s.add(HistoryEntry(post_id=post.id, channel_id=outbox.id, action="attempt", outcome=outcome, error=error,
+                               started_at=now - dt.timedelta(minutes=minutes)))
+    admin, _ = site.client("admin")
+    with closing(admin):
+        [row] = [r for r in admin.get("/api/v1/channels").json() if r["name"] == "outbox"]
+        # Sends counted as the dispatcher counts them: attempts in the window, not those the budget held back.
+        assert row["budget"] == [{"limit": 1000, "window": "1 h", "used": 2}, {"limit": 3000, "window": "24 h",
+                                                                                "used": 3}]
+        assert row["last_error"] == "HTTP 503 dari server" and row["last_error_at"]
+        page = admin.get("/channels").text
+        assert "2 dari 1.000 per 1 h" in page and "3 dari 3.000 per 24 h" in page  # thousands, Indonesian
+        assert "HTTP 503 dari server" in page
