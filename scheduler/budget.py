@@ -81,8 +81,9 @@ class BudgetUse:
     budget: SendBudget
     used: int
 
-    def describe(self) -> str:
-        return f"{self.used} of {self.budget.describe()}"
+    def window(self) -> str:
+        """The budget's window as people read it ('24 h')."""
+        return describe_window(self.budget.window)
 
 
 def usage(conn: Any, channel_id: int, budgets: Sequence[SendBudget], now: dt.datetime) -> list[BudgetUse]:

@@ -1,0 +1,84 @@
+"""What the admin pages (:mod:`.channels`, :mod:`.users`, :mod:`.audit`) share.
+
+Those modules cannot import :mod:`scheduler.web` (it imports them, from ``make_app``), so the
+web app is handed to them as a :class:`Board` (``request.app.state.web``) and the person asking
+is a :class:`Person` (``request.state.who``, set by ``require``). Each handler is a plain module
+function; :func:`add` declares its route with the role it needs (the check of every route:
+a session or token with the role, and the CSRF token on a form).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, FastAPI, Path
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scheduler.errors import ConfigError, NotFoundError, StateError, ValidationError
+from scheduler.web.i18n import translations
+
+#: A channel or user name in a path.
+Name = Annotated[str, Path(max_length=100, description="a channel or user name")]
+#: The errors a form answers on its own page (shown again with the message) instead of an error page.
+FORM_ERRORS = (ValidationError, NotFoundError, StateError, ConfigError)
+FORM_STATUS: dict[type[Exception], int] = {ValidationError: 400, ConfigError: 400, NotFoundError: 404,
+                                           StateError: 409}
+
+
+class Person(Protocol):
+    """Who is asking (``scheduler.web.Who``)."""
+
+    name: str
+    role: str
+    language: str
+    csrf: str
+
+
+class Board(Protocol):
+    """What the pages use of ``scheduler.web.WebApp``."""
+
+    settings: Any
+    tz: Any
+    jinja: Any
+
+    @property
+    def ctx(self) -> Any: ...
+
+    def require(self, role: str) -> Callable[..., Awaitable[Any]]: ...
+    async def read(self, fn: Callable[[Session], Any]) -> Any: ...
+    async def act(self, who: Any, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def render(self, request: Request, template_name: str, status: int = 200, **context: Any) -> Response: ...
+    def done(self, target: str, message: str) -> Response: ...
+
+
+def asking(request: Request) -> tuple[Board, Person]:
+    """The web app and the person a request comes from (``require`` has let them in)."""
+    return request.app.state.web, request.state.who
+
+
+def words(who: Person) -> Callable[[str], str]:
+    """``who``'s language: English msgid → their words."""
+    return translations(who.language).gettext
+
+
+def said(who: Person, message: str, **values: Any) -> str:
+    """``message`` (marked with ``_``) in ``who``'s language, with ``values`` filled in."""
+    return words(who)(message) % values if values else words(who)(message)
+
+
+def number(value: int, language: str) -> str:
+    """12345 → '12.345' (Indonesian) or '12,345' (English): a template filter."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(value, locale=language))
+
+
+def add(api: FastAPI, board: Board, method: str, path: str, handler: Callable[..., Any], role: str,
+        **declared: Any) -> None:
+    """Declare ``handler`` at ``method path`` for ``role`` and up; pages stay out of the OpenAPI
+    description unless ``declared`` says otherwise (the /api/v1/ routes)."""
+    declared.setdefault("include_in_schema", path.startswith("/api/"))
+    api.add_api_route(path, handler, methods=[method], dependencies=[Depends(board.require(role))], **declared)
