@@ -63,7 +63,9 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("floor", "gated", "dispatcher", "baseline")
+PARTS = ("floor", "gated", "aiohttp", "dispatcher", "baseline")
+#: The plain clients, no database: the fastest of them is the floor the dispatcher is measured against.
+FLOORS = ("floor", "gated", "aiohttp")
 CHANNEL_KINDS = ("fb", "ig", "x", "tg", "wa")  # 5 channels per regency
 SECRET_KEY = "burst-benchmark-secret-key"
 
@@ -267,6 +269,39 @@ def run_gated_floor(opts: Options, url: str) -> PartResult:
     return run_floor(opts, url, gated=True)
 
 
+def run_aiohttp_floor(opts: Options, url: str) -> PartResult:
+    """Bare aiohttp, asyncio: the same sharding (``clients`` sessions, each a connector of
+    ``connections``); requests queue in aiohttp's connector. No database, no httpx."""
+    import aiohttp
+
+    async def burst() -> PartResult:
+        sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=opts.connections),
+                                          timeout=aiohttp.ClientTimeout(total=60)) for _ in range(opts.clients)]
+        keys = [uuid.uuid4().hex for _ in range(opts.posts)]
+        bodies = [request_body(i, keys[i]) for i in range(opts.posts)]
+        ok = 0
+
+        async def one(i: int) -> None:
+            nonlocal ok
+            async with sessions[i % len(sessions)].post(
+                    f"{url}/{channel_name(i)}", data=bodies[i],
+                    headers={"Content-Type": "application/json", "Idempotency-Key": keys[i]}) as response:
+                await response.read()
+                if response.status < 300:
+                    ok += 1
+
+        scheduled = time.time() + opts.lead
+        await asyncio.sleep(scheduled - time.time())
+        rss0, cpu0 = rss_mb(), time.process_time()
+        await asyncio.gather(*(one(i) for i in range(opts.posts)), return_exceptions=True)
+        done, cpu = time.time(), time.process_time() - cpu0
+        for session in sessions:
+            await session.close()
+        return PartResult("aiohttp", opts.posts, ok, scheduled, done, cpu, rss0, peak_rss_mb())
+
+    return asyncio.run(burst())
+
+
 def run_baseline(opts: Options, url: str) -> PartResult:
     """One APScheduler job per post, a synchronous httpx.Client, the default 10-thread pool."""
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -454,6 +489,10 @@ async def _dispatch_burst(settings: Any, db: Any, opts: Options) -> PartResult:
     scheduled = time.time() + opts.lead
     with db.engine.begin() as conn:
         conn.execute(update(Post).values(scheduled_at=dt.datetime.fromtimestamp(scheduled, dt.UTC)))
+        if conn.dialect.name == "postgresql":  # a Core write: tell the other processes (they arm a timer for T)
+            from scheduler.storage.wakeup import notify_due
+
+            notify_due(conn)
 
     async def poll() -> None:  # the service's interval dispatch job
         while True:
@@ -496,7 +535,7 @@ async def _dispatch_burst(settings: Any, db: Any, opts: Options) -> PartResult:
                       peak_rss_mb(), statuses=statuses)
 
 
-RUNNERS = {"floor": run_floor, "gated": run_gated_floor, "dispatcher": run_dispatcher,
+RUNNERS = {"floor": run_floor, "gated": run_gated_floor, "aiohttp": run_aiohttp_floor, "dispatcher": run_dispatcher,
            "baseline": run_baseline}
 
 
@@ -537,14 +576,18 @@ def report(results: dict[str, PartResult], opts: Options) -> str:
             f"{r.name:<11} {f'{r.published}/{r.posts}':>11} {r.total:>8.2f}s {r.pct(50):>7.2f}s {r.pct(95):>7.2f}s "
             f"{r.pct(99):>7.2f}s {r.cpu_per_post_ms:>7.2f}ms {r.rss_peak_mb:>7.0f}MB "
             f"{1000 * r.fake_cpu_seconds / max(1, len(r.lateness)):>10.2f}ms")
-    d, f, b = results.get("dispatcher"), results.get("floor"), results.get("baseline")
+    d, b = results.get("dispatcher"), results.get("baseline")
     if d:
         extra = f"statuses {d.statuses}; duplicate sends {d.duplicates}; RSS at T {d.rss_start_mb:.0f} MB"
         lines.append(f"dispatcher: {extra}")
         lines.append(f"targets: p99 lateness {d.pct(99):.2f} s (<= 3 s): {_yes(d.pct(99) <= 3)}; "
                      f"CPU {d.cpu_per_post_ms:.2f} ms/post (<= 3 ms): {_yes(d.cpu_per_post_ms <= 3)}; "
                      f"all published: {_yes(d.published == d.posts)}")
-    for floor in (f, results.get("gated")):
+    floors = [results[name] for name in FLOORS if name in results]
+    fastest = min(floors, key=lambda r: r.total) if floors else None
+    if fastest is not None:
+        lines.append(f"fastest plain client (the floor): {fastest.name}, {fastest.total:.2f} s")
+    for floor in floors:
         if d and floor:
             ratio = d.total / floor.total
             lines.append(f"dispatcher / {floor.name}: {ratio:.2f}x total time (<= 1.5x: {_yes(ratio <= 1.5)}), "
@@ -552,6 +595,42 @@ def report(results: dict[str, PartResult], opts: Options) -> str:
     if d and b:
         ratio = b.total / d.total
         lines.append(f"baseline / dispatcher: {ratio:.1f}x total time (>= 8x: {_yes(ratio >= 8)})")
+    return "\n".join(lines)
+
+
+def run_matrix(opts: Options, fake: Fake, workers: Sequence[int]) -> str:
+    """The plain clients, then the dispatcher on SQLite (one process) and on PostgreSQL with each
+    number of processes in ``workers``, all against the same fake platform in one run."""
+    results: dict[str, PartResult] = {}
+    for name in FLOORS:
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        results[name] = run_part_isolated(name, opts, fake)
+    runs = [("SQLite x1", dataclasses.replace(opts, database_url=None, workers=1))]
+    runs += [(f"PostgreSQL x{n}", dataclasses.replace(opts, workers=n)) for n in workers]
+    for label, run_opts in runs:
+        print(f"running dispatcher, {label} …", file=sys.stderr, flush=True)
+        result = run_part_isolated("dispatcher", run_opts, fake)
+        result.name = label
+        results[label] = result
+    lines = [f"burst matrix: {opts.posts} posts due at once, one per channel; fake latency {opts.latency_ms:g} ms "
+             f"(own process); {opts.clients} clients x {opts.connections} connections; {os.cpu_count()} CPUs",
+             f"{'run':<16} {'published':>11} {'all done':>9} {'p50':>8} {'p99':>8} {'CPU/post':>9} {'dup':>4}"]
+    for r in results.values():
+        lines.append(f"{r.name:<16} {f'{r.published}/{r.posts}':>11} {r.total:>8.2f}s {r.pct(50):>7.2f}s "
+                     f"{r.pct(99):>7.2f}s {r.cpu_per_post_ms:>7.2f}ms {r.duplicates:>4}")
+    fastest = min((results[n] for n in FLOORS), key=lambda r: r.total)
+    lines.append(f"floor = fastest plain client: {fastest.name} {fastest.total:.2f} s")
+    for label, _ in runs:
+        lines.append(f"{label} / floor: {results[label].total / fastest.total:.2f}x")
+    sqlite, pg1 = results["SQLite x1"], results.get("PostgreSQL x1")
+    if pg1 is not None:
+        ratio = pg1.total / sqlite.total
+        lines.append(f"PostgreSQL x1 / SQLite x1: {ratio:.2f}x (<= 1.3x: {_yes(ratio <= 1.3)})")
+        for n in workers:
+            if n > 1:
+                speedup = pg1.total / results[f"PostgreSQL x{n}"].total
+                lines.append(f"PostgreSQL x{n} speed-up over x1: {speedup:.2f}x"
+                             + (f" (>= 1.8x: {_yes(speedup >= 1.8)})" if n == 4 else ""))
     return "\n".join(lines)
 
 
@@ -575,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="dispatch processes (PROMO_WORKERS): the extra ones are real "
                              "`promo serve --dispatch-only` processes; their CPU is added")
+    parser.add_argument("--matrix", metavar="N[,N…]",
+                        help="with --database-url: the plain clients, the dispatcher on SQLite, then on PostgreSQL "
+                             "with each number of processes (e.g. 1,2,4), in one run")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--child-url", help=argparse.SUPPRESS)
@@ -594,6 +676,12 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(posts=args.posts, latency_ms=args.latency_ms, clients=args.clients,
                    connections=args.connections, database_url=args.database_url, timeout=args.timeout,
                    log_level=args.log_level.upper(), profile=args.profile, workers=args.workers)
+    if args.matrix:
+        if not opts.database_url:
+            parser.error("--matrix needs --database-url (the PostgreSQL server to compare with SQLite)")
+        with Fake(opts.latency_ms) as fake:
+            print(run_matrix(opts, fake, [int(n) for n in args.matrix.split(",")]))
+        return 0
     parts = args.only or [p for p in PARTS if not (p == "baseline" and args.skip_baseline)]
     results: dict[str, PartResult] = {}
     with Fake(opts.latency_ms) as fake:

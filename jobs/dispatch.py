@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from scheduler.dispatch import Dispatcher
 from scheduler.models import Heartbeat, utcnow
-from scheduler.storage import posts as post_store
+from scheduler.storage import claims
 from scheduler.storage.db import Database
 
 
@@ -18,7 +18,7 @@ async def dispatch(dispatcher: Dispatcher, db: Database, started_at: dt.datetime
     await dispatcher.tick()
     beat(db, dispatcher.worker, started_at, dispatcher.last_tick or utcnow())
     now = utcnow()
-    nxt = post_store.next_due(db.engine, now)
+    nxt = claims.next_due(db.engine, now)
     if nxt is not None and (nxt - now).total_seconds() > 0.001:
         wake_at(nxt)
 

@@ -50,6 +50,7 @@ from scheduler.planner import Source, compose_for, create_posts, resolve_channel
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 from scheduler.unsent import UNSENT, update_unsent_post
+from scheduler.values import human_duration, local_time
 
 log = logging.getLogger("promo.jobs.events")
 ACTOR = "event-promotion"
@@ -142,9 +143,6 @@ def _cancelled_with_event(session: Session, post: Post) -> bool:
     return row is not None and (row.error or "").startswith(CANCELLED_WITH_EVENT)
 
 
-def _local(settings: Settings, when: dt.datetime) -> str:
-    return when.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M %Z")
-
 
 def _record_skip(session: Session, settings: Settings, event: Event, planned: Planned, channel: str,
                  reason: str, actor: str) -> bool:
@@ -157,7 +155,7 @@ def _record_skip(session: Session, settings: Settings, event: Event, planned: Pl
             return False
     session.add(AuditEntry(actor=actor, action="event.post_skipped", entity="event", entity_id=event.external_id,
                            detail={"key": key, "kind": planned.kind, "n": planned.n, "channel": channel,
-                                   "planned_at": _local(settings, planned.at), "reason": reason}))
+                                   "planned_at": local_time(planned.at, settings.timezone), "reason": reason}))
     return True
 
 
@@ -213,7 +211,7 @@ def plan_event(settings: Settings, session: Session, composer: Composer, event: 
                 if at < now:
                     if now - at > lateness or now >= end:
                         reason = (f"imported or changed too late: the {planned.kind} was due "
-                                  f"{_local(settings, at)}, more than {_human(lateness)} ago")
+                                  f"{local_time(at, settings.timezone)}, more than {human_duration(lateness)} ago")
                         if _record_skip(session, settings, event, planned, row.name, reason, actor):
                             result.skipped.append(f"{planned.slot} on {row.name}: {reason}")
                         continue
@@ -237,7 +235,7 @@ def _update(settings: Settings, session: Session, composer: Composer, event: Eve
         if post.scheduled_at is not None and post.scheduled_at <= now and post.scheduled_at == planned.at:
             return  # due as planned: the dispatcher publishes or expires it
         if now - at > settings.lateness(planned.kind):
-            reason = f"event changed: the {planned.kind} time {_local(settings, at)} has passed"
+            reason = f"event changed: the {planned.kind} time {local_time(at, settings.timezone)} has passed"
             post_store.transition(session, post, PostStatus.CANCELLED, actor=actor, reason=reason)
             result.cancelled.append(post.id)
             if _record_skip(session, settings, event, planned, row.name, reason, actor):
@@ -251,7 +249,7 @@ def _update(settings: Settings, session: Session, composer: Composer, event: Eve
         result.problems.append(f"{planned.kind} on {row.name}: {exc}")
         return
     if update_unsent_post(session, settings, post, text=composed.text, scheduled_at=at, actor=actor,
-                          reason=f"event {event.external_id} changed: recomposed for {_local(settings, at)}",
+                          reason=f"event {event.external_id} changed: recomposed for {local_time(at, settings.timezone)}",
                           link=composed.link, title=composed.title, summary=composed.summary):
         result.updated.append(post.id)
 
@@ -275,10 +273,6 @@ def _cancel_event(settings: Settings, session: Session, composer: Composer, even
             notice = Planned(PostKind.EVENT_CANCELLED, 0, event.starts_at)
             _create(session, settings, composer, event, notice, 1, row, cfg, now, actor, result)
 
-
-def _human(delta: dt.timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return f"{hours:g}h" if hours < 48 else f"{hours / 24:g}d"
 
 
 def on_record_change(settings: Settings, composer: Composer, session: Session, kind: str, record: Any,
@@ -314,7 +308,9 @@ def run_event_promotion(settings: Settings, db: Database, composer: Composer, no
     for event_id in ids:
         try:
             with db.session() as session:
-                event = session.get(Event, event_id)
+                # One process plans an event at a time (PostgreSQL row lock; SQLite's write lock):
+                # the next one then sees its posts and audit entries and adds nothing.
+                event = session.get(Event, event_id, with_for_update=True)
                 if event is None:
                     continue
                 result = plan_event(settings, session, composer, event, now=now, actor=actor)
@@ -330,6 +326,7 @@ def event_promotion_job(settings: Settings, db: Database, alert: Callable[[str],
     """The scheduled job: plan every current event now; a problem is alerted."""
     composer = Composer(settings.templates_dir, settings.timezone, settings.language)
     results = run_event_promotion(settings, db, composer, clock())
+    log.debug("event promotion checked: %d event(s) changed", len(results))
     for ref, result in results.items():
         log.info("event %s: %s", ref, result)
         for problem in result.problems:

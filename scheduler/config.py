@@ -2,74 +2,59 @@
 
 Only this module reads the environment. :func:`load_settings` checks everything and
 raises one :class:`ConfigError` naming every bad key; no secret value is ever part of a
-message. Every key is declared once in :data:`SETTINGS` (name, cast, default, help, secret or
-not, example); ``config.example.env`` is generated from it and the adapters' declarations
+message. Every key is declared once in :data:`scheduler.settings_table.SETTINGS` (name,
+cast, default, help, secret or not, example; the casts are in :mod:`scheduler.settings_casts`);
+``config.example.env`` is generated from it and the adapters' declarations
 (``python -m scheduler.config example > config.example.env``; a test checks it is current).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
 from scheduler.errors import ConfigError
-from scheduler.models import PostKind
 from scheduler.redact import redact, register_secret
+from scheduler.settings_casts import (
+    PREFIX,
+    WEEKDAYS,
+    _zone,
+    default_templates_dir,
+    parse_budget,
+    parse_clock,
+    parse_duration,
+    parse_slots,
+)
+from scheduler.settings_table import (
+    DEFAULT_MAX_LATENESS,
+    DEFAULT_OUTBOX_SLOTS,
+    EXAMPLE_INTRO,
+    POST_KINDS,
+    SECTIONS,
+    SETTING,
+    SETTINGS,
+    Setting,
+)
 
-PREFIX = "PROMO_"
+#: Also what the declaration table and its casts define, so `from scheduler.config import …` works for all.
+__all__ = [
+    "CHANNEL_KEYS", "CHANNEL_PREFIX", "ChannelConfig", "DEFAULT_MAX_LATENESS", "DEFAULT_OUTBOX_SLOTS",
+    "default_templates_dir", "example_env", "EXAMPLE_INTRO", "load_settings", "parse_budget",
+    "parse_clock", "parse_duration", "parse_slots", "POST_KINDS", "PREFIX", "read_environment",
+    "SECTIONS", "SETTING", "Setting", "SETTINGS", "Settings", "WEEKDAYS",
+]
+
 CHANNEL_PREFIX = "PROMO_CHANNEL_"
-WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
-_TRUE = {"1", "true", "yes", "ya", "on"}
-_FALSE = {"0", "false", "no", "tidak", "off", ""}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _SECRETISH = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|JWT|SESSION|CREDENTIAL")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.I)
-
-#: Post kinds and how late each may still go out (see PROMO_MAX_LATENESS_<KIND>).
-DEFAULT_MAX_LATENESS: dict[str, str] = {
-    PostKind.FREE_TEXT: "12h",
-    PostKind.PRODUCT_HIGHLIGHT: "12h",
-    PostKind.DAILY_HIGHLIGHT: "6h",
-    PostKind.EVENT_ANNOUNCEMENT: "24h",
-    PostKind.EVENT_REMINDER: "6h",
-    PostKind.EVENT_DAYOF: "3h",
-    PostKind.EVENT_ONGOING: "3h",
-    PostKind.EVENT_CANCELLED: "24h",
-    PostKind.ALERT: "1h",
-}
-POST_KINDS = tuple(DEFAULT_MAX_LATENESS)
-#: Slots of the default outbox channel (used only when PROMO_CHANNELS is not set).
-DEFAULT_OUTBOX_SLOTS = "09:00,12:00,19:00"
-
-
-def parse_duration(value: str) -> dt.timedelta:
-    """``90``/``90s``, ``15m``, ``6h``, ``2d`` → timedelta. ValueError on anything else."""
-    m = _DURATION.match(value or "")
-    if not m:
-        raise ValueError(f"{value!r} is not a duration like 90s, 15m, 6h or 2d")
-    n, unit = float(m.group(1)), (m.group(2) or "s").lower()
-    return dt.timedelta(seconds=n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
-
-
-def parse_clock(value: str) -> dt.time:
-    """``HH:MM`` (24 h) → time. ValueError otherwise."""
-    m = re.fullmatch(r"\s*(\d{1,2})[:.](\d{2})\s*", value or "")
-    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-        raise ValueError(f"{value!r} is not a time like 09:00")
-    return dt.time(int(m.group(1)), int(m.group(2)))
-
-
-def parse_slots(value: str) -> tuple[dt.time, ...]:
-    return tuple(sorted({parse_clock(v) for v in value.split(",") if v.strip()}))
 
 
 @dataclass(frozen=True)
@@ -132,6 +117,8 @@ class Settings:
     http_engine: str = "aiohttp"
     workers: int = 1
     log_level: str = "INFO"
+    #: text (one line per record, for a terminal) or json (one object per line, for log shipping)
+    log_format: str = "text"
     user: str = "system"
     highlight_time: dt.time = dt.time(9, 0)
     highlight_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
@@ -167,413 +154,6 @@ def read_environment(env_file: str | os.PathLike[str] | None = None,
     return merged
 
 
-def default_templates_dir() -> Path:
-    """./templates when the current folder has one (a checkout, or a copy staff edit), else the
-    templates that ship with promo (in the installed package, or this checkout), so `promo`
-    works from any folder."""
-    from scheduler.shipped import templates_dir
-
-    here = Path("templates")
-    return here if here.is_dir() else templates_dir()
-
-
-def _login_name() -> str:
-    """Who runs the command, for history and audit rows when neither --as nor PROMO_USER says."""
-    import getpass
-
-    try:
-        return getpass.getuser()  # LOGNAME, USER, LNAME, USERNAME, then the password database
-    except (OSError, KeyError):
-        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "system"
-
-
-class SettingProblems(ValueError):
-    """More than one problem with one value (each one is reported)."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
-def _text(value: str) -> str:
-    return value
-
-
-def _networks(value: str) -> tuple[str, ...]:
-    """Comma-separated addresses or networks (``10.0.0.0/8``), each checked."""
-    items = tuple(p.strip() for p in value.split(",") if p.strip())
-    bad = []
-    for item in items:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            bad.append(f"{item!r} is not an address or network")
-    if bad:
-        raise SettingProblems(bad)
-    return items
-
-
-def _optional(value: str) -> str | None:
-    return value or None
-
-
-def _bool(value: str) -> bool:
-    raw = value.lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(f"{raw!r} is not true or false")
-
-
-def _number(minimum: float, integer: bool = False) -> Callable[[str], float]:
-    def cast(value: str) -> float:
-        try:
-            number = int(value) if integer else float(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a {'whole ' if integer else ''}number") from None
-        if number < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return number
-    cast.__name__ = f"{'whole ' if integer else ''}number >= {minimum}"
-    return cast
-
-
-def _zone(value: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r} (use an IANA name like Asia/Makassar)") from None
-
-
-def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
-    def cast(value: str) -> str:
-        value = value.upper() if upper else value.lower()
-        if value not in allowed:
-            raise ValueError(f"{value!r} is not {', '.join(allowed[:-1])} or {allowed[-1]}")
-        return value
-    return cast
-
-
-def _language(value: str) -> str:
-    value = value.lower()
-    if value not in ("id", "en"):
-        raise ValueError(f"{value!r} is not supported (id or en)")
-    return value
-
-
-def _database_url(value: str) -> str:
-    if "://" not in value:
-        raise ValueError("not a database URL (e.g. sqlite:///promo.db)")
-    return value
-
-
-def _graph_version(value: str) -> str | None:
-    if value and not re.fullmatch(r"v\d+\.\d+", value):
-        raise ValueError(f"{value!r} is not a Graph API version like v21.0")
-    return value or None
-
-
-def _public_url(value: str) -> str | None:
-    if value and not value.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
-    return value.rstrip("/") or None
-
-
-def _templates_dir(value: str) -> Path:
-    return Path(value) if value else default_templates_dir()
-
-
-def _user(value: str) -> str:
-    return value or _login_name()
-
-
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(v.strip().lower() for v in value.split(",") if v.strip())
-
-
-def _channel_name(value: str) -> str | None:
-    return value.lower() or None
-
-
-def _weekdays(value: str) -> tuple[int, ...]:
-    days: set[int] = set()
-    bad: list[str] = []
-    for d in (x.strip() for x in value.upper().split(",") if x.strip()):
-        if d[:3] in WEEKDAYS:
-            days.add(WEEKDAYS.index(d[:3]))
-        else:
-            bad.append(f"{d!r} is not a weekday (mon … sun)")
-    if bad:
-        raise SettingProblems(bad)
-    return tuple(sorted(days))
-
-
-def parse_budget(value: str) -> tuple[tuple[int, dt.timedelta], ...]:
-    """``50/24h`` or ``100/15m,1000/24h`` → ((count, window), …); ``none`` → () (no budget)."""
-    if value.strip().lower() in ("none", "off"):
-        return ()
-    out: list[tuple[int, dt.timedelta]] = []
-    for part in (p.strip() for p in value.split(",") if p.strip()):
-        count, _, window = part.partition("/")
-        try:
-            limit, span = int(count), parse_duration(window)
-        except ValueError:
-            limit, span = 0, dt.timedelta(0)
-        if limit < 1 or span <= dt.timedelta(0):
-            raise ValueError(f"{part!r} is not a budget like 50/24h or 100/15m,1000/24h (or none)")
-        out.append((limit, span))
-    if not out:
-        raise ValueError("empty (give a budget like 50/24h, or none)")
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One PROMO_* setting: its key (without PROMO_), how it is cast, its default (as written in
-    the environment; "" = unset), help text and where config.example.env shows it."""
-
-    key: str
-    #: Turns the text into the value; raises ValueError (or SettingProblems) saying what is wrong.
-    cast: Callable[[str], Any]
-    default: str
-    help: str
-    section: str = "general"
-    #: The Settings attribute it fills ("max_lateness.alert": one entry of a dict); None = read elsewhere.
-    field: str | None = None
-    #: The value config.example.env shows (None: the default).
-    example: str | None = None
-    #: config.example.env shows it commented out (it is optional and unset by default).
-    commented: bool = False
-    secret: bool = False
-    #: A comment config.example.env shows after the key.
-    note: str = ""
-    strip: bool = True
-
-    @property
-    def name(self) -> str:
-        return PREFIX + self.key
-
-    def read(self, env: Mapping[str, str], problems: list[str]) -> Any:
-        """The cast value; a bad one is added to ``problems`` (naming the key) and the default used."""
-        raw = env.get(self.name) or ""
-        raw = raw.strip() if self.strip else raw
-        try:
-            return self.cast(raw or self.default)
-        except SettingProblems as exc:
-            problems.extend(f"{self.name}: {p}" for p in exc.problems)
-        except ValueError as exc:
-            problems.append(f"{self.name}: {exc}")
-        return self.cast(self.default)
-
-
-def _lateness_settings() -> tuple[Setting, ...]:
-    return tuple(
-        Setting(f"MAX_LATENESS_{kind.upper()}", parse_duration, default,
-                "" if i else ("Maximum lateness per post kind (90s, 15m, 6h, 2d): a post that comes due later than this\n"
-                              "(the service was down) becomes `expired` instead of going out at a wrong time."),
-                section="dispatcher", field=f"max_lateness.{kind}")
-        for i, (kind, default) in enumerate(DEFAULT_MAX_LATENESS.items()))
-
-
-#: The file config.example.env starts with (`python -m scheduler.config example` writes it).
-EXAMPLE_INTRO = ("promo-scheduler configuration. Copy to .env and edit; the process environment wins over .env.\n"
-                "Every key is optional: with none set, the service runs on SQLite (promo.db), timezone\n"
-                "Asia/Makassar (WITA), language id, and one `outbox` channel writing outbox.jsonl.\n"
-                "A bad value stops start-up with one message naming every bad key (secret values are never shown).")
-#: Sections of config.example.env, in order: name → heading lines.
-SECTIONS: dict[str, str] = {
-    "general": "---------------------------------------------------------------------------- general",
-    "dispatcher": "---------------------------------------------------------------------------- dispatcher",
-    "dashboard": "---------------------------------------------------------------------------- web app",
-    "highlight": ("---------------------------------------------------------------------------- highlight & events\n"
-        "--- Daily UMKM highlight ---------------------------------------------------------"),
-    "events": "--- Event promotion sequences -----------------------------------------------------",
-    "channels": "---------------------------------------------------------------------------- channels",
-}
-
-#: Every PROMO_* setting, declared once: config.example.env is generated from this table and
-#: load_settings reads, casts and checks each key by it. Add a setting here (and its field).
-SETTINGS: tuple[Setting, ...] = (
-    Setting("ENV_FILE", _text, ".env",
-            "Which .env file to read (default .env in the working folder).",
-            section="general", commented=True),
-    Setting("DATABASE_URL", _database_url, "sqlite:///promo.db",
-            ("Database URL (SQLAlchemy). SQLite runs with WAL and foreign keys; PostgreSQL for several workers:\n"
-            "  postgresql+psycopg://user@127.0.0.1:5432/promo   (pip install 'promo-scheduler[postgres]')"),
-            section="general", field="database_url"),
-    Setting("DB_BUSY_SECONDS", _number(0.1), "30",
-            ("SQLite only: how long a command waits for another process's write to finish (seconds)\n"
-            "before it gives up with \"the database is busy\". Commands that only read never wait."),
-            section="general", field="db_busy_seconds"),
-    Setting("TIMEZONE", _zone, "Asia/Makassar",
-            "The organisation's timezone (IANA name). Times people type and print are in it; the database holds UTC.",
-            section="general", field="timezone"),
-    Setting("LANGUAGE", _language, "id",
-            "Language of the default templates: id (Indonesian) or en (English variants, *.en.j2).",
-            section="general", field="language"),
-    Setting("TEMPLATES_DIR", _templates_dir, "",
-            ("Folder of the post templates: <kind>/<platform>.j2 with a _default.j2 fallback per kind.\n"
-            "Default: ./templates when the current folder has one, else the templates shipped with promo.\n"
-            "`promo templates export DIR` writes a copy of the shipped ones to edit; then point this at DIR."),
-            section="general", field="templates_dir", example="templates", commented=True),
-    Setting("MEDIA_DIR", Path, "media",
-            "Folder where attached images are copied (named by their content hash).",
-            section="general", field="media_dir"),
-    Setting("PUBLIC_MEDIA_BASE_URL", _public_url, "",
-            "Public URL where PROMO_MEDIA_DIR is served (Instagram/Threads fetch images by URL), e.g. https://cdn.example/promo",
-            section="general", field="public_media_base_url", commented=True),
-    Setting("MAX_IMAGE_BYTES", _number(1, integer=True), "8388608",
-            "Largest image accepted by --image, in bytes (each platform may accept less).",
-            section="general", field="max_image_bytes"),
-    Setting("GRAPH_API_VERSION", _graph_version, "",
-            ("Meta Graph API version for every Facebook and Instagram channel (default v21.0, which Meta serves\n"
-            "until 2027-01-21). `promo channels check` warns 60 days before the pinned version's date and after it.\n"
-            "A channel's own ..._GRAPH_VERSION wins. Threads keeps its own versioning (v1.0)."),
-            section="general", field="graph_api_version", example="v21.0", commented=True),
-    Setting("MAX_DESCRIPTION_CHARS", _number(1, integer=True), "10000",
-            ("Longest product/event description `promo import` accepts, in characters; a longer one is a bad\n"
-            "row (line and column named). Other fields have fixed limits (name 200, URLs 2,000; see README)."),
-            section="general", field="max_description_chars"),
-    Setting("SECRET_KEY", _optional, "",
-            ("Key that encrypts secrets stored in the database (channels added with `promo channels add`,\n"
-            "tokens the service refreshes itself). A Fernet key, or any long passphrase. Keep it secret and stable:\n"
-            "  python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"),
-            section="general", field="secret_key", commented=True, secret=True),
-    Setting("SECRET_KEY_OLD", _optional, "",
-            ("A passphrase is turned into a key with scrypt (a Fernet key is used as it is).\n"
-            "While changing the key: the previous one, which still decrypts but never encrypts. Run\n"
-            "`promo secrets rotate` to re-encrypt everything with PROMO_SECRET_KEY, then remove this."),
-            section="general", field="secret_key_old", commented=True, secret=True),
-    Setting("REQUIRE_APPROVAL", _bool, "false",
-            "With true, new posts wait in pending_approval until `promo post approve ID`.",
-            section="general", field="require_approval"),
-    Setting("USER", _user, "",
-            "Who is acting, for history and audit rows (default: the login name); `promo --as NAME` overrides it.",
-            section="general", field="user", commented=True),
-    Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True), "INFO",
-            "Log level of `promo serve`: DEBUG, INFO, WARNING or ERROR.",
-            section="general", field="log_level"),
-    Setting("POLL_SECONDS", _number(0.05), "2",
-            "How often the dispatcher looks for new due posts (seconds). Posts also wake it at their exact time.",
-            section="dispatcher", field="poll_seconds"),
-    Setting("LEASE_SECONDS", _number(1), "120",
-            ("A claimed post's lease (seconds); renewed while publishing. If the process dies, another\n"
-            "process resolves the post when the lease runs out."),
-            section="dispatcher", field="lease_seconds"),
-    Setting("PUBLISH_TIMEOUT", _number(0.1), "30",
-            "Timeout of one request to a platform (seconds).",
-            section="dispatcher", field="publish_timeout"),
-    Setting("MAX_ATTEMPTS", _number(1, integer=True), "5",
-            "Attempts for transient errors (5xx, refused connections) before a post is failed.",
-            section="dispatcher", field="max_attempts"),
-    Setting("RETRY_BASE_SECONDS", _number(0), "30",
-            "Exponential backoff with jitter between attempts: first step and cap (seconds).",
-            section="dispatcher", field="retry_base_seconds"),
-    Setting("RETRY_MAX_SECONDS", _number(0), "1800",
-            "",
-            section="dispatcher", field="retry_max_seconds"),
-    Setting("HTTP_CLIENTS", _number(1, integer=True), "64",
-            ("HTTP client shards and connections per shard (many channels publish concurrently; a channel\n"
-            "always uses the same shard). More shards with few connections each cost less CPU in a burst."),
-            section="dispatcher", field="http_clients"),
-    Setting("HTTP_CONNECTIONS", _number(1, integer=True), "4",
-            "",
-            section="dispatcher", field="http_connections"),
-    Setting("HTTP_ENGINE", _choice("aiohttp", "httpx"), "aiohttp",
-            ("The connections under the adapters' httpx clients: aiohttp (about a third of the CPU per request,\n"
-            "which matters in bursts of thousands of posts) or httpx (httpcore's own pool)."),
-            section="dispatcher", field="http_engine"),
-    Setting("WORKERS", _number(1, integer=True), "1",
-            ("Dispatch processes `promo serve` runs (the main one plus PROMO_WORKERS-1 dispatch-only ones).\n"
-            "Claims are atomic in the database, so they never publish the same post; 2 uses both cores\n"
-            "of a small machine in a burst. `promo serve --workers N` overrides it."),
-            section="dispatcher", field="workers"),
-    *_lateness_settings(),
-    Setting("ALERT_CHANNEL", _channel_name, "",
-            ("A channel (from PROMO_CHANNELS) that receives a short message when a post fails, needs review\n"
-            "or expires and when a channel is paused. Alerts never alert about themselves."),
-            section="dispatcher", field="alert_channel", commented=True),
-    Setting("ALERT_MIN_INTERVAL", parse_duration, "5m",
-            "At most one alert per this interval; the ones held back are counted into the next.",
-            section="dispatcher", field="alert_min_interval"),
-    Setting("HEALTH_HOST", _text, "127.0.0.1",
-            ("`promo serve` answers GET /healthz here (0 turns it off); it fails (503) when the dispatch loop\n"
-            "has not ticked for PROMO_HEALTH_STALL_SECONDS."),
-            section="dispatcher", field="health_host"),
-    Setting("HEALTH_PORT", _number(0, integer=True), "8765",
-            ("Port of the health endpoint; 0 turns it off. Unset, it is 8765, and a second `promo serve` on the\n"
-            "same machine answers on a free port instead (logged). Set, a port already in use stops start-up."),
-            section="dispatcher", field="health_port", commented=True),
-    Setting("HEALTH_STALL_SECONDS", _number(1), "30",
-            "",
-            section="dispatcher", field="health_stall_seconds"),
-    Setting("WEB_SESSION_IDLE_MINUTES", _number(1, integer=True), "120",
-            ("`promo serve --web [--host H] [--port P]` serves the staff web app and its JSON API on\n"
-            "127.0.0.1:8080 by default; everyone logs in with their own account (README: Web app). Off\n"
-            "127.0.0.1 it refuses to start until an admin user with a password exists.\n"
-            "A login ends after this many minutes without a request (and at once on logout or when disabled)."),
-            section="dashboard", field="web_session_idle_minutes"),
-    Setting("WEB_TRUSTED_PROXIES", _networks, "",
-            ("Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For and\n"
-            "X-Forwarded-Proto are believed: the client address for the login throttle, https for the\n"
-            "cookie's Secure flag. Empty: those headers are ignored."),
-            section="dashboard", field="web_trusted_proxies", example="127.0.0.1", commented=True),
-    Setting("HIGHLIGHT_TIME", parse_clock, "09:00",
-            "When the day's highlight is published (HH:MM, 24 h, in PROMO_TIMEZONE).",
-            section="highlight", field="highlight_time"),
-    Setting("HIGHLIGHT_DAYS", _weekdays, "mon,tue,wed,thu,fri,sat,sun",
-            "Days with a highlight: mon,tue,wed,thu,fri,sat,sun (any subset, comma-separated).",
-            section="highlight", field="highlight_days"),
-    Setting("HIGHLIGHT_CHANNELS", _names, "",
-            "Channels that get the highlight (names from PROMO_CHANNELS). Empty: no highlight.",
-            section="highlight", field="highlight_channels"),
-    Setting("HIGHLIGHT_COUNT", _number(1, integer=True), "1",
-            "How many products a day (each from a different UMKM while there are enough).",
-            section="highlight", field="highlight_count"),
-    Setting("HIGHLIGHT_UMKM_COOLDOWN_DAYS", _number(0, integer=True), "7",
-            "A UMKM is not featured again within this many days while another one is eligible.",
-            section="highlight", field="highlight_cooldown_days"),
-    Setting("HIGHLIGHT_APPROVAL_LEAD", parse_duration, "2h",
-            ("With PROMO_REQUIRE_APPROVAL=true: how long before PROMO_HIGHLIGHT_TIME the post is created\n"
-            "(pending_approval) so an approver sees it; unapproved at its time, it expires."),
-            section="highlight", field="highlight_lead", note="(How late a missed highlight may still go out is PROMO_MAX_LATENESS_DAILY_HIGHLIGHT.)"),
-    Setting("EVENT_CHANNELS", _names, "",
-            "Channels that get event posts (names from PROMO_CHANNELS). Empty: no event posts.",
-            section="events", field="event_channels"),
-    Setting("EVENT_ANNOUNCE_DAYS", _number(0, integer=True), "7",
-            "Announcement this many days before the start, at the start's time of day (0 = none).",
-            section="events", field="event_announce_days"),
-    Setting("EVENT_REMINDER_DAYS", _number(0, integer=True), "1",
-            "Reminder this many days before the start, at the start's time of day (0 = none).",
-            section="events", field="event_reminder_days"),
-    Setting("EVENT_DAYOF_TIME", parse_clock, "08:00",
-            ("The \"today!\" post on the morning of the first day (an hour before the start if it starts earlier),\n"
-            "and the time of the \"still on today\" posts."),
-            section="events", field="event_dayof_time"),
-    Setting("EVENT_ONGOING_POSTS", _bool, "false",
-            "A \"still on today\" post on each later day of a multi-day event.",
-            section="events", field="event_ongoing_posts"),
-    Setting("EVENT_CANCEL_NOTICE", _bool, "true",
-            "When an event is cancelled after some of its posts were published: post a cancellation notice.",
-            section="events", field="event_cancel_notice"),
-    Setting("CHANNELS", _names, "outbox",
-            ("Channels, comma-separated; each is described by PROMO_CHANNEL_<NAME>_* keys. Every channel takes:\n"
-            "  _PLATFORM   outbox, webhook, facebook, instagram, threads, x, telegram, mastodon, bluesky, linkedin, discord\n"
-            "  _BASE_URL   scheme, host and port of the API (tests, self-hosted servers); the adapter adds the path\n"
-            "  _SLOTS      posting slots for `promo post new --queue`, e.g. 09:00,12:30,19:00 (every day)\n"
-            "  _SLOTS_MON … _SLOTS_SUN   slots for one weekday (override _SLOTS on that day)\n"
-            "  _TIMEZONE   the channel's own timezone for its slots (default PROMO_TIMEZONE)\n"
-            "  _BUDGET     sends allowed per rolling window, e.g. 50/24h or 100/15m,1000/24h, replacing the\n"
-            "              platform's own budget (README: Send budgets); none turns it off. At the budget a post\n"
-            "              waits (retry_wait; its history says until when) instead of being sent.\n"
-            "`promo channels list` shows each channel's required keys; `promo channels check NAME` tests them.\n"
-            "Deployments with many accounts store channels in the database instead:\n"
-            "  promo channels add kota_masto --platform mastodon --set BASE_URL=https://mastodon.example --set ACCESS_TOKEN=…"),
-            section="channels"),
-)
-
-SETTING = {s.key: s for s in SETTINGS}
 #: Keys that are part of every channel, whatever its platform (PROMO_CHANNEL_<NAME>_<KEY>).
 CHANNEL_KEYS = ("PLATFORM", "SLOTS", "SLOTS_MON", "SLOTS_TUE", "SLOTS_WED", "SLOTS_THU", "SLOTS_FRI",
                 "SLOTS_SAT", "SLOTS_SUN", "TIMEZONE", "BUDGET")

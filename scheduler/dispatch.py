@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -29,20 +30,23 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from scheduler import budget as send_budget
-from scheduler import errors
+from scheduler import errors, leases
 from scheduler.config import ChannelConfig, Settings
 from scheduler.httpclient import make_clients
-from scheduler.models import Channel, Post, PostKind, PostStatus, utcnow
+from scheduler.models import Channel, PostKind, PostStatus, utcnow
 from scheduler.planner import media_for
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Adapter, ChannelContext, PlatformRules, PublishResult, ReadyPost
 from scheduler.redact import install_record_redaction, redact
 from scheduler.retry import BudgetUsed, Decision, NotOnPlatform, decide, resend_is_safe
 from scheduler.storage import channels as channel_store
+from scheduler.storage import claims
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
+from scheduler.values import human_duration
 
 log = logging.getLogger("promo.dispatch")
 Clock = Callable[[], dt.datetime]
@@ -107,7 +111,7 @@ class Dispatcher:
         with self.db.session() as session:
             channel_store.sync_configured(session, self.settings)
             configs = channel_store.channel_configs(session, self.settings)
-            rows = {c.name: c.id for c in session.scalars(channel_store.select(Channel))}
+            rows = {c.name: c.id for c in session.scalars(select(Channel))}
         self._configs = {rows[name]: (name, cfg) for name, cfg in configs.items() if name in rows}
 
     def config_for(self, channel_id: int) -> tuple[str, ChannelConfig]:
@@ -148,7 +152,7 @@ class Dispatcher:
                 self._last_tick_at = asyncio.get_running_loop().time()
                 self.expire_stale(now)
                 # Channels with a post in flight are excluded by the claim itself (status publishing).
-                claimed = post_store.claim_due(
+                claimed = claims.claim_due(
                     self.db.engine, worker=self.worker, now=now,
                     lease=dt.timedelta(seconds=self.settings.lease_seconds), limit=CLAIM_BATCH,
                 )
@@ -174,7 +178,7 @@ class Dispatcher:
                 if now - post.scheduled_at <= limit:
                     continue
                 late = now - post.scheduled_at
-                reason = (f"not published: {_human(late)} late, more than the {_human(limit)} allowed for "
+                reason = (f"not published: {human_duration(late)} late, more than the {human_duration(limit)} allowed for "
                           f"{post.kind} posts (PROMO_MAX_LATENESS_{post.kind.upper()})")
                 if post.status == PostStatus.PENDING_APPROVAL.value:
                     reason = "not approved before its time"
@@ -187,7 +191,7 @@ class Dispatcher:
             self.alert(message)
         return expired
 
-    async def _publish(self, c: post_store.Claimed) -> None:
+    async def _publish(self, c: claims.Claimed) -> None:
         channel_name = f"#{c.channel_id}"
         rules = PlatformRules(text=())
         result: PublishResult | None = None
@@ -232,7 +236,7 @@ class Dispatcher:
         self._done.append(decision)
         self._flush_needed.set()
 
-    def check_budget(self, c: post_store.Claimed, channel_name: str, cfg: ChannelConfig,
+    def check_budget(self, c: claims.Claimed, channel_name: str, cfg: ChannelConfig,
                      cls: type[Adapter]) -> None:
         """Before a send: BudgetUsed when the channel's send budget has no room now."""
         budgets = send_budget.budgets_for(cfg, cls)
@@ -293,7 +297,7 @@ class Dispatcher:
         batch, self._done = self._done, []
         if not batch:
             return
-        post_store.finish_attempts(self.db.engine, self.worker, [d.outcome for d in batch],
+        claims.finish_attempts(self.db.engine, self.worker, [d.outcome for d in batch],
                                    [d.channel for d in batch if d.channel is not None])
         for d in batch:
             self._inflight.pop(d.outcome.post_id, None)
@@ -305,7 +309,7 @@ class Dispatcher:
     async def renew(self) -> None:
         ids = list(self._inflight)
         if ids:
-            post_store.renew_leases(self.db.engine, self.worker, ids,
+            claims.renew_leases(self.db.engine, self.worker, ids,
                                     self.clock() + dt.timedelta(seconds=self.settings.lease_seconds))
 
     def start(self) -> None:
@@ -322,10 +326,8 @@ class Dispatcher:
         self.flush()
         if self._flusher is not None:
             self._flusher.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-            except asyncio.CancelledError:
-                pass
         for client in self._clients:
             await client.aclose()
 
@@ -339,80 +341,28 @@ class Dispatcher:
         """Posts whose claimer died: reconcile where possible, else needs_review (never re-sent)."""
         now = self.clock()
         with self.db.session() as session:
-            posts = post_store.expired_leases(session, now)
-            work = [(p.id, p.channel_id, p.lease_owner) for p in posts]
+            work = [(p.id, p.channel_id, p.lease_owner) for p in post_store.expired_leases(session, now)]
         resolved = 0
         for post_id, channel_id, owner in work:
             if post_id in self._inflight:
                 continue
-            found: PublishResult | None = None
-            alert: str | None = None
-            verdict: str
-            error: str
+            adapter: Adapter | None
             try:
                 name, cfg = self.config_for(channel_id)
                 adapter = self.adapter_for(channel_id)
                 rules = adapter.rules_for(cfg.options, adapter.ctx.state)
-            except errors.PromoError as exc:
-                rules, adapter, name = PlatformRules(text=()), None, f"#{channel_id}"  # type: ignore[assignment]
-                error = str(exc)
+            except errors.PromoError:
+                rules, adapter, name = PlatformRules(text=()), None, f"#{channel_id}"
             with self.db.session() as session:
-                post = session.get(Post, post_id)
-                if post is None or post.status != PostStatus.PUBLISHING.value or post.lease_owner != owner:
-                    continue
-                open_row = post_store.open_attempt(session, post)
-                since = open_row.started_at if open_row is not None else now
-                earlier = post_store.uncertain_since(session.connection(), [post.id]).get(post.id)
-                since = min(since, earlier) if earlier is not None else since
-                ready = ReadyPost(post_id=post.id, idempotency_key=post.idempotency_key, text=post.text,
-                                  link=post.link, title=post.title, description=post.summary,
-                                  image=media_for(self.settings, post.image_path, post.image_alt),
-                                  created_at=post.created_at, attempted_at=since)
-            verdict, error = "needs_review", f"lease of {owner} expired mid-publish: outcome unknown"
-            if resend_is_safe(rules, since, now):
-                verdict, error = "retry", f"lease of {owner} expired; the platform dedupes on our key, sending again"
-            elif rules.can_reconcile and adapter is not None:
-                try:
-                    found = await adapter.reconcile(ready)
-                    verdict = "published" if found else "retry"
-                    error = (f"lease of {owner} expired; reconciled: "
-                             + ("it is on the platform" if found else "not on the platform, sending again"))
-                except Exception as exc:  # cannot tell: needs a person
-                    error = f"lease of {owner} expired and reconcile failed ({redact(str(exc))}): outcome unknown"
+                loaded = leases.load_expired(session, self.settings, post_id, owner, now)
+            if loaded is None:
+                continue
+            verdict, error, found = await leases.judge(rules, adapter, *loaded, now, owner)
             with self.db.session() as session:
-                post = session.get(Post, post_id)
-                if post is None or post.status != PostStatus.PUBLISHING.value or post.lease_owner != owner:
-                    continue
-                attempt = post_store.open_attempt(session, post)
-                if attempt is not None:
-                    attempt.finished_at = now
-                    attempt.outcome = "lease_expired"
-                    attempt.error = error
-                if verdict == "published":
-                    assert found is not None
-                    post_store.transition(session, post, PostStatus.PUBLISHED, actor=self.worker, reason=error,
-                                          remote_id=found.remote_id, remote_url=found.remote_url,
-                                          published_at=now, lease_owner=None, lease_expires_at=None)
-                elif verdict == "retry":
-                    post_store.transition(session, post, PostStatus.RETRY_WAIT, actor=self.worker, reason=error,
-                                          next_attempt_at=now, lease_owner=None, lease_expires_at=None)
-                else:
-                    post_store.transition(session, post, PostStatus.NEEDS_REVIEW, actor=self.worker, reason=error,
-                                          error=error, lease_owner=None, lease_expires_at=None)
-                    if post.kind != PostKind.ALERT:
-                        alert = f"post {post_id} on {name} needs review: {error}"
+                done, alert = leases.settle(session, post_id, owner, verdict, error, found, now=now,
+                                            worker=self.worker, channel=name)
             if alert:  # after our transaction, which holds the write lock the alert needs
                 self.alert(alert)
-            resolved += 1
+            resolved += done
         return resolved
 
-
-def _human(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds >= 86400 and seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f}h".replace(".0h", "h")
-    if seconds >= 60:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"

@@ -76,8 +76,14 @@ def inspect_image(data: bytes, name: str = "image") -> ImageInfo:
     return ImageInfo(MIME[str(img.format)], w, h)
 
 
-def inspect_file(path: Path) -> ImageInfo:
-    return inspect_image(path.read_bytes(), str(path))
+def file_mime(path: Path) -> str | None:
+    """The type of a stored image file from its header (Pillow's identification, no decoding:
+    the file was decoded whole when it was attached); None when it is missing or not an image."""
+    try:
+        with Image.open(path) as img:
+            return MIME.get(str(img.format))
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return None
 
 
 def has_metadata(img: Image.Image) -> bool:
@@ -87,9 +93,8 @@ def has_metadata(img: Image.Image) -> bool:
         for marker, payload in getattr(img, "applist", []):
             if not any(marker == m and payload.startswith(tag) for m, tag in _JPEG_NEUTRAL):
                 return True
-    if img.format == "PNG" and getattr(img, "text", None):
-        return True  # tEXt / iTXt / zTXt chunks (author, software, GPS notes…)
-    return False
+    # tEXt / iTXt / zTXt chunks (author, software, GPS notes…)
+    return img.format == "PNG" and bool(getattr(img, "text", None))
 
 
 def without_metadata(data: bytes, name: str = "image") -> CleanImage:

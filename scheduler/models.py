@@ -239,15 +239,16 @@ class Post(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     channel: Mapped[Channel] = relationship()
 
-    __table_args__ = (Index("ix_posts_due", "status", "channel_id", "scheduled_at"),)
+    __table_args__ = (Index("ix_posts_due", "status", "channel_id", "scheduled_at"),
+                      Index("ix_posts_status_scheduled", "status", "scheduled_at"),
+                      Index("ix_posts_channel_status", "channel_id", "status"),
+                      Index("ix_posts_product_id", "product_id"), Index("ix_posts_event_id", "event_id"))
 
 
 class HistoryEntry(Base):
     """The history log: every publish attempt and every status change, with who and why."""
 
     __tablename__ = "history"
-    #: Send budgets count one channel's attempts in a recent window (scheduler.budget).
-    __table_args__ = (Index("ix_history_channel_started", "channel_id", "started_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
@@ -264,6 +265,13 @@ class HistoryEntry(Base):
     actor: Mapped[str] = mapped_column(String(100), default="system")
     post: Mapped[Post] = relationship()
     channel: Mapped[Channel] = relationship()
+
+    # Send budgets count one channel's attempts in a recent window (scheduler.budget, migration
+    # 0002); the filters of `promo history` and the web app (migration 0004).
+    __table_args__ = (Index("ix_history_channel_started", "channel_id", "started_at"),
+                      Index("ix_history_to_status_started", "to_status", "started_at"),
+                      Index("ix_history_outcome_started", "outcome", "started_at"),
+                      Index("ix_history_action_id", "action", "id"))
 
 
 class AuditEntry(Base):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,48 +16,27 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler import values
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
-from scheduler.media import inspect_image
+from scheduler.media import file_mime, inspect_image
 from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 
-_MAGIC = {
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"GIF87a": "image/gif",
-    b"GIF89a": "image/gif",
-}
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
 SLOT_HORIZON_DAYS = 60
 
 
 def parse_when(value: str, tz: Any) -> dt.datetime:
-    """``YYYY-MM-DD HH:MM[:SS]`` in the organisation's timezone, or ISO 8601 with an offset → UTC."""
-    s = value.strip()
-    if not re.match(r"^\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}", s):
-        raise ValidationError(f"--at {value!r}: write the time as \"YYYY-MM-DD HH:MM\" or ISO 8601 with an offset")
+    """``--at``: :func:`scheduler.values.parse_when`, its refusal as a :class:`ValidationError`."""
     try:
-        when = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(f"--at {value!r}: not a valid date and time") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=tz)
-    return when.astimezone(dt.UTC)
-
-
-def sniff_image(path: Path) -> str | None:
-    head = path.read_bytes()[:16] if path.is_file() else b""
-    for magic, mime in _MAGIC.items():
-        if head.startswith(magic):
-            return mime
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+        return values.parse_when(value, tz)
+    except ValueError as exc:
+        raise ValidationError(f"--at {exc}") from None
 
 
 def store_image(settings: Settings, source: str | Path, label: str = "--image") -> tuple[Path, str]:
@@ -88,7 +66,7 @@ def media_for(settings: Settings, image_path: str | None, alt: str | None = None
         return None
     p = Path(image_path)
     public = f"{settings.public_media_base_url}/{p.name}" if settings.public_media_base_url else None
-    mime = sniff_image(p) or "application/octet-stream"
+    mime = file_mime(p) or "application/octet-stream"
     return Media(path=p, mime=mime, size=p.stat().st_size if p.exists() else 0, alt_text=alt, public_url=public)
 
 
@@ -207,8 +185,8 @@ def resolve_channels(session: Session, settings: Settings, names: list[str]) -> 
     channel_store.sync_configured(session, settings)
     configs = channel_store.channel_configs(session, settings)
     out = []
-    for name in names:
-        name = name.strip().lower()
+    for written in names:
+        name = written.strip().lower()
         if not name:
             continue
         cfg = configs.get(name)
@@ -218,6 +196,44 @@ def resolve_channels(session: Session, settings: Settings, names: list[str]) -> 
     if not out:
         raise ValidationError("give at least one channel with --channel")
     return out
+
+
+def _requested_time(settings: Settings, *, when: str | None, queue: bool, now_flag: bool, draft: bool,
+                    now: dt.datetime) -> dt.datetime | None:
+    """The one time asked for (``--at``), checked not to be past; None for --queue, --now, --draft."""
+    if sum(bool(x) for x in (when, queue, now_flag)) > 1:
+        raise ValidationError("give only one of --at, --queue and --now")
+    if not (when or queue or now_flag or draft):
+        raise ValidationError("say when: --at WHEN, --queue or --now (or --draft)")
+    if not when:
+        return None
+    at = parse_when(when, settings.timezone)
+    if at < now - dt.timedelta(seconds=1):
+        local = values.local_time(at, settings.timezone)
+        raise ValidationError(f"--at {when!r} ({local}) is in the past; use --now to publish right away")
+    return at
+
+
+def _stored_image(settings: Settings, source: Source, image: str | None) -> Path | None:
+    """The image given (``--image``), else the product's or event's own when its file exists, copied
+    into the media folder."""
+    if image:
+        return store_image(settings, image)[0]
+    if source.product is not None and source.product.image and Path(source.product.image).is_file():
+        return store_image(settings, source.product.image, f"image of product {source.product.external_id}:")[0]
+    if source.event is not None and source.event.image and Path(source.event.image).is_file():
+        return store_image(settings, source.event.image, f"image of event {source.event.external_id}:")[0]
+    return None
+
+
+def _too_long(too_long: list[tuple[str, TooLongError]], *, only_channel: bool) -> TooLongError:
+    """One error naming every channel the text does not fit, and by how much."""
+    first = too_long[0][1]
+    if len(too_long) == 1 and only_channel:
+        return TooLongError(f"{too_long[0][0]}: {first}; nothing queued", length=first.length, limit=first.limit)
+    return TooLongError("does not fit, nothing queued on any channel:\n"
+                        + "\n".join(f"  {where}: {exc}" for where, exc in too_long),
+                        length=first.length, limit=first.limit)
 
 
 def create_posts(session: Session, settings: Settings, composer: Composer, source: Source,
@@ -233,24 +249,8 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     ``shorten`` lets free text be cut to fit (see :func:`compose_for`).
     """
     now = now or utcnow()
-    if sum(bool(x) for x in (when, queue, now_flag)) > 1:
-        raise ValidationError("give only one of --at, --queue and --now")
-    if not (when or queue or now_flag or draft):
-        raise ValidationError("say when: --at WHEN, --queue or --now (or --draft)")
-    at: dt.datetime | None = None
-    if when:
-        at = parse_when(when, settings.timezone)
-        if at < now - dt.timedelta(seconds=1):
-            local = at.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M %Z")
-            raise ValidationError(f"--at {when!r} ({local}) is in the past; use --now to publish right away")
-    stored_image: Path | None = None
-    if image:
-        stored_image, _ = store_image(settings, image)
-    elif source.product is not None and source.product.image and Path(source.product.image).is_file():
-        stored_image, _ = store_image(settings, source.product.image,
-                                      f"image of product {source.product.external_id}:")
-    elif source.event is not None and source.event.image and Path(source.event.image).is_file():
-        stored_image, _ = store_image(settings, source.event.image, f"image of event {source.event.external_id}:")
+    at = _requested_time(settings, when=when, queue=queue, now_flag=now_flag, draft=draft, now=now)
+    stored_image = _stored_image(settings, source, image)
     media = media_for(settings, str(stored_image) if stored_image else None, image_alt)
     posts: list[Post] = []
     plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None]] = []
@@ -273,19 +273,10 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
             slot = at or (now if now_flag else None)
         plan.append((row, cfg, composed, slot))
     if too_long:
-        first = too_long[0][1]
-        if len(too_long) == 1 and len(channels) == 1:
-            raise TooLongError(f"{too_long[0][0]}: {first}; nothing queued", length=first.length, limit=first.limit)
-        raise TooLongError("does not fit, nothing queued on any channel:\n"
-                           + "\n".join(f"  {where}: {exc}" for where, exc in too_long),
-                           length=first.length, limit=first.limit)
+        raise _too_long(too_long, only_channel=len(channels) == 1)
     if status is None:
-        if draft:
-            status = PostStatus.DRAFT
-        elif settings.require_approval:
-            status = PostStatus.PENDING_APPROVAL
-        else:
-            status = PostStatus.SCHEDULED
+        status = PostStatus.DRAFT if draft else PostStatus.PENDING_APPROVAL if settings.require_approval \
+            else PostStatus.SCHEDULED
     for row, cfg, composed, slot in plan:
         key = f"{dedupe_key}:{cfg.name}" if dedupe_key else None
         post = post_store.create_post(

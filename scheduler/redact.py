@@ -113,13 +113,13 @@ def install_record_redaction() -> None:
     (A filter on a handler misses handlers added later, such as a test's capture; a filter
     on a logger misses records of its child loggers, such as httpx's request lines.)
     """
-    global _factory_installed
+    global _factory_installed  # noqa: PLW0603 -- once per process: a second factory would redact twice
     if _factory_installed:
         return
     previous = logging.getLogRecordFactory()
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        record = previous(*args, **kwargs)
         _REDACTOR.filter(record)
         return record
 

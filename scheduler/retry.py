@@ -20,7 +20,7 @@ from scheduler.config import Settings
 from scheduler.models import ChannelStatus, PostKind, PostStatus
 from scheduler.platforms.base import PlatformRules, PublishResult
 from scheduler.redact import redact
-from scheduler.storage import posts as post_store
+from scheduler.storage import claims
 
 #: A blind resend must start this long before the platform's idempotency window closes
 #: (the request takes time to arrive; clocks differ).
@@ -57,12 +57,12 @@ def backoff(failures: int, settings: Settings, rng: random.Random) -> dt.timedel
 
 @dataclass
 class Decision:
-    outcome: post_store.Outcome
-    channel: post_store.ChannelChange | None = None
+    outcome: claims.Outcome
+    channel: claims.ChannelChange | None = None
     alert: str | None = None
 
 
-def decide(claimed: post_store.Claimed, exc: BaseException | None, result: PublishResult | None,
+def decide(claimed: claims.Claimed, exc: BaseException | None, result: PublishResult | None,
            rules: PlatformRules, settings: Settings, now: dt.datetime, rng: random.Random,
            channel_name: str) -> Decision:
     """What an attempt's result or error means for the post and its channel (class alone)."""
@@ -73,12 +73,12 @@ def decide(claimed: post_store.Claimed, exc: BaseException | None, result: Publi
     return decision
 
 
-def _classify(claimed: post_store.Claimed, exc: BaseException | None, result: PublishResult | None,
+def _classify(claimed: claims.Claimed, exc: BaseException | None, result: PublishResult | None,
               rules: PlatformRules, settings: Settings, now: dt.datetime, rng: random.Random,
               channel_name: str) -> Decision:
 
-    def out(to: PostStatus, outcome: str, **kw: object) -> post_store.Outcome:
-        return post_store.Outcome(post_id=claimed.id, history_id=claimed.history_id, to=to, outcome=outcome,
+    def out(to: PostStatus, outcome: str, **kw: object) -> claims.Outcome:
+        return claims.Outcome(post_id=claimed.id, history_id=claimed.history_id, to=to, outcome=outcome,
                                   finished_at=now, **kw)  # type: ignore[arg-type]
 
     if exc is None:
@@ -97,20 +97,20 @@ def _classify(claimed: post_store.Claimed, exc: BaseException | None, result: Pu
                         alert=f"{where} needs review: {message}")
     if isinstance(exc, BudgetUsed):
         return Decision(out(PostStatus.RETRY_WAIT, send_budget.OUTCOME, next_attempt_at=exc.retry_at, error=message),
-                        channel=post_store.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
+                        channel=claims.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
     if isinstance(exc, errors.RateLimited):
         return Decision(out(PostStatus.RETRY_WAIT, "rate_limited", next_attempt_at=exc.retry_at, http_status=status,
                             error=message),
-                        channel=post_store.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
+                        channel=claims.ChannelChange(claimed.channel_id, rate_limited_until=exc.retry_at))
     if isinstance(exc, errors.AuthError):
         return Decision(out(PostStatus.SCHEDULED, "auth", http_status=status, error=message),
-                        channel=post_store.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
+                        channel=claims.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
                                                          reason=message),
                         alert=f"channel {channel_name} paused (needs_reauth): {message}. "
                               f"Fix the credentials, then run `promo channels check {channel_name}`.")
     if isinstance(exc, errors.ConfigError):
         return Decision(out(PostStatus.SCHEDULED, "config", error=message),
-                        channel=post_store.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
+                        channel=claims.ChannelChange(claimed.channel_id, status=ChannelStatus.NEEDS_REAUTH,
                                                          reason=message),
                         alert=f"channel {channel_name} paused: {message}")
     if isinstance(exc, errors.RejectedContent):

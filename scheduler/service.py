@@ -7,7 +7,8 @@ arguments; none of them imports this module.
 
 * ``dispatch``: every PROMO_POLL_SECONDS; publishes due posts and arms ``dispatch-wake``
   at the next due time, so a post goes out within a second of its time rather than at
-  the next poll.
+  the next poll. On PostgreSQL a ``LISTEN`` thread (storage/wakeup.py) also runs it as
+  soon as any process commits a post that is due (``promo post new --now`` elsewhere).
 * ``housekeeping``: renews our leases and resolves leases whose owner died.
 * ``daily-highlight`` (at its times), ``daily-highlight-sweep`` (catch-up, expiring
   unapproved posts) and ``event-promotion``: create posts (never publish), in the main
@@ -19,6 +20,7 @@ SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their resul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import errno
 import json
@@ -47,8 +49,9 @@ from scheduler.config import WEEKDAYS, Settings
 from scheduler.dispatch import Dispatcher
 from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, PostKind, utcnow
-from scheduler.redact import install_record_redaction
+from scheduler.redact import install_record_redaction, redact
 from scheduler.storage.db import Database
+from scheduler.storage.wakeup import DueListener
 
 log = logging.getLogger("promo.service")
 T = TypeVar("T")
@@ -142,11 +145,27 @@ class Stoppable(Protocol):
 ServerStart = Callable[[], Awaitable[Stoppable]]
 
 
-def setup_logging(level: str) -> None:
+class JsonFormatter(logging.Formatter):
+    """PROMO_LOG_FORMAT=json: one JSON object per line (time, level, logger, message, and the
+    traceback if any), secrets masked, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": redact(record.getMessage())}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # the redaction may already have rendered (and masked) it
+            entry["exception"] = redact(record.exc_text)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else
+                             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -183,6 +202,11 @@ class Service:
         self.jobs = declared_jobs(settings)
         self._stop = asyncio.Event()
         self.started_at = utcnow()
+        #: PostgreSQL: the LISTEN connection that wakes this dispatcher when another process
+        #: makes a post due (storage/wakeup.py); None on SQLite.
+        self.listener: DueListener | None = None
+        self._wake_task: asyncio.Task[None] | None = None
+        self._wake_again = False
 
     # --- jobs ------------------------------------------------------------------------
 
@@ -196,6 +220,25 @@ class Service:
     def wake_at(self, when: dt.datetime) -> None:
         """Run ``dispatch-wake`` at ``when`` (the next post's due time)."""
         self._add(self.jobs["dispatch-wake"], DateTrigger(when))
+
+    def wake_now(self) -> None:
+        """Run the dispatch job now (a post became due in some process); wake-ups that arrive
+        while it runs make it run once more, not once each."""
+        if self._wake_task is not None and not self._wake_task.done():
+            self._wake_again = True
+            return
+        self._wake_task = asyncio.get_running_loop().create_task(self._dispatch_on_wake(), name="dispatch-notify")
+
+    async def _dispatch_on_wake(self) -> None:
+        spec = self.jobs["dispatch"]
+        while not self._stop.is_set():
+            self._wake_again = False
+            try:
+                await spec.func(*spec.args(self))
+            except Exception:  # the next poll tries again
+                log.exception("dispatch after a wake-up failed")
+            if not self._wake_again:
+                return
 
     def _add(self, spec: JobSpec, trigger: BaseTrigger, **extra: Any) -> None:
         self.scheduler.add_job(spec.func, trigger, args=spec.args(self), id=spec.id, name=spec.what,
@@ -271,10 +314,8 @@ class Service:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
                 loop.add_signal_handler(sig, self.request_stop)
-            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-                pass
         self.dispatcher.reload_channels()
         if self.health_port:
             await self._start_health()
@@ -283,6 +324,9 @@ class Service:
         # Leases of a process that died are resolved before anything new is claimed.
         await self.dispatcher.resolve_expired_leases()
         self.dispatcher.start()
+        if self.db.engine.dialect.name == "postgresql":
+            self.listener = DueListener(self.db.engine, loop, self.wake_now)
+            self.listener.start()
         self.add_jobs()
         self.scheduler.start()
         supervisor = asyncio.create_task(self._supervise()) if self.extra_workers else None
@@ -293,6 +337,10 @@ class Service:
         await self._stop.wait()
         log.info("stopping: finishing in-flight publishes")
         self.scheduler.shutdown(wait=False)
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
+        if self._wake_task is not None:
+            await asyncio.gather(self._wake_task, return_exceptions=True)
         if supervisor is not None:
             supervisor.cancel()
             await self._stop_children()

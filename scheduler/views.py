@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
@@ -31,7 +32,9 @@ from scheduler.models import (
     utcnow,
 )
 from scheduler.redact import redact
+from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
+from scheduler.storage.db import Database
 
 if TYPE_CHECKING:
     pass
@@ -146,30 +149,186 @@ class HistoryFilter:
                    until=day_bound(until, tz, end=True, what="until") if until else None,
                    all=all, post_id=post_id)
 
-    def query(self) -> Select[HistoryEntry]:
-        q = (select(HistoryEntry).join(Channel, Channel.id == HistoryEntry.channel_id)
-             .join(Post, Post.id == HistoryEntry.post_id))
+    def conditions(self) -> list[Any]:
+        """The WHERE clauses (over history joined with its channel and post)."""
+        c: list[Any] = []
         if self.channel:
-            q = q.where(Channel.name == self.channel)
+            c.append(Channel.name == self.channel)
         if self.statuses:
-            q = q.where(HistoryEntry.to_status.in_(self.statuses) | HistoryEntry.outcome.in_(self.statuses))
+            c.append(HistoryEntry.to_status.in_(self.statuses) | HistoryEntry.outcome.in_(self.statuses))
         if self.since:
-            q = q.where(HistoryEntry.started_at >= self.since)
+            c.append(HistoryEntry.started_at >= self.since)
         if self.until:
-            q = q.where(HistoryEntry.started_at < self.until)
+            c.append(HistoryEntry.started_at < self.until)
         if not self.all:
-            q = q.where(HistoryEntry.action == "attempt")
+            c.append(HistoryEntry.action == "attempt")
         if self.post_id is not None:
-            q = q.where(HistoryEntry.post_id == self.post_id)
-        return q
+            c.append(HistoryEntry.post_id == self.post_id)
+        return c
+
+    def query(self) -> Select[HistoryEntry]:
+        return (select(HistoryEntry).join(Channel, Channel.id == HistoryEntry.channel_id)
+                .join(Post, Post.id == HistoryEntry.post_id).where(*self.conditions()))
+
+
+def _history_columns() -> Select[Any]:
+    """History rows with their channel and post columns: one query (joins), no lazy loads."""
+    columns = cast("Select[Any]", select(HistoryEntry.id, HistoryEntry.post_id, HistoryEntry.action, HistoryEntry.started_at,
+                   HistoryEntry.finished_at, HistoryEntry.from_status, HistoryEntry.to_status,
+                   HistoryEntry.outcome, HistoryEntry.http_status, HistoryEntry.remote_id, HistoryEntry.remote_url,
+                   HistoryEntry.error, HistoryEntry.actor, Channel.name.label("channel"),
+                   Channel.platform.label("platform"), Post.status.label("post_status"),
+                   Post.scheduled_at.label("post_scheduled_at"), Post.published_at.label("post_published_at"),
+                   Post.text.label("post_text"), Post.attempts.label("post_attempts"))
+            .select_from(HistoryEntry)
+            .join(Channel, Channel.id == HistoryEntry.channel_id)
+            .join(Post, Post.id == HistoryEntry.post_id))
+    return columns
+
+
+def _filtered(f: HistoryFilter) -> Select[Any]:
+    return _history_columns().where(*f.conditions())
+
+
+def _history_dict(r: Any, tz: ZoneInfo) -> dict[str, Any]:
+    """A row of :func:`_history_columns` as :func:`history_row` gives it."""
+    is_error = r.action == "attempt" or r.to_status in _ERROR_STATES
+    return {
+        "id": r.id, "post_id": r.post_id, "channel": r.channel, "platform": r.platform,
+        "action": r.action, "started_at": local(r.started_at, tz), "finished_at": local(r.finished_at, tz) or None,
+        "from_status": r.from_status, "to_status": r.to_status, "outcome": r.outcome, "http_status": r.http_status,
+        "status": r.post_status, "scheduled_at": local(r.post_scheduled_at, tz) or None,
+        "published_at": local(r.post_published_at, tz) or None, "text": r.post_text,
+        "remote_id": r.remote_id, "remote_url": r.remote_url, "attempts": r.post_attempts,
+        "error": r.error if is_error else None, "actor": r.actor, "note": None if is_error else r.error,
+    }
 
 
 def history_rows(session: Session, f: HistoryFilter, tz: ZoneInfo, *, newest_first: bool = False,
                  limit: int | None = None) -> list[dict[str, Any]]:
-    q = f.query().order_by(HistoryEntry.id.desc() if newest_first else HistoryEntry.id)
+    """Every matching row (or the first ``limit``), in one query. For big histories use
+    :func:`history_page` or :func:`iter_history`."""
+    q = _filtered(f).order_by(HistoryEntry.id.desc() if newest_first else HistoryEntry.id)
     if limit is not None:
         q = q.limit(limit)
-    return [history_row(h, tz) for h in session.scalars(q)]
+    return [_history_dict(r, tz) for r in session.execute(q)]
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[dict[str, Any]]
+    #: Pass as ``after`` for the next page; None when this page is the last.
+    next_after: int | None
+
+
+def history_page(session: Session, f: HistoryFilter, tz: ZoneInfo, *, after: int | None = None,
+                 limit: int = 100, newest_first: bool = True) -> HistoryPage:
+    """One page of history, keyset-paginated on the row id: ``after`` is the last id of the
+    previous page (rows with a smaller id newest first, a larger one oldest first). A page
+    deep in a million rows costs what the first one does: no OFFSET, one indexed query."""
+    if limit < 1:
+        raise ValidationError(f"limit {limit}: must be at least 1")
+    q = _filtered(f)
+    if newest_first:
+        q = q.order_by(HistoryEntry.id.desc())
+        if after is not None:
+            q = q.where(HistoryEntry.id < after)
+    else:
+        q = q.order_by(HistoryEntry.id)
+        if after is not None:
+            q = q.where(HistoryEntry.id > after)
+    rows = [_history_dict(r, tz) for r in session.execute(q.limit(limit + 1))]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return HistoryPage(rows, rows[-1]["id"] if more else None)
+
+
+def iter_history(session: Session, f: HistoryFilter, tz: ZoneInfo, *, newest_first: bool = False,
+                 batch: int = 2000) -> Iterator[dict[str, Any]]:
+    """Every matching row, fetched ``batch`` at a time (keyset pages): memory stays flat however
+    long the history is. Rows committed while it runs may or may not appear."""
+    after: int | None = None
+    while True:
+        page = history_page(session, f, tz, after=after, limit=batch, newest_first=newest_first)
+        yield from page.rows
+        if page.next_after is None:
+            return
+        after = page.next_after
+
+
+def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], out: TextIO, *, bom: bool = True) -> int:
+    """Stream rows as CSV (formula-safe cells, the BOM of :func:`csv_text`); returns the row count."""
+    if bom:
+        out.write("\ufeff")
+    w = csv.writer(out)
+    w.writerow(columns)
+    n = 0
+    for r in rows:
+        w.writerow([csv_cell(r.get(c)) for c in columns])
+        n += 1
+    return n
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], columns: Sequence[str], out: TextIO) -> int:
+    """Stream rows as JSON lines (one object per line, the given columns); returns the row count."""
+    n = 0
+    for r in rows:
+        out.write(json.dumps({c: r.get(c) for c in columns}, ensure_ascii=False))
+        out.write("\n")
+        n += 1
+    return n
+
+
+def export_history(session: Session, f: HistoryFilter, tz: ZoneInfo, out: TextIO, *, fmt: str = "csv",
+                   newest_first: bool = False) -> int:
+    """``promo history --format csv|jsonl`` for any size: streamed, constant memory."""
+    rows = iter_history(session, f, tz, newest_first=newest_first)
+    if fmt == "csv":
+        return write_csv(rows, HISTORY_FIELDS, out)
+    if fmt == "jsonl":
+        return write_jsonl(rows, HISTORY_FIELDS, out)
+    raise ValidationError(f"format {fmt!r}: csv or jsonl")
+
+
+#: Posts whose history may still be read by the dispatcher (an earlier attempt's outcome decides
+#: whether a retry may double-post): their rows are never archived.
+_LIVE = (PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.PUBLISHING,
+         PostStatus.RETRY_WAIT, PostStatus.NEEDS_REVIEW)
+
+
+def archive_history(db: Database, before: dt.datetime, out: BinaryIO, *, tz: ZoneInfo = ZoneInfo("UTC"),
+                    batch: int = 2000) -> int:
+    """Move history rows that started before ``before`` into a gzip CSV (``out``), deleting them
+    ``batch`` at a time, each batch its own short transaction, so a running dispatcher never
+    waits long. Rows of posts still in play (waiting, publishing, in review) stay. A post's
+    attempt count lives on the post (``posts.attempts``), so it is unchanged. The rows are
+    written and flushed before the transaction deleting them commits: an interruption leaves
+    at worst a row both in the file and in the database, never in neither. Returns the count."""
+    live = [s.value for s in _LIVE]
+    f = HistoryFilter(all=True)
+    total = 0
+    after = 0
+    with gzip.GzipFile(fileobj=out, mode="wb") as gz, io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
+        w = csv.writer(text)
+        w.writerow(HISTORY_FIELDS)
+        while True:
+            with db.session() as session:
+                q = (_filtered(f).where(HistoryEntry.started_at < before, HistoryEntry.id > after,
+                                        Post.status.notin_(live))
+                     .order_by(HistoryEntry.id).limit(batch))
+                rows = [_history_dict(r, tz) for r in session.execute(q)]
+                if not rows:
+                    break
+                for r in rows:
+                    w.writerow([csv_cell(r.get(c)) for c in HISTORY_FIELDS])
+                text.flush()
+                gz.flush()
+                out.flush()
+                ids = [r["id"] for r in rows]
+                session.execute(delete(HistoryEntry).where(HistoryEntry.id.in_(ids)))
+            total += len(rows)
+            after = ids[-1]
+    return total
 
 
 def stalled(last_tick: dt.datetime | None, settings: Settings, now: dt.datetime | None = None) -> bool:
@@ -195,7 +354,7 @@ def channel_states(session: Session, settings: Settings, now: dt.datetime | None
     now = now or utcnow()
     rows = []
     for c in session.scalars(select(Channel).order_by(Channel.name)):
-        limited = c.rate_limited_until if c.rate_limited_until and c.rate_limited_until > now else None
+        limited = channel_store.rate_limited_until(c, now)
         rows.append({"name": c.name, "platform": c.platform, "status": c.status, "reason": c.status_reason,
                      "rate_limited_until": local(limited, settings.timezone) or None})
     return rows

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,50 @@ def wait_until() -> Callable[..., Awaitable[None]]:
     return _wait_until
 
 
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A database URL whose connections use a fresh, empty schema of the local PostgreSQL
+    server (dropped afterwards); the URL alone carries it, so `promo` subprocesses use it too.
+    Skips where no server answers, unless PROMO_REQUIRE_POSTGRES is set (CI)."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # no server, no driver
+        if os.environ.get("PROMO_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not available at {PG_URL}: {exc}")
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database's URL, once SQLite (a file in ``tmp_path``) and once PostgreSQL (a
+    fresh schema; skipped, saying why, where no server answers, a failure under
+    PROMO_REQUIRE_POSTGRES=1). Storage and dispatcher tests take it to run on both."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/promo.db"
+        return
+    with pg_schema_url() as url:
+        yield url
+
+
+@pytest.fixture
+def any_db(db_url: str) -> Iterator[Database]:
+    """A migrated :class:`Database` on SQLite and on PostgreSQL (see ``db_url``)."""
+    db = Database(db_url)
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
 @pytest.fixture
 def pg_db() -> Iterator[Database]:
     """A migrated :class:`Database` in a fresh schema of the local PostgreSQL server, dropped after
@@ -108,6 +153,30 @@ def pg_db() -> Iterator[Database]:
     db.upgrade()
     yield db
     db.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PROMO_DATABASE_URL for a fresh, migrated schema of the local PostgreSQL server (any process
+    given the URL works in that schema); dropped after the test. Skips, or fails under
+    PROMO_REQUIRE_POSTGRES=1, without a server."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # no server, no driver
+        if os.environ.get("PROMO_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"PostgreSQL not available at {PG_URL}: {exc}")
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    db = Database(url)
+    db.upgrade()
+    db.dispose()
+    yield url
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()

@@ -1,7 +1,7 @@
 """Imports flow one way, and nothing imports in a circle.
 
 Floors, lowest first (docs/architecture.md draws them): models (and the errors and redaction
-everyone uses) → config/shipped/textrules/media → storage/composer/platforms → dispatch,
+everyone uses) → config/settings/values/shipped/textrules/media → storage/composer/platforms → dispatch,
 planner, importer, alerts, unsent → actions → jobs → service, views, demo → cli, web, jobs_info.
 A module may import its own floor or a lower one. Every import (top level, inside a function
 or under ``TYPE_CHECKING``) is read with ``ast``; a lower module importing an upper one fails
@@ -22,10 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 FLOORS: tuple[tuple[str, ...], ...] = (
     # the words (tables, enums) and what every module may use; none imports another floor
     ("scheduler.errors", "scheduler.redact", "scheduler.models"),
-    ("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media"),
+    (("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media", "scheduler.values",
+     "scheduler.settings_casts", "scheduler.settings_table")),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
-    ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.alerts", "scheduler.unsent",
-     "scheduler.retry", "scheduler.budget", "scheduler.views"),
+    ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.import_rows", "scheduler.import_table", "scheduler.alerts", "scheduler.unsent",
+     "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.leases"),
     # what people do (queue, approve, cancel, import, channels, users): one function each, CLI and web alike
     ("scheduler.actions",),
     # scheduled job functions: plain arguments, never the service

@@ -42,6 +42,7 @@ from scheduler.planner import Source, compose_for, create_posts, resolve_channel
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 from scheduler.unsent import UNSENT, update_unsent_post
+from scheduler.values import human_duration, local_time
 
 log = logging.getLogger("promo.jobs.highlight")
 KIND = PostKind.DAILY_HIGHLIGHT
@@ -74,9 +75,6 @@ def create_time(settings: Settings, day: dt.date) -> dt.datetime:
     at = publish_time(settings, day)
     return at - settings.highlight_lead if settings.require_approval else at
 
-
-def _local(settings: Settings, when: dt.datetime) -> str:
-    return when.astimezone(settings.timezone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _insert(db: Database, fill: Callable[[Session], Highlight | None]) -> Highlight | None:
@@ -111,14 +109,16 @@ def expire_unapproved(settings: Settings, db: Database, now: dt.datetime, *, act
     """Highlight posts still waiting for approval at their time expire (and the day is not featured)."""
     out: list[Decision] = []
     with db.session() as session:
+        # Locked, skipping those another process is expiring now: one transition and one alert each.
         posts = session.scalars(select(Post).where(Post.kind == KIND, Post.status == PostStatus.PENDING_APPROVAL.value,
-                                                   Post.scheduled_at <= now)).all()
+                                                   Post.scheduled_at <= now)
+                                .with_for_update(skip_locked=True, of=Post)).all()
         for post in posts:
             assert post.scheduled_at is not None  # the query selected scheduled_at <= now
             post_store.transition(session, post, PostStatus.EXPIRED, actor=actor, reason="not approved before its time")
             for row in session.scalars(select(Highlight).where(Highlight.post_id == post.id)):
                 row.status = HighlightStatus.EXPIRED
-                row.reason = f"post {post.id} was not approved before {_local(settings, post.scheduled_at)}"
+                row.reason = f"post {post.id} was not approved before {local_time(post.scheduled_at, settings.timezone)}"
                 out.append(Decision(row.day, post.channel.name, row.slot, HighlightStatus.EXPIRED, post.id,
                                     reason=row.reason))
     for d in out:
@@ -185,9 +185,9 @@ def sync_channels(settings: Settings, db: Database, names: Sequence[str]) -> lis
 def _skip(settings: Settings, db: Database, day: dt.date, channel: str, actor: str, now: dt.datetime,
           lateness: dt.timedelta) -> list[Decision]:
     at = publish_time(settings, day)
-    reason = (f"the service was not running between {_local(settings, at)} and "
-              f"{_local(settings, at + lateness)} (PROMO_MAX_LATENESS_DAILY_HIGHLIGHT={_human(lateness)}); "
-              f"noticed at {_local(settings, now)}")
+    reason = (f"the service was not running between {local_time(at, settings.timezone)} and "
+              f"{local_time(at + lateness, settings.timezone)} (PROMO_MAX_LATENESS_DAILY_HIGHLIGHT={human_duration(lateness)}); "
+              f"noticed at {local_time(now, settings.timezone)}")
 
     def fill(session: Session) -> Highlight:
         row = session.scalars(select(Channel).where(Channel.name == channel)).one()
@@ -195,6 +195,33 @@ def _skip(settings: Settings, db: Database, day: dt.date, channel: str, actor: s
                        actor=actor)
 
     return [Decision(day, channel, 0, HighlightStatus.SKIPPED, reason=reason)] if _insert(db, fill) else []
+
+
+def _post_time(settings: Settings, day: dt.date, now: dt.datetime) -> dt.datetime:
+    """When the day's highlight posts go out: the publish time, or now when that has passed."""
+    at = max(publish_time(settings, day), now)
+    if settings.require_approval and now > publish_time(settings, day):
+        # Created late: give the approver the lead time, but never past the maximum lateness.
+        at = min(now + settings.highlight_lead, publish_time(settings, day) + settings.lateness(KIND))
+    return at
+
+
+def _nothing_eligible(db: Database, day: dt.date, channels: list[str], reason: str, actor: str,
+                      alert: Alert | None) -> list[Decision]:
+    """Record on each channel that the day has no highlight, and why (one alert for the day)."""
+    out: list[Decision] = []
+    for channel in channels:
+
+        def nothing(session: Session, channel: str = channel) -> Highlight:
+            row = session.scalars(select(Channel).where(Channel.name == channel)).one()
+            return _record(session, day=day, channel=row, slot=0, status=HighlightStatus.NOTHING_ELIGIBLE,
+                           reason=reason, actor=actor)
+
+        if _insert(db, nothing):
+            out.append(Decision(day, channel, 0, HighlightStatus.NOTHING_ELIGIBLE, reason=reason))
+    if out and alert:
+        alert(f"no daily highlight on {day.isoformat()}: {reason}")
+    return out
 
 
 def _create_day(settings: Settings, db: Database, composer: Composer, day: dt.date, channels: list[str],
@@ -205,27 +232,11 @@ def _create_day(settings: Settings, db: Database, composer: Composer, day: dt.da
         if all((c, slot) in done for c in channels for slot in range(settings.highlight_count)):
             return []  # the usual case for every run after the first
         picks, elig = plan_day(session, settings, day)
-    at = max(publish_time(settings, day), now)
-    if settings.require_approval and now > publish_time(settings, day):
-        # Created late: give the approver the lead time, but never past the maximum lateness.
-        at = min(now + settings.highlight_lead, publish_time(settings, day) + settings.lateness(KIND))
-    out: list[Decision] = []
     if not picks:
-        reason = f"nothing eligible: {elig.describe()}"
-        for channel in channels:
-            if (channel, 0) in done:
-                continue
-
-            def nothing(session: Session, channel: str = channel) -> Highlight:
-                row = session.scalars(select(Channel).where(Channel.name == channel)).one()
-                return _record(session, day=day, channel=row, slot=0, status=HighlightStatus.NOTHING_ELIGIBLE,
-                               reason=reason, actor=actor)
-
-            if _insert(db, nothing):
-                out.append(Decision(day, channel, 0, HighlightStatus.NOTHING_ELIGIBLE, reason=reason))
-        if out and alert:
-            alert(f"no daily highlight on {day.isoformat()}: {reason}")
-        return out
+        return _nothing_eligible(db, day, [c for c in channels if (c, 0) not in done],
+                                 f"nothing eligible: {elig.describe()}", actor, alert)
+    at = _post_time(settings, day, now)
+    out: list[Decision] = []
     failures: list[str] = []
     for channel in channels:
         for pick in picks:
@@ -265,12 +276,6 @@ def _create_day(settings: Settings, db: Database, composer: Composer, day: dt.da
         alert(f"daily highlight {day.isoformat()} not created on " + "; ".join(failures))
     return out
 
-
-def _human(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 60}m"
 
 
 def refresh_unsent_highlights(settings: Settings, session: Session, composer: Composer, products: Iterable[Product],

@@ -51,6 +51,7 @@ NEEDS: dict[str, Role] = {
     "post.submit": Role.EDITOR,
     "post.cancel": Role.EDITOR,
     "records.import": Role.EDITOR,
+    "records.edit": Role.EDITOR,
     "post.approve": Role.APPROVER,
     "post.reject": Role.APPROVER,
     "post.retry": Role.APPROVER,

@@ -34,8 +34,7 @@ def list_channels(ctx: Context, actor: Actor, *, schema: bool) -> list[dict[str,
         cls = adapter_class(cfg.platform)
         st = states.get(name)
         now = utcnow()
-        limited = st.rate_limited_until if st is not None and st.rate_limited_until and st.rate_limited_until > now \
-            else None
+        limited = store.rate_limited_until(st, now) if st is not None else None
         needs = " | ".join(", ".join(g) for g in cls.required_keys if g) or "-"
         rows.append({
             "name": name, "platform": cfg.platform, "source": cfg.source,

@@ -12,11 +12,12 @@ from scheduler.cli.output import EXIT_FAILED, EXIT_OK, App, emit
 
 def cmd_import(app: App) -> int:
     from scheduler.actions.records import import_records
+    from scheduler.importer import terminal_progress
 
     app.require_schema()
     path = Path(app.args.file)
     result = import_records(app.ctx, app.who, app.args.kind, path, skip_invalid=app.args.skip_invalid,
-                            on_change=_record_change_hook(app))
+                            on_change=_record_change_hook(app), progress=terminal_progress(app.args.kind))
     for p in result.skipped:
         print(f"skipped: {path}: {p}", file=sys.stderr)
     print(f"{app.args.kind}: {result.summary()}")

@@ -56,7 +56,8 @@ def cmd_serve(app: App) -> int:
     from scheduler.service import Service, run_async, setup_logging
 
     app.require_schema()
-    setup_logging(app.settings.log_level)
+    app.db.check_schema()
+    setup_logging(app.settings.log_level, app.settings.log_format)
     workers = app.args.workers if app.args.workers is not None else app.settings.workers
     if workers < 1:
         raise UsageError("--workers must be at least 1")

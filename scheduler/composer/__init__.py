@@ -23,11 +23,11 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.ext import Extension
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from scheduler.composer import filters
-from scheduler.composer.context import ContextBuilder as ContextBuilder
 from scheduler.composer.context import event_context as event_context
 from scheduler.composer.context import product_context as product_context
 from scheduler.composer.context import text_context as text_context
@@ -102,8 +102,9 @@ class LineTags(Extension):
             stripped = line.rstrip()
             if (stripped.endswith("%}") and not stripped.endswith(("-%}", "+%}"))
                     and _TAG.sub("", stripped).strip()):
-                line = stripped[:-2] + "+%}" + line[len(stripped):]
-            out.append(line)
+                out.append(stripped[:-2] + "+%}" + line[len(stripped):])
+            else:
+                out.append(line)
         return "\n".join(out)
 
 

@@ -7,7 +7,6 @@ The names here are the template API staff write against (``{{ product.name }}``,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,5 +46,3 @@ def event_context(event: Any, *, now: dt.datetime | None = None, tz: ZoneInfo | 
 def text_context(text: str, link: str | None = None) -> dict[str, Any]:
     return {"text": text, "link": link or "", "summary": ""}
 
-
-ContextBuilder = Callable[..., dict[str, Any]]

@@ -14,7 +14,7 @@ _WORD_BREAK = re.compile(r"[\s\-‐‑–—]+")
 _NOT_IN_HASHTAG = re.compile(r"\W+")
 
 
-def rupiah(value: int | float | None) -> str:
+def rupiah(value: int | float | str | None) -> str:
     """``1250000`` → ``Rp 1.250.000`` (whole rupiah, Indonesian grouping)."""
     if value is None or value == "":
         return ""

@@ -9,6 +9,7 @@ Threads share (create → poll status → publish). The error mapping is in ``gr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -105,10 +106,8 @@ class GraphAdapter(Adapter):
                 raise
             raise Transient(str(exc)) from None  # reads and container steps publish nothing
         body: Any = None
-        try:
+        with contextlib.suppress(ValueError):
             body = response.json()
-        except ValueError:
-            pass
         if not response.is_success or (isinstance(body, dict) and "error" in body):
             error = graph_error(self, response, what)
             if isinstance(error, UnknownOutcome) and not publishing:

@@ -8,6 +8,7 @@ minutes). :func:`graph_error` turns an answer into the right error with the exac
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from typing import Any
@@ -55,10 +56,8 @@ def regain_minutes(headers: httpx.Headers) -> float | None:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "estimated_time_to_regain_access" and isinstance(value, int | float | str):
-                    try:
+                    with contextlib.suppress(ValueError):
                         found.append(float(value))
-                    except ValueError:
-                        pass
                 else:
                     walk(value)
         elif isinstance(node, list):

@@ -78,7 +78,7 @@ def next_utc_midnight() -> dt.datetime:
 def rate_limit_backoff(in_a_row: int) -> dt.datetime:
     """When to try again after the ``in_a_row``-th 429 without Retry-After: 5, 10, 20… minutes,
     at most 2 hours, and never past 00:00 UTC, when the daily quotas reset anyway."""
-    wait = min(RATE_LIMIT_FIRST * 2 ** max(0, min(in_a_row, 12) - 1), RATE_LIMIT_MAX)
+    wait = min(RATE_LIMIT_FIRST * (1 << max(0, min(in_a_row, 12) - 1)), RATE_LIMIT_MAX)
     return min(utcnow() + wait, next_utc_midnight())
 
 

@@ -32,8 +32,8 @@ from scheduler.platforms.base import (
     with_link,
 )
 from scheduler.textrules import TextRule
+from scheduler.values import is_true
 
-_TRUE = {"1", "true", "yes", "ya", "on"}
 _CHAT_ID = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+)$")
 _BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
@@ -103,7 +103,7 @@ class TelegramAdapter(Adapter):
 
     def _flag(self, key: str, default: bool) -> bool:
         value = self.option(key)
-        return default if value is None else value.strip().lower() in _TRUE
+        return is_true(value, default)
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call one Bot API method; the ``result`` on success, a typed error otherwise."""

@@ -32,8 +32,7 @@ from scheduler.platforms.base import (
 )
 from scheduler.redact import register_secret
 from scheduler.textrules import TextRule
-
-_TRUE = {"1", "true", "yes", "ya", "on"}
+from scheduler.values import is_true
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -76,7 +75,7 @@ class WebhookAdapter(Adapter):
 
     @classmethod
     def rules_for(cls, options: Mapping[str, str], state: ChannelState | None = None) -> PlatformRules:
-        if (options.get("IDEMPOTENT") or "").lower() in _TRUE:
+        if is_true(options.get("IDEMPOTENT")):
             return PlatformRules(text=cls.rules.text, idempotent_for=ALWAYS)
         return cls.rules
 

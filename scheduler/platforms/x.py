@@ -43,12 +43,13 @@ from scheduler.platforms.base import (
     ReadyPost,
     SendBudget,
     epoch_to_utc,
+    json_body,
     retry_at_from_headers,
     utcnow,
     with_link,
 )
 from scheduler.platforms.httpkit import before_publishing
-from scheduler.platforms.x_auth import OAuth1Signer, OAuth2Tokens, json_object
+from scheduler.platforms.x_auth import OAuth1Signer, OAuth2Tokens
 from scheduler.textrules import TextRule, find_urls
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class XAdapter(Adapter):
     def _error(self, response: httpx.Response, what: str, creating: bool = False) -> PublishError:
         """Map an X error answer (problem details or ``errors[]``) to a typed error."""
         status = response.status_code
-        body = json_object(response)
+        body = json_body(response)
         errors = body.get("errors") if isinstance(body.get("errors"), list) else []
         first = errors[0] if errors and isinstance(errors[0], dict) else {}
         # X still names problem types under api.twitter.com at times: compare the last segment only.
@@ -193,7 +194,7 @@ class XAdapter(Adapter):
         if post.image is not None:
             body["media"] = {"media_ids": [await self._upload(post.image)]}
         response = await self._call("POST", "/2/tweets", json=body)
-        data = json_object(response).get("data")
+        data = json_body(response).get("data")
         if not response.is_success or not isinstance(data, dict) or not data.get("id"):
             raise self._error(response, "create post", creating=True)
         remote_id = str(data["id"])
@@ -211,7 +212,7 @@ class XAdapter(Adapter):
         files = {"media": (image.path.name, image.read_bytes(), image.mime)}
         data = {"media_category": "tweet_image"}
         response = await self._call("POST", "/2/media/upload", files=files, data=data)
-        answer = json_object(response).get("data")
+        answer = json_body(response).get("data")
         if not response.is_success or not isinstance(answer, dict) or not answer.get("id"):
             raise self._error(response, "media upload")
         media_id = str(answer["id"])
@@ -225,7 +226,7 @@ class XAdapter(Adapter):
         content = image.read_bytes()
         init = await self._call("POST", "/2/media/upload/initialize",
                                 json={"media_type": image.mime, "total_bytes": len(content), "media_category": category})
-        session = json_object(init).get("data")
+        session = json_body(init).get("data")
         if not init.is_success or not isinstance(session, dict) or not session.get("id"):
             raise self._error(init, "media upload initialize")
         media_id = str(session["id"])
@@ -237,7 +238,7 @@ class XAdapter(Adapter):
             if not append.is_success:
                 raise self._error(append, f"media upload append (segment {index})")
         final = await self._call("POST", f"/2/media/upload/{media_id}/finalize")
-        answer = json_object(final).get("data")
+        answer = json_body(final).get("data")
         if not final.is_success or not isinstance(answer, dict):
             raise self._error(final, "media upload finalize")
         return str(answer.get("id") or media_id), answer.get("processing_info")
@@ -258,7 +259,7 @@ class XAdapter(Adapter):
             response = await self._call("GET", "/2/media/upload", params=params)
             if not response.is_success:
                 raise self._error(response, "media status")
-            info = (json_object(response).get("data") or {}).get("processing_info")
+            info = (json_body(response).get("data") or {}).get("processing_info")
         raise Transient(f"X was still processing media {media_id} after {attempts} checks")
 
     async def _alt_text(self, media_id: str, alt: str) -> None:
@@ -284,7 +285,7 @@ class XAdapter(Adapter):
     async def _whoami(self) -> dict[str, str]:
         if self._me is None:
             response = await self._call("GET", "/2/users/me")
-            data = json_object(response).get("data")
+            data = json_body(response).get("data")
             if not response.is_success or not isinstance(data, dict) or not data.get("id"):
                 raise self._error(response, "users/me")
             self._me = {k: str(v) for k, v in data.items() if isinstance(v, str | int)}
@@ -309,7 +310,7 @@ class XAdapter(Adapter):
             raise
         except PublishError as exc:
             raise UnknownOutcome(f"cannot tell whether the post is on X: {exc}") from None
-        body = json_object(response)
+        body = json_body(response)
         want = comparable(self.post_text(post))
         for tweet in body.get("data") or []:
             if isinstance(tweet, dict) and comparable(str(tweet.get("text", ""))) == want:

@@ -118,7 +118,7 @@ class OAuth2Tokens:
         except UnknownOutcome as exc:
             # Nothing was published; the next refresh will tell whether the token rotated.
             raise Transient(f"X token refresh got no answer: {exc}") from None
-        body = json_object(response)
+        body = json_body(response)
         if response.status_code == 429:
             raise RateLimited("X token refresh rate-limited (HTTP 429)",
                               retry_at=retry_at_from_headers(response.headers), status=429)
@@ -147,5 +147,3 @@ class OAuth2Tokens:
             STATE_ORIGIN: self._origin(),
         })
 
-
-json_object = json_body  # the shared helper, under the name the X modules use

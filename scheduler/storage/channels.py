@@ -213,6 +213,7 @@ def plain_state(row: Channel) -> MemoryState:
 
 
 def rate_limited_until(channel: Channel, now: dt.datetime) -> dt.datetime | None:
+    """When the channel's rate limit ends, if it is still running at ``now``; else None."""
     if channel.rate_limited_until and channel.rate_limited_until > now:
         return channel.rate_limited_until
     return None

@@ -13,6 +13,8 @@ from scheduler.errors import ConfigError
 from scheduler.shipped import migrations_dir
 
 READ_ONLY = "promo_read_only"
+#: pg_advisory_xact_lock key held while migrating (any fixed 64-bit number; "promo" in ASCII).
+MIGRATION_LOCK_KEY = 0x70726F6D6F
 
 
 def make_engine(url: str, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
@@ -58,10 +60,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, busy_seconds, **kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.engine.dialect.name == "postgresql":
+            from scheduler.storage.wakeup import install_sender
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
+            install_sender(self.sessions)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -84,26 +86,58 @@ class Database:
                 session.expunge_all()  # what was read stays readable after the block
                 session.rollback()
 
-    def upgrade(self) -> None:
-        """Apply every Alembic migration (``promo db upgrade``)."""
-        from alembic import command
+    def _alembic_config(self) -> Any:
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(migrations_dir()))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return cfg
+
+    def upgrade(self) -> None:
+        """Apply every Alembic migration (``promo db upgrade``), one host at a time.
+
+        Several hosts may run it at once (each unit's ``ExecStartPre``): on PostgreSQL the
+        migration runs under a transaction-scoped advisory lock, so the second waits for the
+        first to commit and then finds nothing left to do. On SQLite the transaction begins
+        IMMEDIATE (see :func:`make_engine`), which takes the database's write lock first.
+        """
+        from alembic import command
+
+        cfg = self._alembic_config()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    def check_schema(self) -> None:
+        """Refuse to run on a schema older or newer than this code's migrations (ConfigError
+        naming what to do). Several processes share one database: one started from an older
+        release must not write rows the newer schema does not expect, nor the other way round."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory(str(migrations_dir())).get_heads())
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        if current == heads:
+            return
+        where = self.engine.url.render_as_string(hide_password=True)
+        if not current:
+            raise ConfigError(f"the database {where} has no tables yet: run `promo db upgrade`")
+        known = {rev.revision for rev in ScriptDirectory(str(migrations_dir())).walk_revisions()}
+        if current <= known:
+            raise ConfigError(f"the database {where} is at revision {', '.join(sorted(current))}, older than this "
+                              f"promo's {', '.join(sorted(heads))}: run `promo db upgrade`")
+        raise ConfigError(f"the database {where} is at revision {', '.join(sorted(current))}, which this promo "
+                          f"does not know (it ends at {', '.join(sorted(heads))}): a newer promo upgraded it; "
+                          "run that version, or upgrade this one")
 
     def is_current(self) -> bool:
         """True when the schema exists (migrations applied)."""
         with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             return inspect(conn).has_table("posts")
-
-    def ping(self) -> None:
-        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

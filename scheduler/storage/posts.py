@@ -1,7 +1,7 @@
 """Every query on posts, and the only code that writes a post's status.
 
 Each status change goes through :func:`transition` (or the claim/finish pair of the
-dispatcher's hot path, which write the same history rows in bulk), so every change is
+dispatcher's hot path in :mod:`scheduler.storage.claims`, which write the same history rows in bulk), so every change is
 checked against :data:`ALLOWED` and leaves a history row with who did it and why.
 """
 
@@ -10,20 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
 
-from sqlalchemy import Engine, Integer, Table, bindparam, func, insert, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from scheduler.errors import NotFoundError, StateError
 from scheduler.models import (
     Channel,
-    ChannelStatus,
     HistoryEntry,
     Post,
     PostStatus,
-    UTCDateTime,
     utcnow,
 )
 from scheduler.redact import redact
@@ -168,277 +164,6 @@ def counts_by_status(session: Session) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
-# --- the dispatcher's hot path (Core statements, bulk) ---------------------------------
-
-@dataclass(frozen=True)
-class Claimed:
-    """A post claimed under a lease, with what the adapter needs."""
-
-    id: int
-    channel_id: int
-    kind: str
-    text: str
-    link: str | None
-    title: str | None
-    summary: str | None
-    image_path: str | None
-    image_alt: str | None
-    idempotency_key: str
-    created_at: dt.datetime
-    scheduled_at: dt.datetime
-    attempts: int
-    failures: int
-    history_id: int = 0
-    #: When this attempt was claimed (its history row's ``started_at``).
-    claimed_at: dt.datetime | None = None
-    #: When the first earlier attempt that may have reached the platform started (see
-    #: :func:`uncertain_since`); None when no earlier attempt may have published anything.
-    uncertain_since: dt.datetime | None = None
-
-
-# Declarative classes type __table__ as FromClause; these are plain Tables, which update()/insert() need.
-_P = cast(Table, Post.__table__)
-_C = cast(Table, Channel.__table__)
-_H = cast(Table, HistoryEntry.__table__)
-
-
-def _claim_statement(*, only_locked_channels: bool = False) -> Any:
-    """The claim, built once: the earliest due post of every free channel, under a lease.
-
-    With ``only_locked_channels`` (PostgreSQL) it picks only from the channels whose rows
-    this transaction has locked (``c_channels``).
-    """
-    q = aliased(Post)
-    now = bindparam("c_now", type_=UTCDateTime())
-    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
-    busy = select(q.id).where(q.channel_id == _P.c.channel_id, q.status == PostStatus.PUBLISHING.value).exists()
-    rank = func.row_number().over(partition_by=_P.c.channel_id, order_by=(_P.c.scheduled_at, _P.c.id))
-    ranked = (select(_P.c.id, rank.label("rn")).join(_C, _C.c.id == _P.c.channel_id)
-              .where(_P.c.status.in_(CLAIMABLE), due_at <= now, _C.c.status == ChannelStatus.ACTIVE.value,
-                     or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), ~busy))
-    if only_locked_channels:
-        ranked = ranked.where(_P.c.channel_id.in_(bindparam("c_channels", expanding=True)))
-    sub = ranked.subquery()
-    pick = select(sub.c.id).where(sub.c.rn == 1).limit(bindparam("c_limit", type_=Integer))
-    return (
-        update(_P)
-        .where(_P.c.id.in_(pick), _P.c.status.in_(CLAIMABLE))
-        .values(status=PostStatus.PUBLISHING.value, lease_owner=bindparam("c_worker"),
-                lease_expires_at=bindparam("c_expires", type_=UTCDateTime()),
-                attempts=_P.c.attempts + 1, updated_at=now)
-        .returning(_P.c.id, _P.c.channel_id, _P.c.kind, _P.c.text, _P.c.link, _P.c.title, _P.c.summary,
-                   _P.c.image_path, _P.c.image_alt, _P.c.idempotency_key, _P.c.created_at,
-                   _P.c.scheduled_at, _P.c.attempts, _P.c.failures, _P.c.next_attempt_at)
-    )
-
-
-def _lock_free_channels_statement() -> Any:
-    """PostgreSQL: lock the rows of channels that look free and have a due post, skipping any
-    channel another claimer holds at this moment (``FOR UPDATE SKIP LOCKED``)."""
-    now = bindparam("c_now", type_=UTCDateTime())
-    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
-    has_due = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status.in_(CLAIMABLE), due_at <= now).exists()
-    busy = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status == PostStatus.PUBLISHING.value).exists()
-    return (select(_C.c.id)
-            .where(_C.c.status == ChannelStatus.ACTIVE.value,
-                   or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), has_due, ~busy)
-            .order_by(_C.c.id).limit(bindparam("c_limit", type_=Integer))
-            .with_for_update(skip_locked=True, of=_C))
-
-
-_CLAIM = _claim_statement()
-_CLAIM_LOCKED = _claim_statement(only_locked_channels=True)
-_LOCK_CHANNELS = _lock_free_channels_statement()
-
-
-def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timedelta,
-              limit: int = 1000) -> list[Claimed]:
-    """Atomically claim the earliest due post of every free channel (one in flight per channel).
-
-    A channel is free when it is active, not rate-limited and has no post in
-    ``publishing``. The claim and the attempt's history rows are one transaction.
-
-    SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE), so claims are
-    one at a time. PostgreSQL: each claimer first locks the rows of the channels it will take
-    (``SKIP LOCKED``: channels another claimer holds are left to it, nobody waits), then, in a
-    second statement under READ COMMITTED (a fresh snapshot, taken after the locks), checks
-    again that each channel has nothing in flight and takes its earliest due post. Claimers on
-    different channels run side by side; two can never both take a post of one channel.
-    """
-    params: dict[str, object] = {"c_now": now, "c_limit": limit, "c_worker": worker, "c_expires": now + lease}
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="READ COMMITTED")
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                channel_ids = list(conn.execute(_LOCK_CHANNELS, params).scalars())
-                if not channel_ids:
-                    return []
-                rows = conn.execute(_CLAIM_LOCKED, {**params, "c_channels": channel_ids}).all()
-            else:
-                rows = conn.execute(_CLAIM, params).all()
-            if not rows:
-                return []
-            history_rows = [
-                dict(post_id=r.id, channel_id=r.channel_id, action="attempt", started_at=now,
-                     from_status=PostStatus.RETRY_WAIT.value if r.next_attempt_at else PostStatus.SCHEDULED.value,
-                     to_status=PostStatus.PUBLISHING.value, actor=worker)
-                for r in rows
-            ]
-            ids = conn.execute(insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True),
-                               history_rows).all()
-            retried = [r.id for r in rows if r.attempts > 1]
-            uncertain = uncertain_since(conn, retried) if retried else {}
-    hid = {post_id: h for h, post_id in ids}
-    out = []
-    for r in rows:
-        out.append(Claimed(
-            id=r.id, channel_id=r.channel_id, kind=r.kind, text=r.text, link=r.link, title=r.title,
-            summary=r.summary, image_path=r.image_path, image_alt=r.image_alt,
-            idempotency_key=r.idempotency_key, created_at=r.created_at, scheduled_at=r.scheduled_at,
-            attempts=r.attempts, failures=r.failures, history_id=hid[r.id],
-            claimed_at=now, uncertain_since=uncertain.get(r.id),
-        ))
-    return out
-
-
-#: Attempt outcomes after which the post may be on the platform without us knowing: an unknown
-#: outcome (timeout after sending, 5xx on a create call), a reconcile that found nothing right
-#: after one (the platform may show it late), and a claimer that died mid-publish.
-UNCERTAIN_OUTCOMES = ("unknown", "absent", "lease_expired")
-
-
-def uncertain_since(conn: Any, post_ids: Sequence[int]) -> dict[int, dt.datetime]:
-    """Per post: when its first attempt that may have reached the platform started.
-
-    Counted since the post last left ``needs_review`` (a person checked the platform then),
-    so an idempotency window is measured from the first request that may have created it.
-    """
-    reviewed = (select(_H.c.post_id, func.max(_H.c.id).label("hid"))
-                .where(_H.c.post_id.in_(list(post_ids)), _H.c.from_status == PostStatus.NEEDS_REVIEW.value)
-                .group_by(_H.c.post_id).subquery())
-    q = (select(_H.c.post_id, func.min(_H.c.started_at))
-         .select_from(_H.outerjoin(reviewed, reviewed.c.post_id == _H.c.post_id))
-         .where(_H.c.post_id.in_(list(post_ids)), _H.c.action == "attempt",
-                _H.c.outcome.in_(UNCERTAIN_OUTCOMES), or_(reviewed.c.hid.is_(None), _H.c.id > reviewed.c.hid))
-         .group_by(_H.c.post_id))
-    out: dict[int, dt.datetime] = {}
-    for post_id, started in conn.execute(q).all():
-        if started is not None:
-            out[post_id] = started if started.tzinfo else started.replace(tzinfo=dt.UTC)
-    return out
-
-
-@dataclass
-class Outcome:
-    """What one attempt came to; written by :func:`finish_attempts`."""
-
-    post_id: int
-    history_id: int
-    to: PostStatus
-    outcome: str
-    finished_at: dt.datetime
-    error: str | None = None
-    http_status: int | None = None
-    remote_id: str | None = None
-    remote_url: str | None = None
-    next_attempt_at: dt.datetime | None = None
-    failures: int | None = None
-
-
-@dataclass
-class ChannelChange:
-    channel_id: int
-    rate_limited_until: dt.datetime | None = None
-    status: ChannelStatus | None = None
-    reason: str | None = None
-
-
-def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
-                    channel_changes: Sequence[ChannelChange] = ()) -> list[int]:
-    """Record attempts' outcomes in one transaction. Returns ids whose lease had been lost.
-
-    Posts still held under our lease are updated in one executemany; a post whose lease
-    was taken over (housekeeping decided it meanwhile) still gets its history row, and a
-    success then wins over ``needs_review``/``retry_wait`` because we now know.
-    """
-    if not outcomes and not channel_changes:
-        return []
-    with engine.begin() as conn:
-        for ch in channel_changes:
-            values: dict[str, object] = {"updated_at": utcnow()}
-            if ch.rate_limited_until is not None:
-                later = func.max if conn.dialect.name == "sqlite" else func.greatest
-                values["rate_limited_until"] = later(
-                    func.coalesce(_C.c.rate_limited_until, ch.rate_limited_until), ch.rate_limited_until)
-            if ch.status is not None:
-                values["status"] = ch.status.value
-                values["status_reason"] = redact(ch.reason)
-            conn.execute(update(_C).where(_C.c.id == ch.channel_id).values(**values))
-        ids = [o.post_id for o in outcomes]
-        held = set(conn.scalars(select(_P.c.id).where(_P.c.id.in_(ids), _P.c.status == PostStatus.PUBLISHING.value,
-                                                       _P.c.lease_owner == worker)))
-        rows = [_post_values(o) for o in outcomes]
-        mine = [r for r, o in zip(rows, outcomes, strict=True) if o.post_id in held]
-        if mine:
-            conn.execute(_FINISH_POST, mine)
-        lost = [o.post_id for o in outcomes if o.post_id not in held]
-        for r, o in zip(rows, outcomes, strict=True):
-            if o.post_id in held or o.to != PostStatus.PUBLISHED:
-                continue
-            conn.execute(update(_P).where(
-                _P.c.id == o.post_id,
-                _P.c.status.in_([PostStatus.NEEDS_REVIEW.value, PostStatus.RETRY_WAIT.value,
-                                 PostStatus.PUBLISHING.value]),
-            ).values(**{k.removeprefix("b_"): v for k, v in r.items()
-                        if k != "b_id" and not (k == "b_failures" and v is None)}))
-        conn.execute(_FINISH_HISTORY, [
-            {"b_id": o.history_id, "b_finished_at": o.finished_at, "b_to_status": o.to.value,
-             "b_outcome": o.outcome, "b_error": redact(o.error) if o.error else None,
-             "b_http_status": o.http_status, "b_remote_id": o.remote_id, "b_remote_url": o.remote_url}
-            for o in outcomes])
-    return lost
-
-
-def _post_values(o: Outcome) -> dict[str, object]:
-    published = o.to == PostStatus.PUBLISHED
-    return {
-        "b_id": o.post_id, "b_status": o.to.value, "b_updated_at": o.finished_at,
-        "b_error": None if published or not o.error else redact(o.error),
-        "b_lease_owner": None, "b_lease_expires_at": None,
-        # a paused channel's post goes back to waiting for its own time, not a retry time
-        "b_next_attempt_at": None if o.to == PostStatus.SCHEDULED else o.next_attempt_at,
-        "b_failures": o.failures,
-        "b_remote_id": o.remote_id if published else None, "b_remote_url": o.remote_url if published else None,
-        "b_published_at": o.finished_at if published else None,
-    }
-
-
-_FINISH_POST = (
-    update(_P).where(_P.c.id == bindparam("b_id"))
-    .values(status=bindparam("b_status"), updated_at=bindparam("b_updated_at"), error=bindparam("b_error"),
-            lease_owner=bindparam("b_lease_owner"), lease_expires_at=bindparam("b_lease_expires_at"),
-            next_attempt_at=bindparam("b_next_attempt_at"),
-            failures=func.coalesce(bindparam("b_failures", type_=Integer), _P.c.failures),
-            remote_id=bindparam("b_remote_id"), remote_url=bindparam("b_remote_url"),
-            published_at=bindparam("b_published_at"))
-)
-_FINISH_HISTORY = (
-    update(_H).where(_H.c.id == bindparam("b_id"))
-    .values(finished_at=bindparam("b_finished_at"), to_status=bindparam("b_to_status"),
-            outcome=bindparam("b_outcome"), error=bindparam("b_error"), http_status=bindparam("b_http_status"),
-            remote_id=bindparam("b_remote_id"), remote_url=bindparam("b_remote_url"))
-)
-
-
-def renew_leases(engine: Engine, worker: str, post_ids: Sequence[int], until: dt.datetime) -> None:
-    if not post_ids:
-        return
-    with engine.begin() as conn:
-        conn.execute(update(_P).where(_P.c.id.in_(list(post_ids)), _P.c.lease_owner == worker,
-                                      _P.c.status == PostStatus.PUBLISHING.value).values(lease_expires_at=until))
-
-
 def expired_leases(session: Session, now: dt.datetime) -> list[Post]:
     """Posts whose claimer's lease ran out (the process died or stalled)."""
     q = select(Post).where(Post.status == PostStatus.PUBLISHING.value, Post.lease_expires_at < now).order_by(Post.id)
@@ -454,25 +179,10 @@ def open_attempt(session: Session, post: Post) -> HistoryEntry | None:
 
 
 def stale_candidates(session: Session, older_than: dt.datetime) -> list[Post]:
-    """Waiting posts scheduled before ``older_than`` (the caller applies each kind's lateness)."""
+    """Waiting posts scheduled before ``older_than`` (the caller applies each kind's lateness).
+
+    Locked for the caller's transaction, skipping posts another process is deciding on right now
+    (PostgreSQL; SQLite's write lock serialises), so two processes never both expire one post."""
     q = select(Post).where(Post.status.in_(WAITING + (PostStatus.PENDING_APPROVAL.value,)),
-                           Post.scheduled_at < older_than)
+                           Post.scheduled_at < older_than).with_for_update(skip_locked=True, of=Post)
     return list(session.scalars(q))
-
-
-def next_due(engine: Engine, now: dt.datetime) -> dt.datetime | None:
-    """When the next waiting post on an active channel comes due (rate limits included)."""
-    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
-    when = func.max(due_at, func.coalesce(_C.c.rate_limited_until, due_at)) if engine.dialect.name == "sqlite" \
-        else func.greatest(due_at, func.coalesce(_C.c.rate_limited_until, due_at))
-    q = (select(func.min(when)).select_from(_P.join(_C, _C.c.id == _P.c.channel_id))
-         .where(_P.c.status.in_(WAITING), _C.c.status == ChannelStatus.ACTIVE.value))
-    with engine.connect() as conn:
-        value = conn.execute(q).scalar()
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite max()/min() over expressions lose the column type
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value

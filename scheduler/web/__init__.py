@@ -93,13 +93,14 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Sent with every answer, errors included: pages of the office's own data, never cached by a
-#: shared proxy, never framed, never sniffed into another type, no script or outside resource.
+#: shared proxy, never framed, never sniffed into another type, no inline script, nothing from elsewhere.
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
 }
 
@@ -115,15 +116,12 @@ class Route:
 
 
 ROUTES = (
-    Route("/", "overview"),
     Route("/posts", "posts", PostQuery),
     Route("/posts/{id}", "post", PostRef),
-    Route("/history", "history", HistoryQuery),
     Route("/highlights", "highlights"),
     Route("/api/v1/status", "api_status"),
     Route("/api/v1/posts", "api_posts", PostQuery),
     Route("/api/v1/posts/{id}", "api_post", PostRef),
-    Route("/api/v1/history", "api_history", HistoryExport),
     Route("/api/v1/highlights", "api_highlights"),
 )
 
@@ -148,14 +146,12 @@ NAV = (
     NavItem("/", "today", _("Today")),
     NavItem("/compose", "compose", _("Compose"), "editor",
             _("Write a post for one or more channels, see how it fits each platform, and queue it.")),
-    NavItem("/calendar", "calendar", _("Calendar"), "viewer",
-            _("Every scheduled post by day and week, per channel, with free slots.")),
+    NavItem("/calendar", "calendar", _("Calendar")),
     NavItem("/approvals", "approvals", _("Approvals"), "approver",
             _("Posts waiting for approval: read, edit, approve or reject them.")),
     NavItem("/posts", "posts", _("Posts")),
     NavItem("/history", "history", _("History")),
-    NavItem("/records", "records", _("Records"), "viewer",
-            _("Events, businesses and products the posts are made from; import them from a file.")),
+    NavItem("/records", "records", _("Records")),
     NavItem("/channels", "channels", _("Channels"), "viewer"),
     NavItem("/users", "users", _("Users"), "admin"),
     NavItem("/audit", "audit", _("Audit"), "admin"),
@@ -539,7 +535,7 @@ class SecureHeaders:
 _LOWER_HEADERS = {k.lower() for k in SECURITY_HEADERS}
 
 
-def make_app(settings: Settings, db: Database) -> FastAPI:
+def make_app(settings: Settings, db: Database) -> FastAPI:  # noqa: C901, PLR0915 - split into modules once the pages land
     """The web app (a FastAPI application), without the outer header layer: :func:`asgi` adds it."""
     from scheduler.web import admin
 
@@ -579,8 +575,12 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
         await board.write(lambda s: accounts.disable(s, name, actor=who.name))
         return {"name": name, "disabled": True}
 
+    from scheduler.web import planning, records  # webrecords: Today, Calendar, History; Records
+    planning.register(api, board)
+    records.register(api, board)
+
     for item in NAV:
-        if not item.coming or any(r.path == item.path for r in ROUTES):
+        if any(r.path == item.path for r in ROUTES) or not item.coming:
             continue
 
         def placeholder_for(item: NavItem) -> Callable[..., Awaitable[Response]]:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from scheduler.errors import NotFoundError, ValidationError
 from scheduler.models import PostStatus
+from scheduler.values import parse_bool
 from scheduler.views import HistoryFilter, day_bound
 
 #: Largest id a database row can have (SQLite and PostgreSQL BIGINT: signed 64 bits).
@@ -107,13 +108,11 @@ def post_id(name: str, raw: str, tz: ZoneInfo) -> int:
 
 
 def flag(name: str, raw: str, tz: ZoneInfo) -> bool:
-    """A checkbox: 1/true/on/yes or 0/false/off/no."""
-    value = raw.strip().lower()
-    if value in ("1", "true", "on", "yes"):
-        return True
-    if value in ("0", "false", "off", "no"):
-        return False
-    raise ValidationError(f"{name} {shown(raw)}: write 1 or 0")
+    """A checkbox: 1/0, or any of the yes/no words (:data:`scheduler.values.TRUE_WORDS`)."""
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise ValidationError(f"{name} {shown(raw)}: write 1 or 0") from None
 
 
 def day(end: bool) -> Converter:

@@ -35,3 +35,17 @@ def test_report_shows_each_part_and_the_ratios() -> None:
     assert "dispatcher / floor: 1.50x" in text
     assert "baseline / dispatcher: 10.0x" in text
     assert "10/10" in text
+
+
+def test_scale_benchmark_runs_at_tiny_sizes() -> None:
+    from bench import scale
+
+    opts = scale.Options(posts=60, history=300, due=12, depth=100, products=40, page=10, explain=True)
+    results = scale.run(opts, ["sqlite"])
+    text = scale.report(results, opts)
+    figures = results[0].figures
+    assert "12 claimed of 60 queued" in figures["claim"]  # one due post per channel
+    assert figures["CSV export"].startswith("300 rows")
+    assert all(figures[f"import products ({k})"].startswith("40 rows")
+               for k in ("no hook", "per-record hook", "batched hook"))
+    assert "history page 100 rows deep" in text and "claim plan:" in text

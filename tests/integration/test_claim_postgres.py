@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, text
 
 from scheduler.models import Channel, HistoryEntry, Post, PostStatus, utcnow
+from scheduler.storage import claims
 from scheduler.storage import posts as store
 from scheduler.storage.db import Database
 
@@ -37,8 +38,8 @@ def make_posts(db: Database, channels: int, per_channel: int, now: dt.datetime) 
         return {ch.name: ch.id for ch in rows}
 
 
-def published(claimed: list[store.Claimed], now: dt.datetime) -> list[store.Outcome]:
-    return [store.Outcome(post_id=c.id, history_id=c.history_id, to=PostStatus.PUBLISHED, outcome="published",
+def published(claimed: list[claims.Claimed], now: dt.datetime) -> list[claims.Outcome]:
+    return [claims.Outcome(post_id=c.id, history_id=c.history_id, to=PostStatus.PUBLISHED, outcome="published",
                           finished_at=now, remote_id=f"r{c.id}") for c in claimed]
 
 
@@ -50,7 +51,7 @@ def test_a_channel_held_by_another_claimer_is_skipped_and_the_others_are_claimed
     pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
         other.execute(text("SELECT id FROM channels WHERE id = :id FOR UPDATE"), {"id": ids["c00"]})
-        claim = pool.submit(store.claim_due, pg_db.engine, worker="w1", now=now, lease=LEASE)
+        claim = pool.submit(claims.claim_due, pg_db.engine, worker="w1", now=now, lease=LEASE)
         first = claim.result(timeout=20)  # a claimer that waited for c00 would time out here
         assert [c.channel_id for c in first] == [ids["c01"]]  # c00 skipped: not waited for, not taken twice
     finally:
@@ -58,7 +59,7 @@ def test_a_channel_held_by_another_claimer_is_skipped_and_the_others_are_claimed
         other.close()
         pool.shutdown()
     # Once the other claimer is done, c00's post is there to claim.
-    second = store.claim_due(pg_db.engine, worker="w1", now=now, lease=LEASE)
+    second = claims.claim_due(pg_db.engine, worker="w1", now=now, lease=LEASE)
     assert [c.channel_id for c in second] == [ids["c00"]]
 
 
@@ -72,7 +73,7 @@ def test_concurrent_claimers_keep_one_in_flight_per_channel_in_scheduled_order(p
     def worker(name: str) -> int:
         done = 0
         for _ in range(400):
-            claimed = store.claim_due(pg_db.engine, worker=name, now=now, lease=LEASE, limit=3)
+            claimed = claims.claim_due(pg_db.engine, worker=name, now=now, lease=LEASE, limit=3)
             with guard:
                 for c in claimed:
                     if c.channel_id in in_flight:
@@ -81,7 +82,7 @@ def test_concurrent_claimers_keep_one_in_flight_per_channel_in_scheduled_order(p
             with guard:
                 for c in claimed:
                     in_flight.discard(c.channel_id)
-            assert store.finish_attempts(pg_db.engine, name, published(claimed, now)) == []
+            assert claims.finish_attempts(pg_db.engine, name, published(claimed, now)) == []
             done += len(claimed)
             if done and not claimed:
                 with pg_db.engine.connect() as conn:

@@ -11,7 +11,7 @@ import time_machine
 from scheduler.config import load_settings
 from scheduler.models import ChannelStatus
 from scheduler.storage import channels as channel_store
-from scheduler.storage import posts as post_store
+from scheduler.storage import claims
 from scheduler.storage.db import Database
 from tests.integration.test_cli import promo  # noqa: F401  (the fixture)
 
@@ -112,7 +112,7 @@ def test_with_approval_required_an_edited_approved_post_needs_approval_again(pro
 def claimable(now: dt.datetime) -> list[int]:
     db = Database(load_settings().database_url)
     try:
-        return [c.id for c in post_store.claim_due(db.engine, worker="t", now=now, lease=dt.timedelta(seconds=1))]
+        return [c.id for c in claims.claim_due(db.engine, worker="t", now=now, lease=dt.timedelta(seconds=1))]
     finally:
         db.dispose()
 

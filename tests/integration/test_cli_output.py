@@ -247,7 +247,7 @@ def test_users_list_and_the_audit_trail(promo) -> None:
     assert code == 0
     rows = json.loads(out)
     assert [(r["action"], r["entity"], r["entity_id"]) for r in rows] == [
-        ("import.create", "umkm", "u1"), ("user_set", "user", "rina")]
+        ("import", "umkm", "umkm.csv"), ("user_set", "user", "rina")]
     assert rows[1]["actor"] == "kepala" and rows[1]["detail"] == {"role": "approver"}
     assert [r["entity_id"] for r in json.loads(promo("audit", "--actor", "kepala", "--format", "json")[1])] == ["rina"]
     assert [r["entity"] for r in json.loads(promo("audit", "--entity", "umkm", "--format", "json")[1])] == ["umkm"]

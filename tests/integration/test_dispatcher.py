@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -22,6 +22,7 @@ from scheduler.platforms import PLATFORMS
 from scheduler.platforms.base import PlatformRules, PublishResult, ReadyPost
 from scheduler.platforms.webhook import WebhookAdapter
 from scheduler.storage import channels as channel_store
+from scheduler.storage import claims
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 from tests.fakeplatform import FakePlatform
@@ -91,12 +92,18 @@ class Harness:
 
 
 @pytest.fixture
-def harness(promo_env) -> Callable[..., Harness]:
-    def make(channels: dict[str, dict[str, str]], **settings: str) -> Harness:
-        env = promo_env(channels, **settings)
-        return Harness(load_settings(env), env)
+def harness(promo_env, db_url) -> Iterator[Callable[..., Harness]]:
+    """Each test runs on SQLite and on PostgreSQL (``db_url``)."""
+    made: list[Harness] = []
 
-    return make
+    def make(channels: dict[str, dict[str, str]], **settings: str) -> Harness:
+        env = {**promo_env(channels, **settings), "PROMO_DATABASE_URL": db_url}
+        made.append(Harness(load_settings(env), env))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.db.dispose()
 
 
 def webhook(fake: FakePlatform, path: str, **options: str) -> dict[str, str]:
@@ -123,8 +130,8 @@ async def test_rate_limit_holds_the_channel_until_retry_after(fake_platform, har
     await dispatcher.drain()
     assert len(fake_platform.requests_for("kota")) == 1 and h.get(second).status == S.SCHEDULED
     lease = dt.timedelta(seconds=60)
-    assert post_store.claim_due(h.db.engine, worker="w", now=until - dt.timedelta(seconds=1), lease=lease) == []
-    claimed = post_store.claim_due(h.db.engine, worker="w", now=until, lease=lease)
+    assert claims.claim_due(h.db.engine, worker="w", now=until - dt.timedelta(seconds=1), lease=lease) == []
+    claimed = claims.claim_due(h.db.engine, worker="w", now=until, lease=lease)
     assert [c.id for c in claimed] == [first]
 
 
@@ -197,7 +204,7 @@ async def test_expired_leases_are_reconciled_retried_or_left_for_review(
                 ALERT_CHANNEL="alerts", ALERT_MIN_INTERVAL="0s")
     sent, unsent, idem, plain = h.post("rec", ago=3), h.post("rec", ago=2), h.post("idem"), h.post("plain")
     # A worker claimed them and died (its leases have run out); it had sent only the first one.
-    dead = post_store.claim_due(h.db.engine, worker="dead:1", now=dt.datetime.now(dt.UTC),
+    dead = claims.claim_due(h.db.engine, worker="dead:1", now=dt.datetime.now(dt.UTC),
                                 lease=dt.timedelta(seconds=-1))
     assert sorted(c.id for c in dead) == sorted([sent, idem, plain])
     async with httpx.AsyncClient() as client:

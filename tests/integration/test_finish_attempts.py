@@ -1,4 +1,5 @@
-"""Writing attempt results in bulk: results under our lease, and results whose lease was lost."""
+"""Writing attempt results in bulk: results under our lease, and results whose lease was lost
+(on SQLite and on PostgreSQL: the ``any_db`` fixture)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ from sqlalchemy import select
 from scheduler.config import load_settings
 from scheduler.models import Channel, HistoryEntry, Post, PostStatus, utcnow
 from scheduler.storage import channels as channel_store
+from scheduler.storage import claims
 from scheduler.storage import posts as store
 from scheduler.storage.db import Database
 
 S = PostStatus
 
 
-def setup(tmp_path, n: int):
-    settings = load_settings({"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/p.db"})
-    db = Database(settings.database_url)
-    db.upgrade()
+def setup(db: Database, n: int):
+    settings = load_settings({"PROMO_DATABASE_URL": db.url})
     now = utcnow()
     with db.session() as session:
         rows = []
@@ -30,21 +30,21 @@ def setup(tmp_path, n: int):
                                           status=S.SCHEDULED, scheduled_at=now - dt.timedelta(seconds=1),
                                           actor="test").id)
         channel_store.sync_configured(session, settings)
-    claimed = store.claim_due(db.engine, worker="w1", now=now, lease=dt.timedelta(seconds=30))
+    claimed = claims.claim_due(db.engine, worker="w1", now=now, lease=dt.timedelta(seconds=30))
     assert sorted(c.id for c in claimed) == sorted(rows)
     return db, claimed, now
 
 
-def outcome(c: store.Claimed, to: PostStatus, now: dt.datetime, **kw) -> store.Outcome:
-    return store.Outcome(post_id=c.id, history_id=c.history_id, to=to, outcome=kw.pop("outcome", to.value),
+def outcome(c: claims.Claimed, to: PostStatus, now: dt.datetime, **kw) -> claims.Outcome:
+    return claims.Outcome(post_id=c.id, history_id=c.history_id, to=to, outcome=kw.pop("outcome", to.value),
                          finished_at=now, **kw)
 
 
-def test_results_under_our_lease_are_written_with_their_history(tmp_path):
-    db, claimed, now = setup(tmp_path, 4)
+def test_results_under_our_lease_are_written_with_their_history(any_db: Database):
+    db, claimed, now = setup(any_db, 4)
     a, b, c, d = sorted(claimed, key=lambda x: x.id)
     later = now + dt.timedelta(minutes=5)
-    lost = store.finish_attempts(db.engine, "w1", [
+    lost = claims.finish_attempts(db.engine, "w1", [
         outcome(a, S.PUBLISHED, now, remote_id="r1", remote_url="https://x/1"),
         outcome(b, S.RETRY_WAIT, now, outcome="transient", error="HTTP 503", failures=1, next_attempt_at=later),
         outcome(c, S.FAILED, now, outcome="rejected", error="too long"),
@@ -64,13 +64,13 @@ def test_results_under_our_lease_are_written_with_their_history(tmp_path):
         assert all(h.finished_at == now for h in hist.values())
 
 
-def test_a_result_whose_lease_was_lost_keeps_history_and_a_success_wins(tmp_path):
-    db, claimed, now = setup(tmp_path, 2)
+def test_a_result_whose_lease_was_lost_keeps_history_and_a_success_wins(any_db: Database):
+    db, claimed, now = setup(any_db, 2)
     a, b = sorted(claimed, key=lambda x: x.id)
     with db.session() as s:  # housekeeping decided both meanwhile (the lease ran out)
         for c in (a, b):
             store.transition(s, store.get_post(s, c.id), S.NEEDS_REVIEW, actor="w2", reason="lease expired")
-    lost = store.finish_attempts(db.engine, "w1", [
+    lost = claims.finish_attempts(db.engine, "w1", [
         outcome(a, S.PUBLISHED, now, remote_id="r9"),
         outcome(b, S.FAILED, now, outcome="rejected", error="nope"),
     ])

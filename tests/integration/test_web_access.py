@@ -266,7 +266,7 @@ async def test_an_api_token_works_until_revoked(app: App) -> None:
         described = (await client.get("/api/v1/openapi.json", headers=bearer)).json()["paths"]
         # The parameters as each route declares them (scheduler/web/params.py), with what they take.
         params = {p["name"]: p for p in described["/api/v1/history"]["get"]["parameters"]}
-        assert set(params) == {"channel", "status", "since", "until", "all", "format"}
+        assert set(params) == {"channel", "status", "since", "until", "all", "format", "after", "page"}
         assert "checkbox" in params["all"]["description"] and params["all"]["in"] == "query"
         assert [p["in"] for p in described["/api/v1/posts/{id}"]["get"]["parameters"]] == ["path"]
         assert not any(path.startswith(("/login", "/static")) or not path.startswith("/api/v1/") for path in described)

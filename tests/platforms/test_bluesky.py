@@ -18,7 +18,7 @@ from PIL import Image
 
 from scheduler import errors
 from scheduler.platforms.atproto import TID_ALPHABET, TID_PATTERN, facets_for, tid_for
-from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.bluesky import BlueskyAdapter
 from tests.helpers import image_bytes
 
@@ -118,10 +118,7 @@ def make(script: Script, state: dict[str, str] | None = None, **options: str) ->
     return BlueskyAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(script)))
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=7, idempotency_key=KEY, text=TEXT, created_at=CREATED)
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"text": TEXT, "created_at": CREATED}
 
 
 def png(path, width: int = 640, height: int = 480, *, noise: bool = False) -> Media:
@@ -177,10 +174,10 @@ def test_facets_skip_url_fragments_and_numeric_tags_and_keep_non_ascii_tags():
 # --- publishing ------------------------------------------------------------------------
 
 
-async def test_text_post_with_link_card_sends_the_exact_create_record():
+async def test_text_post_with_link_card_sends_the_exact_create_record(post_factory):
     script = Script(com_atproto_repo_createRecord=[created()])
     result = await make(script, session_state()).publish(
-        post(link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit"))
+        post_factory(link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit"))
     assert script.calls() == ["com.atproto.repo.createRecord"]
     request = script.sent[0]
     assert request.method == "POST"
@@ -198,11 +195,11 @@ async def test_text_post_with_link_card_sends_the_exact_create_record():
     assert result.remote_url == f"https://bsky.app/profile/{DID}/post/{RKEY}"
 
 
-async def test_first_use_creates_a_session_and_stores_it_in_state():
+async def test_first_use_creates_a_session_and_stores_it_in_state(post_factory):
     script = Script(com_atproto_server_createSession=[httpx.Response(200, json=session_body())],
                     com_atproto_repo_createRecord=[created()])
     adapter = make(script, None, LANGS="id, en", PUBLIC_URL_BASE="https://bsky.example/")
-    result = await adapter.publish(post(text="Halo Balikpapan"))
+    result = await adapter.publish(post_factory(text="Halo Balikpapan"))
     assert script.calls() == ["com.atproto.server.createSession", "com.atproto.repo.createRecord"]
     login = script.sent[0]
     assert login.method == "POST" and "Authorization" not in login.headers
@@ -214,21 +211,21 @@ async def test_first_use_creates_a_session_and_stores_it_in_state():
     assert result.remote_url == f"https://bsky.example/profile/{DID}/post/{RKEY}"
 
 
-async def test_a_stored_session_survives_a_restart_without_logging_in_again():
+async def test_a_stored_session_survives_a_restart_without_logging_in_again(post_factory):
     state = MemoryState(session_state())
     for _ in range(2):  # two adapter instances, as after a restart, sharing the stored state
         script = Script(com_atproto_repo_createRecord=[created()])
         ctx = ChannelContext(name="k", options={"HANDLE": HANDLE, "APP_PASSWORD": PASSWORD, "BASE_URL": BASE},
                              state=state)
-        await BlueskyAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(script))).publish(post())
+        await BlueskyAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(script))).publish(post_factory())
         assert script.calls() == ["com.atproto.repo.createRecord"]
 
 
-async def test_image_post_uploads_raw_bytes_then_embeds_images_with_alt_and_aspect_ratio(tmp_path):
+async def test_image_post_uploads_raw_bytes_then_embeds_images_with_alt_and_aspect_ratio(post_factory, tmp_path):
     image = png(tmp_path / "kue.png", 1200, 900)
     script = Script(com_atproto_repo_uploadBlob=[httpx.Response(200, json={"blob": BLOB})],
                     com_atproto_repo_createRecord=[created()])
-    await make(script, session_state()).publish(post(image=image))
+    await make(script, session_state()).publish(post_factory(image=image))
     upload = script.last("com.atproto.repo.uploadBlob")
     assert upload.method == "POST"
     assert upload.headers["Content-Type"] == "image/png"
@@ -239,12 +236,12 @@ async def test_image_post_uploads_raw_bytes_then_embeds_images_with_alt_and_aspe
         {"image": BLOB, "alt": "Kue lapis legit di atas piring", "aspectRatio": {"width": 1200, "height": 900}}]}
 
 
-async def test_a_phone_photo_is_uploaded_without_exif_and_with_its_upright_aspect_ratio(tmp_path):
+async def test_a_phone_photo_is_uploaded_without_exif_and_with_its_upright_aspect_ratio(post_factory, tmp_path):
     path = tmp_path / "kue.jpg"
     path.write_bytes(image_bytes("JPEG", 1200, 900, orientation=6, gps=True))  # held upright: 900 × 1200
     script = Script(com_atproto_repo_uploadBlob=[httpx.Response(200, json={"blob": BLOB})],
                     com_atproto_repo_createRecord=[created()])
-    await make(script, session_state()).publish(post(image=Media.from_path(path, alt_text="Kue lapis")))
+    await make(script, session_state()).publish(post_factory(image=Media.from_path(path, alt_text="Kue lapis")))
     upload = script.last("com.atproto.repo.uploadBlob")
     assert upload.headers["Content-Type"] == "image/jpeg"
     sent = Image.open(io.BytesIO(upload.content))
@@ -254,46 +251,46 @@ async def test_a_phone_photo_is_uploaded_without_exif_and_with_its_upright_aspec
     assert embed["images"][0]["aspectRatio"] == {"width": 900, "height": 1200}
 
 
-async def test_a_file_that_is_not_a_whole_image_is_rejected_before_any_request(tmp_path):
+async def test_a_file_that_is_not_a_whole_image_is_rejected_before_any_request(post_factory, tmp_path):
     path = tmp_path / "kue.png"
     path.write_bytes(image_bytes("PNG", 64, 48)[:70])
     script = Script()
     with pytest.raises(errors.RejectedContent, match="kue.png: the image cannot be read"):
-        await make(script, session_state()).publish(post(image=Media.from_path(path)))
+        await make(script, session_state()).publish(post_factory(image=Media.from_path(path)))
     assert script.sent == []
 
 
-async def test_image_with_link_becomes_the_link_card_thumb(tmp_path):
+async def test_image_with_link_becomes_the_link_card_thumb(post_factory, tmp_path):
     script = Script(com_atproto_repo_uploadBlob=[httpx.Response(200, json={"blob": BLOB})],
                     com_atproto_repo_createRecord=[created()])
-    await make(script, session_state()).publish(post(image=png(tmp_path / "k.png"), link="https://umkm.example/kue"))
+    await make(script, session_state()).publish(post_factory(image=png(tmp_path / "k.png"), link="https://umkm.example/kue"))
     embed = body(script.last("com.atproto.repo.createRecord"))["record"]["embed"]
     assert embed == {"$type": "app.bsky.embed.external", "external": {
         "uri": "https://umkm.example/kue", "title": "", "description": "", "thumb": BLOB}}
 
 
-async def test_image_over_one_megabyte_is_rejected_before_any_request(tmp_path):
+async def test_image_over_one_megabyte_is_rejected_before_any_request(post_factory, tmp_path):
     script = Script()
     with pytest.raises(errors.RejectedContent):
-        await make(script, session_state()).publish(post(image=png(tmp_path / "big.png", 600, 600, noise=True)))
+        await make(script, session_state()).publish(post_factory(image=png(tmp_path / "big.png", 600, 600, noise=True)))
     assert script.sent == []
 
 
-async def test_blob_too_large_answer_is_rejected_content(tmp_path):
+async def test_blob_too_large_answer_is_rejected_content(post_factory, tmp_path):
     script = Script(com_atproto_repo_uploadBlob=[xerr(413, "PayloadTooLarge", "request entity too large")])
     with pytest.raises(errors.RejectedContent) as info:
-        await make(script, session_state()).publish(post(image=png(tmp_path / "k.png")))
+        await make(script, session_state()).publish(post_factory(image=png(tmp_path / "k.png")))
     no_secret(info.value)
 
 
 # --- session refresh -----------------------------------------------------------------
 
 
-async def test_expired_token_400_refreshes_with_the_refresh_jwt_and_retries_once():
+async def test_expired_token_400_refreshes_with_the_refresh_jwt_and_retries_once(post_factory):
     script = Script(com_atproto_repo_createRecord=[xerr(400, "ExpiredToken", "Token has expired"), created()],
                     com_atproto_server_refreshSession=[httpx.Response(200, json=session_body())])
     adapter = make(script, session_state())
-    await adapter.publish(post())
+    await adapter.publish(post_factory())
     assert script.calls() == ["com.atproto.repo.createRecord", "com.atproto.server.refreshSession",
                               "com.atproto.repo.createRecord"]
     refresh = script.sent[1]
@@ -303,154 +300,154 @@ async def test_expired_token_400_refreshes_with_the_refresh_jwt_and_retries_once
     assert adapter.ctx.state.values == session_state(ACCESS2, REFRESH2)
 
 
-async def test_access_token_close_to_expiry_is_refreshed_ahead_of_the_call():
+async def test_access_token_close_to_expiry_is_refreshed_ahead_of_the_call(post_factory):
     soon = jwt("soon", NOW + dt.timedelta(minutes=5))
     script = Script(com_atproto_server_refreshSession=[httpx.Response(200, json=session_body())],
                     com_atproto_repo_createRecord=[created()])
-    await make(script, session_state(access=soon)).publish(post())
+    await make(script, session_state(access=soon)).publish(post_factory())
     assert script.calls() == ["com.atproto.server.refreshSession", "com.atproto.repo.createRecord"]
     assert script.sent[1].headers["Authorization"] == f"Bearer {ACCESS2}"
 
 
-async def test_spent_refresh_token_falls_back_to_a_new_session():
+async def test_spent_refresh_token_falls_back_to_a_new_session(post_factory):
     script = Script(com_atproto_repo_createRecord=[xerr(400, "ExpiredToken", "Token has expired"), created()],
                     com_atproto_server_refreshSession=[xerr(400, "ExpiredToken", "Token has been revoked")],
                     com_atproto_server_createSession=[httpx.Response(200, json=session_body())])
     adapter = make(script, session_state())
-    await adapter.publish(post())
+    await adapter.publish(post_factory())
     assert script.calls() == ["com.atproto.repo.createRecord", "com.atproto.server.refreshSession",
                               "com.atproto.server.createSession", "com.atproto.repo.createRecord"]
     assert adapter.ctx.state.get("refreshJwt") == REFRESH2
 
 
-async def test_expired_refresh_jwt_is_not_sent_and_a_new_session_is_created():
+async def test_expired_refresh_jwt_is_not_sent_and_a_new_session_is_created(post_factory):
     old = jwt("old-refresh", NOW - dt.timedelta(days=1))
     expired = jwt("expired", NOW - dt.timedelta(minutes=1))
     script = Script(com_atproto_server_createSession=[httpx.Response(200, json=session_body())],
                     com_atproto_repo_createRecord=[created()])
-    await make(script, session_state(access=expired, refresh=old)).publish(post())
+    await make(script, session_state(access=expired, refresh=old)).publish(post_factory())
     assert script.calls() == ["com.atproto.server.createSession", "com.atproto.repo.createRecord"]
 
 
-async def test_bad_app_password_after_failed_refresh_is_an_auth_error_with_a_clear_reason():
+async def test_bad_app_password_after_failed_refresh_is_an_auth_error_with_a_clear_reason(post_factory):
     script = Script(com_atproto_repo_createRecord=[xerr(400, "ExpiredToken", "Token has expired")],
                     com_atproto_server_refreshSession=[xerr(400, "InvalidToken", "Token could not be verified")],
                     com_atproto_server_createSession=[
                         xerr(401, "AuthenticationRequired", "Invalid identifier or password")])
     with pytest.raises(errors.AuthError) as info:
-        await make(script, session_state()).publish(post())
+        await make(script, session_state()).publish(post_factory())
     assert "check HANDLE and APP_PASSWORD" in str(info.value)
     assert "Invalid identifier or password" in str(info.value)
     no_secret(info.value)
 
 
-async def test_email_code_required_login_names_the_reason():
+async def test_email_code_required_login_names_the_reason(post_factory):
     script = Script(com_atproto_server_createSession=[
         xerr(401, "AuthFactorTokenRequired", "A sign in code has been sent to your email address")])
     with pytest.raises(errors.AuthError) as info:
-        await make(script).publish(post())
+        await make(script).publish(post_factory())
     assert "app password" in str(info.value)
     no_secret(info.value)
 
 
-async def test_token_still_refused_after_refresh_is_an_auth_error():
+async def test_token_still_refused_after_refresh_is_an_auth_error(post_factory):
     script = Script(com_atproto_repo_createRecord=[xerr(401, "AuthenticationRequired", "Invalid token")],
                     com_atproto_server_refreshSession=[httpx.Response(200, json=session_body())])
     with pytest.raises(errors.AuthError) as info:
-        await make(script, session_state()).publish(post())
+        await make(script, session_state()).publish(post_factory())
     assert script.calls() == ["com.atproto.repo.createRecord", "com.atproto.server.refreshSession",
                               "com.atproto.repo.createRecord"]
     assert info.value.status == 401
     no_secret(info.value)
 
 
-async def test_changed_handle_logs_in_instead_of_refreshing_the_old_accounts_session():
+async def test_changed_handle_logs_in_instead_of_refreshing_the_old_accounts_session(post_factory):
     script = Script(com_atproto_server_createSession=[httpx.Response(200, json=session_body())],
                     com_atproto_repo_createRecord=[created()])
-    await make(script, session_state() | {"identifier": "old.bsky.social"}).publish(post())
+    await make(script, session_state() | {"identifier": "old.bsky.social"}).publish(post_factory())
     assert script.calls() == ["com.atproto.server.createSession", "com.atproto.repo.createRecord"]
 
 
 # --- errors ----------------------------------------------------------------------------
 
 
-async def test_rate_limit_uses_ratelimit_reset_epoch_seconds():
+async def test_rate_limit_uses_ratelimit_reset_epoch_seconds(post_factory):
     reset = int((NOW + dt.timedelta(minutes=37)).timestamp())
     script = Script(com_atproto_repo_createRecord=[xerr(
         429, "RateLimitExceeded", "Rate Limit Exceeded",
         {"RateLimit-Limit": "5000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset),
          "RateLimit-Policy": "5000;w=3600", "Retry-After": "2220"})])
     with pytest.raises(errors.RateLimited) as info:
-        await make(script, session_state()).publish(post())
+        await make(script, session_state()).publish(post_factory())
     assert info.value.retry_at == NOW + dt.timedelta(minutes=37)
     assert info.value.retry_at.tzinfo is not None
 
 
-async def test_rate_limit_without_reset_header_uses_retry_after_seconds():
+async def test_rate_limit_without_reset_header_uses_retry_after_seconds(post_factory):
     script = Script(com_atproto_server_createSession=[xerr(429, "RateLimitExceeded", "Too many logins",
                                                            {"Retry-After": "120"})])
     with pytest.raises(errors.RateLimited) as info:
-        await make(script).publish(post())
+        await make(script).publish(post_factory())
     assert info.value.retry_at == NOW + dt.timedelta(seconds=120)
 
 
-async def test_invalid_request_is_rejected_content():
+async def test_invalid_request_is_rejected_content(post_factory):
     script = Script(com_atproto_repo_createRecord=[xerr(
         400, "InvalidRequest", "Invalid app.bsky.feed.post record: Record/text must not be longer than 300 graphemes")])
     with pytest.raises(errors.RejectedContent) as info:
-        await make(script, session_state()).publish(post())
+        await make(script, session_state()).publish(post_factory())
     assert "300 graphemes" in str(info.value)
 
 
-async def test_server_error_checks_the_record_key_and_is_transient_when_absent():
+async def test_server_error_checks_the_record_key_and_is_transient_when_absent(post_factory):
     script = Script(com_atproto_repo_createRecord=[xerr(500, "InternalServerError", "Internal Server Error")],
                     com_atproto_repo_getRecord=[xerr(400, "RecordNotFound", "Could not locate record")])
     with pytest.raises(errors.Transient) as info:
-        await make(script, session_state()).publish(post())
+        await make(script, session_state()).publish(post_factory())
     assert info.value.status == 500
     no_secret(info.value)
 
 
-async def test_repeated_create_that_errors_resolves_to_the_record_an_earlier_attempt_made():
+async def test_repeated_create_that_errors_resolves_to_the_record_an_earlier_attempt_made(post_factory):
     # The reference PDS answers 500 when the record key already exists.
     script = Script(com_atproto_repo_createRecord=[xerr(500, "InternalServerError", "Internal Server Error")],
                     com_atproto_repo_getRecord=[record()])
-    result = await make(script, session_state()).publish(post())
+    result = await make(script, session_state()).publish(post_factory())
     assert result.remote_id == f"at://{DID}/app.bsky.feed.post/{RKEY}"
     assert result.remote_url == f"https://bsky.app/profile/{DID}/post/{RKEY}"
 
 
-async def test_existing_record_with_other_text_is_a_duplicate_naming_it():
+async def test_existing_record_with_other_text_is_a_duplicate_naming_it(post_factory):
     script = Script(com_atproto_repo_createRecord=[xerr(409, "RecordAlreadyExists", "Record already exists")],
                     com_atproto_repo_getRecord=[record("teks lama")])
     with pytest.raises(errors.Duplicate) as info:
-        await make(script, session_state()).publish(post())
+        await make(script, session_state()).publish(post_factory())
     assert info.value.remote_id == f"at://{DID}/app.bsky.feed.post/{RKEY}"
     assert info.value.remote_url == f"https://bsky.app/profile/{DID}/post/{RKEY}"
 
 
-async def test_gateway_timeout_is_unknown_outcome_when_the_record_is_not_there_yet():
+async def test_gateway_timeout_is_unknown_outcome_when_the_record_is_not_there_yet(post_factory):
     script = Script(com_atproto_repo_createRecord=[httpx.Response(504, text="Gateway Timeout")],
                     com_atproto_repo_getRecord=[xerr(400, "RecordNotFound", "Could not locate record")])
     with pytest.raises(errors.UnknownOutcome):
-        await make(script, session_state()).publish(post())
+        await make(script, session_state()).publish(post_factory())
 
 
-async def test_timeout_after_sending_is_unknown_outcome_without_secrets():
+async def test_timeout_after_sending_is_unknown_outcome_without_secrets(post_factory):
     def timeout(request):
         raise httpx.ReadTimeout("timed out", request=request)
 
     with pytest.raises(errors.UnknownOutcome) as info:
-        await make(Script(com_atproto_repo_createRecord=timeout), session_state()).publish(post())
+        await make(Script(com_atproto_repo_createRecord=timeout), session_state()).publish(post_factory())
     no_secret(info.value)
 
 
 # --- reconcile and check ------------------------------------------------------------------
 
 
-async def test_reconcile_finds_the_post_by_its_record_key():
+async def test_reconcile_finds_the_post_by_its_record_key(post_factory):
     script = Script(com_atproto_repo_getRecord=[record()])
-    result = await make(script, session_state()).reconcile(post())
+    result = await make(script, session_state()).reconcile(post_factory())
     request = script.sent[0]
     assert request.method == "GET"
     assert dict(request.url.params) == {"repo": DID, "collection": "app.bsky.feed.post", "rkey": RKEY}
@@ -458,15 +455,15 @@ async def test_reconcile_finds_the_post_by_its_record_key():
     assert BlueskyAdapter.rules.can_reconcile
 
 
-async def test_reconcile_record_not_found_means_not_published():
+async def test_reconcile_record_not_found_means_not_published(post_factory):
     script = Script(com_atproto_repo_getRecord=[xerr(400, "RecordNotFound", "Could not locate record")])
-    assert await make(script, session_state()).reconcile(post()) is None
+    assert await make(script, session_state()).reconcile(post_factory()) is None
 
 
-async def test_reconcile_server_error_cannot_tell():
+async def test_reconcile_server_error_cannot_tell(post_factory):
     script = Script(com_atproto_repo_getRecord=[xerr(502, "UpstreamFailure", "Upstream Failure")])
     with pytest.raises(errors.UnknownOutcome):
-        await make(script, session_state()).reconcile(post())
+        await make(script, session_state()).reconcile(post_factory())
 
 
 async def test_check_calls_get_session():

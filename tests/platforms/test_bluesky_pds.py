@@ -24,7 +24,7 @@ from PIL import Image
 
 from scheduler import errors
 from scheduler.platforms.atproto import tid_for
-from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.bluesky import BlueskyAdapter
 from tests.helpers import image_bytes
 
@@ -117,11 +117,8 @@ def png_file(path: Path, width: int = 4, height: int = 3) -> Path:
     return path
 
 
-def ready(text: str = TEXT, **kw) -> ReadyPost:
-    base = dict(post_id=1, idempotency_key=uuid.uuid4().hex, text=text,
-                created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"post_id": 1, "idempotency_key": lambda: uuid.uuid4().hex, "text": TEXT,
+                 "created_at": lambda: dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)}
 
 
 def get_record(account: Account, rkey: str) -> httpx.Response:
@@ -129,9 +126,9 @@ def get_record(account: Account, rkey: str) -> httpx.Response:
                      params={"repo": account.did, "collection": "app.bsky.feed.post", "rkey": rkey})
 
 
-async def test_publishes_facets_and_an_image_and_reads_them_back(account, adapter, tmp_path):
+async def test_publishes_facets_and_an_image_and_reads_them_back(post_factory, account, adapter, tmp_path):
     image = Media.from_path(png_file(tmp_path / "kue.png", 8, 6), alt_text="Kue lapis di piring")
-    post = ready(image=image)
+    post = post_factory(image=image)
     result = await adapter().publish(post)
 
     rkey = tid_for(post.created_at, post.idempotency_key)
@@ -162,10 +159,10 @@ async def test_publishes_facets_and_an_image_and_reads_them_back(account, adapte
     assert stored.status_code == 200 and stored.content == image.read_bytes()
 
 
-async def test_a_phone_photo_reaches_the_pds_without_its_gps_position(account, adapter, tmp_path):
+async def test_a_phone_photo_reaches_the_pds_without_its_gps_position(post_factory, account, adapter, tmp_path):
     path = tmp_path / "kue.jpg"
     path.write_bytes(image_bytes("JPEG", 60, 40, orientation=6, gps=True))  # shown upright: 40 × 60
-    post = ready(image=Media.from_path(path, alt_text="Kue lapis di piring"))
+    post = post_factory(image=Media.from_path(path, alt_text="Kue lapis di piring"))
     await adapter().publish(post)
     (entry,) = get_record(account, tid_for(post.created_at, post.idempotency_key)).json()["value"]["embed"]["images"]
     assert entry["aspectRatio"] == {"width": 40, "height": 60}
@@ -176,9 +173,9 @@ async def test_a_phone_photo_reaches_the_pds_without_its_gps_position(account, a
     assert served.size == (40, 60) and dict(served.getexif()) == {} and b"PhoneMaker" not in stored.content
 
 
-async def test_link_card_with_the_image_as_thumb(account, adapter, tmp_path):
+async def test_link_card_with_the_image_as_thumb(post_factory, account, adapter, tmp_path):
     image = Media.from_path(png_file(tmp_path / "thumb.png"), alt_text="")
-    post = ready(image=image, link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit")
+    post = post_factory(image=image, link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit")
     await adapter().publish(post)
     value = get_record(account, tid_for(post.created_at, post.idempotency_key)).json()["value"]
     external = value["embed"]["external"]
@@ -188,10 +185,10 @@ async def test_link_card_with_the_image_as_thumb(account, adapter, tmp_path):
     assert external["thumb"]["mimeType"] == "image/png" and external["thumb"]["size"] == image.size
 
 
-async def test_reconcile_and_a_repeated_publish_never_make_a_second_copy(account, adapter):
+async def test_reconcile_and_a_repeated_publish_never_make_a_second_copy(post_factory, account, adapter):
     state = MemoryState()
     bsky = adapter(state)
-    post = ready("Pasar UMKM Balikpapan buka lagi Sabtu ini #UMKM")
+    post = post_factory(text="Pasar UMKM Balikpapan buka lagi Sabtu ini #UMKM")
     assert await bsky.reconcile(post) is None  # not published yet: safe to send
     first = await bsky.publish(post)
     assert await bsky.reconcile(post) == first
@@ -202,7 +199,7 @@ async def test_reconcile_and_a_repeated_publish_never_make_a_second_copy(account
     assert [r["uri"] for r in listed["records"]].count(first.remote_id) == 1
 
 
-async def test_session_is_stored_reused_and_refreshed_when_the_access_token_is_refused(account, adapter):
+async def test_session_is_stored_reused_and_refreshed_when_the_access_token_is_refused(post_factory, account, adapter):
     state = MemoryState()
     bsky = adapter(state)
     assert await bsky.check() == f"Bluesky @{account.handle} ({account.did})"
@@ -210,7 +207,7 @@ async def test_session_is_stored_reused_and_refreshed_when_the_access_token_is_r
     refresh = state.values["refreshJwt"]
     # A token the server no longer accepts: the adapter refreshes with the stored refresh JWT.
     state.values["accessJwt"] = state.values["accessJwt"][:-4] + "AAAA"
-    await adapter(state).publish(ready("Cek sesi #UMKM"))
+    await adapter(state).publish(post_factory(text="Cek sesi #UMKM"))
     assert state.values["refreshJwt"] != refresh
 
 
@@ -221,6 +218,6 @@ async def test_bad_app_password_is_an_auth_error(account, adapter):
     assert "SECRET" not in str(info.value)
 
 
-async def test_text_over_300_graphemes_is_rejected_by_the_lexicon(account, adapter):
+async def test_text_over_300_graphemes_is_rejected_by_the_lexicon(post_factory, account, adapter):
     with pytest.raises(errors.RejectedContent):
-        await adapter().publish(ready("a" * 301))
+        await adapter().publish(post_factory(text="a" * 301))

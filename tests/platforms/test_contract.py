@@ -20,12 +20,12 @@ from scheduler.platforms.base import (
     ChannelContext,
     MemoryState,
     PlatformRules,
-    ReadyPost,
     SendBudget,
     is_secret_key,
 )
 from scheduler.textrules import TextRule
 from tests.platforms import cases as cases_pkg
+from tests.platforms.conftest import make_post
 
 CASES = {
     mod.PLATFORM: mod
@@ -67,12 +67,7 @@ def make(case, tmp_path, handler=None, state=None) -> Adapter:
     return cls(ctx, client)
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11",
-                text="Kue Lapis Spesial cuma Rp 25.000! https://umkm.example/kue #UMKM #Balikpapan",
-                link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit")
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"link": "https://umkm.example/kue", "title": "Kue Lapis", "description": "Kue lapis legit"}
 
 
 def test_declares_rules_as_data(case):
@@ -113,7 +108,7 @@ def test_complete_options_validate_and_empty_ones_name_the_missing_keys(case, tm
         assert any(first_group[0] in p for p in problems)
 
 
-async def test_publishes_a_text_post_with_a_link(case, tmp_path):
+async def test_publishes_a_text_post_with_a_link(post_factory, case, tmp_path):
     if case.success is None and case.PLATFORM != "outbox":
         pytest.skip("no HTTP")
     sent: list[httpx.Request] = []
@@ -125,7 +120,7 @@ async def test_publishes_a_text_post_with_a_link(case, tmp_path):
     adapter = make(case, tmp_path, handler if case.success else None)
     if adapter.rules_for(adapter.ctx.options).requires_image:
         pytest.skip(f"{case.PLATFORM} cannot publish without an image")
-    result = await adapter.publish(post())
+    result = await adapter.publish(post_factory())
     assert result.remote_id
     for request in sent:
         assert request.url.host == "127.0.0.1", f"request left BASE_URL: {request.url}"
@@ -216,10 +211,10 @@ async def test_the_platforms_duplicate_answer_is_duplicate(case, tmp_path):
 FIRST_ATTEMPT = dt.datetime(2026, 8, 22, 0, 55, tzinfo=dt.UTC)
 
 
-async def test_reconcile_found_is_the_remote_post_absent_is_none_and_unsure_is_unknown(case, tmp_path):
+async def test_reconcile_found_is_the_remote_post_absent_is_none_and_unsure_is_unknown(post_factory, case, tmp_path):
     options = case.options(tmp_path)
     rules = adapter_class(case.PLATFORM).rules_for(options, MemoryState())
-    ready = post(created_at=FIRST_ATTEMPT - dt.timedelta(days=2), attempted_at=FIRST_ATTEMPT)
+    ready = post_factory(created_at=FIRST_ATTEMPT - dt.timedelta(days=2), attempted_at=FIRST_ATTEMPT)
     if not rules.can_reconcile:
         # The dispatcher never resends blindly there: an unknown outcome goes to needs_review.
         assert case.reconcile_found is None and not rules.idempotent
@@ -230,7 +225,7 @@ async def test_reconcile_found_is_the_remote_post_absent_is_none_and_unsure_is_u
         adapter = make(case, tmp_path)
         sent = await adapter.publish(ready)
         assert await adapter.reconcile(ready) == sent
-        assert await adapter.reconcile(post(idempotency_key="another-key", attempted_at=FIRST_ATTEMPT)) is None
+        assert await adapter.reconcile(post_factory(idempotency_key="another-key", attempted_at=FIRST_ATTEMPT)) is None
         return
     state = case.reconcile_state(ready.idempotency_key) if hasattr(case, "reconcile_state") else None
     found = await make(case, tmp_path, case.reconcile_found(ready.text), state).reconcile(ready)
@@ -252,5 +247,5 @@ async def _publish_or_check(adapter: Adapter):
         d = pathlib.Path(tempfile.mkdtemp())
         img = d / "p.jpg"
         img.write_bytes(b"\xff\xd8\xff\xe0" + b"0" * 100)
-        return await adapter.publish(post(image=Media.from_path(img, public_url="http://127.0.0.1:9/media/p.jpg")))
-    return await adapter.publish(post())
+        return await adapter.publish(make_post(POST_DEFAULTS, image=Media.from_path(img, public_url="http://127.0.0.1:9/media/p.jpg")))
+    return await adapter.publish(make_post(POST_DEFAULTS))

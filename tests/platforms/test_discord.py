@@ -10,7 +10,7 @@ import pytest
 import time_machine
 
 from scheduler import errors
-from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.discord import DiscordAdapter, parse_webhook_url
 from tests.platforms.multipart_util import form_parts
 
@@ -45,16 +45,13 @@ def make(handler, state=None, **options) -> DiscordAdapter:
     return DiscordAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11", text=TEXT)
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"text": TEXT}
 
 
-async def test_text_post_waits_for_the_message_and_pings_nobody():
+async def test_text_post_waits_for_the_message_and_pings_nobody(post_factory):
     rec = Recorder()
     adapter = make(rec)
-    result = await adapter.publish(post())
+    result = await adapter.publish(post_factory())
     lookup, send = rec.sent
     assert lookup.method == "GET" and str(lookup.url) == f"{BASE}{PATH}"
     assert send.method == "POST" and send.url.params["wait"] == "true"
@@ -67,20 +64,20 @@ async def test_text_post_waits_for_the_message_and_pings_nobody():
     assert adapter.ctx.state.get("guild_id") == GUILD
 
 
-async def test_guild_id_is_cached_in_state_so_the_webhook_is_looked_up_once():
+async def test_guild_id_is_cached_in_state_so_the_webhook_is_looked_up_once(post_factory):
     rec = Recorder()
     adapter = make(rec, state={"guild_id": GUILD})
-    result = await adapter.publish(post())
+    result = await adapter.publish(post_factory())
     assert [r.method for r in rec.sent] == ["POST"]
     assert result.remote_url == f"https://discord.com/channels/{GUILD}/{CHANNEL}/{MESSAGE}"
 
 
-async def test_link_becomes_an_embed_with_public_image(tmp_path):
+async def test_link_becomes_an_embed_with_public_image(post_factory, tmp_path):
     img = tmp_path / "kue.jpg"
     img.write_bytes(b"\xff\xd8\xff" + b"0" * 10)
     image = Media.from_path(img, public_url="https://media.example/kue.jpg")
     rec = Recorder()
-    await make(rec, state={"guild_id": GUILD}, USERNAME="Promo Kota").publish(post(
+    await make(rec, state={"guild_id": GUILD}, USERNAME="Promo Kota").publish(post_factory(
         link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit", image=image))
     body = json.loads(rec.sent[0].content)
     assert body["embeds"] == [{"url": "https://umkm.example/kue", "title": "Kue Lapis",
@@ -89,19 +86,19 @@ async def test_link_becomes_an_embed_with_public_image(tmp_path):
     assert body["allowed_mentions"] == {"parse": []}
 
 
-async def test_long_embed_fields_are_clipped_to_discord_limits():
+async def test_long_embed_fields_are_clipped_to_discord_limits(post_factory):
     rec = Recorder()
-    await make(rec, state={"guild_id": GUILD}).publish(post(link="https://umkm.example/kue", title="T" * 300,
+    await make(rec, state={"guild_id": GUILD}).publish(post_factory(link="https://umkm.example/kue", title="T" * 300,
                                                             description="D" * 5000))
     embed = json.loads(rec.sent[0].content)["embeds"][0]
     assert len(embed["title"]) == 256 and len(embed["description"]) == 4096
 
 
-async def test_image_without_public_url_is_uploaded_as_files0_with_payload_json(tmp_path):
+async def test_image_without_public_url_is_uploaded_as_files0_with_payload_json(post_factory, tmp_path):
     img = tmp_path / "kue lapis.png"
     img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
     rec = Recorder()
-    result = await make(rec, state={"guild_id": GUILD}).publish(post(image=Media.from_path(img)))
+    result = await make(rec, state={"guild_id": GUILD}).publish(post_factory(image=Media.from_path(img)))
     (send,) = rec.sent
     assert send.url.params["wait"] == "true"
     parts = form_parts(send)
@@ -114,19 +111,19 @@ async def test_image_without_public_url_is_uploaded_as_files0_with_payload_json(
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_429_uses_the_json_retry_after_float_exactly():
+async def test_429_uses_the_json_retry_after_float_exactly(post_factory):
     body = {"message": "You are being rate limited.", "retry_after": 64.57, "global": False}
     rec = Recorder(post=httpx.Response(429, json=body, headers={"Retry-After": "65", "X-RateLimit-Scope": "user"}))
     with pytest.raises(errors.RateLimited) as info:
-        await make(rec, state={"guild_id": GUILD}).publish(post())
+        await make(rec, state={"guild_id": GUILD}).publish(post_factory())
     assert info.value.retry_at == NOW + dt.timedelta(seconds=64.57)
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_429_without_json_falls_back_to_retry_after_header():
+async def test_429_without_json_falls_back_to_retry_after_header(post_factory):
     rec = Recorder(post=httpx.Response(429, text="rate limited", headers={"Retry-After": "7"}))
     with pytest.raises(errors.RateLimited) as info:
-        await make(rec, state={"guild_id": GUILD}).publish(post())
+        await make(rec, state={"guild_id": GUILD}).publish(post_factory())
     assert info.value.retry_at == NOW + dt.timedelta(seconds=7)
 
 
@@ -145,47 +142,47 @@ async def test_429_without_json_falls_back_to_retry_after_header():
         (httpx.Response(504, text="Gateway Timeout"), errors.UnknownOutcome),
     ],
 )
-async def test_errors_map_to_typed_errors_without_the_token(response, expected):
+async def test_errors_map_to_typed_errors_without_the_token(post_factory, response, expected):
     rec = Recorder(post=response)
     with pytest.raises(expected) as info:
-        await make(rec, state={"guild_id": GUILD}).publish(post())
+        await make(rec, state={"guild_id": GUILD}).publish(post_factory())
     assert type(info.value) is expected
     assert info.value.status == response.status_code
     assert "SECRET" not in str(info.value)
 
 
-async def test_50035_message_names_the_code():
+async def test_50035_message_names_the_code(post_factory):
     body = {"code": 50035, "message": "Invalid Form Body", "errors": {}}
     rec = Recorder(post=httpx.Response(400, json=body))
     with pytest.raises(errors.RejectedContent, match="code 50035"):
-        await make(rec, state={"guild_id": GUILD}).publish(post())
+        await make(rec, state={"guild_id": GUILD}).publish(post_factory())
 
 
-async def test_revoked_webhook_found_during_lookup_is_auth_error_and_nothing_is_posted():
+async def test_revoked_webhook_found_during_lookup_is_auth_error_and_nothing_is_posted(post_factory):
     rec = Recorder(get=httpx.Response(404, json={"message": "Unknown Webhook", "code": 10015}))
     with pytest.raises(errors.AuthError, match="10015"):
-        await make(rec).publish(post())
+        await make(rec).publish(post_factory())
     assert [r.method for r in rec.sent] == ["GET"]
 
 
-async def test_lookup_timeout_is_transient_but_post_timeout_is_unknown():
+async def test_lookup_timeout_is_transient_but_post_timeout_is_unknown(post_factory):
     def lookup_timeout(request):
         raise httpx.ReadTimeout("timed out", request=request)
 
     with pytest.raises(errors.Transient) as info:
-        await make(lookup_timeout).publish(post())
+        await make(lookup_timeout).publish(post_factory())
     assert "SECRET" not in str(info.value)
     with pytest.raises(errors.UnknownOutcome) as info2:
-        await make(lookup_timeout, state={"guild_id": GUILD}).publish(post())
+        await make(lookup_timeout, state={"guild_id": GUILD}).publish(post_factory())
     assert "SECRET" not in str(info2.value)
 
 
-async def test_connect_error_message_does_not_leak_the_token():
+async def test_connect_error_message_does_not_leak_the_token(post_factory):
     def refuse(request):
         raise httpx.ConnectError(f"cannot connect to {request.url}", request=request)
 
     with pytest.raises(errors.Transient) as info:
-        await make(refuse, state={"guild_id": GUILD}).publish(post())
+        await make(refuse, state={"guild_id": GUILD}).publish(post_factory())
     assert "SECRET" not in str(info.value) and TOKEN not in str(info.value)
 
 
@@ -205,10 +202,10 @@ async def test_check_with_revoked_webhook_is_auth_error():
     assert "SECRET" not in str(info.value)
 
 
-async def test_reconcile_is_not_possible():
+async def test_reconcile_is_not_possible(post_factory):
     assert DiscordAdapter.rules.can_reconcile is False and DiscordAdapter.rules.idempotent is False
     with pytest.raises(errors.UnknownOutcome):
-        await make(Recorder()).reconcile(post())
+        await make(Recorder()).reconcile(post_factory())
 
 
 def test_webhook_url_parsing_and_validation():
@@ -223,10 +220,10 @@ def test_webhook_url_parsing_and_validation():
 # --- threads, forum channels, Cloudflare ----------------------------------------------
 
 
-async def test_thread_id_on_the_webhook_url_is_kept_so_the_post_lands_in_the_thread():
+async def test_thread_id_on_the_webhook_url_is_kept_so_the_post_lands_in_the_thread(post_factory):
     rec = Recorder()
     adapter = make(rec, WEBHOOK_URL=f"{WEBHOOK_URL}?thread_id=1300000000000000004")
-    await adapter.publish(post())
+    await adapter.publish(post_factory())
     lookup, send = rec.sent
     assert "thread_id" not in lookup.url.params  # the webhook object is the channel's, not the thread's
     assert dict(send.url.params) == {"wait": "true", "thread_id": "1300000000000000004"}
@@ -234,23 +231,23 @@ async def test_thread_id_on_the_webhook_url_is_kept_so_the_post_lands_in_the_thr
     assert "thread 1300000000000000004" in await adapter.check()
 
 
-async def test_thread_name_opens_a_forum_post_in_json_and_in_payload_json(tmp_path):
+async def test_thread_name_opens_a_forum_post_in_json_and_in_payload_json(post_factory, tmp_path):
     rec = Recorder()
-    await make(rec, state={"guild_id": GUILD}, THREAD_NAME="Promo UMKM").publish(post())
+    await make(rec, state={"guild_id": GUILD}, THREAD_NAME="Promo UMKM").publish(post_factory())
     assert json.loads(rec.sent[0].content)["thread_name"] == "Promo UMKM"
     assert dict(rec.sent[0].url.params) == {"wait": "true"}
     img = tmp_path / "kue.png"
     img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
     rec = Recorder()
-    await make(rec, state={"guild_id": GUILD}, THREAD_NAME="Promo UMKM").publish(post(image=Media.from_path(img)))
+    await make(rec, state={"guild_id": GUILD}, THREAD_NAME="Promo UMKM").publish(post_factory(image=Media.from_path(img)))
     assert json.loads(form_parts(rec.sent[0])["payload_json"][2])["thread_name"] == "Promo UMKM"
 
 
-async def test_forum_channel_without_a_thread_pauses_the_channel_naming_the_key():
+async def test_forum_channel_without_a_thread_pauses_the_channel_naming_the_key(post_factory):
     body = {"message": "Webhooks posted to forum channels must have a thread_name or thread_id", "code": 220001}
     rec = Recorder(post=httpx.Response(400, json=body))
     with pytest.raises(errors.ConfigError) as info:
-        await make(rec, state={"guild_id": GUILD}).publish(post())
+        await make(rec, state={"guild_id": GUILD}).publish(post_factory())
     assert "PROMO_CHANNEL_DC_THREAD_NAME" in str(info.value) and "SECRET" not in str(info.value)
 
 
@@ -267,11 +264,11 @@ CLOUDFLARE_1020 = """<!DOCTYPE html><html><head><title>Attention Required! | Clo
 security service to protect itself from online attacks.</p></div></body></html>"""
 
 
-async def test_cloudflare_403_is_transient_and_does_not_pause_the_channel():
+async def test_cloudflare_403_is_transient_and_does_not_pause_the_channel(post_factory):
     blocked = httpx.Response(403, text=CLOUDFLARE_1020, headers={"content-type": "text/html", "cf-ray": "8c1f2e3d4a5b6c7d"})
     rec = Recorder(post=blocked)
     with pytest.raises(errors.Transient) as info:
-        await make(rec, state={"guild_id": GUILD}).publish(post())
+        await make(rec, state={"guild_id": GUILD}).publish(post_factory())
     assert "Cloudflare" in str(info.value) and "1020" in str(info.value) and "8c1f2e3d4a5b6c7d" in str(info.value)
     assert not isinstance(info.value, errors.AuthError) and "SECRET" not in str(info.value)
     plain = Recorder(get=httpx.Response(403, text="error code: 1020"))
@@ -279,7 +276,7 @@ async def test_cloudflare_403_is_transient_and_does_not_pause_the_channel():
         await make(plain).check()
 
 
-async def test_discord_own_403_with_a_json_code_still_pauses_the_channel():
+async def test_discord_own_403_with_a_json_code_still_pauses_the_channel(post_factory):
     rec = Recorder(post=httpx.Response(403, json={"message": "Missing Permissions", "code": 50013}))
     with pytest.raises(errors.AuthError, match="50013"):
-        await make(rec, state={"guild_id": GUILD}).publish(post())
+        await make(rec, state={"guild_id": GUILD}).publish(post_factory())

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 
 from scheduler import errors
-from scheduler.platforms.base import Media, ReadyPost
+from scheduler.platforms.base import Media
 from tests.platforms.graphfake import FakeGraph, graph_error, make_adapter
 
 PAGE = "104857600123"
@@ -23,10 +23,7 @@ NOW = dt.datetime(2024, 10, 23, 2, 0, tzinfo=dt.UTC)
 TEXT = "Festival Kuliner Balikpapan, Sabtu 19.00 WITA! https://umkm.example/festival #UMKM"
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=1, idempotency_key="k1", text=TEXT, created_at=NOW - dt.timedelta(hours=2))
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"post_id": 1, "idempotency_key": "k1", "text": TEXT, "created_at": NOW - dt.timedelta(hours=2)}
 
 
 def adapter(routes, options=OPTIONS):
@@ -43,10 +40,10 @@ def assert_no_token_in_url(fake: FakeGraph) -> None:
         assert sent.bearer == TOKEN if sent.method == "GET" else sent.form.get("access_token") == TOKEN
 
 
-async def test_text_post_goes_to_feed_with_the_token_in_the_body():
+async def test_text_post_goes_to_feed_with_the_token_in_the_body(post_factory):
     a, fake = adapter({("POST", FEED): httpx.Response(200, json={
         "id": f"{PAGE}_998877", "permalink_url": f"https://www.facebook.com/{PAGE}/posts/998877"})})
-    result = await a.publish(post())
+    result = await a.publish(post_factory())
     [sent] = fake.sent
     assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
     assert sent.query == {"fields": "id,permalink_url"}
@@ -56,13 +53,13 @@ async def test_text_post_goes_to_feed_with_the_token_in_the_body():
     assert_no_token_in_url(fake)
 
 
-async def test_link_post_sends_link_and_fetches_the_permalink_when_not_returned():
+async def test_link_post_sends_link_and_fetches_the_permalink_when_not_returned(post_factory):
     a, fake = adapter({
         ("POST", FEED): httpx.Response(200, json={"id": f"{PAGE}_555"}),
         ("GET", f"/v21.0/{PAGE}_555"): httpx.Response(200, json={
             "permalink_url": "https://www.facebook.com/kota/posts/pfbid02abc", "id": f"{PAGE}_555"}),
     })
-    result = await a.publish(post(link="https://umkm.example/festival", title="Festival", description="Kuliner"))
+    result = await a.publish(post_factory(link="https://umkm.example/festival", title="Festival", description="Kuliner"))
     first, second = fake.sent
     assert first.form == {"message": TEXT, "link": "https://umkm.example/festival", "access_token": TOKEN}
     assert (second.method, second.query, second.bearer) == ("GET", {"fields": "permalink_url"}, TOKEN)
@@ -70,7 +67,7 @@ async def test_link_post_sends_link_and_fetches_the_permalink_when_not_returned(
     assert_no_token_in_url(fake)
 
 
-async def test_photo_post_uploads_the_file_as_multipart_source_with_caption(tmp_path):
+async def test_photo_post_uploads_the_file_as_multipart_source_with_caption(post_factory, tmp_path):
     img = tmp_path / "kue.jpg"
     img.write_bytes(b"\xff\xd8\xff\xe0JPEGDATA")
     a, fake = adapter({
@@ -78,7 +75,7 @@ async def test_photo_post_uploads_the_file_as_multipart_source_with_caption(tmp_
         ("GET", f"/v21.0/{PAGE}_112233"): httpx.Response(200, json={
             "permalink_url": f"https://www.facebook.com/{PAGE}/posts/112233"}),
     })
-    result = await a.publish(post(image=Media.from_path(img, alt_text="Kue lapis"), link="https://umkm.example/k"))
+    result = await a.publish(post_factory(image=Media.from_path(img, alt_text="Kue lapis"), link="https://umkm.example/k"))
     upload = fake.sent[0]
     assert upload.headers["content-type"].startswith("multipart/form-data; boundary=")
     assert upload.files == {"source": ("kue.jpg", "image/jpeg", b"\xff\xd8\xff\xe0JPEGDATA")}
@@ -89,23 +86,23 @@ async def test_photo_post_uploads_the_file_as_multipart_source_with_caption(tmp_
     assert_no_token_in_url(fake)
 
 
-async def test_a_failed_permalink_lookup_after_publishing_still_succeeds(tmp_path):
+async def test_a_failed_permalink_lookup_after_publishing_still_succeeds(post_factory, tmp_path):
     img = tmp_path / "kue.png"
     img.write_bytes(b"\x89PNG")
     a, _ = adapter({
         ("POST", PHOTOS): httpx.Response(200, json={"id": "778899", "post_id": f"{PAGE}_112233"}),
         ("GET", f"/v21.0/{PAGE}_112233"): graph_error(2, "Service temporarily unavailable", status=503),
     })
-    result = await a.publish(post(image=Media.from_path(img)))
+    result = await a.publish(post_factory(image=Media.from_path(img)))
     assert result.remote_id == f"{PAGE}_112233"
     assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/112233"
 
 
-async def test_graph_version_option_changes_the_path():
+async def test_graph_version_option_changes_the_path(post_factory):
     a, fake = adapter({("POST", f"/v23.0/{PAGE}/feed"): httpx.Response(200, json={"id": f"{PAGE}_1"}),
                        ("GET", f"/v23.0/{PAGE}_1"): httpx.Response(200, json={})},
                       {**OPTIONS, "GRAPH_VERSION": "v23.0"})
-    result = await a.publish(post())
+    result = await a.publish(post_factory())
     assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/1"
     assert [s.path for s in fake.sent] == [f"/v23.0/{PAGE}/feed", f"/v23.0/{PAGE}_1"]
 
@@ -127,52 +124,52 @@ async def test_graph_version_option_changes_the_path():
         (graph_error(2, "Service temporarily unavailable", is_transient=True), errors.Transient),
     ],
 )
-async def test_publish_errors_map_to_typed_errors(response, expected):
+async def test_publish_errors_map_to_typed_errors(post_factory, response, expected):
     a, _ = adapter({("POST", FEED): response})
     with pytest.raises(expected) as info:
-        await a.publish(post())
+        await a.publish(post_factory())
     assert "SECRET" not in str(info.value)
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_page_throttling_waits_for_the_buc_estimate():
+async def test_page_throttling_waits_for_the_buc_estimate(post_factory):
     usage = {PAGE: [{"type": "pages", "call_count": 100, "total_cputime": 4, "total_time": 9,
                      "estimated_time_to_regain_access": 23}]}
     a, _ = adapter({("POST", FEED): graph_error(
         32, "Page request limit reached", headers={"X-Business-Use-Case-Usage": json.dumps(usage)})})
     with pytest.raises(errors.RateLimited) as info:
-        await a.publish(post())
+        await a.publish(post_factory())
     assert info.value.retry_at == NOW + dt.timedelta(minutes=23)
 
 
-async def test_a_token_echoed_by_the_platform_is_redacted():
+async def test_a_token_echoed_by_the_platform_is_redacted(post_factory):
     a, _ = adapter({("POST", FEED): graph_error(190, f"Malformed access token {TOKEN}")})
     with pytest.raises(errors.AuthError) as info:
-        await a.publish(post())
+        await a.publish(post_factory())
     assert TOKEN not in str(info.value) and "SECRET" not in str(info.value)
 
 
-async def test_timeout_after_sending_is_unknown_and_refused_connection_is_transient():
+async def test_timeout_after_sending_is_unknown_and_refused_connection_is_transient(post_factory):
     a, _ = adapter({("POST", FEED): httpx.ReadTimeout("timed out")})
     with pytest.raises(errors.UnknownOutcome):
-        await a.publish(post())
+        await a.publish(post_factory())
     a, _ = adapter({("POST", FEED): httpx.ConnectError("refused")})
     with pytest.raises(errors.Transient):
-        await a.publish(post())
+        await a.publish(post_factory())
 
 
 def published_posts(*items):
     return httpx.Response(200, json={"data": list(items), "paging": {"cursors": {"before": "a", "after": "b"}}})
 
 
-async def test_reconcile_finds_the_post_by_text_newer_than_the_post_row():
+async def test_reconcile_finds_the_post_by_text_newer_than_the_post_row(post_factory):
     a, fake = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): published_posts(
         {"id": f"{PAGE}_3", "message": "Something else", "created_time": "2024-10-23T01:00:00+0000"},
         {"id": f"{PAGE}_2", "message": TEXT + "\n", "created_time": "2024-10-23T01:30:00+0000",
          "permalink_url": f"https://www.facebook.com/{PAGE}/posts/2"},
         {"id": f"{PAGE}_1", "message": TEXT, "created_time": "2024-10-01T01:30:00+0000"},
     )})
-    result = await a.reconcile(post())
+    result = await a.reconcile(post_factory())
     assert result is not None and result.remote_id == f"{PAGE}_2"
     assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/2"
     [sent] = fake.sent
@@ -180,10 +177,10 @@ async def test_reconcile_finds_the_post_by_text_newer_than_the_post_row():
     assert_no_token_in_url(fake)
 
 
-async def test_reconcile_ignores_an_older_identical_post_and_says_not_published():
+async def test_reconcile_ignores_an_older_identical_post_and_says_not_published(post_factory):
     a, _ = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): published_posts(
         {"id": f"{PAGE}_1", "message": TEXT, "created_time": "2024-10-01T01:30:00+0000"})})
-    assert await a.reconcile(post()) is None
+    assert await a.reconcile(post_factory()) is None
 
 
 def page_of(items, after=None):
@@ -197,43 +194,43 @@ def busy(n, start="2024-10-23T01:59:00+0000"):
     return [{"id": f"{PAGE}_9{i}", "message": f"Info {i}", "created_time": start} for i in range(n)]
 
 
-async def test_reconcile_on_a_busy_page_follows_the_after_cursor_until_it_finds_the_post():
+async def test_reconcile_on_a_busy_page_follows_the_after_cursor_until_it_finds_the_post(post_factory):
     ours = {"id": f"{PAGE}_2", "message": TEXT, "created_time": "2024-10-23T01:30:00+0000"}
     pages = {None: page_of(busy(50), after="c1"), "c1": page_of(busy(49) + [ours], after="c2")}
     a, fake = adapter({("GET", f"/v21.0/{PAGE}/published_posts"):
                        lambda request: pages[request.url.params.get("after")]})
-    result = await a.reconcile(post())
+    result = await a.reconcile(post_factory())
     assert result is not None and result.remote_id == f"{PAGE}_2"
     assert [s.query.get("after") for s in fake.sent] == [None, "c1"]
     # The token stays ours: the cursor is sent to BASE_URL, never the "next" URL Meta built.
     assert all(s.raw_url.startswith("http://127.0.0.1:9/") for s in fake.sent)
 
 
-async def test_reconcile_absent_only_once_the_list_reaches_back_before_the_first_attempt():
+async def test_reconcile_absent_only_once_the_list_reaches_back_before_the_first_attempt(post_factory):
     older = [{"id": f"{PAGE}_1", "message": "Kemarin", "created_time": "2024-10-22T01:00:00+0000"}]
     pages = {None: page_of(busy(50), after="c1"), "c1": page_of(busy(10) + older, after="c2")}
     a, fake = adapter({("GET", f"/v21.0/{PAGE}/published_posts"):
                        lambda request: pages[request.url.params.get("after")]})
-    assert await a.reconcile(post()) is None
+    assert await a.reconcile(post_factory()) is None
     assert len(fake.sent) == 2
 
 
-async def test_reconcile_cannot_tell_when_the_page_limit_is_reached_or_a_later_page_fails():
+async def test_reconcile_cannot_tell_when_the_page_limit_is_reached_or_a_later_page_fails(post_factory):
     endless = page_of(busy(50), after="more")
     a, fake = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): endless})
     with pytest.raises(errors.UnknownOutcome, match="more than 500 Page posts"):
-        await a.reconcile(post())
+        await a.reconcile(post_factory())
     assert len(fake.sent) == 10
     a, _ = adapter({("GET", f"/v21.0/{PAGE}/published_posts"):
                     [page_of(busy(50), after="c1"), graph_error(2, "Service unavailable", status=503)]})
     with pytest.raises(errors.UnknownOutcome):
-        await a.reconcile(post())
+        await a.reconcile(post_factory())
 
 
-async def test_reconcile_that_cannot_read_is_unknown_without_secrets():
+async def test_reconcile_that_cannot_read_is_unknown_without_secrets(post_factory):
     a, _ = adapter({("GET", f"/v21.0/{PAGE}/published_posts"): graph_error(2, f"down {TOKEN}", status=500)})
     with pytest.raises(errors.UnknownOutcome) as info:
-        await a.reconcile(post())
+        await a.reconcile(post_factory())
     assert "SECRET" not in str(info.value)
 
 
@@ -272,10 +269,10 @@ def version_adapter(routes, options=OPTIONS, graph_api_version=None):
 PAGE_ANSWER = httpx.Response(200, json={"id": PAGE, "name": "Diskominfo Kota"})
 
 
-async def test_promo_graph_api_version_moves_every_call_and_the_channel_key_wins():
+async def test_promo_graph_api_version_moves_every_call_and_the_channel_key_wins(post_factory):
     a, fake = version_adapter({("POST", f"/v25.0/{PAGE}/feed"): httpx.Response(200, json={
         "id": f"{PAGE}_1", "permalink_url": "https://www.facebook.com/1"})}, graph_api_version="v25.0")
-    await a.publish(post())
+    await a.publish(post_factory())
     assert [s.path for s in fake.sent] == [f"/v25.0/{PAGE}/feed"]
     a, fake = version_adapter({("GET", f"/v23.0/{PAGE}"): PAGE_ANSWER}, {**OPTIONS, "GRAPH_VERSION": "v23.0"},
                               graph_api_version="v25.0")

@@ -25,14 +25,14 @@ TEXT = "Kue Lapis Spesial cuma Rp 25.000! Link di bio #UMKM #Balikpapan"
 KEY = "container:k1"
 
 
-def post(tmp_path, mime_name="kue.jpg", **kw) -> ReadyPost:
-    img = tmp_path / mime_name
+POST_DEFAULTS = {"post_id": 1, "idempotency_key": "k1", "text": TEXT, "link": "https://umkm.example/kue",
+                 "created_at": NOW - dt.timedelta(hours=1)}
+
+
+def jpeg(tmp_path, name="kue.jpg") -> Media:
+    img = tmp_path / name
     img.write_bytes(b"\xff\xd8\xff\xe0" + b"0" * 64)
-    image = Media.from_path(img, alt_text="Kue lapis di piring", public_url=f"https://media.example/{mime_name}")
-    base = dict(post_id=1, idempotency_key="k1", text=TEXT, image=image, link="https://umkm.example/kue",
-                created_at=NOW - dt.timedelta(hours=1))
-    base.update(kw)
-    return ReadyPost(**base)
+    return Media.from_path(img, alt_text="Kue lapis di piring", public_url=f"https://media.example/{name}")
 
 
 def status(code: str, detail: str | None = None) -> httpx.Response:
@@ -60,11 +60,11 @@ def adapter(routes, options=OPTIONS, state=None):
     return a, fake, memory
 
 
-async def test_image_post_creates_polls_and_publishes_the_container(tmp_path):
+async def test_image_post_creates_polls_and_publishes_the_container(post_factory, tmp_path):
     a, fake, memory = adapter(happy_routes())
     stored_before_publish = []
     fake.on_request = lambda s: stored_before_publish.append(memory.get(KEY)) if s.path == PUBLISH else None
-    result = await a.publish(post(tmp_path))
+    result = await a.publish(post_factory(image=jpeg(tmp_path)))
     create, poll1, poll2, publish, permalink = fake.sent
     assert (create.method, create.path, create.query) == ("POST", MEDIA, {})
     assert create.headers["content-type"] == "application/x-www-form-urlencoded"
@@ -80,65 +80,65 @@ async def test_image_post_creates_polls_and_publishes_the_container(tmp_path):
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1a2B3c4D5e/")
 
 
-async def test_no_image_or_no_public_url_or_wrong_type_is_rejected_before_any_request(tmp_path):
+async def test_no_image_or_no_public_url_or_wrong_type_is_rejected_before_any_request(post_factory, tmp_path):
     a, fake, _ = adapter({})
     with pytest.raises(errors.RejectedContent, match="image"):
         await a.publish(ReadyPost(post_id=1, idempotency_key="k1", text=TEXT))
-    p = post(tmp_path)
+    p = post_factory(image=jpeg(tmp_path))
     no_url = ReadyPost(post_id=1, idempotency_key="k1", text=TEXT,
                        image=Media(path=p.image.path, mime="image/jpeg", size=10))
     with pytest.raises(errors.RejectedContent, match="PROMO_PUBLIC_MEDIA_BASE_URL"):
         await a.publish(no_url)
     with pytest.raises(errors.RejectedContent, match="JPEG"):
-        await a.publish(post(tmp_path, "kue.png"))
+        await a.publish(post_factory(image=jpeg(tmp_path, "kue.png")))
     assert fake.sent == []
 
 
-async def test_container_error_with_a_retryable_subcode_is_transient_and_forgets_the_container(tmp_path):
+async def test_container_error_with_a_retryable_subcode_is_transient_and_forgets_the_container(post_factory, tmp_path):
     a, _, memory = adapter(happy_routes({
         ("GET", f"/v21.0/{CONTAINER}"): status("ERROR", "Error: Media download has failed (2207003)")}))
     with pytest.raises(ContainerGone):
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert memory.get(KEY) is None
 
 
-async def test_container_error_for_bad_media_is_rejected(tmp_path):
+async def test_container_error_for_bad_media_is_rejected(post_factory, tmp_path):
     a, _, memory = adapter(happy_routes({
         ("GET", f"/v21.0/{CONTAINER}"): status("ERROR", "Error: The aspect ratio is not supported (2207009)")}))
     with pytest.raises(errors.RejectedContent, match="aspect ratio"):
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert memory.get(KEY) is None
 
 
-async def test_a_container_still_in_progress_is_kept_and_reused_by_the_next_attempt(tmp_path):
+async def test_a_container_still_in_progress_is_kept_and_reused_by_the_next_attempt(post_factory, tmp_path):
     a, fake, memory = adapter(happy_routes({("GET", f"/v21.0/{CONTAINER}"): status("IN_PROGRESS")}))
     with pytest.raises(errors.Transient, match="after 3 checks"):
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert len(fake.calls("GET")) == 3 and memory.get(KEY) == CONTAINER
 
     a, fake, memory = adapter(happy_routes({("GET", f"/v21.0/{CONTAINER}"): status("FINISHED")}),
                               state={KEY: CONTAINER})
-    result = await a.publish(post(tmp_path))
+    result = await a.publish(post_factory(image=jpeg(tmp_path)))
     assert result.remote_id == MEDIA_ID
     assert fake.calls("POST", MEDIA) == []  # no second container
 
 
-async def test_publish_after_an_earlier_attempt_went_out_does_not_publish_again(tmp_path):
+async def test_publish_after_an_earlier_attempt_went_out_does_not_publish_again(post_factory, tmp_path):
     a, fake, memory = adapter({
         ("GET", f"/v21.0/{CONTAINER}"): status("PUBLISHED"),
         ("GET", LIST): httpx.Response(200, json={"data": [
             {"id": MEDIA_ID, "caption": TEXT, "permalink": "https://www.instagram.com/p/X/",
              "timestamp": "2024-10-23T01:30:00+0000"}]}),
     }, state={KEY: CONTAINER})
-    result = await a.publish(post(tmp_path))
+    result = await a.publish(post_factory(image=jpeg(tmp_path)))
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/X/")
     assert fake.calls("POST") == [] and memory.get(KEY) is None
 
 
-async def test_timeout_on_media_publish_is_unknown_and_reconcile_finds_the_media(tmp_path):
+async def test_timeout_on_media_publish_is_unknown_and_reconcile_finds_the_media(post_factory, tmp_path):
     a, _, memory = adapter(happy_routes({("POST", PUBLISH): httpx.ReadTimeout("timed out")}))
     with pytest.raises(errors.UnknownOutcome):
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert memory.get(KEY) == CONTAINER
 
     a, fake, memory = adapter({
@@ -148,49 +148,49 @@ async def test_timeout_on_media_publish_is_unknown_and_reconcile_finds_the_media
             {"id": MEDIA_ID, "caption": TEXT, "permalink": "https://www.instagram.com/p/C1/",
              "timestamp": "2024-10-23T01:59:00+0000"}]}),
     }, state={KEY: CONTAINER})
-    result = await a.reconcile(post(tmp_path))
+    result = await a.reconcile(post_factory(image=jpeg(tmp_path)))
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1/")
     assert fake.calls("GET", LIST)[0].query == {"fields": "id,caption,permalink,timestamp", "limit": "25"}
     assert memory.get(KEY) is None
 
 
-async def test_reconcile_of_a_published_container_missing_from_the_list_returns_the_container_id(tmp_path):
+async def test_reconcile_of_a_published_container_missing_from_the_list_returns_the_container_id(post_factory, tmp_path):
     a, _, _ = adapter({("GET", f"/v21.0/{CONTAINER}"): status("PUBLISHED"),
                        ("GET", LIST): httpx.Response(200, json={"data": []})}, state={KEY: CONTAINER})
-    result = await a.reconcile(post(tmp_path))
+    result = await a.reconcile(post_factory(image=jpeg(tmp_path)))
     assert result is not None and result.remote_id == CONTAINER
 
 
 @pytest.mark.parametrize(("code", "kept"), [("FINISHED", True), ("IN_PROGRESS", True),
                                             ("EXPIRED", False), ("ERROR", False)])
-async def test_reconcile_of_an_unpublished_container_says_not_published(tmp_path, code, kept):
+async def test_reconcile_of_an_unpublished_container_says_not_published(post_factory, tmp_path, code, kept):
     a, _, memory = adapter({("GET", f"/v21.0/{CONTAINER}"): status(code)}, state={KEY: CONTAINER})
-    assert await a.reconcile(post(tmp_path)) is None
+    assert await a.reconcile(post_factory(image=jpeg(tmp_path))) is None
     assert (memory.get(KEY) == CONTAINER) is kept
 
 
-async def test_reconcile_without_a_container_looks_at_recent_media(tmp_path):
+async def test_reconcile_without_a_container_looks_at_recent_media(post_factory, tmp_path):
     a, _, _ = adapter({("GET", LIST): httpx.Response(200, json={"data": [
         {"id": "9", "caption": "Other", "timestamp": "2024-10-23T01:59:00+0000"}]})})
-    assert await a.reconcile(post(tmp_path)) is None
+    assert await a.reconcile(post_factory(image=jpeg(tmp_path))) is None
 
 
-async def test_reconcile_that_cannot_ask_is_unknown(tmp_path):
+async def test_reconcile_that_cannot_ask_is_unknown(post_factory, tmp_path):
     a, _, _ = adapter({("GET", f"/v21.0/{CONTAINER}"): graph_error(2, "Service unavailable", status=503)},
                       state={KEY: CONTAINER})
     with pytest.raises(errors.UnknownOutcome):
-        await a.reconcile(post(tmp_path))
+        await a.reconcile(post_factory(image=jpeg(tmp_path)))
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_publishing_cap_is_rate_limited_until_the_usage_estimate(tmp_path):
+async def test_publishing_cap_is_rate_limited_until_the_usage_estimate(post_factory, tmp_path):
     usage = {IG: [{"type": "instagram", "call_count": 30, "total_cputime": 2, "total_time": 3,
                    "estimated_time_to_regain_access": 95}]}
     a, _, memory = adapter(happy_routes({("POST", PUBLISH): graph_error(
         9, "Application request limit reached", 2207042, status=403,
         headers={"X-Business-Use-Case-Usage": json.dumps(usage)})}))
     with pytest.raises(errors.RateLimited) as info:
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert info.value.retry_at == NOW + dt.timedelta(minutes=95)
     assert memory.get(KEY) == CONTAINER  # reused when the cap lifts
 
@@ -208,27 +208,27 @@ async def test_publishing_cap_is_rate_limited_until_the_usage_estimate(tmp_path)
         (httpx.Response(503, text="Service Unavailable"), errors.UnknownOutcome, True),
     ],
 )
-async def test_media_publish_errors(tmp_path, response, expected, kept):
+async def test_media_publish_errors(post_factory, tmp_path, response, expected, kept):
     a, _, memory = adapter(happy_routes({("POST", PUBLISH): response}))
     with pytest.raises(expected) as info:
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert "SECRET" not in str(info.value)
     assert (memory.get(KEY) == CONTAINER) is kept
 
 
 @pytest.mark.parametrize("answer", [httpx.Response(503, text="Service Unavailable"),
                                     graph_error(2, "Service unavailable", status=500, is_transient=True)])
-async def test_container_creation_5xx_is_transient_because_nothing_is_published_yet(tmp_path, answer):
+async def test_container_creation_5xx_is_transient_because_nothing_is_published_yet(post_factory, tmp_path, answer):
     a, fake, _ = adapter(happy_routes({("POST", MEDIA): answer}))
     with pytest.raises(errors.Transient) as info:
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert not isinstance(info.value, errors.UnknownOutcome)
 
 
-async def test_container_creation_timeout_is_transient_not_unknown(tmp_path):
+async def test_container_creation_timeout_is_transient_not_unknown(post_factory, tmp_path):
     a, _, memory = adapter(happy_routes({("POST", MEDIA): httpx.ReadTimeout("slow")}))
     with pytest.raises(errors.Transient) as info:
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert not isinstance(info.value, errors.UnknownOutcome) and memory.get(KEY) is None
 
 
@@ -266,13 +266,13 @@ async def test_a_new_token_is_not_refreshed_until_a_day_old_then_is_refreshed_an
     assert memory.get("access_token_expires_at") == "2024-12-23T03:00:00+00:00"  # +60 days
 
 
-async def test_a_stored_token_is_preferred_and_refreshed_ahead_of_expiry(tmp_path):
+async def test_a_stored_token_is_preferred_and_refreshed_ahead_of_expiry(post_factory, tmp_path):
     with time_machine.travel(NOW, tick=False):
         state = await first_use_state()
     state.update({"access_token": "IGAA-SECRET-stored", "access_token_expires_at": "2024-10-28T00:00:00+00:00"})
     with time_machine.travel(NOW, tick=False):
         a, fake, memory = adapter({("GET", "/refresh_access_token"): refresh_answer, **happy_routes()}, state=state)
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert fake.sent[0].query == {"grant_type": "ig_refresh_token", "access_token": "IGAA-SECRET-stored"}
     assert {s.form.get("access_token") or s.bearer for s in fake.sent[1:]} == {REFRESHED}
 
@@ -280,7 +280,7 @@ async def test_a_stored_token_is_preferred_and_refreshed_ahead_of_expiry(tmp_pat
     state.update({"access_token": "IGAA-SECRET-stored", "access_token_expires_at": "2024-12-20T00:00:00+00:00"})
     with time_machine.travel(NOW, tick=False):
         a, fake, _ = adapter(happy_routes(), state=state)
-        await a.publish(post(tmp_path))
+        await a.publish(post_factory(image=jpeg(tmp_path)))
     assert {s.form.get("access_token") or s.bearer for s in fake.sent} == {"IGAA-SECRET-stored"}
 
 

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from scheduler import errors
-from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.linkedin import LinkedInAdapter, little_text
 from tests.helpers import Recorder
 
@@ -36,11 +36,7 @@ def make(handler, state=None, **options) -> LinkedInAdapter:
     return LinkedInAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11", text=TEXT,
-                created_at=dt.datetime(2026, 8, 22, 9, 0, tzinfo=dt.UTC))
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"text": TEXT, "created_at": dt.datetime(2026, 8, 22, 9, 0, tzinfo=dt.UTC)}
 
 
 def assert_rest_headers(request: httpx.Request, token: str = TOKEN, version: str = "202601") -> None:
@@ -59,9 +55,9 @@ def test_little_text_escapes_reserved_characters_but_keeps_hashtags():
         "No. \\# 5, https://x.example/a\\#b, #UMKM\\_Kota")
 
 
-async def test_text_post_body_headers_and_result():
+async def test_text_post_body_headers_and_result(post_factory):
     rec = Recorder({("POST", "/rest/posts"): created()})
-    result = await make(rec).publish(post())
+    result = await make(rec).publish(post_factory())
     (request,) = rec.sent
     assert str(request.url) == f"{BASE}/rest/posts"
     assert_rest_headers(request)
@@ -78,21 +74,21 @@ async def test_text_post_body_headers_and_result():
     assert result.remote_url == f"https://www.linkedin.com/feed/update/{URN}"
 
 
-async def test_api_version_option_overrides_the_constant():
+async def test_api_version_option_overrides_the_constant(post_factory):
     rec = Recorder({("POST", "/rest/posts"): created()})
-    await make(rec, API_VERSION="202608").publish(post())
+    await make(rec, API_VERSION="202608").publish(post_factory())
     assert_rest_headers(rec.sent[0], version="202608")
 
 
-async def test_link_becomes_an_article_with_title_and_description():
+async def test_link_becomes_an_article_with_title_and_description(post_factory):
     rec = Recorder({("POST", "/rest/posts"): created()})
-    await make(rec).publish(post(link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit"))
+    await make(rec).publish(post_factory(link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit"))
     body = json.loads(rec.sent[0].content)
     assert body["content"] == {"article": {"source": "https://umkm.example/kue", "title": "Kue Lapis",
                                            "description": "Kue lapis legit"}}
 
 
-async def test_image_is_initialized_put_and_attached(tmp_path):
+async def test_image_is_initialized_put_and_attached(post_factory, tmp_path):
     img = tmp_path / "kue.jpg"
     img.write_bytes(b"\xff\xd8\xff\xe0" + b"1" * 50)
     init = {"value": {"uploadUrlExpiresAt": 1787400000000, "uploadUrl": f"{BASE}/dms-uploads/sp/abc123/0",
@@ -100,7 +96,7 @@ async def test_image_is_initialized_put_and_attached(tmp_path):
     rec = Recorder({("POST", "/rest/images"): httpx.Response(200, json=init),
                     ("PUT", "/dms-uploads/sp/abc123/0"): httpx.Response(201),
                     ("POST", "/rest/posts"): created()})
-    result = await make(rec).publish(post(text="Kue lapis legit", link="https://umkm.example/kue", title="Kue",
+    result = await make(rec).publish(post_factory(text="Kue lapis legit", link="https://umkm.example/kue", title="Kue",
                                           image=Media.from_path(img, alt_text="Kue lapis")))
     init_req, put_req, post_req = rec.sent
     assert init_req.url.params["action"] == "initializeUpload"
@@ -116,7 +112,7 @@ async def test_image_is_initialized_put_and_attached(tmp_path):
     assert result.remote_id == URN
 
 
-async def test_image_put_timeout_is_transient_and_nothing_is_posted(tmp_path):
+async def test_image_put_timeout_is_transient_and_nothing_is_posted(post_factory, tmp_path):
     img = tmp_path / "kue.jpg"
     img.write_bytes(b"\xff\xd8\xff\xe0")
     init = {"value": {"uploadUrl": f"{BASE}/up/1", "image": "urn:li:image:1"}}
@@ -126,18 +122,18 @@ async def test_image_put_timeout_is_transient_and_nothing_is_posted(tmp_path):
 
     rec = Recorder({("POST", "/rest/images"): httpx.Response(200, json=init), ("PUT", "/up/1"): put_timeout})
     with pytest.raises(errors.Transient):
-        await make(rec).publish(post(image=Media.from_path(img)))
+        await make(rec).publish(post_factory(image=Media.from_path(img)))
     assert [r.url.path for r in rec.sent] == ["/rest/images", "/up/1"]
 
 
-async def test_duplicate_post_names_the_existing_urn():
+async def test_duplicate_post_names_the_existing_urn(post_factory):
     body = {"errorDetailType": "com.linkedin.common.error.BadRequest",
             "message": f"com.linkedin.content.common.exception.BadRequestResponseException: Content is a duplicate of {URN}",
             "errorDetails": {"inputErrors": [{"description": "Duplicate post is detected", "input": {},
                                               "code": "DUPLICATE_POST"}]}, "status": 422}
     rec = Recorder({("POST", "/rest/posts"): httpx.Response(422, json=body)})
     with pytest.raises(errors.Duplicate) as info:
-        await make(rec).publish(post())
+        await make(rec).publish(post_factory())
     assert info.value.remote_id == URN
     assert info.value.remote_url == f"https://www.linkedin.com/feed/update/{URN}"
 
@@ -161,27 +157,27 @@ async def test_duplicate_post_names_the_existing_urn():
         (httpx.Response(504, text="Gateway Timeout"), errors.UnknownOutcome),
     ],
 )
-async def test_errors_map_to_typed_errors(response, expected):
+async def test_errors_map_to_typed_errors(post_factory, response, expected):
     rec = Recorder({("POST", "/rest/posts"): response})
     with pytest.raises(expected) as info:
-        await make(rec).publish(post())
+        await make(rec).publish(post_factory())
     assert type(info.value) is expected
     assert info.value.status == response.status_code
     assert "SECRET" not in str(info.value)
 
 
-async def test_401_message_names_the_linkedin_code():
+async def test_401_message_names_the_linkedin_code(post_factory):
     body = {"status": 401, "serviceErrorCode": 65602, "code": "EXPIRED_ACCESS_TOKEN", "message": "expired"}
     rec = Recorder({("POST", "/rest/posts"): httpx.Response(401, json=body)})
     with pytest.raises(errors.AuthError, match="EXPIRED_ACCESS_TOKEN"):
-        await make(rec).publish(post())
+        await make(rec).publish(post_factory())
 
 
 def _too_many() -> httpx.Response:
     return httpx.Response(429, json={"status": 429, "message": "Too Many Requests"})
 
 
-async def test_429_without_header_backs_off_minutes_growing_while_429s_continue():
+async def test_429_without_header_backs_off_minutes_growing_while_429s_continue(post_factory):
     state = MemoryState()  # the channel's stored state, shared by every attempt
 
     def attempt(handler) -> LinkedInAdapter:
@@ -193,30 +189,30 @@ async def test_429_without_header_backs_off_minutes_growing_while_429s_continue(
         waits = []
         for _ in range(7):
             with pytest.raises(errors.RateLimited) as info:
-                await attempt(Recorder({("POST", "/rest/posts"): _too_many()})).publish(post())
+                await attempt(Recorder({("POST", "/rest/posts"): _too_many()})).publish(post_factory())
             waits.append(info.value.retry_at - NOW)
         assert waits == [dt.timedelta(minutes=m) for m in (5, 10, 20, 40, 80, 120, 120)]
         # a success ends the streak: the next 429 waits 5 minutes again
         adapter = attempt(Recorder({("POST", "/rest/posts"): [created(), _too_many()]}))
-        await adapter.publish(post())
+        await adapter.publish(post_factory())
         assert adapter.ctx.state.get("rate_limited_in_a_row") is None
         with pytest.raises(errors.RateLimited) as info:
-            await adapter.publish(post())
+            await adapter.publish(post_factory())
         assert info.value.retry_at == NOW + dt.timedelta(minutes=5)
 
 
 @time_machine.travel(dt.datetime(2026, 8, 22, 23, 58, tzinfo=dt.UTC), tick=False)
-async def test_429_backoff_never_waits_past_utc_midnight_when_the_quotas_reset():
+async def test_429_backoff_never_waits_past_utc_midnight_when_the_quotas_reset(post_factory):
     with pytest.raises(errors.RateLimited) as info:
-        await make(Recorder({("POST", "/rest/posts"): _too_many()})).publish(post())
+        await make(Recorder({("POST", "/rest/posts"): _too_many()})).publish(post_factory())
     assert info.value.retry_at == dt.datetime(2026, 8, 23, 0, 0, tzinfo=dt.UTC)
 
 
-async def test_retired_linkedin_version_pauses_the_channel_naming_the_setting(tmp_path):
+async def test_retired_linkedin_version_pauses_the_channel_naming_the_setting(post_factory, tmp_path):
     retired = {"status": 426, "code": "NONEXISTENT_VERSION", "message": "Requested version 202601 is not active"}
     rec = Recorder({("POST", "/rest/posts"): httpx.Response(426, json=retired)})
     with pytest.raises(errors.ConfigError) as info:
-        await make(rec).publish(post())
+        await make(rec).publish(post_factory())
     message = str(info.value)
     assert "PROMO_CHANNEL_LI_API_VERSION" in message and "202601" in message and "SECRET" not in message
     # the image step meets it first: same answer, nothing is posted
@@ -224,7 +220,7 @@ async def test_retired_linkedin_version_pauses_the_channel_naming_the_setting(tm
     img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
     rec = Recorder({("POST", "/rest/images"): httpx.Response(426, json=retired)})
     with pytest.raises(errors.ConfigError, match="PROMO_CHANNEL_LI_API_VERSION"):
-        await make(rec).publish(post(image=Media.from_path(img)))
+        await make(rec).publish(post_factory(image=Media.from_path(img)))
     assert [r.url.path for r in rec.sent] == ["/rest/images"]
     rec = Recorder({("GET", f"/rest/organizations/{ORG}"): httpx.Response(426, json=retired)})
     with pytest.raises(errors.ConfigError, match="PROMO_CHANNEL_LI_API_VERSION"):
@@ -244,10 +240,10 @@ def test_the_3000_limit_counts_the_text_after_escaping():
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_429_with_retry_after_uses_it():
+async def test_429_with_retry_after_uses_it(post_factory):
     rec = Recorder({("POST", "/rest/posts"): httpx.Response(429, headers={"Retry-After": "120"}, json={})})
     with pytest.raises(errors.RateLimited) as info:
-        await make(rec).publish(post())
+        await make(rec).publish(post_factory())
     assert info.value.retry_at == NOW + dt.timedelta(seconds=120)
 
 
@@ -257,12 +253,12 @@ def _token_answer(request: httpx.Request) -> httpx.Response:
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_token_near_expiry_is_refreshed_first_and_stored():
+async def test_token_near_expiry_is_refreshed_first_and_stored(post_factory):
     state = {"access_token": "SECRET-old-access",
              "access_token_expires_at": (NOW + dt.timedelta(hours=3)).isoformat()}
     rec = Recorder({("POST", "/oauth/v2/accessToken"): _token_answer, ("POST", "/rest/posts"): created()})
     adapter = make(rec, state=state, ACCESS_TOKEN=None, **REFRESH)
-    await adapter.publish(post())
+    await adapter.publish(post_factory())
     refresh, create = rec.sent
     assert str(refresh.url) == f"{BASE}/oauth/v2/accessToken"
     assert urllib.parse.parse_qs(refresh.content.decode()) == {
@@ -278,40 +274,40 @@ async def test_token_near_expiry_is_refreshed_first_and_stored():
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_fresh_stored_token_is_used_without_refresh_and_refresh_token_from_state_wins():
+async def test_fresh_stored_token_is_used_without_refresh_and_refresh_token_from_state_wins(post_factory):
     state = {"access_token": "SECRET-stored", "access_token_expires_at": (NOW + dt.timedelta(days=30)).isoformat(),
              "refresh_token": "SECRET-stored-refresh"}
     rec = Recorder({("POST", "/rest/posts"): created()})
-    await make(rec, state=state, **REFRESH).publish(post())
+    await make(rec, state=state, **REFRESH).publish(post_factory())
     assert_rest_headers(rec.sent[0], token="SECRET-stored")
 
 
-async def test_401_with_refresh_credentials_refreshes_once_and_retries():
+async def test_401_with_refresh_credentials_refreshes_once_and_retries(post_factory):
     expired = httpx.Response(401, json={"status": 401, "code": "EXPIRED_ACCESS_TOKEN", "message": "expired"})
     rec = Recorder({("POST", "/rest/posts"): [expired, created()], ("POST", "/oauth/v2/accessToken"): _token_answer})
     adapter = make(rec, **REFRESH)
-    result = await adapter.publish(post())
+    result = await adapter.publish(post_factory())
     assert [r.url.path for r in rec.sent] == ["/rest/posts", "/oauth/v2/accessToken", "/rest/posts"]
     assert_rest_headers(rec.sent[2], token="SECRET-new-access")
     assert result.remote_id == URN and adapter.ctx.state.get("access_token") == "SECRET-new-access"
 
 
-async def test_failed_refresh_is_auth_error_with_reason_and_no_secret():
+async def test_failed_refresh_is_auth_error_with_reason_and_no_secret(post_factory):
     bad = httpx.Response(400, json={"error": "invalid_request",
                                     "error_description": "The provided refresh token is invalid: SECRET-refresh"})
     rec = Recorder({("POST", "/oauth/v2/accessToken"): bad})
     with pytest.raises(errors.AuthError) as info:
-        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post())
+        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post_factory())
     message = str(info.value)
     assert "token refresh failed" in message and "invalid_request" in message
     assert "SECRET" not in message
     assert [r.url.path for r in rec.sent] == ["/oauth/v2/accessToken"]
 
 
-async def test_refresh_server_error_is_transient():
+async def test_refresh_server_error_is_transient(post_factory):
     rec = Recorder({("POST", "/oauth/v2/accessToken"): httpx.Response(503, text="unavailable")})
     with pytest.raises(errors.Transient):
-        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post())
+        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post_factory())
 
 
 def test_options_accept_a_token_or_refresh_credentials():
@@ -332,11 +328,11 @@ def _ms(when: dt.datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-async def test_reconcile_finds_the_post_by_commentary():
+async def test_reconcile_finds_the_post_by_commentary(post_factory):
     mine = {"id": URN, "author": AUTHOR, "commentary": little_text(TEXT), "createdAt": _ms(NOW)}
     other = {"id": "urn:li:share:1", "author": AUTHOR, "commentary": "lain", "createdAt": _ms(NOW)}
     rec = _listing([other, mine])
-    result = await make(rec).reconcile(post())
+    result = await make(rec).reconcile(post_factory())
     assert result is not None and result.remote_id == URN
     request = rec.sent[0]
     assert_rest_headers(request)
@@ -344,18 +340,18 @@ async def test_reconcile_finds_the_post_by_commentary():
     assert request.url.params["q"] == "author" and request.url.params["sortBy"] == "CREATED"
 
 
-async def test_reconcile_none_when_the_list_reaches_back_before_the_post():
+async def test_reconcile_none_when_the_list_reaches_back_before_the_post(post_factory):
     old = {"id": "urn:li:share:1", "commentary": "lama", "createdAt": _ms(NOW - dt.timedelta(days=3))}
-    assert await make(_listing([old] * 10)).reconcile(post()) is None
+    assert await make(_listing([old] * 10)).reconcile(post_factory()) is None
 
 
-async def test_reconcile_unknown_when_list_is_forbidden_or_too_new():
+async def test_reconcile_unknown_when_list_is_forbidden_or_too_new(post_factory):
     forbidden = Recorder({("GET", "/rest/posts"): httpx.Response(403, json={"status": 403, "code": "ACCESS_DENIED"})})
     with pytest.raises(errors.UnknownOutcome):
-        await make(forbidden).reconcile(post())
+        await make(forbidden).reconcile(post_factory())
     newer = {"id": "urn:li:share:2", "commentary": "baru", "createdAt": _ms(NOW)}
     with pytest.raises(errors.UnknownOutcome):
-        await make(_listing([newer] * 10)).reconcile(post())
+        await make(_listing([newer] * 10)).reconcile(post_factory())
 
 
 async def test_check_reads_the_organization():
@@ -375,8 +371,8 @@ async def test_check_with_revoked_token_is_auth_error():
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_refresh_rate_limited_is_rate_limited_not_auth():
+async def test_refresh_rate_limited_is_rate_limited_not_auth(post_factory):
     rec = Recorder({("POST", "/oauth/v2/accessToken"): httpx.Response(429, json={})})
     with pytest.raises(errors.RateLimited) as info:
-        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post())
+        await make(rec, ACCESS_TOKEN=None, **REFRESH).publish(post_factory())
     assert info.value.retry_at == NOW + dt.timedelta(minutes=5)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from scheduler import errors
-from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.mastodon import MastodonAdapter, plain_text
 from tests.helpers import Recorder
 from tests.platforms.multipart_util import form_parts
@@ -42,12 +42,8 @@ def make(handler, state=None, **options) -> MastodonAdapter:
     return MastodonAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11", text=TEXT,
-                link="https://umkm.example/kue", title="Kue Lapis", description="Kue lapis legit",
-                created_at=dt.datetime(2026, 8, 22, 0, 55, tzinfo=dt.UTC))
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"text": TEXT, "link": "https://umkm.example/kue", "title": "Kue Lapis",
+                 "description": "Kue lapis legit", "created_at": dt.datetime(2026, 8, 22, 0, 55, tzinfo=dt.UTC)}
 
 
 @pytest.fixture
@@ -57,9 +53,9 @@ def image(tmp_path):
     return Media.from_path(path, alt_text="Kue lapis di atas piring")
 
 
-async def test_text_post_sends_status_with_idempotency_key():
+async def test_text_post_sends_status_with_idempotency_key(post_factory):
     rec = Recorder({("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
-    result = await make(rec, LANGUAGE="id", VISIBILITY="unlisted").publish(post())
+    result = await make(rec, LANGUAGE="id", VISIBILITY="unlisted").publish(post_factory())
     (request,) = rec.sent
     assert str(request.url) == f"{BASE}/api/v1/statuses"
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
@@ -70,18 +66,18 @@ async def test_text_post_sends_status_with_idempotency_key():
     assert result.remote_url == "https://mastodon.example/@kota/110000000000000001"
 
 
-async def test_link_missing_from_text_is_appended_so_the_server_makes_a_card():
+async def test_link_missing_from_text_is_appended_so_the_server_makes_a_card(post_factory):
     rec = Recorder({("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
-    await make(rec).publish(post(text="Kue lapis legit #UMKM"))
+    await make(rec).publish(post_factory(text="Kue lapis legit #UMKM"))
     body = json.loads(rec.sent[0].content)
     assert body == {"status": "Kue lapis legit #UMKM\n\nhttps://umkm.example/kue", "visibility": "public"}
 
 
-async def test_image_uploaded_synchronously_then_attached(image):
+async def test_image_uploaded_synchronously_then_attached(post_factory, image):
     media = {"id": "22348641", "type": "image", "url": "https://files.example/kue.png", "description": "x"}
     rec = Recorder({("POST", "/api/v2/media"): httpx.Response(200, json=media),
                     ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
-    result = await make(rec).publish(post(image=image))
+    result = await make(rec).publish(post_factory(image=image))
     upload, create = rec.sent
     assert str(upload.url) == f"{BASE}/api/v2/media"
     assert upload.headers["authorization"] == f"Bearer {TOKEN}"
@@ -93,7 +89,7 @@ async def test_image_uploaded_synchronously_then_attached(image):
     assert result.remote_id == "110000000000000001"
 
 
-async def test_image_202_is_polled_until_url_is_set(image):
+async def test_image_202_is_polled_until_url_is_set(post_factory, image):
     pending = {"id": "22348641", "type": "image", "url": None}
     done = {**pending, "url": "https://files.example/kue.png"}
     rec = Recorder({
@@ -102,37 +98,37 @@ async def test_image_202_is_polled_until_url_is_set(image):
                                             httpx.Response(200, json=done)],
         ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS),
     })
-    await make(rec).publish(post(image=image))
+    await make(rec).publish(post_factory(image=image))
     assert [(r.method, r.url.path) for r in rec.sent] == [
         ("POST", "/api/v2/media"), ("GET", "/api/v1/media/22348641"), ("GET", "/api/v1/media/22348641"),
         ("GET", "/api/v1/media/22348641"), ("POST", "/api/v1/statuses")]
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in rec.sent)
 
 
-async def test_media_still_processing_after_the_attempts_is_transient_and_no_status_is_sent(image):
+async def test_media_still_processing_after_the_attempts_is_transient_and_no_status_is_sent(post_factory, image):
     pending = {"id": "22348641", "type": "image", "url": None}
     rec = Recorder({("POST", "/api/v2/media"): httpx.Response(202, json=pending),
                     ("GET", "/api/v1/media/22348641"): lambda r: httpx.Response(206, json=pending)})
     with pytest.raises(errors.Transient, match="still processing"):
-        await make(rec, POLL_ATTEMPTS="3").publish(post(image=image))
+        await make(rec, POLL_ATTEMPTS="3").publish(post_factory(image=image))
     assert [r.method for r in rec.sent] == ["POST", "GET", "GET", "GET"]
 
 
-async def test_media_upload_timeout_is_transient_because_nothing_was_posted(image):
+async def test_media_upload_timeout_is_transient_because_nothing_was_posted(post_factory, image):
     def handler(request):
         raise httpx.ReadTimeout("timed out", request=request)
 
     with pytest.raises(errors.Transient) as info:
-        await make(handler).publish(post(image=image))
+        await make(handler).publish(post_factory(image=image))
     assert TOKEN not in str(info.value)
 
 
-async def test_status_timeout_is_unknown_outcome():
+async def test_status_timeout_is_unknown_outcome(post_factory):
     def handler(request):
         raise httpx.ReadTimeout("timed out", request=request)
 
     with pytest.raises(errors.UnknownOutcome):
-        await make(handler).publish(post())
+        await make(handler).publish(post_factory())
 
 
 @pytest.mark.parametrize(
@@ -150,10 +146,10 @@ async def test_status_timeout_is_unknown_outcome():
         (httpx.Response(504, text="Gateway Timeout"), errors.UnknownOutcome, "HTTP 504"),
     ],
 )
-async def test_status_errors_map_to_typed_errors(response, expected, text):
+async def test_status_errors_map_to_typed_errors(post_factory, response, expected, text):
     rec = Recorder({("POST", "/api/v1/statuses"): response})
     with pytest.raises(expected) as info:
-        await make(rec).publish(post())
+        await make(rec).publish(post_factory())
     assert type(info.value) is expected
     assert text in str(info.value)
     assert "SECRET" not in str(info.value)
@@ -167,20 +163,20 @@ async def test_status_errors_map_to_typed_errors(response, expected, text):
         ("2026-08-22T10:05:30.250+07:00", dt.datetime(2026, 8, 22, 3, 5, 30, 250000, tzinfo=dt.UTC)),
     ],
 )
-async def test_429_retry_at_is_the_iso_reset_header(reset, expected):
+async def test_429_retry_at_is_the_iso_reset_header(post_factory, reset, expected):
     headers = {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
     rec = Recorder({("POST", "/api/v1/statuses"): httpx.Response(429, headers=headers,
                                                                  json={"error": "Too many requests"})})
     with pytest.raises(errors.RateLimited) as info:
-        await make(rec).publish(post())
+        await make(rec).publish(post_factory())
     assert info.value.retry_at == expected
     assert info.value.retry_at.utcoffset() == dt.timedelta(0)
 
 
-async def test_media_upload_422_is_rejected_content(image):
+async def test_media_upload_422_is_rejected_content(post_factory, image):
     rec = Recorder({("POST", "/api/v2/media"): httpx.Response(422, json={"error": "File type of image/png is not supported"})})
     with pytest.raises(errors.RejectedContent, match="not supported"):
-        await make(rec).publish(post(image=image))
+        await make(rec).publish(post_factory(image=image))
 
 
 def test_rules_use_the_instance_limit_from_state_and_mastodon_counting():
@@ -241,10 +237,10 @@ def _reconcile_routes(statuses):
                      ("GET", "/api/v1/accounts/109000000000000001/statuses"): httpx.Response(200, json=statuses)})
 
 
-async def test_reconcile_finds_the_status():
+async def test_reconcile_finds_the_status(post_factory):
     other = {**STATUS, "id": "110000000000000002", "content": "<p>lain</p>", "created_at": "2026-08-22T02:00:00Z"}
     rec = _reconcile_routes([other, STATUS])
-    result = await make(rec).reconcile(post())
+    result = await make(rec).reconcile(post_factory())
     assert result is not None and result.remote_id == "110000000000000001"
     assert result.remote_url == STATUS["url"]
     listing = rec.sent[1]
@@ -252,27 +248,27 @@ async def test_reconcile_finds_the_status():
     assert listing.url.params["exclude_replies"] == "true" and listing.url.params["exclude_reblogs"] == "true"
 
 
-async def test_reconcile_none_when_the_list_reaches_back_before_the_post():
+async def test_reconcile_none_when_the_list_reaches_back_before_the_post(post_factory):
     old = {**STATUS, "id": "1", "content": "<p>lama</p>", "created_at": "2026-08-20T00:00:00Z"}
-    assert await make(_reconcile_routes([old] * 40)).reconcile(post()) is None
-    assert await make(_reconcile_routes([])).reconcile(post()) is None
+    assert await make(_reconcile_routes([old] * 40)).reconcile(post_factory()) is None
+    assert await make(_reconcile_routes([])).reconcile(post_factory()) is None
 
 
-async def test_reconcile_cannot_tell_when_many_newer_statuses():
+async def test_reconcile_cannot_tell_when_many_newer_statuses(post_factory):
     newer = {**STATUS, "id": "2", "content": "<p>baru</p>", "created_at": "2026-08-22T05:00:00Z"}
     rec = _reconcile_routes([newer] * 40)
     with pytest.raises(errors.UnknownOutcome, match="more than 200 newer statuses"):
-        await make(rec).reconcile(post())
+        await make(rec).reconcile(post_factory())
     assert len(rec.sent) == 1 + 5  # verify_credentials, then five pages
 
 
-async def test_reconcile_server_error_is_unknown_outcome():
+async def test_reconcile_server_error_is_unknown_outcome(post_factory):
     rec = Recorder({("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(502, text="Bad Gateway")})
     with pytest.raises(errors.UnknownOutcome):
-        await make(rec).reconcile(post())
+        await make(rec).reconcile(post_factory())
 
 
-async def test_reconcile_pages_back_until_it_passes_the_first_attempt():
+async def test_reconcile_pages_back_until_it_passes_the_first_attempt(post_factory):
     # A busy account: 40 newer statuses, then ours on the next page (max_id = the last id seen).
     newer = [{**STATUS, "id": str(200 - i), "content": "<p>baru</p>", "created_at": "2026-08-22T05:00:00Z"}
              for i in range(40)]
@@ -281,10 +277,10 @@ async def test_reconcile_pages_back_until_it_passes_the_first_attempt():
     rec = Recorder({("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(200, json=account),
                     ("GET", "/api/v1/accounts/109000000000000001/statuses"):
                         lambda r: httpx.Response(200, json=pages[r.url.params.get("max_id")])})
-    result = await make(rec).reconcile(post())
+    result = await make(rec).reconcile(post_factory())
     assert result is not None and result.remote_id == STATUS["id"]
     # Measured from the first attempt, not the post's creation days before.
-    old_post = post(created_at=dt.datetime(2026, 8, 1, tzinfo=dt.UTC),
+    old_post = post_factory(created_at=dt.datetime(2026, 8, 1, tzinfo=dt.UTC),
                     attempted_at=dt.datetime(2026, 8, 22, 0, 55, tzinfo=dt.UTC))
     older = {**STATUS, "id": "1", "content": "<p>lama</p>", "created_at": "2026-08-21T00:00:00Z"}
     assert await make(_reconcile_routes([older] * 40)).reconcile(old_post) is None
@@ -307,48 +303,48 @@ def nodeinfo_routes(name: str, version: str = "", instance_version: str | None =
 
 @pytest.mark.parametrize(("name", "honours"), [("mastodon", True), ("gotosocial", False), ("takahe", False),
                                                ("pixelfed", False), ("pleroma", False)])
-async def test_software_is_detected_before_the_first_status_and_decides_the_key_window(name, honours):
+async def test_software_is_detected_before_the_first_status_and_decides_the_key_window(post_factory, name, honours):
     rec = Recorder({**nodeinfo_routes(name, "0.17.3"), ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
     adapter = make(rec, state={})
-    await adapter.publish(post())
+    await adapter.publish(post_factory())
     assert [r.url.path for r in rec.sent] == ["/.well-known/nodeinfo", "/nodeinfo/2.0", "/api/v1/statuses"]
     assert adapter.ctx.state.get("software") == name
     rules = MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state)
     assert rules.idempotent_for == (dt.timedelta(hours=1) if honours else None)
     assert rules.can_reconcile
-    await adapter.publish(post())  # known now: not asked again
+    await adapter.publish(post_factory())  # known now: not asked again
     assert [r.url.path for r in rec.sent][3:] == ["/api/v1/statuses"]
 
 
 @pytest.mark.parametrize(("version", "software"), [
     ("4.2.10", "mastodon"), ("2.7.2 (compatible; Pleroma 2.5.0)", "pleroma"),
     ("3.5.3 (compatible; Pixelfed 0.12.3)", "pixelfed"), ("", "unknown")])
-async def test_without_nodeinfo_the_instance_version_names_the_software(version, software):
+async def test_without_nodeinfo_the_instance_version_names_the_software(post_factory, version, software):
     rec = Recorder({("GET", "/.well-known/nodeinfo"): httpx.Response(404, json={"error": "Not found"}),
                     ("GET", "/api/v1/instance"): httpx.Response(200, json={"version": version}),
                     ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
     adapter = make(rec, state={})
-    await adapter.publish(post())
+    await adapter.publish(post_factory())
     assert adapter.ctx.state.get("software") == software
     assert MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).idempotent == (software == "mastodon")
 
 
-async def test_a_server_that_cannot_be_asked_is_not_trusted_and_asked_again_next_time():
+async def test_a_server_that_cannot_be_asked_is_not_trusted_and_asked_again_next_time(post_factory):
     def handler(request):
         if request.url.path == "/api/v1/statuses":
             return httpx.Response(200, json=STATUS)
         raise httpx.ConnectError("refused", request=request)
 
     adapter = make(handler, state={})
-    assert (await adapter.publish(post())).remote_id == STATUS["id"]
+    assert (await adapter.publish(post_factory())).remote_id == STATUS["id"]
     assert adapter.ctx.state.get("software") is None
     assert not MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).idempotent
 
 
-async def test_idempotency_option_overrides_the_detected_software():
+async def test_idempotency_option_overrides_the_detected_software(post_factory):
     rec = Recorder({("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
     adapter = make(rec, state={"software": "gotosocial"}, IDEMPOTENCY="mastodon")
-    await adapter.publish(post())
+    await adapter.publish(post_factory())
     assert [r.url.path for r in rec.sent] == ["/api/v1/statuses"]  # no detection when told
     assert MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).idempotent_for == dt.timedelta(hours=1)
     rules = MastodonAdapter.rules_for({"IDEMPOTENCY": "none"}, MemoryState({"software": "mastodon"}))
@@ -357,8 +353,8 @@ async def test_idempotency_option_overrides_the_detected_software():
     assert any("IDEMPOTENCY must be one of mastodon, none" in p for p in problems)
 
 
-async def test_media_upload_5xx_is_transient_because_no_status_was_made(image):
+async def test_media_upload_5xx_is_transient_because_no_status_was_made(post_factory, image):
     rec = Recorder({("POST", "/api/v2/media"): httpx.Response(503, text="Service Unavailable")})
     with pytest.raises(errors.Transient) as info:
-        await make(rec).publish(post(image=image))
+        await make(rec).publish(post_factory(image=image))
     assert type(info.value) is errors.Transient

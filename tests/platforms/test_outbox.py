@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from scheduler.platforms import outbox
-from scheduler.platforms.base import ChannelContext, ReadyPost
+from scheduler.platforms.base import ChannelContext
 from scheduler.platforms.outbox import OutboxAdapter
 
 
@@ -15,11 +16,16 @@ def adapter(path) -> OutboxAdapter:
     return OutboxAdapter(ChannelContext("outbox", {"PATH": str(path)}), httpx.AsyncClient())
 
 
-def post(key: str, n: int = 1) -> ReadyPost:
-    return ReadyPost(post_id=n, idempotency_key=key, text=f"Promo UMKM #{n}", link="https://umkm.example")
+POST_DEFAULTS = {"link": "https://umkm.example"}
 
 
-async def test_each_post_is_one_line_and_a_repeat_is_the_same_line(tmp_path):
+@pytest.fixture
+def post(post_factory):
+    """Post number ``n`` with idempotency key ``key``."""
+    return lambda key, n=1: post_factory(post_id=n, idempotency_key=key, text=f"Promo UMKM #{n}")
+
+
+async def test_each_post_is_one_line_and_a_repeat_is_the_same_line(post, tmp_path):
     path = tmp_path / "outbox.jsonl"
     a = adapter(path)
     first = await a.publish(post("k1", 1))
@@ -31,7 +37,7 @@ async def test_each_post_is_one_line_and_a_repeat_is_the_same_line(tmp_path):
     assert lines[0]["text"] == "Promo UMKM #1" and lines[0]["link"] == "https://umkm.example"
 
 
-async def test_lines_written_by_another_process_are_seen(tmp_path):
+async def test_lines_written_by_another_process_are_seen(post, tmp_path):
     path = tmp_path / "outbox.jsonl"
     a = adapter(path)
     await a.publish(post("k1", 1))
@@ -44,7 +50,7 @@ async def test_lines_written_by_another_process_are_seen(tmp_path):
     assert await a.reconcile(post("k3", 3)) is None
 
 
-async def test_a_replaced_file_is_read_again(tmp_path):
+async def test_a_replaced_file_is_read_again(post, tmp_path):
     path = tmp_path / "outbox.jsonl"
     a = adapter(path)
     await a.publish(post("k1", 1))
@@ -53,7 +59,7 @@ async def test_a_replaced_file_is_read_again(tmp_path):
     assert (await a.publish(post("k1", 1))).remote_id == "1"
 
 
-async def test_only_new_bytes_are_read(tmp_path, monkeypatch):
+async def test_only_new_bytes_are_read(post, tmp_path, monkeypatch):
     path = tmp_path / "outbox.jsonl"
     a = adapter(path)
     for i in range(50):

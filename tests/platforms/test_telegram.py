@@ -17,9 +17,10 @@ import pytest
 import time_machine
 
 from scheduler import errors
-from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.telegram import TelegramAdapter, to_html
 from scheduler.redact import RedactingFilter
+from tests.platforms.conftest import make_post
 
 TOKEN = "123456789:SECRET-telegram-token-abcdef"
 NOW = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -56,11 +57,7 @@ def make(fake: FakeBotApi, **options: str) -> TelegramAdapter:
     return TelegramAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(fake)))
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11", text=TEXT,
-                link="https://umkm.example/kue", title="Kue Lapis")
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"text": TEXT, "link": "https://umkm.example/kue", "title": "Kue Lapis"}
 
 
 def no_secret(exc: BaseException) -> None:
@@ -121,9 +118,9 @@ def multipart_fields(request: httpx.Request) -> dict[str, tuple[str | None, str,
 # --- publishing --------------------------------------------------------------------
 
 
-async def test_text_post_is_send_message_with_html_and_a_link_preview():
+async def test_text_post_is_send_message_with_html_and_a_link_preview(post_factory):
     fake = FakeBotApi(message())
-    result = await make(fake).publish(post())
+    result = await make(fake).publish(make_post(POST_DEFAULTS))
     [request] = fake.requests
     assert request.method == "POST"
     assert str(request.url) == f"https://api.telegram.org/bot{TOKEN}/sendMessage"
@@ -137,10 +134,10 @@ async def test_text_post_is_send_message_with_html_and_a_link_preview():
 
 @pytest.mark.parametrize("name", ["Kue_Lapis *Spesial* [Promo]", "Bolu <Pandan> & Kopi \"Mantap\" 5>3",
                                   "A_b*c[d](e)~f`g>h#i+j-k=l|m{n}o.p!q &amp; literally"])
-async def test_special_characters_arrive_exactly_as_typed(name):
+async def test_special_characters_arrive_exactly_as_typed(post_factory, name):
     fake = FakeBotApi(message())
     text = f"{name} cuma Rp 25.000! https://umkm.example/kue?a=1&b=2 😋"
-    await make(fake).publish(post(text=text, link="https://umkm.example/kue?a=1&b=2"))
+    await make(fake).publish(post_factory(text=text, link="https://umkm.example/kue?a=1&b=2"))
     sent = json.loads(fake.requests[0].content)
     assert sent["parse_mode"] == "HTML"
     assert rendered(sent["text"]) == text
@@ -151,46 +148,46 @@ def test_to_html_escapes_only_what_telegram_needs():
     assert to_html('a < b & c > "d"') == 'a &lt; b &amp; c &gt; "d"'
 
 
-async def test_link_missing_from_the_text_is_appended():
+async def test_link_missing_from_the_text_is_appended(post_factory):
     fake = FakeBotApi(message())
-    await make(fake).publish(post(text="Kue Lapis hari ini"))
+    await make(fake).publish(post_factory(text="Kue Lapis hari ini"))
     assert json.loads(fake.requests[0].content)["text"] == "Kue Lapis hari ini\nhttps://umkm.example/kue"
 
 
-async def test_link_preview_can_be_disabled_and_notifications_silenced():
+async def test_link_preview_can_be_disabled_and_notifications_silenced(post_factory):
     fake = FakeBotApi(message())
-    await make(fake, LINK_PREVIEW="false", DISABLE_NOTIFICATION="true").publish(post())
+    await make(fake, LINK_PREVIEW="false", DISABLE_NOTIFICATION="true").publish(post_factory())
     body = json.loads(fake.requests[0].content)
     assert body["link_preview_options"] == {"is_disabled": True}
     assert body["disable_notification"] is True
 
 
-async def test_numeric_chat_id_is_sent_as_a_number_and_linked_by_internal_id():
+async def test_numeric_chat_id_is_sent_as_a_number_and_linked_by_internal_id(post_factory):
     fake = FakeBotApi(message(77, chat={"id": -1001234567890, "title": "Privat", "type": "channel"}))
-    result = await make(fake, CHAT_ID="-1001234567890").publish(post())
+    result = await make(fake, CHAT_ID="-1001234567890").publish(post_factory())
     assert json.loads(fake.requests[0].content)["chat_id"] == -1001234567890
     assert result.remote_url == "https://t.me/c/1234567890/77"
 
 
-async def test_public_chat_configured_by_id_is_linked_by_its_username():
+async def test_public_chat_configured_by_id_is_linked_by_its_username(post_factory):
     fake = FakeBotApi(message(78))
-    result = await make(fake, CHAT_ID="-1001234567890").publish(post())
+    result = await make(fake, CHAT_ID="-1001234567890").publish(post_factory())
     assert result.remote_url == "https://t.me/umkmbalikpapan/78"
 
 
-async def test_basic_group_has_no_message_link():
+async def test_basic_group_has_no_message_link(post_factory):
     fake = FakeBotApi(message(5, chat={"id": -4012345678, "title": "Grup", "type": "group"}))
-    result = await make(fake, CHAT_ID="-4012345678").publish(post())
+    result = await make(fake, CHAT_ID="-4012345678").publish(post_factory())
     assert result.remote_id == "5" and result.remote_url is None
 
 
-async def test_image_post_uploads_the_file_with_an_html_caption(tmp_path):
+async def test_image_post_uploads_the_file_with_an_html_caption(post_factory, tmp_path):
     img = tmp_path / "kue.jpg"
     img.write_bytes(b"\xff\xd8\xff\xe0" + b"kue" * 40)
     fake = FakeBotApi(message(322, photo=[{"file_id": "AgAC", "file_unique_id": "AQAD", "width": 90,
                                            "height": 90, "file_size": 1200}], caption=TEXT))
     text = "Kue_Lapis *Spesial* [Promo] <baru> & enak https://umkm.example/kue"
-    result = await make(fake).publish(post(text=text, image=Media.from_path(img)))
+    result = await make(fake).publish(post_factory(text=text, image=Media.from_path(img)))
     [request] = fake.requests
     assert str(request.url) == f"https://api.telegram.org/bot{TOKEN}/sendPhoto"
     assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
@@ -203,24 +200,24 @@ async def test_image_post_uploads_the_file_with_an_html_caption(tmp_path):
     assert result.remote_id == "322"
 
 
-async def test_image_without_a_local_file_is_sent_by_url(tmp_path):
+async def test_image_without_a_local_file_is_sent_by_url(post_factory, tmp_path):
     media = Media(path=tmp_path / "gone.jpg", mime="image/jpeg", size=100,
                   public_url="https://media.example/kue.jpg")
     fake = FakeBotApi(message())
-    await make(fake).publish(post(image=media))
+    await make(fake).publish(post_factory(image=media))
     assert json.loads(fake.requests[0].content) == {"chat_id": "@umkmbalikpapan",
                                                     "photo": "https://media.example/kue.jpg",
                                                     "caption": TEXT, "parse_mode": "HTML"}
 
 
-async def test_caption_is_counted_in_utf16_units_and_too_long_is_rejected_before_sending(tmp_path):
+async def test_caption_is_counted_in_utf16_units_and_too_long_is_rejected_before_sending(post_factory, tmp_path):
     img = tmp_path / "kue.png"
     img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 16)
     fake = FakeBotApi(message())
     fits = "😋" * 512  # 1,024 UTF-16 units, 512 code points
-    await make(fake).publish(post(text=fits, link=None, image=Media.from_path(img)))
+    await make(fake).publish(post_factory(text=fits, link=None, image=Media.from_path(img)))
     with pytest.raises(errors.RejectedContent, match="1026 UTF-16 units, over 1024"):
-        await make(fake).publish(post(text=fits + "!!", link=None, image=Media.from_path(img)))
+        await make(fake).publish(post_factory(text=fits + "!!", link=None, image=Media.from_path(img)))
     assert len(fake.requests) == 1
     assert TelegramAdapter.rules.text_rules(True)[0].limit == 1024
     assert TelegramAdapter.rules.text_rules(False)[0].limit == 4096
@@ -232,7 +229,7 @@ async def test_caption_is_counted_in_utf16_units_and_too_long_is_rejected_before
 async def raised(response: httpx.Response | Callable) -> errors.PublishError:
     fake = FakeBotApi(response)
     with pytest.raises(errors.PublishError) as info:
-        await make(fake).publish(post())
+        await make(fake).publish(make_post(POST_DEFAULTS))
     no_secret(info.value)
     return info.value
 
@@ -325,10 +322,10 @@ async def test_check_with_a_revoked_token_is_an_auth_error_without_the_token():
     no_secret(info.value)
 
 
-async def test_cannot_reconcile():
+async def test_cannot_reconcile(post_factory):
     assert TelegramAdapter.rules.can_reconcile is False
     with pytest.raises(errors.UnknownOutcome):
-        await make(FakeBotApi(message())).reconcile(post())
+        await make(FakeBotApi(message())).reconcile(post_factory())
 
 
 def test_options_are_checked_without_showing_the_token():

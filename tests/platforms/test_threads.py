@@ -11,7 +11,7 @@ import time_machine
 
 from scheduler import errors
 from scheduler.platforms import adapter_class
-from scheduler.platforms.base import Media, ReadyPost
+from scheduler.platforms.base import Media
 from scheduler.platforms.graph_errors import ContainerGone
 from tests.platforms.graphfake import FakeGraph, graph_error, make_adapter
 
@@ -26,11 +26,8 @@ TEXT = "Pasar UMKM Sabtu ini di Lapangan Merdeka 🎉 https://umkm.example/pasar
 KEY = "container:k1"
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=1, idempotency_key="k1", text=TEXT, link="https://umkm.example/pasar",
-                title="Pasar UMKM", created_at=NOW - dt.timedelta(hours=1))
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"post_id": 1, "idempotency_key": "k1", "text": TEXT, "link": "https://umkm.example/pasar",
+                 "title": "Pasar UMKM", "created_at": NOW - dt.timedelta(hours=1)}
 
 
 def routes(over=None):
@@ -58,9 +55,9 @@ def test_rules_count_emoji_as_utf8_bytes():
     assert rule.fits("a" * 496 + "🎉") and not rule.fits("a" * 497 + "🎉")
 
 
-async def test_text_post_with_link_attachment():
+async def test_text_post_with_link_attachment(post_factory):
     a, fake, memory = adapter(routes())
-    result = await a.publish(post())
+    result = await a.publish(post_factory())
     create, poll, publish, permalink = fake.sent
     assert (create.method, create.path, create.query) == ("POST", THREADS, {})
     assert create.form == {"text": TEXT, "media_type": "TEXT", "link_attachment": "https://umkm.example/pasar",
@@ -73,64 +70,64 @@ async def test_text_post_with_link_attachment():
     assert memory.get(KEY) is None
 
 
-async def test_text_only_post_without_link():
+async def test_text_only_post_without_link(post_factory):
     a, fake, _ = adapter(routes())
-    await a.publish(post(link=None))
+    await a.publish(post_factory(link=None))
     assert fake.sent[0].form == {"text": TEXT, "media_type": "TEXT", "access_token": TOKEN}
 
 
-async def test_image_post_passes_the_public_url_and_no_link_attachment(tmp_path):
+async def test_image_post_passes_the_public_url_and_no_link_attachment(post_factory, tmp_path):
     img = tmp_path / "pasar.png"
     img.write_bytes(b"\x89PNG")
     image = Media.from_path(img, alt_text="Stan pasar", public_url="https://media.example/pasar.png")
     a, fake, _ = adapter(routes())
-    await a.publish(post(image=image))
+    await a.publish(post_factory(image=image))
     assert fake.sent[0].form == {"text": TEXT, "media_type": "IMAGE", "image_url": "https://media.example/pasar.png",
                                  "alt_text": "Stan pasar", "access_token": TOKEN}
 
 
-async def test_image_without_public_url_is_rejected_before_any_request(tmp_path):
+async def test_image_without_public_url_is_rejected_before_any_request(post_factory, tmp_path):
     img = tmp_path / "pasar.jpg"
     img.write_bytes(b"\xff\xd8")
     a, fake, _ = adapter({})
     with pytest.raises(errors.RejectedContent, match="PROMO_PUBLIC_MEDIA_BASE_URL"):
-        await a.publish(post(image=Media.from_path(img)))
+        await a.publish(post_factory(image=Media.from_path(img)))
     assert fake.sent == []
 
 
 @pytest.mark.parametrize(("message", "expected"), [("FAILED_DOWNLOADING_VIDEO", ContainerGone),
                                                    ("UNKNOWN", ContainerGone),
                                                    ("INVALID_ASPEC_RATIO", errors.RejectedContent)])
-async def test_container_error_messages(message, expected):
+async def test_container_error_messages(post_factory, message, expected):
     a, _, memory = adapter(routes({("GET", f"/v1.0/{CONTAINER}"): httpx.Response(200, json={
         "status": "ERROR", "id": CONTAINER, "error_message": message})}))
     with pytest.raises(expected, match=message):
-        await a.publish(post())
+        await a.publish(post_factory())
     assert memory.get(KEY) is None
 
 
-async def test_too_many_links_is_rejected_content():
+async def test_too_many_links_is_rejected_content(post_factory):
     a, _, _ = adapter(routes({("POST", THREADS): graph_error(
         100, "Invalid parameter", error_user_msg="THREADS_API__LINK_LIMIT_EXCEEDED")}))
     with pytest.raises(errors.RejectedContent):
-        await a.publish(post())
+        await a.publish(post_factory())
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_throttling_uses_the_usage_header_for_the_retry_time():
+async def test_throttling_uses_the_usage_header_for_the_retry_time(post_factory):
     usage = {USER: [{"type": "threads", "call_count": 100, "total_cputime": 1, "total_time": 1,
                      "estimated_time_to_regain_access": 7}]}
     a, _, _ = adapter(routes({("POST", THREADS): graph_error(
         4, "Application request limit reached", headers={"X-Business-Use-Case-Usage": json.dumps(usage)})}))
     with pytest.raises(errors.RateLimited) as info:
-        await a.publish(post())
+        await a.publish(post_factory())
     assert info.value.retry_at == NOW + dt.timedelta(minutes=7)
 
 
-async def test_timeout_on_publish_is_unknown_then_reconcile_finds_it_by_container():
+async def test_timeout_on_publish_is_unknown_then_reconcile_finds_it_by_container(post_factory):
     a, _, memory = adapter(routes({("POST", PUBLISH): httpx.ReadTimeout("slow")}))
     with pytest.raises(errors.UnknownOutcome):
-        await a.publish(post())
+        await a.publish(post_factory())
     state = dict(memory.values)
     assert state[KEY] == CONTAINER
 
@@ -140,19 +137,19 @@ async def test_timeout_on_publish_is_unknown_then_reconcile_finds_it_by_containe
     a, fake, memory = adapter({
         ("GET", f"/v1.0/{CONTAINER}"): httpx.Response(200, json={"status": "PUBLISHED", "id": CONTAINER}),
         ("GET", THREADS): listing}, state=state)
-    result = await a.reconcile(post())
+    result = await a.reconcile(post_factory())
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.threads.net/@kotabpn/post/C9")
     assert fake.sent[1].query == {"fields": "id,text,permalink,timestamp", "limit": "25"}
     assert fake.sent[1].bearer == TOKEN
     assert memory.get(KEY) is None
 
 
-async def test_reconcile_of_a_finished_container_is_not_published_and_publish_reuses_it():
+async def test_reconcile_of_a_finished_container_is_not_published_and_publish_reuses_it(post_factory):
     state = {KEY: CONTAINER}
     a, _, memory = adapter(routes(), state=state)
-    assert await a.reconcile(post()) is None
+    assert await a.reconcile(post_factory()) is None
     a, fake, _ = adapter(routes(), state=dict(memory.values))
-    result = await a.publish(post())
+    result = await a.publish(post_factory())
     assert result.remote_id == MEDIA_ID and fake.calls("POST", THREADS) == []
 
 
@@ -174,24 +171,24 @@ async def test_token_is_refreshed_ahead_of_expiry_and_stored():
     assert memory.get("access_token_expires_at") == "2024-12-22T01:59:04+00:00"
 
 
-async def test_refresh_unreachable_uses_the_current_token_until_it_nearly_expires_and_refused_is_auth():
+async def test_refresh_unreachable_uses_the_current_token_until_it_nearly_expires_and_refused_is_auth(post_factory):
     with time_machine.travel(NOW, tick=False):
         a, _, memory = adapter({("GET", f"/v1.0/{USER}"): httpx.Response(200, json={"id": USER})})
         await a.check()
         state = dict(memory.values) | {"access_token_expires_at": "2024-10-25T00:00:00+00:00"}
         a, fake, _ = adapter(routes({("GET", "/refresh_access_token"): httpx.ConnectError("refused")}),
                              state=state)
-        assert (await a.publish(post())).remote_id == MEDIA_ID
+        assert (await a.publish(post_factory())).remote_id == MEDIA_ID
         assert fake.sent[1].form["access_token"] == TOKEN
         state["access_token_expires_at"] = "2024-10-23T02:30:00+00:00"
         a, _, _ = adapter({("GET", "/refresh_access_token"): graph_error(2, "Service unavailable", status=503)},
                           state=state)
         with pytest.raises(errors.Transient):
-            await a.publish(post())
+            await a.publish(post_factory())
         a, _, _ = adapter({("GET", "/refresh_access_token"): graph_error(
             190, "Error validating access token: Session has expired")}, state=state)
         with pytest.raises(errors.AuthError, match="token refresh") as info:
-            await a.publish(post())
+            await a.publish(post_factory())
     assert "SECRET" not in str(info.value)
 
 

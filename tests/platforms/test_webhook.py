@@ -18,7 +18,7 @@ import httpx
 import pytest
 import time_machine
 
-from scheduler.platforms.base import ChannelContext, MemoryState, ReadyPost
+from scheduler.platforms.base import ChannelContext, MemoryState
 from scheduler.platforms.webhook import WebhookAdapter
 
 SECRET = "SECRET-webhook-signing-key"
@@ -36,10 +36,8 @@ def readme_verify() -> Callable[..., bool]:
     return namespace["verify"]
 
 
-def post() -> ReadyPost:
-    return ReadyPost(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11",
-                     text="Kue Lapis Spesial cuma Rp 25.000! #UMKM", link="https://umkm.example/kue",
-                     title="Kue Lapis")
+POST_DEFAULTS = {"text": "Kue Lapis Spesial cuma Rp 25.000! #UMKM", "link": "https://umkm.example/kue",
+                 "title": "Kue Lapis"}
 
 
 def adapter(sent: list[httpx.Request], answer: httpx.Response | None = None, **options: str) -> WebhookAdapter:
@@ -53,17 +51,17 @@ def adapter(sent: list[httpx.Request], answer: httpx.Response | None = None, **o
     return WebhookAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
 
 
-async def test_the_signature_covers_timestamp_and_body_and_a_replay_fails() -> None:
+async def test_the_signature_covers_timestamp_and_body_and_a_replay_fails(post_factory) -> None:
     verify = readme_verify()
     sent: list[httpx.Request] = []
     with time_machine.travel(NOW, tick=False):
-        await adapter(sent, SECRET=SECRET).publish(post())
+        await adapter(sent, SECRET=SECRET).publish(post_factory())
     (request,) = sent
     headers, body = request.headers, request.content
     assert headers["X-Promo-Timestamp"] == str(int(NOW.timestamp()))
     assert headers["X-Promo-Signature"] == "sha256=" + hmac.new(
         SECRET.encode(), f"{int(NOW.timestamp())}.".encode() + body, hashlib.sha256).hexdigest()
-    assert headers["Idempotency-Key"] == post().idempotency_key  # the delivery id stays
+    assert headers["Idempotency-Key"] == post_factory().idempotency_key  # the delivery id stays
 
     with time_machine.travel(NOW + dt.timedelta(seconds=20), tick=False):
         assert verify(SECRET, headers, body)  # delivered a little later: accepted
@@ -78,12 +76,12 @@ async def test_the_signature_covers_timestamp_and_body_and_a_replay_fails() -> N
         assert not verify(SECRET, headers, body)
 
 
-async def test_a_retry_is_signed_afresh_with_the_same_delivery_id() -> None:
+async def test_a_retry_is_signed_afresh_with_the_same_delivery_id(post_factory) -> None:
     sent: list[httpx.Request] = []
     hook = adapter(sent, SECRET=SECRET)
     for minutes in (0, 10):
         with time_machine.travel(NOW + dt.timedelta(minutes=minutes), tick=False):
-            await hook.publish(post())
+            await hook.publish(post_factory())
     first, retry = sent
     assert first.headers["Idempotency-Key"] == retry.headers["Idempotency-Key"]
     assert int(retry.headers["X-Promo-Timestamp"]) - int(first.headers["X-Promo-Timestamp"]) == 600
@@ -92,7 +90,7 @@ async def test_a_retry_is_signed_afresh_with_the_same_delivery_id() -> None:
 
 
 @pytest.mark.parametrize("options", [{}, {"SECRET": ""}])
-async def test_without_a_secret_nothing_is_signed(options: dict[str, str]) -> None:
+async def test_without_a_secret_nothing_is_signed(post_factory, options: dict[str, str]) -> None:
     sent: list[httpx.Request] = []
-    await adapter(sent, **options).publish(post())
+    await adapter(sent, **options).publish(post_factory())
     assert "X-Promo-Signature" not in sent[0].headers and "X-Promo-Timestamp" not in sent[0].headers

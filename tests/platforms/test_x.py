@@ -24,10 +24,11 @@ import pytest
 import time_machine
 
 from scheduler import errors
-from scheduler.platforms.base import ChannelContext, Media, MemoryState, ReadyPost
+from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.x import XAdapter, comparable
 from scheduler.platforms.x_auth import STATE_ACCESS, STATE_EXPIRES, STATE_ORIGIN, STATE_REFRESH
 from tests.platforms import x_openapi
+from tests.platforms.conftest import make_post
 
 NOW = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 TEXT = "Kue Lapis Spesial cuma Rp 25.000! https://umkm.example/kue #UMKM #Balikpapan"
@@ -94,11 +95,7 @@ def make(fake: FakeX, options: dict[str, str] | None = None, state: dict[str, st
     return XAdapter(ctx, httpx.AsyncClient(transport=httpx.MockTransport(fake)))
 
 
-def post(**kw) -> ReadyPost:
-    base = dict(post_id=7, idempotency_key="0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11", text=TEXT,
-                link="https://umkm.example/kue", title="Kue Lapis", created_at=NOW)
-    base.update(kw)
-    return ReadyPost(**base)
+POST_DEFAULTS = {"text": TEXT, "link": "https://umkm.example/kue", "title": "Kue Lapis", "created_at": NOW}
 
 
 def no_secret(exc: BaseException) -> None:
@@ -127,9 +124,9 @@ def multipart_fields(request: httpx.Request) -> dict[str, tuple[str | None, str,
 # --- publishing --------------------------------------------------------------------
 
 
-async def test_text_post_sends_exactly_the_documented_request():
+async def test_text_post_sends_exactly_the_documented_request(post_factory):
     fake = FakeX({("POST", "/2/tweets"): created})
-    result = await make(fake).publish(post())
+    result = await make(fake).publish(post_factory())
     [request] = fake.requests
     assert request.method == "POST"
     assert str(request.url) == "https://api.x.com/2/tweets"
@@ -141,23 +138,23 @@ async def test_text_post_sends_exactly_the_documented_request():
     assert result.http_status == 201
 
 
-async def test_url_names_the_account_when_the_username_is_known():
+async def test_url_names_the_account_when_the_username_is_known(post_factory):
     fake = FakeX({("POST", "/2/tweets"): created})
-    result = await make(fake, {**OAUTH2, "USERNAME": "@kotabalikpapan"}).publish(post())
+    result = await make(fake, {**OAUTH2, "USERNAME": "@kotabalikpapan"}).publish(post_factory())
     assert result.remote_url == f"https://x.com/kotabalikpapan/status/{TWEET_ID}"
 
 
-async def test_link_missing_from_the_text_is_appended_only_when_it_fits():
+async def test_link_missing_from_the_text_is_appended_only_when_it_fits(post_factory):
     fake = FakeX({("POST", "/2/tweets"): created})
     adapter = make(fake)
-    await adapter.publish(post(text="Kue Lapis Spesial hari ini"))
+    await adapter.publish(post_factory(text="Kue Lapis Spesial hari ini"))
     assert json.loads(fake.requests[0].content)["text"] == "Kue Lapis Spesial hari ini\nhttps://umkm.example/kue"
     long_text = "a" * 270  # 270 + newline + 23 for the URL > 280
-    await adapter.publish(post(text=long_text))
+    await adapter.publish(post_factory(text=long_text))
     assert json.loads(fake.requests[1].content)["text"] == long_text
 
 
-async def test_image_post_uploads_sets_alt_text_then_attaches_the_media_id(tmp_path):
+async def test_image_post_uploads_sets_alt_text_then_attaches_the_media_id(post_factory, tmp_path):
     img = tmp_path / "kue.jpg"
     img.write_bytes(b"\xff\xd8\xff\xe0" + b"kue" * 50)
     upload = httpx.Response(200, json={"data": {"id": MEDIA_ID, "media_key": f"3_{MEDIA_ID}", "size": 154,
@@ -168,7 +165,7 @@ async def test_image_post_uploads_sets_alt_text_then_attaches_the_media_id(tmp_p
                       "id": MEDIA_ID, "associated_metadata": {"alt_text": {"text": "Kue lapis berlapis sembilan"}}}}),
                   ("POST", "/2/tweets"): created})
     media = Media.from_path(img, alt_text="Kue lapis berlapis sembilan")
-    result = await make(fake).publish(post(image=media))
+    result = await make(fake).publish(post_factory(image=media))
     assert fake.paths() == ["POST /2/media/upload", "POST /2/media/metadata", "POST /2/tweets"]
     up, meta, tweet = fake.requests
     assert up.headers["authorization"] == "Bearer SECRET-x-access-token"
@@ -186,7 +183,7 @@ def _jpeg(tmp_path) -> Media:
     return Media.from_path(img)
 
 
-async def test_media_still_processing_is_polled_until_it_succeeds(tmp_path):
+async def test_media_still_processing_is_polled_until_it_succeeds(post_factory, tmp_path):
     states = iter(["in_progress", "succeeded"])
 
     def status(request):
@@ -197,24 +194,24 @@ async def test_media_still_processing_is_polled_until_it_succeeds(tmp_path):
                                                                                       "check_after_secs": 5}}})
     fake = FakeX({("POST", "/2/media/upload"): pending, ("GET", "/2/media/upload"): status,
                   ("POST", "/2/tweets"): created})
-    await make(fake, {**OAUTH2, "POLL_INTERVAL": "0"}).publish(post(image=_jpeg(tmp_path)))
+    await make(fake, {**OAUTH2, "POLL_INTERVAL": "0"}).publish(post_factory(image=_jpeg(tmp_path)))
     assert fake.paths() == ["POST /2/media/upload", "GET /2/media/upload", "GET /2/media/upload", "POST /2/tweets"]
     assert dict(fake.requests[1].url.params) == {"command": "STATUS", "media_id": MEDIA_ID}
 
 
-async def test_media_processing_failure_is_rejected_and_endless_processing_is_transient(tmp_path):
+async def test_media_processing_failure_is_rejected_and_endless_processing_is_transient(post_factory, tmp_path):
     failed = httpx.Response(200, json={"data": {"id": MEDIA_ID, "processing_info": {"state": "failed"}}})
     fake = FakeX({("POST", "/2/media/upload"): failed})
     with pytest.raises(errors.RejectedContent):
-        await make(fake).publish(post(image=_jpeg(tmp_path)))
+        await make(fake).publish(post_factory(image=_jpeg(tmp_path)))
     pending = httpx.Response(200, json={"data": {"id": MEDIA_ID, "processing_info": {"state": "pending"}}})
     fake = FakeX({("POST", "/2/media/upload"): pending, ("GET", "/2/media/upload"): pending})
     with pytest.raises(errors.Transient):
-        await make(fake, {**OAUTH2, "POLL_INTERVAL": "0", "POLL_ATTEMPTS": "3"}).publish(post(image=_jpeg(tmp_path)))
+        await make(fake, {**OAUTH2, "POLL_INTERVAL": "0", "POLL_ATTEMPTS": "3"}).publish(post_factory(image=_jpeg(tmp_path)))
     assert fake.paths().count("GET /2/media/upload") == 3
 
 
-async def test_gif_goes_through_the_chunked_upload_as_tweet_gif_and_waits_for_processing(tmp_path, monkeypatch):
+async def test_gif_goes_through_the_chunked_upload_as_tweet_gif_and_waits_for_processing(post_factory, tmp_path, monkeypatch):
     monkeypatch.setattr("scheduler.platforms.x.CHUNK_BYTES", 64)
     gif = tmp_path / "kue.gif"
     gif.write_bytes(b"GIF89a" + bytes(range(144)))  # 150 bytes: three segments of at most 64
@@ -237,7 +234,7 @@ async def test_gif_goes_through_the_chunked_upload_as_tweet_gif_and_waits_for_pr
         ("POST", "/2/tweets"): created,
     })
     result = await make(fake, {**OAUTH2, "POLL_INTERVAL": "0"}).publish(
-        post(image=Media.from_path(gif, alt_text="Kue berputar")))
+        post_factory(image=Media.from_path(gif, alt_text="Kue berputar")))
     append = f"POST /2/media/upload/{MEDIA_ID}/append"
     assert fake.paths() == ["POST /2/media/upload/initialize", append, append, append,
                             f"POST /2/media/upload/{MEDIA_ID}/finalize", "GET /2/media/upload", "GET /2/media/upload",
@@ -253,7 +250,7 @@ async def test_gif_goes_through_the_chunked_upload_as_tweet_gif_and_waits_for_pr
     assert all(r.url.path != "/2/media/upload" or r.method == "GET" for r in fake.requests)  # never one-shot
 
 
-async def test_gif_processing_failure_is_rejected_and_nothing_is_posted(tmp_path):
+async def test_gif_processing_failure_is_rejected_and_nothing_is_posted(post_factory, tmp_path):
     gif = tmp_path / "kue.gif"
     gif.write_bytes(b"GIF89a" + b"0" * 20)
     fake = FakeX({
@@ -263,11 +260,11 @@ async def test_gif_processing_failure_is_rejected_and_nothing_is_posted(tmp_path
             "id": MEDIA_ID, "processing_info": {"state": "failed"}}}),
     })
     with pytest.raises(errors.RejectedContent):
-        await make(fake).publish(post(image=Media.from_path(gif)))
+        await make(fake).publish(post_factory(image=Media.from_path(gif)))
     assert "POST /2/tweets" not in fake.paths()
 
 
-async def test_rejected_alt_text_does_not_lose_the_post(tmp_path):
+async def test_rejected_alt_text_does_not_lose_the_post(post_factory, tmp_path):
     img = tmp_path / "kue.png"
     img.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
     fake = FakeX({("POST", "/2/media/upload"): httpx.Response(200, json={"data": {"id": MEDIA_ID}}),
@@ -275,7 +272,7 @@ async def test_rejected_alt_text_does_not_lose_the_post(tmp_path):
                                                          "https://api.x.com/2/problems/invalid-request",
                                                          "Invalid Request"),
                   ("POST", "/2/tweets"): created})
-    result = await make(fake).publish(post(image=Media.from_path(img, alt_text="alt")))
+    result = await make(fake).publish(post_factory(image=Media.from_path(img, alt_text="alt")))
     assert result.remote_id == TWEET_ID
 
 
@@ -304,9 +301,9 @@ def oauth_params(request: httpx.Request) -> dict[str, str]:
     return {k: urllib.parse.unquote(v.strip('"')) for k, v in items}
 
 
-async def test_oauth1_signs_with_the_user_context_keys_and_keeps_the_json_body():
+async def test_oauth1_signs_with_the_user_context_keys_and_keeps_the_json_body(post_factory):
     fake = FakeX({("POST", "/2/tweets"): created})
-    await make(fake, OAUTH1).publish(post())
+    await make(fake, OAUTH1).publish(post_factory())
     [request] = fake.requests
     params = oauth_params(request)
     assert params["oauth_consumer_key"] == OAUTH1["API_KEY"]
@@ -318,10 +315,10 @@ async def test_oauth1_signs_with_the_user_context_keys_and_keeps_the_json_body()
     assert json.loads(request.content) == {"text": TEXT}
 
 
-async def test_oauth1_signature_covers_query_parameters():
+async def test_oauth1_signature_covers_query_parameters(post_factory):
     fake = FakeX({("GET", "/2/users/me"): httpx.Response(200, json=ME),
                   ("GET", "/2/users/2244994945/tweets"): httpx.Response(200, json={"meta": {"result_count": 0}})})
-    assert await make(fake, OAUTH1).reconcile(post()) is None
+    assert await make(fake, OAUTH1).reconcile(post_factory()) is None
     lookup = fake.requests[1]
     assert lookup.url.params["exclude"] == "replies,retweets"
     params = oauth_params(lookup)
@@ -353,12 +350,12 @@ def assert_refresh_request(request: httpx.Request, refresh_token: str) -> None:
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_token_expiring_soon_is_refreshed_first_and_the_rotated_pair_is_stored():
+async def test_token_expiring_soon_is_refreshed_first_and_the_rotated_pair_is_stored(post_factory):
     state = {STATE_ACCESS: "SECRET-stored-access", STATE_REFRESH: "SECRET-stored-refresh",
              STATE_EXPIRES: str(int(NOW.timestamp()) + 60), STATE_ORIGIN: origin(OAUTH2)}
     fake = FakeX({("POST", "/2/oauth2/token"): token_ok, ("POST", "/2/tweets"): created})
     adapter = make(fake, state=state)
-    await adapter.publish(post())
+    await adapter.publish(post_factory())
     token, tweet = fake.requests
     assert_refresh_request(token, "SECRET-stored-refresh")
     assert tweet.headers["authorization"] == "Bearer SECRET-new-access"
@@ -368,25 +365,25 @@ async def test_token_expiring_soon_is_refreshed_first_and_the_rotated_pair_is_st
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_a_fresh_stored_token_is_used_without_refreshing():
+async def test_a_fresh_stored_token_is_used_without_refreshing(post_factory):
     state = {STATE_ACCESS: "SECRET-stored-access", STATE_REFRESH: "SECRET-stored-refresh",
              STATE_EXPIRES: str(int(NOW.timestamp()) + 3600), STATE_ORIGIN: origin(OAUTH2)}
     fake = FakeX({("POST", "/2/tweets"): created})
-    await make(fake, state=state).publish(post())
+    await make(fake, state=state).publish(post_factory())
     assert fake.requests[0].headers["authorization"] == "Bearer SECRET-stored-access"
 
 
-async def test_stored_tokens_from_older_options_are_ignored():
+async def test_stored_tokens_from_older_options_are_ignored(post_factory):
     # The operator re-authorised and pasted new tokens: the old state must not win any more.
     state = {STATE_ACCESS: "SECRET-stale-access", STATE_REFRESH: "SECRET-stale-refresh",
              STATE_ORIGIN: origin({"ACCESS_TOKEN": "old", "REFRESH_TOKEN": "old"})}
     fake = FakeX({("POST", "/2/tweets"): created})
-    await make(fake, state=state).publish(post())
+    await make(fake, state=state).publish(post_factory())
     assert fake.requests[0].headers["authorization"] == "Bearer SECRET-x-access-token"
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_401_refreshes_once_and_resends():
+async def test_401_refreshes_once_and_resends(post_factory):
     calls = iter([problem(401, "Unauthorized", title="Unauthorized"), None])
 
     def tweets(request):
@@ -394,7 +391,7 @@ async def test_401_refreshes_once_and_resends():
 
     fake = FakeX({("POST", "/2/oauth2/token"): token_ok, ("POST", "/2/tweets"): tweets})
     adapter = make(fake)
-    result = await adapter.publish(post())
+    result = await adapter.publish(post_factory())
     assert fake.paths() == ["POST /2/tweets", "POST /2/oauth2/token", "POST /2/tweets"]
     assert_refresh_request(fake.requests[1], OAUTH2["REFRESH_TOKEN"])
     assert fake.requests[2].headers["authorization"] == "Bearer SECRET-new-access"
@@ -402,52 +399,52 @@ async def test_401_refreshes_once_and_resends():
     assert adapter.ctx.state.get(STATE_REFRESH) == "SECRET-new-refresh"
 
 
-async def test_401_after_a_refresh_is_an_auth_error():
+async def test_401_after_a_refresh_is_an_auth_error(post_factory):
     fake = FakeX({("POST", "/2/oauth2/token"): token_ok,
                   ("POST", "/2/tweets"): problem(401, "Unauthorized", title="Unauthorized")})
     with pytest.raises(errors.AuthError) as info:
-        await make(fake).publish(post())
+        await make(fake).publish(post_factory())
     assert fake.paths() == ["POST /2/tweets", "POST /2/oauth2/token", "POST /2/tweets"]
     no_secret(info.value)
 
 
-async def test_refused_refresh_is_an_auth_error_with_the_reason():
+async def test_refused_refresh_is_an_auth_error_with_the_reason(post_factory):
     fake = FakeX({("POST", "/2/oauth2/token"): httpx.Response(400, json={
         "error": "invalid_request", "error_description": "Value passed for the token was invalid."}),
         ("POST", "/2/tweets"): problem(401, "Unauthorized", title="Unauthorized")})
     with pytest.raises(errors.AuthError) as info:
-        await make(fake).publish(post())
+        await make(fake).publish(post_factory())
     assert "refresh" in str(info.value) and "Value passed for the token was invalid." in str(info.value)
     assert info.value.status == 400
     no_secret(info.value)
 
 
-async def test_401_without_a_way_to_refresh_is_an_auth_error():
+async def test_401_without_a_way_to_refresh_is_an_auth_error(post_factory):
     fake = FakeX({("POST", "/2/tweets"): problem(401, "Unauthorized", title="Unauthorized")})
     with pytest.raises(errors.AuthError) as info:
-        await make(fake, {"ACCESS_TOKEN": "SECRET-only-access"}).publish(post())
+        await make(fake, {"ACCESS_TOKEN": "SECRET-only-access"}).publish(post_factory())
     assert fake.paths() == ["POST /2/tweets"]
     no_secret(info.value)
 
 
-async def test_refresh_that_times_out_is_transient_not_unknown():
+async def test_refresh_that_times_out_is_transient_not_unknown(post_factory):
     def token(request):
         raise httpx.ReadTimeout("timed out", request=request)
 
     fake = FakeX({("POST", "/2/oauth2/token"): token,
                   ("POST", "/2/tweets"): problem(401, "Unauthorized", title="Unauthorized")})
     with pytest.raises(errors.Transient) as info:
-        await make(fake).publish(post())
+        await make(fake).publish(post_factory())
     no_secret(info.value)
 
 
 @time_machine.travel(NOW, tick=False)
-async def test_concurrent_publishes_refresh_once():
+async def test_concurrent_publishes_refresh_once(post_factory):
     state = {STATE_ACCESS: "SECRET-stored-access", STATE_REFRESH: "SECRET-stored-refresh",
              STATE_EXPIRES: str(int(NOW.timestamp()) - 10), STATE_ORIGIN: origin(OAUTH2)}
     fake = FakeX({("POST", "/2/oauth2/token"): token_ok, ("POST", "/2/tweets"): created})
     adapter = make(fake, state=state)
-    await asyncio.gather(adapter.publish(post()), adapter.publish(post(post_id=8)))
+    await asyncio.gather(adapter.publish(post_factory()), adapter.publish(post_factory(post_id=8)))
     assert fake.paths().count("POST /2/oauth2/token") == 1
     assert [r.headers["authorization"] for r in fake.requests if r.url.path == "/2/tweets"] == [
         "Bearer SECRET-new-access"] * 2
@@ -461,7 +458,7 @@ async def raised(response: httpx.Response, route: tuple[str, str] = ("POST", "/2
     fake = FakeX({("POST", "/2/media/upload"): httpx.Response(200, json={"data": {"id": MEDIA_ID}}),
                   ("POST", "/2/tweets"): created, route: response})
     with pytest.raises(errors.PublishError) as info:
-        await make(fake, {"ACCESS_TOKEN": "SECRET-only-access"}).publish(post(image=image))
+        await make(fake, {"ACCESS_TOKEN": "SECRET-only-access"}).publish(make_post(POST_DEFAULTS, image=image))
     no_secret(info.value)
     return info.value
 
@@ -564,19 +561,19 @@ async def test_server_error_on_upload_is_transient(tmp_path, status):
     assert type(exc) is errors.Transient
 
 
-async def test_transport_failures_never_show_tokens():
+async def test_transport_failures_never_show_tokens(post_factory):
     def refuse(request):
         raise httpx.ConnectError(f"cannot connect: {request.headers['authorization']}", request=request)
 
     with pytest.raises(errors.Transient) as info:
-        await make(FakeX({("POST", "/2/tweets"): refuse})).publish(post())
+        await make(FakeX({("POST", "/2/tweets"): refuse})).publish(post_factory())
     no_secret(info.value)
 
     def timeout(request):
         raise httpx.ReadTimeout("timed out", request=request)
 
     with pytest.raises(errors.UnknownOutcome) as info:
-        await make(FakeX({("POST", "/2/tweets"): timeout})).publish(post())
+        await make(FakeX({("POST", "/2/tweets"): timeout})).publish(post_factory())
     no_secret(info.value)
 
 
@@ -613,7 +610,7 @@ def timeline(*tweets: dict, next_token: str | None = None) -> httpx.Response:
 
 
 @time_machine.travel(NOW + dt.timedelta(minutes=5), tick=False)
-async def test_reconcile_finds_the_post_as_x_shows_it_back():
+async def test_reconcile_finds_the_post_as_x_shows_it_back(post_factory):
     shown = ("Kue Lapis &amp; Bolu cuma Rp 25.000! https://t.co/AbCdEf1234 #UMKM #Balikpapan "
              "https://t.co/MeDiA98765")
     fake = FakeX({("GET", "/2/users/me"): httpx.Response(200, json=ME),
@@ -622,7 +619,7 @@ async def test_reconcile_finds_the_post_as_x_shows_it_back():
                       {"id": TWEET_ID, "text": shown, "created_at": "2026-03-02T01:00:03.000Z",
                        "edit_history_post_ids": [TWEET_ID]})})
     found = await make(fake).reconcile(
-        post(text="Kue Lapis & Bolu cuma Rp 25.000! https://umkm.example/kue #UMKM #Balikpapan"))
+        post_factory(text="Kue Lapis & Bolu cuma Rp 25.000! https://umkm.example/kue #UMKM #Balikpapan"))
     assert found is not None
     assert found.remote_id == TWEET_ID
     assert found.remote_url == f"https://x.com/kotabalikpapan/status/{TWEET_ID}"
@@ -632,33 +629,33 @@ async def test_reconcile_finds_the_post_as_x_shows_it_back():
 
 
 @time_machine.travel(NOW + dt.timedelta(days=3), tick=False)
-async def test_reconcile_looks_back_to_the_first_attempt_not_to_when_the_post_was_queued():
+async def test_reconcile_looks_back_to_the_first_attempt_not_to_when_the_post_was_queued(post_factory):
     # Queued three days ahead: only posts since the first send attempt (less skew) can be ours.
     fake = FakeX({("GET", "/2/users/me"): httpx.Response(200, json=ME),
                   ("GET", "/2/users/2244994945/tweets"): timeline()})
     first = NOW + dt.timedelta(days=3, minutes=-2)
-    assert await make(fake).reconcile(post(attempted_at=first)) is None
+    assert await make(fake).reconcile(post_factory(attempted_at=first)) is None
     assert fake.requests[1].url.params["start_time"] == (first - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def test_reconcile_says_none_when_the_post_is_not_there_and_unknown_when_it_cannot_tell():
+async def test_reconcile_says_none_when_the_post_is_not_there_and_unknown_when_it_cannot_tell(post_factory):
     routes = {("GET", "/2/users/me"): httpx.Response(200, json=ME),
               ("GET", "/2/users/2244994945/tweets"): timeline(
                   {"id": "1445880548472328199", "text": "Another post", "edit_history_post_ids": ["1"]})}
-    assert await make(FakeX(routes)).reconcile(post()) is None
+    assert await make(FakeX(routes)).reconcile(post_factory()) is None
     routes[("GET", "/2/users/2244994945/tweets")] = timeline(
         {"id": "1445880548472328199", "text": "Another post", "edit_history_post_ids": ["1"]},
         next_token="7140dibdnow9c7btw423x")
     with pytest.raises(errors.UnknownOutcome):
-        await make(FakeX(routes)).reconcile(post())
+        await make(FakeX(routes)).reconcile(post_factory())
     routes[("GET", "/2/users/2244994945/tweets")] = problem(503, "Service Unavailable", title="Service Unavailable")
     with pytest.raises(errors.UnknownOutcome):
-        await make(FakeX(routes)).reconcile(post())
+        await make(FakeX(routes)).reconcile(post_factory())
     routes[("GET", "/2/users/2244994945/tweets")] = httpx.Response(
         429, json={"title": "Too Many Requests", "type": "about:blank", "status": 429, "detail": "Too Many Requests"},
         headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": "1772413200"})
     with pytest.raises(errors.RateLimited):
-        await make(FakeX(routes)).reconcile(post())
+        await make(FakeX(routes)).reconcile(post_factory())
 
 
 def test_comparable_ignores_what_x_changes():

@@ -76,6 +76,12 @@ def last_audit(w: World) -> tuple[str, str, str | None]:
         return a.actor, a.action, a.entity_id
 
 
+def umkm_in(w: World) -> str:
+    """A stored UMKM record (imported by the operator); its id."""
+    record_actions.import_upload(w.ctx, Actor("op"), "umkm", "u.csv", b"id,name,curated\nU9,Warung Lama,ya\n")
+    return "U9"
+
+
 #: Per action: set-up (returns what the call needs) and the call itself.
 Setup = Callable[[World], Any]
 CASES: dict[str, tuple[Setup, Callable[[World, Actor, Any], Any]]] = {
@@ -90,6 +96,8 @@ CASES: dict[str, tuple[Setup, Callable[[World, Actor, Any], Any]]] = {
     "post.cancel": (lambda w: post_in(w, S.SCHEDULED), lambda w, a, pid: post_actions.cancel(w.ctx, a, [pid])),
     "records.import": (lambda w: w.tmp / "u.csv",
                        lambda w, a, path: record_actions.import_records(w.ctx, a, "umkm", path)),
+    "records.edit": (lambda w: umkm_in(w), lambda w, a, ext: record_actions.update_record(
+        w.ctx, a, "umkm", ext, {"name": "Warung Baru"})),
     "post.approve": (lambda w: post_in(w, S.PENDING_APPROVAL),
                      lambda w, a, pid: post_actions.approve(w.ctx, a, [pid])),
     "post.reject": (lambda w: post_in(w, S.PENDING_APPROVAL),
@@ -260,3 +268,44 @@ def test_resume_refuses_a_channel_that_needs_reauth(world: World) -> None:
     with pytest.raises(StateError, match="promo channels check tg"):
         channel_actions.resume(world.ctx, Actor("ani", "admin"), "tg")
     assert snapshot(world) == before
+
+
+def test_a_record_edit_is_checked_like_an_import_row_and_audited(world: World) -> None:
+    ext = umkm_in(world)
+    before = snapshot(world)
+    with pytest.raises(ValidationError, match="line 1, column 'website': 'ftp://x' is not an http"):
+        record_actions.update_record(world.ctx, Actor("edo", "editor"), "umkm", ext, {"website": "ftp://x"})
+    with pytest.raises(ValidationError, match="id of a record cannot change"):
+        record_actions.update_record(world.ctx, Actor("edo", "editor"), "umkm", ext, {"id": "U10"})
+    with pytest.raises(NotFoundError):
+        record_actions.update_record(world.ctx, Actor("edo", "editor"), "umkm", "NOPE", {"name": "x"})
+    assert snapshot(world) == before
+    saved = record_actions.update_record(world.ctx, Actor("edo", "editor"), "umkm", ext,
+                                         {"name": "Warung Baru", "curated": "ya"})
+    assert saved.changed == ("name",) and saved.fields["name"] == "Warung Baru"
+    assert last_audit(world) == ("edo", "record.update", ext)
+    again = record_actions.update_record(world.ctx, Actor("edo", "editor"), "umkm", ext, {"name": "Warung Baru"})
+    assert again.changed == () and last_audit(world) == ("edo", "record.update", ext)
+
+
+def test_an_upload_is_imported_like_a_file_and_refuses_other_types(world: World) -> None:
+    with pytest.raises(ValidationError, match="unknown file type"):
+        record_actions.import_upload(world.ctx, Actor("edo", "editor"), "umkm", "u.xlsx", b"id,name\nU1,A\n")
+    result = record_actions.import_upload(world.ctx, Actor("edo", "editor"), "umkm", "../../u.csv",
+                                          b"id,name\nZZ7,A\n")
+    assert result.created == 1
+    page = record_actions.search_records(world.ctx, Actor("v", "viewer"), "umkm", "zz7")
+    assert [r["id"] for r in page.rows] == ["ZZ7"] and page.next_after is None
+
+
+def test_an_untouched_record_form_saves_as_no_change_for_every_kind(world: World) -> None:
+    editor = Actor("edo", "editor")
+    files = {"umkm": b"id,name,curated,website\nW1,Warung,ya,https://w.example\n",
+             "products": b"id,umkm_id,name,price,tags,active,description\nWP1,W1,Kue,\"25.000\",kue;lapis,,Enak\n",
+             "events": b"id,name,starts_at,ends_at,tags\nWE1,Pasar,2027-03-20 19:00:30,2027-03-21 22:00,pasar\n"}
+    for kind, content in files.items():
+        record_actions.import_upload(world.ctx, editor, kind, f"{kind}.csv", content)
+    for kind, ext in (("umkm", "W1"), ("products", "WP1"), ("events", "WE1")):
+        cells = record_actions.get_record(world.ctx, editor, kind, ext)
+        assert record_actions.update_record(world.ctx, editor, kind, ext, cells).changed == (), kind
+    assert record_actions.get_record(world.ctx, editor, "events", "WE1")["starts_at"] == "2027-03-20 19:00:30"

@@ -15,6 +15,7 @@ from scheduler.models import ChannelStatus, HistoryEntry, PostStatus
 from scheduler.platforms.base import ALWAYS, PlatformRules, PublishResult
 from scheduler.retry import decide
 from scheduler.storage import channels as channel_store
+from scheduler.storage import claims
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
@@ -98,8 +99,8 @@ PLAIN = PlatformRules(text=())
 IDEMPOTENT = PlatformRules(text=(), idempotent_for=ALWAYS)
 
 
-def claimed(failures: int = 0, kind: str = "free_text", **kw) -> post_store.Claimed:
-    return post_store.Claimed(id=41, channel_id=3, kind=kind, text="x", link=None, title=None, summary=None,
+def claimed(failures: int = 0, kind: str = "free_text", **kw) -> claims.Claimed:
+    return claims.Claimed(id=41, channel_id=3, kind=kind, text="x", link=None, title=None, summary=None,
                               image_path=None, image_alt=None, idempotency_key="k" * 32, created_at=NOW,
                               scheduled_at=NOW, attempts=failures + 1, failures=failures, history_id=9, **kw)
 

@@ -18,6 +18,7 @@ from scheduler.config import Settings, load_settings
 from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
 from scheduler.importer import import_file
 from scheduler.models import HistoryEntry, Post, PostStatus, Product
+from scheduler.storage import claims
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 from tests.helpers import image_bytes
@@ -315,7 +316,7 @@ def test_a_now_post_waiting_for_approval_can_be_approved_later(env: dict[str, st
         [approved] = actions.approve(w.ctx, Actor("boss"), [p.id])
         assert (approved.status, approved.scheduled_at) == ("scheduled", NOW)
         # and the dispatcher takes it at once
-        claimed = post_store.claim_due(w.db.engine, worker="w1", now=later, lease=dt.timedelta(seconds=60))
+        claimed = claims.claim_due(w.db.engine, worker="w1", now=later, lease=dt.timedelta(seconds=60))
         assert [c.id for c in claimed] == [p.id]
     w.db.dispose()
 

@@ -33,9 +33,9 @@ def test_every_attempt_outcome_the_code_writes_can_be_filtered_on() -> None:
     from pathlib import Path
 
     from scheduler import budget, views
-    from scheduler.storage import posts
+    from scheduler.storage import claims
 
-    written = {budget.OUTCOME, *posts.UNCERTAIN_OUTCOMES}
+    written = {budget.OUTCOME, *claims.UNCERTAIN_OUTCOMES}
     retry = ast.parse((Path(__file__).resolve().parents[2] / "scheduler" / "retry.py").read_text())
     for call in ast.walk(retry):  # out(PostStatus.X, "outcome", …) in the retry policy
         if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "out" and len(call.args) > 1:

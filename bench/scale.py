@@ -1,0 +1,314 @@
+"""Scale: 100k queued posts and 1M history rows, on SQLite and on PostgreSQL.
+
+    .venv/bin/python -m bench.scale                               # SQLite and the local PostgreSQL
+    .venv/bin/python -m bench.scale --posts 10000 --history 100000 --products 5000
+    .venv/bin/python -m bench.scale --database-url sqlite:///big.db --explain
+
+Fills a fresh database with bulk statements (N channels, ``--posts`` queued posts spread over
+them, ``--due`` of them due now, one per channel, and ``--history`` history rows), then times:
+the first history page and a page ``--depth`` rows deep (keyset, against OFFSET in the same
+run), the dispatcher's claim with ``--due`` posts due, a full CSV export (rows/s and peak
+RSS) and an import of ``--products`` products (rows/s). PostgreSQL runs in a fresh schema of
+PROMO_TEST_PG_URL (default the tests' local server), dropped afterwards. Not a test; tests
+never assert timings (tests/integration/test_bench_smoke.py runs it at tiny sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, create_engine, event, func, insert, select, text
+
+from scheduler.importer import import_file
+from scheduler.models import Channel, HistoryEntry, Post
+from scheduler.storage import claims as store
+from scheduler.storage.db import Database
+from scheduler.views import HistoryFilter, _filtered, _history_dict, export_history, history_page
+
+PG_URL = os.environ.get("PROMO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+UTC = ZoneInfo("UTC")
+NOW = dt.datetime(2027, 6, 1, 9, tzinfo=dt.UTC)
+CLAIMER = "bench-claim"
+_P, _C, _H = (cast(Table, m.__table__) for m in (Post, Channel, HistoryEntry))
+
+
+@dataclass
+class Options:
+    posts: int = 100_000
+    history: int = 1_000_000
+    due: int = 2_570
+    depth: int = 500_000
+    products: int = 50_000
+    page: int = 50
+    explain: bool = False
+
+
+@dataclass
+class Result:
+    database: str
+    figures: dict[str, str] = field(default_factory=dict)
+    explain: str = ""
+
+
+def timed(fn: Callable[[], Any], runs: int = 5) -> float:
+    """Median seconds of ``runs`` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def fill(db: Database, o: Options) -> None:
+    """Channels (one per due post), queued posts and history rows, in bulk statements."""
+    channels = max(1, o.due)
+    with db.engine.begin() as conn:
+        conn.execute(insert(_C), [dict(name=f"ch{i}", platform="outbox", source="env", options={},
+                                       status="active", created_at=NOW, updated_at=NOW) for i in range(channels)])
+        first_channel = conn.execute(select(func.min(_C.c.id))).scalar_one()
+    batch: list[dict[str, Any]] = []
+
+    def flush(table: Table) -> None:
+        if batch:
+            with db.engine.begin() as conn:
+                conn.execute(insert(table), batch)
+            batch.clear()
+
+    for i in range(o.posts):
+        due = i < o.due  # the first post of each channel is due; the rest wait hours ahead
+        batch.append(dict(
+            channel_id=first_channel + i % channels, kind="free_text", text=f"Promo UMKM #{i}", status="scheduled",
+            scheduled_at=NOW - dt.timedelta(seconds=1) if due else NOW + dt.timedelta(minutes=10 + i),
+            attempts=0, failures=0, idempotency_key=uuid.uuid4().hex, created_by="bench",
+            created_at=NOW, updated_at=NOW))
+        if len(batch) == 10_000:
+            flush(_P)
+    flush(_P)
+    with db.engine.connect() as conn:
+        first_post = conn.execute(select(func.min(_P.c.id))).scalar_one()
+    start = NOW - dt.timedelta(seconds=o.history)
+    for k in range(o.history):
+        post = first_post + k % max(1, o.posts)
+        ok = k % 4 != 0
+        batch.append(dict(post_id=post, channel_id=first_channel + (post - first_post) % channels, action="attempt",
+                          started_at=start + dt.timedelta(seconds=k), finished_at=start + dt.timedelta(seconds=k),
+                          from_status="scheduled", to_status="published" if ok else "retry_wait",
+                          outcome="published" if ok else "transient", http_status=200 if ok else 503,
+                          error=None if ok else "HTTP 503", actor="bench"))
+        if len(batch) == 20_000:
+            flush(_H)
+    flush(_H)
+
+
+def offset_page(db: Database, offset: int, limit: int) -> list[dict[str, Any]]:
+    """The baseline: the same joined query paged with OFFSET."""
+    with db.read_session() as s:
+        q = _filtered(HistoryFilter(all=True)).order_by(HistoryEntry.id.desc()).offset(offset).limit(limit)
+        return [_history_dict(r, UTC) for r in s.execute(q)]
+
+
+def measure(db: Database, o: Options, name: str, workdir: Path) -> Result:
+    res = Result(name)
+    f = HistoryFilter(all=True)
+    t0 = time.perf_counter()
+    fill(db, o)
+    res.figures["generate"] = f"{time.perf_counter() - t0:.1f} s for {o.posts:,} posts + {o.history:,} history rows"
+    with db.engine.begin() as conn:  # fresh statistics, as autovacuum (PostgreSQL) would gather them
+        conn.exec_driver_sql("ANALYZE")
+    with db.engine.connect() as conn:
+        top = conn.execute(select(func.max(_H.c.id))).scalar_one() or 0
+    depth = min(o.depth, max(0, o.history - o.page))
+    cursor = top - depth + 1
+
+    def page(after: int | None) -> Callable[[], Any]:
+        def run() -> Any:
+            with db.read_session() as s:
+                return history_page(s, f, UTC, after=after, limit=o.page)
+        return run
+
+    first = timed(page(None))
+    deep = timed(page(cursor))
+    deep_offset = timed(lambda: offset_page(db, depth, o.page), runs=3)
+    res.figures["history first page"] = f"{first * 1000:.1f} ms ({o.page} rows)"
+    res.figures[f"history page {depth:,} rows deep"] = (f"{deep * 1000:.1f} ms keyset; OFFSET {deep_offset * 1000:.1f} ms"
+                                                        f" ({deep_offset / max(deep, 1e-9):.0f}x)")
+
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, _many: bool) -> None:
+        statements.append((sql, params))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    start = time.perf_counter()
+    claimed = store.claim_due(db.engine, worker=CLAIMER, now=NOW, lease=dt.timedelta(minutes=5), limit=10_000)
+    claim = time.perf_counter() - start
+    event.remove(db.engine, "before_cursor_execute", capture)
+    res.figures["claim"] = (f"{claim * 1000:.1f} ms, {len(claimed):,} claimed of {o.posts:,} queued "
+                            f"({o.due:,} due), history rows included")
+    if o.explain:
+        unclaim(db)
+        res.explain = explain_claim(db, statements[:-1])  # the last one inserts the attempts' history
+
+    sink = workdir / f"export-{name}.csv"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with db.read_session() as s, sink.open("w", encoding="utf-8", newline="") as out:
+        n = export_history(s, f, UTC, out)
+    took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    res.figures["CSV export"] = (f"{n:,} rows in {took:.1f} s = {n / took:,.0f} rows/s; peak RSS {after // 1024} MiB "
+                                 f"(+{(after - before) // 1024} MiB)")
+
+    umkm = workdir / f"umkm-{name}.csv"
+    umkm.write_text("id,name,curated\nu1,Toko Amplang,true\n", encoding="utf-8")
+    with db.session() as s:
+        import_file(s, "umkm", umkm, tz=UTC, actor="bench")
+    for n, (label, hooks) in enumerate(import_hooks().items()):
+        csv_path = workdir / f"products-{name}-{n}.csv"
+        with csv_path.open("w", encoding="utf-8") as fh:
+            fh.write("id,umkm_id,name,description,price,image,url,tags,curation\n")
+            for i in range(o.products):
+                fh.write(f"p{n}-{i},u1,Amplang {i},Renyah dan gurih,{25000 + i},,,snack|oleh-oleh,approved\n")
+        start = time.perf_counter()
+        with db.session() as s:
+            result = import_file(s, "products", csv_path, tz=UTC, actor="bench", **hooks)
+        took = time.perf_counter() - start
+        res.figures[f"import products ({label})"] = (f"{result.created:,} rows in {took:.1f} s = "
+                                                     f"{result.created / took:,.0f} rows/s")
+    return res
+
+
+def import_hooks() -> dict[str, dict[str, Any]]:
+    """The import three ways: no change hook; the hook `promo import` passes today (one call per
+    record: jobs.event_promotion.on_record_change); and that refresh batched (``on_changes``)."""
+    from jobs.event_promotion import on_record_change
+    from jobs.highlight.create import refresh_unsent_highlights
+    from scheduler.composer import Composer
+    from scheduler.config import load_settings
+
+    settings = load_settings({"PROMO_DATABASE_URL": "sqlite:///unused.db",
+                              "PROMO_TEMPLATES_DIR": str(Path(__file__).resolve().parents[1] / "templates")})
+    composer = Composer(settings.templates_dir, settings.timezone, settings.language)
+    return {
+        "no hook": {},
+        "per-record hook": {"on_change": lambda s, k, r, c: on_record_change(settings, composer, s, k, r, c,
+                                                                              actor="bench")},
+        "batched hook": {"on_changes": lambda s, k, records, c: refresh_unsent_highlights(
+            settings, s, composer, records, actor="bench", now=NOW)},
+    }
+
+
+def explain_claim(db: Database, statements: list[tuple[str, Any]]) -> str:
+    """The claim's plan: the statements the claim ran, again under EXPLAIN (ANALYZE on
+    PostgreSQL), in a transaction rolled back afterwards, on the state before the claim."""
+    lines: list[str] = []
+    pg = db.engine.dialect.name == "postgresql"
+    with db.engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            for sql, params in statements:
+                if not sql.lstrip().upper().startswith(("SELECT", "UPDATE")):
+                    continue
+                lines.append("-- " + " ".join(sql.split())[:100] + " …")
+                out = conn.exec_driver_sql(("EXPLAIN ANALYZE " if pg else "EXPLAIN QUERY PLAN ") + sql, params)
+                lines += [str(r[0]) if pg else " ".join(str(c) for c in r) for r in out]
+        finally:
+            trans.rollback()
+    return "\n".join(lines)
+
+
+def unclaim(db: Database) -> None:
+    """Put back what the timed claim changed, so the plan is explained on the same state."""
+    with db.engine.begin() as conn:
+        conn.execute(_H.delete().where(_H.c.actor == CLAIMER))
+        conn.execute(_P.update().where(_P.c.lease_owner == CLAIMER).values(
+            status="scheduled", lease_owner=None, lease_expires_at=None, attempts=0))
+
+
+@contextmanager
+def databases(urls: list[str], workdir: Path) -> Iterator[list[tuple[str, Database]]]:
+    made: list[tuple[str, Database]] = []
+    cleanup: list[Callable[[], None]] = []
+    try:
+        for url in urls:
+            if url == "sqlite":
+                db = Database(f"sqlite:///{workdir}/scale.db")
+                made.append(("sqlite", db))
+            elif url == "postgresql":
+                schema = f"bench_{uuid.uuid4().hex[:8]}"
+                admin = create_engine(PG_URL)
+                try:
+                    with admin.begin() as conn:
+                        conn.execute(text(f"CREATE SCHEMA {schema}"))
+                except Exception as exc:  # noqa: BLE001 - reported, the other database still runs
+                    print(f"postgresql: skipped ({PG_URL}: {exc.__class__.__name__})")
+                    admin.dispose()
+                    continue
+
+                def drop(admin: Any = admin, schema: str = schema) -> None:
+                    with admin.begin() as conn:
+                        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+                    admin.dispose()
+                cleanup.append(drop)
+                made.append(("postgresql", Database(PG_URL, connect_args={"options": f"-csearch_path={schema}"})))
+            else:
+                made.append((url.split(":")[0], Database(url)))
+        for _, db in made:
+            db.upgrade()
+        yield made
+    finally:
+        for _, db in made:
+            db.dispose()
+        for fn in cleanup:
+            fn()
+
+
+def report(results: list[Result], o: Options) -> str:
+    out = [f"posts {o.posts:,}, history {o.history:,}, due {o.due:,}, products {o.products:,}"]
+    for r in results:
+        out.append(f"\n[{r.database}]")
+        out += [f"  {k}: {v}" for k, v in r.figures.items()]
+        if r.explain:
+            out += ["  claim plan:", *("    " + line for line in r.explain.splitlines())]
+    return "\n".join(out)
+
+
+def run(o: Options, urls: list[str]) -> list[Result]:
+    with tempfile.TemporaryDirectory(prefix="promo-scale-") as tmp, databases(urls, Path(tmp)) as dbs:
+        return [measure(db, o, name, Path(tmp)) for name, db in dbs]
+
+
+def main(args: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench.scale", description=__doc__.split("\n\n")[0])
+    p.add_argument("--posts", type=int, default=100_000, help="queued posts (default 100,000)")
+    p.add_argument("--history", type=int, default=1_000_000, help="history rows (default 1,000,000)")
+    p.add_argument("--due", type=int, default=2_570, help="posts due now, one per channel (default 2,570)")
+    p.add_argument("--depth", type=int, default=500_000, help="rows deep for the deep page (default 500,000)")
+    p.add_argument("--products", type=int, default=50_000, help="products to import (default 50,000)")
+    p.add_argument("--database-url", action="append", default=None,
+                   help='a database URL, or "sqlite"/"postgresql" (default both; repeatable)')
+    p.add_argument("--explain", action="store_true", help="print the claim's query plan")
+    a = p.parse_args(args)
+    o = Options(posts=a.posts, history=a.history, due=min(a.due, a.posts), depth=a.depth, products=a.products,
+                explain=a.explain)
+    print(report(run(o, a.database_url or ["sqlite", "postgresql"]), o))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

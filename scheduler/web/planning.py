@@ -1,0 +1,391 @@
+"""Staff pages about time: Today (the home page), the Calendar (month, week, day; "move to"), the
+History page with keyset pages and a streamed CSV, and their JSON API (``/api/v1/history`` with a
+cursor, ``/api/v1/calendar``).
+
+History pages are keyset pages: newest first, ``?after=ID`` reads the rows with a smaller id
+(``WHERE id < after … ORDER BY id DESC LIMIT page+1``), so the millionth row is as quick to
+reach as the first and a row written meanwhile never shifts a page (no OFFSET). The CSV export
+streams every matching row, oldest first, a thousand at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import datetime as dt
+import inspect
+import io
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, FastAPI, Form, Path, Query
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, contains_eager
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from scheduler.actions import posts as post_actions
+from scheduler.errors import PromoError, StateError, ValidationError
+from scheduler.models import Channel, ChannelStatus, HistoryEntry, Post, PostStatus, utcnow
+from scheduler.storage.db import Database
+from scheduler.views import (
+    HISTORY_FIELDS,
+    HistoryFilter,
+    channel_states,
+    csv_cell,
+    history_row,
+    status_report,
+)
+from scheduler.web import Who, require
+from scheduler.web.params import MAX_ID, HistoryExport, HistoryQuery, choice, flag, param, parse, shown, text
+
+log = logging.getLogger("promo.web")
+
+#: Rows on one history page (and one API page).
+HISTORY_PAGE = 100
+#: Rows the CSV export reads per query.
+CSV_CHUNK = 1000
+#: Posts shown in one calendar day cell, per view; the rest are "+N more" (a link to the day).
+PER_DAY = {"month": 4, "week": 25, "day": 500}
+#: Posts that may still be moved: nothing has been sent for them.
+UNSENT = (PostStatus.DRAFT.value, PostStatus.PENDING_APPROVAL.value, PostStatus.SCHEDULED.value,
+          PostStatus.RETRY_WAIT.value)
+ATTENTION = (PostStatus.FAILED.value, PostStatus.NEEDS_REVIEW.value, PostStatus.EXPIRED.value)
+#: Posts waiting to go out; behind a paused or needs_reauth channel they are stuck.
+WAITING = (PostStatus.SCHEDULED.value, PostStatus.RETRY_WAIT.value, PostStatus.PENDING_APPROVAL.value)
+
+
+def _(message: str) -> str:
+    """Marks a string for extraction (pybabel); translated where shown."""
+    return message
+
+
+# --- typed parameters -----------------------------------------------------------------------------
+
+def row_id(name: str, raw: str, tz: ZoneInfo) -> int:
+    """A row id (ASCII digits) to continue after."""
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
+        raise ValidationError(f"{name} {shown(raw)}: not a row id (a whole number from 1)")
+    return int(raw)
+
+
+def local_day(name: str, raw: str, tz: ZoneInfo) -> dt.date:
+    """A day, YYYY-MM-DD (in the organisation's timezone)."""
+    value = text(name, raw, tz)
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{name} {shown(raw)}: not a date (YYYY-MM-DD)") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class CalendarQuery:
+    """``/calendar?view=month|week|day&date=YYYY-MM-DD``"""
+
+    view: str = param(choice("month", "week", "day"), default="month")
+    date: dt.date | None = param(local_day)
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryPage(HistoryQuery):
+    """``/history?…&after=ID``: the filters, and where the page starts (older than row ``after``)."""
+
+    after: int | None = param(row_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryApi(HistoryExport):
+    """``/api/v1/history``: without ``after`` or ``page`` the newest 500 as a JSON list, oldest first
+    (as before); with them an object ``{"rows": newest first, "next": the next page's address}``."""
+
+    after: int | None = param(row_id)
+    page: bool = param(flag, default=False)
+
+
+def typed_route(api: FastAPI, board: Any, path: str, spec: type, role: str,
+                fn: Callable[[Request, Any], Awaitable[Response]], *, schema: bool) -> None:
+    """A GET route whose parameters are the fields of ``spec`` (parsed by
+    :func:`scheduler.web.params.parse`, declared for OpenAPI like the routes of ``ROUTES``)."""
+    async def handle(request: Request, who: Who, **_declared: Any) -> Response:
+        return await fn(request, parse(request, spec, board.tz))
+
+    parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+                  inspect.Parameter("who", inspect.Parameter.KEYWORD_ONLY,
+                                    annotation=Annotated[Who, Depends(require(role))])]
+    for f in dataclasses.fields(spec):
+        doc = (f.metadata["convert"].__doc__ or "").strip().splitlines()
+        described = doc[0] if doc else None
+        kind: Any
+        if f.metadata["path"]:
+            kind = Annotated[str, Path(description=described)]
+            parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind))
+        else:
+            kind = Annotated[str | None, Query(description=described)]
+            parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
+                                                default=None))
+    handle.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    handle.__name__ = fn.__name__
+    handle.__doc__ = fn.__doc__
+    api.add_api_route(path, handle, methods=["GET"], response_class=Response,
+                      tags=["api" if path.startswith("/api/") else "pages"], include_in_schema=schema)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+def day_range(first: dt.date, last: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """From the start of local day ``first`` to the end of local day ``last``, in UTC."""
+    start = dt.datetime.combine(first, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    return start, end
+
+
+def posts_by_day(session: Session, tz: ZoneInfo, first: dt.date, last: dt.date,
+                 per_day: int) -> dict[dt.date, dict[str, Any]]:
+    """Posts scheduled from local day ``first`` to ``last``: per local day the first ``per_day``
+    (by time) and how many more; read in batches, so a day with 100 000 posts costs no memory."""
+    start, end = day_range(first, last, tz)
+    q = (select(Post.id, Post.status, Post.scheduled_at, Post.kind, Channel.name, func.substr(Post.text, 1, 90))
+         .join(Channel, Channel.id == Post.channel_id)
+         .where(Post.scheduled_at >= start, Post.scheduled_at < end)
+         .order_by(Post.scheduled_at, Post.id).execution_options(yield_per=1000))
+    days: dict[dt.date, dict[str, Any]] = {}
+    for pid, status, at, kind, channel, snippet in session.execute(q):
+        local_at = at.astimezone(tz)
+        cell = days.setdefault(local_at.date(), {"posts": [], "more": 0, "total": 0})
+        cell["total"] += 1
+        if len(cell["posts"]) < per_day:
+            cell["posts"].append({"id": pid, "status": status, "time": local_at.strftime("%H:%M"),
+                                  "date": local_at.date().isoformat(), "at": local_at.isoformat(timespec="seconds"),
+                                  "kind": kind, "channel": channel, "text": snippet or "",
+                                  "movable": status in UNSENT})
+        else:
+            cell["more"] += 1
+    return days
+
+
+def calendar_span(view: str, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The days a view shows: whole weeks (Monday first) around the month, the week, or the day."""
+    if view == "day":
+        return day, day
+    if view == "week":
+        monday = day - dt.timedelta(days=day.weekday())
+        return monday, monday + dt.timedelta(days=6)
+    first = day.replace(day=1)
+    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    return first - dt.timedelta(days=first.weekday()), last + dt.timedelta(days=6 - last.weekday())
+
+
+def history_page(session: Session, f: HistoryFilter, tz: ZoneInfo, after: int | None,
+                 size: int = HISTORY_PAGE) -> tuple[list[dict[str, Any]], int | None]:
+    """Newest first, the ``size`` rows older than row ``after`` (all when None), and the cursor of
+    the next page (None on the last): ``WHERE id < after ORDER BY id DESC LIMIT size+1``."""
+    q = f.query()
+    if after is not None:
+        q = q.where(HistoryEntry.id < after)
+    found = list(session.scalars(q.order_by(HistoryEntry.id.desc()).limit(size + 1)))
+    rows = [history_row(h, tz) for h in found[:size]]
+    return rows, (found[size - 1].id if len(found) > size else None)
+
+
+def history_csv(db: Database, f: HistoryFilter, tz: ZoneInfo, chunk: int = CSV_CHUNK) -> Iterator[str]:
+    """Every matching history row as CSV, oldest first, a chunk per query (keyset on id): a byte
+    order mark and the header first, formula-safe cells (:func:`scheduler.views.csv_cell`)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HISTORY_FIELDS)
+    yield "\ufeff" + out.getvalue()
+    last = 0
+    while True:
+        with db.read_session() as session:
+            # The query joins the post and the channel already: read them from it, not one by one.
+            q = (f.query().options(contains_eager(HistoryEntry.post), contains_eager(HistoryEntry.channel))
+                 .where(HistoryEntry.id > last).order_by(HistoryEntry.id).limit(chunk))
+            batch = [history_row(h, tz) for h in session.scalars(q)]
+        if not batch:
+            return
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for r in batch:
+            writer.writerow([csv_cell(r.get(c)) for c in HISTORY_FIELDS])
+        yield out.getvalue()
+        last = batch[-1]["id"]
+
+
+def today_data(session: Session, settings: Any, now: dt.datetime) -> dict[str, Any]:
+    """What the home page shows: today's posts per channel, what needs attention (counted, all of
+    it), the service and the channels."""
+    tz = settings.timezone
+    today = now.astimezone(tz).date()
+    start, end = day_range(today, today, tz)
+    per_channel: dict[str, dict[str, Any]] = {}
+    totals = session.execute(select(Channel.name, func.count(Post.id)).join(Channel, Channel.id == Post.channel_id)
+                             .where(Post.scheduled_at >= start, Post.scheduled_at < end)
+                             .group_by(Channel.name).order_by(Channel.name))
+    for name, count in totals:
+        per_channel[name] = {"total": count, "posts": []}
+    shown_per_channel = 8
+    for name in per_channel:
+        q = (select(Post.id, Post.status, Post.scheduled_at, func.substr(Post.text, 1, 90))
+             .join(Channel, Channel.id == Post.channel_id)
+             .where(Channel.name == name, Post.scheduled_at >= start, Post.scheduled_at < end)
+             .order_by(Post.scheduled_at, Post.id).limit(shown_per_channel))
+        per_channel[name]["posts"] = [{"id": i, "status": s, "time": at.astimezone(tz).strftime("%H:%M"),
+                                       "text": t or ""} for i, s, at, t in session.execute(q)]
+    counts = dict(session.execute(select(Post.status, func.count(Post.id)).where(Post.status.in_(ATTENTION))
+                                  .group_by(Post.status)).all())
+    stuck = [{"channel": n, "status": s, "count": c} for n, s, c in session.execute(
+        select(Channel.name, Channel.status, func.count(Post.id)).join(Post, Post.channel_id == Channel.id)
+        .where(Channel.status.in_((ChannelStatus.PAUSED.value, ChannelStatus.NEEDS_REAUTH.value)),
+               Post.status.in_(WAITING)).group_by(Channel.name, Channel.status).order_by(Channel.name))]
+    latest = [{"id": p.id, "channel": p.channel.name, "status": p.status, "error": p.error,
+               "scheduled_at": p.scheduled_at.astimezone(tz).isoformat(timespec="seconds") if p.scheduled_at else None}
+              for p in session.scalars(select(Post).where(Post.status.in_(ATTENTION))
+                                       .order_by(Post.id.desc()).limit(10))]
+    return {"today": today, "per_channel": per_channel, "attention_counts": {s: counts.get(s, 0) for s in ATTENTION},
+            "stuck": stuck, "attention": latest, "report": status_report(session, settings, now),
+            "channels": channel_states(session, settings, now), "waiting": ",".join(WAITING)}
+
+
+def next_link(request: Request, after: int | None, *, drop: tuple[str, ...] = ()) -> str | None:
+    """This address with ``after`` set to the next page's cursor (None on the last page)."""
+    if after is None:
+        return None
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("after", *drop)]
+    return request.url.path + "?" + urlencode([*kept, ("after", str(after))])
+
+
+# --- routes ----------------------------------------------------------------------------------------
+
+def register(api: FastAPI, board: Any) -> None:
+    """Today, Calendar, History (pages) and /api/v1/history, /api/v1/calendar."""
+    tz: ZoneInfo = board.tz
+
+    async def today(request: Request, q: Any) -> Response:
+        now = utcnow()
+        data = await board.read(lambda s: today_data(s, board.settings, now))
+        tomorrow = data["today"] + dt.timedelta(days=1)
+        highlight: dict[str, Any] | None = None
+        highlight_error = None
+        if board.settings.highlight_channels:
+            try:
+                from scheduler.highlight_views import highlight_preview
+
+                highlight = await asyncio.to_thread(highlight_preview, board.settings, board.db,
+                                                    board.ctx.composer(), tomorrow, now)
+            except PromoError as exc:
+                highlight_error = str(exc)
+            except Exception:  # the home page never falls over on the preview
+                log.warning("web: the highlight preview for %s failed", tomorrow, exc_info=True)
+                highlight_error = "the preview could not be made; the service log says why"
+        return board.render(request, "planning_today.html", tomorrow=tomorrow, highlight=highlight,
+                            highlight_error=highlight_error, **data)
+
+    typed_route(api, board, "/", _NoParams, "viewer", today, schema=False)
+
+    async def calendar(request: Request, q: CalendarQuery) -> Response:
+        day = q.date or utcnow().astimezone(tz).date()
+        first, last = calendar_span(q.view, day)
+        cells = await board.read(lambda s: posts_by_day(s, tz, first, last, PER_DAY[q.view]))
+        days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        if q.view == "month":
+            month_start = day.replace(day=1)
+            prev_day = (month_start - dt.timedelta(days=1)).replace(day=1)
+            next_day = (month_start + dt.timedelta(days=32)).replace(day=1)
+        else:
+            step = dt.timedelta(days=7 if q.view == "week" else 1)
+            prev_day, next_day = day - step, day + step
+        who: Who = request.state.who
+        from scheduler.storage import accounts
+
+        return board.render(request, "planning_calendar.html", view=q.view, day=day, days=days, cells=cells,
+                            today=utcnow().astimezone(tz).date(), prev_day=prev_day, next_day=next_day,
+                            can_move=accounts.role_rank(who.role) >= accounts.role_rank("editor"),
+                            back=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+                            weekdays=[_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")])
+
+    typed_route(api, board, "/calendar", CalendarQuery, "viewer", calendar, schema=False)
+
+    @api.post("/calendar/move", include_in_schema=False)
+    async def move(request: Request, who: Annotated[Who, Depends(require("editor"))],
+                   post_id: Annotated[int, Form(ge=1, le=MAX_ID)], date: Annotated[dt.date, Form()],
+                   time: Annotated[dt.time, Form()], back: Annotated[str, Form(max_length=500)] = "/calendar"
+                   ) -> Response:
+        """Move an unsent post to another local day and time (its history says so)."""
+        when = f"{date.isoformat()} {time.strftime('%H:%M')}"
+        translations = _translations(who.language)
+        try:
+            await board.act(who, post_actions.reschedule, post_id, when)
+        except (ValidationError, StateError) as exc:
+            return board.done(back, translations.gettext(_("Post %(id)s not moved: %(why)s")) % {"id": post_id,
+                                                                                              "why": str(exc)})
+        return board.done(back, translations.gettext(_("Post %(id)s moved to %(when)s")) % {"id": post_id, "when": when})
+
+    async def history(request: Request, q: HistoryPage) -> Response:
+        f = q.filter()
+
+        def load(session: Session) -> dict[str, Any]:
+            rows, after = history_page(session, f, tz, q.after)
+            return {"rows": rows, "older": next_link(request, after),
+                    "channels": list(session.scalars(select(Channel.name).order_by(Channel.name)))}
+
+        csv_query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "after"])
+        return board.render(request, "planning_history.html", query=request.query_params, csv_query=csv_query,
+                            newest=(request.url.path + ("?" + csv_query if csv_query else "")) if q.after else None,
+                            **await board.read(load))
+
+    typed_route(api, board, "/history", HistoryPage, "viewer", history, schema=False)
+
+    async def api_history(request: Request, q: HistoryApi) -> Response:
+        """History rows. ``format=csv``: every matching row, streamed, oldest first. Without ``after``
+        or ``page``: the newest 500 as a list, oldest first. With ``after=ID`` (or ``page=1`` for the
+        first page): ``{"rows": [100 rows newest first, older than ID], "next": address or null}``."""
+        from scheduler.views import history_rows
+        from scheduler.web import PAGE_ROWS
+
+        f = q.filter()
+        if q.format == "csv":
+            return StreamingResponse(history_csv(board.db, f, tz), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": 'attachment; filename="promo-history.csv"'})
+        if q.after is None and not q.page:
+            newest = await board.read(lambda s: history_rows(s, f, tz, newest_first=True, limit=PAGE_ROWS))
+            return board.as_json(newest[::-1])
+        rows, after = await board.read(lambda s: history_page(s, f, tz, q.after))
+        return board.as_json({"rows": rows, "next": next_link(request, after, drop=("page",))})
+
+    typed_route(api, board, "/api/v1/history", HistoryApi, "viewer", api_history, schema=True)
+
+    @api.get("/api/v1/calendar", tags=["api"])
+    async def api_calendar(who: Annotated[Who, Depends(require("viewer"))],
+                           start: Annotated[dt.date, Query(alias="from", description="first local day, YYYY-MM-DD")],
+                           end: Annotated[dt.date, Query(alias="to", description="last local day, YYYY-MM-DD")]
+                           ) -> Response:
+        """Posts scheduled from local day ``from`` to ``to`` (at most 92 days), per local day: the
+        posts (id, time in the organisation's timezone, channel, state, kind; at most 10,000 a day)
+        and ``total``, how many there are."""
+        if end < start:
+            raise ValidationError(f"to {end}: before from {start}")
+        if (end - start).days > 92:
+            raise ValidationError(f"from {start} to {end}: more than 92 days; ask for a shorter span")
+        cells = await board.read(lambda s: posts_by_day(s, tz, start, end, PER_DAY["day"] * 20))
+        return board.as_json({"from": start.isoformat(), "to": end.isoformat(), "timezone": str(tz),
+                              "days": [{"date": d.isoformat(), "total": c["total"],
+                                        "posts": [{k: p[k] for k in ("id", "at", "channel", "status", "kind")}
+                                                  for p in c["posts"]]}
+                                       for d, c in sorted(cells.items())]})
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoParams:
+    """A page that takes no parameters."""
+
+
+def _translations(language: str) -> Any:
+    from scheduler.web import i18n
+
+    return i18n.translations(language)

@@ -1,0 +1,95 @@
+"""Big catalogues: `promo import` writes with multi-row statements (not one per row), reports
+progress, and records one audit row per import (on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event, func, select
+
+from scheduler.importer import BATCH, import_file
+from scheduler.models import AuditEntry, Product
+from scheduler.storage.db import Database
+
+WITA = ZoneInfo("Asia/Makassar")
+
+
+def products_csv(path: Path, n: int, *, price: int = 25000) -> Path:
+    lines = ["id,umkm_id,name,description,price,image,url,tags,curation"]
+    lines += [f"p{i},u1,Amplang {i},Renyah,{price + (i % 7 == 0)},,,snack|oleh-oleh,approved" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_big_import_writes_in_batches_with_progress_and_one_audit_row(any_db: Database, tmp_path: Path) -> None:
+    n = 2 * BATCH + 500
+    with any_db.session() as s:
+        import_file(s, "umkm", _umkm(tmp_path), tz=WITA, actor="t")
+    statements: list[str] = []
+    event.listen(any_db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    seen: list[tuple[int, int]] = []
+    with any_db.session() as s:
+        result = import_file(s, "products", products_csv(tmp_path / "p.csv", n), tz=WITA, actor="rina",
+                             progress=lambda done, total: seen.append((done, total)))
+    assert (result.created, result.updated, result.unchanged) == (n, 0, 0)
+    inserts = [q for q in statements if q.lstrip().upper().startswith("INSERT INTO PRODUCTS")]
+    assert 1 <= len(inserts) <= 10  # a few multi-row statements, not 2,500
+    assert seen[0] == (0, n) and seen[-1] == (n, n) and len(seen) == 4
+    with any_db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Product)) == n
+        assert s.scalars(select(Product).where(Product.external_id == "p3")).one().tags == ["snack", "oleh-oleh"]
+        audit = s.scalars(select(AuditEntry).where(AuditEntry.actor == "rina")).one()
+        assert audit.detail["created"][:2] == ["p0", "p1"] and len(audit.detail["created"]) == n
+
+    statements.clear()  # the same file edited: only changed rows are written, in batches
+    changed: list[str] = []
+    with any_db.session() as s:
+        result = import_file(s, "products", products_csv(tmp_path / "p.csv", n, price=26000), tz=WITA,
+                             actor="budi", on_change=lambda _s, _k, record, fields: changed.append(
+                                 f"{record.external_id}:{','.join(sorted(fields))}"))
+    assert (result.created, result.updated, result.unchanged) == (0, n, 0)
+    assert len([q for q in statements if q.lstrip().upper().startswith("UPDATE PRODUCTS")]) <= 10
+    assert changed[:2] == ["p0:price", "p1:price"] and len(changed) == n
+    with any_db.read_session() as s:
+        assert s.scalars(select(Product).where(Product.external_id == "p1")).one().price == 26000
+        audit = s.scalars(select(AuditEntry).where(AuditEntry.actor == "budi")).one()
+        assert audit.detail["updated"]["p1"] == {"before": {"price": 25000}, "after": {"price": 26000}}
+
+
+def _umkm(tmp_path: Path) -> Path:
+    path = tmp_path / "umkm.csv"
+    path.write_text("id,name\nu1,Toko Amplang\n", encoding="utf-8")
+    return path
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    import io
+
+    from scheduler.importer import terminal_progress
+
+    assert terminal_progress("products", io.StringIO()) is None  # a pipe or a log: no bar
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    update = terminal_progress("products", out)
+    assert update is not None
+    update(0, 2000)
+    update(1000, 2000)
+    assert "import products" in out.getvalue() and "1000/2000" in out.getvalue()
+    update(2000, 2000)
+
+
+def test_the_batched_change_hook_gets_every_changed_record_once(any_db: Database, tmp_path: Path) -> None:
+    with any_db.session() as s:
+        import_file(s, "umkm", _umkm(tmp_path), tz=WITA, actor="t")
+    calls: list[tuple[list[str], dict[str, set[str]]]] = []
+    with any_db.session() as s:
+        import_file(s, "products", products_csv(tmp_path / "p.csv", BATCH + 3), tz=WITA, actor="t",
+                    on_changes=lambda _s, kind, records, fields: calls.append(
+                        ([r.external_id for r in records], fields)))
+    assert [len(ids) for ids, _ in calls] == [BATCH, 3]  # one call per batch, not per row
+    assert calls[0][0][:2] == ["p0", "p1"] and "name" in calls[0][1]["p0"]
