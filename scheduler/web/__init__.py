@@ -568,13 +568,6 @@ def make_app(settings: Settings, db: Database) -> FastAPI:  # noqa: C901, PLR091
         """Who the token or session belongs to: name, role, language."""
         return {"name": who.name, "role": who.role, "language": who.language}
 
-    @api.post("/api/v1/users/{name}/disable", tags=["api"])
-    async def disable_user(name: Annotated[str, Path(max_length=100)],
-                           who: Annotated[Who, Depends(require("admin"))]) -> dict[str, Any]:
-        """Disable a user: their sessions end at once and their API tokens stop working."""
-        await board.write(lambda s: accounts.disable(s, name, actor=who.name))
-        return {"name": name, "disabled": True}
-
     from scheduler.web import planning, records  # webrecords: Today, Calendar, History; Records
     planning.register(api, board)
     records.register(api, board)

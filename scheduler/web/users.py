@@ -130,6 +130,13 @@ async def api_users(request: Request) -> list[dict[str, Any]]:
     return [_out(u, board) for u in await board.act(who, user_actions.list_users)]
 
 
+async def api_disable(request: Request, name: Name) -> dict[str, Any]:
+    """Disable a user (admin): their sessions end at once and their API tokens stop working."""
+    board, who = asking(request)
+    row = await board.act(who, user_actions.set_disabled, name, True)
+    return {"name": row.name, "disabled": row.disabled}
+
+
 def register(api: FastAPI, board: Board) -> None:
     add(api, board, "GET", "/users", users, "admin")
     add(api, board, "POST", "/users", create, "admin")
@@ -140,3 +147,4 @@ def register(api: FastAPI, board: Board) -> None:
     add(api, board, "POST", "/users/{name}/tokens", create_token, "admin")
     add(api, board, "POST", "/users/{name}/tokens/{token_id}/revoke", revoke_token, "admin")
     add(api, board, "GET", "/api/v1/users", api_users, "admin", tags=["api"], response_model=list[UserOut])
+    add(api, board, "POST", "/api/v1/users/{name}/disable", api_disable, "admin", tags=["api"])

@@ -267,6 +267,9 @@ def test_an_admin_adds_a_user_who_then_logs_in_and_is_managed_from_the_page(site
         assert admin.post("/users/admin/role", data={"csrf": csrf, "role": "viewer"}).status_code == 400
         assert admin.post("/users/nobody/role", data={"csrf": csrf, "role": "viewer"}).status_code == 404
         assert 'id="disable-admin"' not in admin.get("/users").text
+        myself = admin.post("/api/v1/users/admin/disable", headers={"X-CSRF-Token": csrf})
+        assert myself.status_code == 400 and "yourself" in myself.json()["error"]  # the API alike
+        assert admin.post("/api/v1/users/nobody/disable", headers={"X-CSRF-Token": csrf}).status_code == 404
         listed = admin.get("/api/v1/users").json()
         assert {u["name"]: (u["role"], u["password"], u["disabled"]) for u in listed}["rina"] == (
             "approver", True, False)
