@@ -333,3 +333,10 @@ def event_promotion_job(settings: Settings, db: Database, alert: Callable[[str],
             if alert is not None:
                 alert(f"event {ref}: {problem}")
     return results
+
+
+def record_change_hook(settings: Settings, composer: Composer, actor: str) -> Callable[..., None]:
+    """What an import or a record edit runs for each changed record (the CLI and the web app alike):
+    events (re)plan their posts, products and UMKM recompose their unsent highlight posts."""
+    return lambda session, kind, record, changed: on_record_change(settings, composer, session, kind, record,
+                                                                   changed, actor=actor)

@@ -140,22 +140,11 @@ def pg_db() -> Iterator[Database]:
     """A migrated :class:`Database` in a fresh schema of the local PostgreSQL server, dropped after
     the test. Skips, saying why, where no server answers; CI sets PROMO_REQUIRE_POSTGRES=1 to
     make that a failure instead."""
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # no server, no driver
-        if os.environ.get("PROMO_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not available at {PG_URL}: {exc}")
-    db = Database(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    db.upgrade()
-    yield db
-    db.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with pg_schema_url() as url:
+        db = Database(url)
+        db.upgrade()
+        yield db
+        db.dispose()
 
 
 @pytest.fixture
@@ -163,20 +152,8 @@ def pg_url() -> Iterator[str]:
     """A PROMO_DATABASE_URL for a fresh, migrated schema of the local PostgreSQL server (any process
     given the URL works in that schema); dropped after the test. Skips, or fails under
     PROMO_REQUIRE_POSTGRES=1, without a server."""
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # no server, no driver
-        if os.environ.get("PROMO_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"PostgreSQL not available at {PG_URL}: {exc}")
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    db = Database(url)
-    db.upgrade()
-    db.dispose()
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with pg_schema_url() as url:
+        db = Database(url)
+        db.upgrade()
+        db.dispose()
+        yield url

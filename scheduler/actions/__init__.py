@@ -46,6 +46,7 @@ NEEDS: dict[str, Role] = {
     "records.list": Role.VIEWER,
     "channels.list": Role.VIEWER,
     "post.queue": Role.EDITOR,
+    "post.preview": Role.EDITOR,
     "post.edit": Role.EDITOR,
     "post.reschedule": Role.EDITOR,
     "post.submit": Role.EDITOR,

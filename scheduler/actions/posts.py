@@ -1,4 +1,5 @@
-"""Posts: queue, approve, reject, cancel, reschedule, retry, submit, mark published, edit.
+"""Posts: queue, approve, reject, cancel, reschedule, retry, submit, mark published, edit; preview
+what queueing would store, and find the products and events a post can be made from.
 
 Actions on several ids run in one transaction: when one post cannot change (wrong status,
 no such post), none of them does.
@@ -7,16 +8,18 @@ no such post), none of them does.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduler import planner, views
 from scheduler.actions import Actor, Context, require
-from scheduler.errors import StateError, TooLongError, ValidationError
-from scheduler.models import AuditEntry, Post, PostStatus, utcnow
+from scheduler.errors import ComposeError, NotFoundError, StateError, TooLongError, ValidationError
+from scheduler.models import AuditEntry, Channel, Event, Post, PostStatus, Product, utcnow
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.textrules import first_broken
@@ -227,3 +230,106 @@ def edit_text(ctx: Context, actor: Actor, post_id: int, text: str) -> Edited:
         session.add(AuditEntry(actor=actor.name, action="post.edit", entity="post", entity_id=str(post.id),
                                detail={"chars_before": len(old), "chars_after": len(text)}))
         return Edited(post.id, post.status, [(r.count(text), r.limit, r.method) for r in rules])
+
+
+_HASHTAG = re.compile(r"(?<![\w&])#\w+")
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One channel's text as it would go out, or why it cannot (``error``), with its counts per rule."""
+
+    channel: str
+    platform: str
+    text: str | None = None
+    template: str | None = None
+    shortened: bool = False
+    link: str | None = None
+    hashtags: tuple[str, ...] = ()
+    counts: tuple[tuple[int, int, str], ...] = ()  # (count, limit, method)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"channel": self.channel, "platform": self.platform, "text": self.text, "template": self.template,
+                "shortened": self.shortened, "link": self.link, "hashtags": list(self.hashtags),
+                "counts": [{"count": n, "limit": limit, "method": method, "fits": n <= limit}
+                           for n, limit, method in self.counts],
+                "error": self.error}
+
+
+def preview(ctx: Context, actor: Actor, *, channels: Sequence[str], product: str | None = None,
+            event: str | None = None, text: str | None = None, link: str | None = None, kind: str | None = None,
+            template: str | None = None, image: bool = False, shorten: bool = False,
+            now: dt.datetime | None = None) -> list[Preview]:
+    """What :func:`queue_posts` would store per channel (the `promo compose` path), storing nothing.
+
+    A channel whose text cannot be composed (does not fit, template error) gets its ``error``;
+    a source or channel that does not exist raises as in :func:`queue_posts`.
+    """
+    require(actor, "post.preview")
+    composer = ctx.composer()
+    out: list[Preview] = []
+    with ctx.db.read_session() as session:
+        source = planner.find_source(session, product=product, event=event, text=text, link=link, kind=kind)
+        configs = channel_store.channel_configs(session, ctx.settings)
+        for given in channels:
+            name = given.strip().lower()
+            if not name:
+                continue
+            cfg = configs.get(name)
+            if cfg is None:
+                raise NotFoundError(f"no channel named {name!r} (configured: {', '.join(sorted(configs)) or 'none'})")
+            row = session.scalars(select(Channel).where(Channel.name == name)).first()  # not synced yet: no state
+            state = channel_store.plain_state(row) if row is not None else None
+            try:
+                composed = planner.compose_for(composer, cfg, source, now=now or utcnow(), tz=ctx.settings.timezone,
+                                               with_image=image, template=template, state=state, shorten=shorten)
+            except ComposeError as exc:
+                out.append(Preview(cfg.name, cfg.platform, error=str(exc)))
+                continue
+            out.append(Preview(cfg.name, cfg.platform, composed.text, composed.template, composed.shortened,
+                               composed.link, tuple(dict.fromkeys(_HASHTAG.findall(composed.text))),
+                               tuple((n, r.limit, r.method) for r, n in composed.counts)))
+    return out
+
+
+@dataclass(frozen=True)
+class SourceMatch:
+    """A product or event a post can be made from: ``kind`` (product, event), its id and name."""
+
+    kind: str
+    id: str
+    name: str
+    detail: str
+
+
+def find_sources(ctx: Context, actor: Actor, query: str, limit: int = 20) -> list[SourceMatch]:
+    """Products and events whose id or name contains ``query`` (case-insensitive), products first."""
+    require(actor, "post.preview")
+    q = query.strip()
+    if not q:
+        return []
+    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    tz = ctx.settings.timezone
+    with ctx.db.read_session() as session:
+        products = session.scalars(
+            select(Product).where(or_(Product.name.ilike(like, escape="\\"), Product.external_id.ilike(like, escape="\\")))
+            .order_by(Product.name).limit(limit)).all()
+        events = session.scalars(
+            select(Event).where(or_(Event.name.ilike(like, escape="\\"), Event.external_id.ilike(like, escape="\\")))
+            .order_by(Event.starts_at.desc()).limit(limit)).all()
+        found = [SourceMatch("product", p.external_id, p.name, p.umkm.name if p.umkm else "") for p in products]
+        found += [SourceMatch("event", e.external_id, e.name,
+                              e.starts_at.replace(tzinfo=e.starts_at.tzinfo or dt.UTC).astimezone(tz)
+                              .strftime("%Y-%m-%d %H:%M")) for e in events]
+    return found[:limit]
+
+
+def text_counts(ctx: Context, session: Session, post: Post) -> list[tuple[int, int, str]]:
+    """A stored post's text counted by each rule of its channel: (count, limit, method); [] when the
+    channel is no longer configured."""
+    cfg = channel_store.channel_configs(session, ctx.settings).get(post.channel.name)
+    if cfg is None:
+        return []
+    rules = planner.rules_for(cfg, channel_store.plain_state(post.channel)).text_rules(bool(post.image_path))
+    return [(r.count(post.text), r.limit, r.method) for r in rules]

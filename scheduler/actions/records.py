@@ -69,15 +69,6 @@ def list_records(ctx: Context, actor: Actor, kind: str) -> Records:
         return Records(rows, ("id", "name", "venue", "starts_at", "ends_at", "status"))
 
 
-def promotion_hook(ctx: Context, actor: Actor) -> OnChange:
-    """What `promo import` runs after each changed record: events (re)plan their posts, products
-    and UMKM recompose their unsent highlight posts (the same hook for the web app)."""
-    from jobs.event_promotion import on_record_change
-
-    return lambda session, kind, record, changed: on_record_change(ctx.settings, ctx.composer(), session, kind,
-                                                                   record, changed, actor=actor.name)
-
-
 #: The suffixes an uploaded file may have (what :func:`scheduler.importer.read_table` reads).
 UPLOAD_SUFFIXES = (".csv", ".json", ".txt")
 #: The largest upload, in bytes.

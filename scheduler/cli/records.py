@@ -25,10 +25,9 @@ def cmd_import(app: App) -> int:
 
 
 def _record_change_hook(app: App) -> Callable[..., None] | None:
-    from jobs.event_promotion import on_record_change
+    from jobs.event_promotion import record_change_hook
 
-    return lambda session, kind, record, changed: on_record_change(app.settings, app.composer(), session, kind,
-                                                                   record, changed, actor=app.actor)
+    return record_change_hook(app.settings, app.composer(), app.actor)
 
 
 def cmd_records_list(app: App) -> int:

@@ -1,24 +1,23 @@
 """What the admin pages (:mod:`.channels`, :mod:`.users`, :mod:`.audit`) share.
 
-Those modules cannot import :mod:`scheduler.web` (it imports them, from ``make_app``), so the
-web app is handed to them as a :class:`Board` (``request.app.state.web``) and the person asking
-is a :class:`Person` (``request.state.who``, set by ``require``). Each handler is a plain module
-function; :func:`add` declares its route with the role it needs (the check of every route:
-a session or token with the role, and the CSRF token on a form).
+Each handler is a plain module function taking the web app (``request.app.state.web``) and the
+person asking (``request.state.who``, set by ``require``) from the request (:func:`asking`);
+:func:`add` declares its route with the role it needs (the check of every route: a session or
+token with the role, and the CSRF token on a form).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Protocol
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path
-from sqlalchemy.orm import Session
 from starlette.requests import Request
-from starlette.responses import Response
 
 from scheduler.errors import ConfigError, NotFoundError, StateError, ValidationError
+from scheduler.web.core import Who, require
 from scheduler.web.i18n import translations
+from scheduler.web.webapp import WebApp
 
 #: A channel or user name in a path.
 Name = Annotated[str, Path(max_length=100, description="a channel or user name")]
@@ -28,30 +27,9 @@ FORM_STATUS: dict[type[Exception], int] = {ValidationError: 400, ConfigError: 40
                                            StateError: 409}
 
 
-class Person(Protocol):
-    """Who is asking (``scheduler.web.Who``)."""
-
-    name: str
-    role: str
-    language: str
-    csrf: str
-
-
-class Board(Protocol):
-    """What the pages use of ``scheduler.web.WebApp``."""
-
-    settings: Any
-    tz: Any
-    jinja: Any
-
-    @property
-    def ctx(self) -> Any: ...
-
-    def require(self, role: str) -> Callable[..., Awaitable[Any]]: ...
-    async def read(self, fn: Callable[[Session], Any]) -> Any: ...
-    async def act(self, who: Any, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
-    def render(self, request: Request, template_name: str, status: int = 200, **context: Any) -> Response: ...
-    def done(self, target: str, message: str) -> Response: ...
+#: The web app the pages are handed, and the person asking.
+Board = WebApp
+Person = Who
 
 
 def asking(request: Request) -> tuple[Board, Person]:
@@ -81,4 +59,4 @@ def add(api: FastAPI, board: Board, method: str, path: str, handler: Callable[..
     """Declare ``handler`` at ``method path`` for ``role`` and up; pages stay out of the OpenAPI
     description unless ``declared`` says otherwise (the /api/v1/ routes)."""
     declared.setdefault("include_in_schema", path.startswith("/api/"))
-    api.add_api_route(path, handler, methods=[method], dependencies=[Depends(board.require(role))], **declared)
+    api.add_api_route(path, handler, methods=[method], dependencies=[Depends(require(role))], **declared)

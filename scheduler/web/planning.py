@@ -40,8 +40,9 @@ from scheduler.views import (
     history_row,
     status_report,
 )
-from scheduler.web import Who, require
+from scheduler.web.core import Who, require
 from scheduler.web.params import MAX_ID, HistoryExport, HistoryQuery, choice, flag, param, parse, shown, text
+from scheduler.web.webapp import WebApp
 
 log = logging.getLogger("promo.web")
 
@@ -230,12 +231,12 @@ def today_data(session: Session, settings: Any, now: dt.datetime) -> dict[str, A
     for name, count in totals:
         per_channel[name] = {"total": count, "posts": []}
     shown_per_channel = 8
-    for name in per_channel:
+    for name, entry in per_channel.items():
         q = (select(Post.id, Post.status, Post.scheduled_at, func.substr(Post.text, 1, 90))
              .join(Channel, Channel.id == Post.channel_id)
              .where(Channel.name == name, Post.scheduled_at >= start, Post.scheduled_at < end)
              .order_by(Post.scheduled_at, Post.id).limit(shown_per_channel))
-        per_channel[name]["posts"] = [{"id": i, "status": s, "time": at.astimezone(tz).strftime("%H:%M"),
+        entry["posts"] = [{"id": i, "status": s, "time": at.astimezone(tz).strftime("%H:%M"),
                                        "text": t or ""} for i, s, at, t in session.execute(q)]
     counts = dict(session.execute(select(Post.status, func.count(Post.id)).where(Post.status.in_(ATTENTION))
                                   .group_by(Post.status)).all())
@@ -262,7 +263,7 @@ def next_link(request: Request, after: int | None, *, drop: tuple[str, ...] = ()
 
 # --- routes ----------------------------------------------------------------------------------------
 
-def register(api: FastAPI, board: Any) -> None:
+def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one small closure per route
     """Today, Calendar, History (pages) and /api/v1/history, /api/v1/calendar."""
     tz: ZoneInfo = board.tz
 
@@ -346,7 +347,7 @@ def register(api: FastAPI, board: Any) -> None:
         or ``page``: the newest 500 as a list, oldest first. With ``after=ID`` (or ``page=1`` for the
         first page): ``{"rows": [100 rows newest first, older than ID], "next": address or null}``."""
         from scheduler.views import history_rows
-        from scheduler.web import PAGE_ROWS
+        from scheduler.web.core import PAGE_ROWS
 
         f = q.filter()
         if q.format == "csv":
@@ -386,6 +387,6 @@ class _NoParams:
 
 
 def _translations(language: str) -> Any:
-    from scheduler.web import i18n
+    from scheduler.web.i18n import translations
 
-    return i18n.translations(language)
+    return translations(language)

@@ -16,11 +16,14 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from jobs.event_promotion import record_change_hook
 from scheduler.actions import records as record_actions
 from scheduler.errors import ImportValidationError, RowProblem, ValidationError
+from scheduler.import_rows import KINDS
 from scheduler.importer import COLUMNS, REQUIRED, ImportResult
 from scheduler.storage import accounts
-from scheduler.web import Who, require
+from scheduler.web.core import Who, require
+from scheduler.web.webapp import WebApp
 
 Kind = Literal["umkm", "products", "events"]
 #: Records on one list page (and one API page).
@@ -95,7 +98,7 @@ def result_json(result: ImportResult) -> dict[str, Any]:
             "skipped": problems_json(result.skipped)}
 
 
-def register(api: FastAPI, board: Any) -> None:
+def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one small closure per route
     """/records pages and /api/v1/records."""
     pending: dict[str, Pending] = {}
 
@@ -110,9 +113,9 @@ def register(api: FastAPI, board: Any) -> None:
         return token
 
     def gettext(who: Who, message: str) -> str:
-        from scheduler.web import i18n
+        from scheduler.web.i18n import translations
 
-        return i18n.translations(who.language).gettext(message)
+        return translations(who.language).gettext(message)
 
     def may_edit(who: Who) -> bool:
         return accounts.role_rank(who.role) >= accounts.role_rank("editor")
@@ -126,7 +129,7 @@ def register(api: FastAPI, board: Any) -> None:
 
             more = f"/records/{kind}?" + urlencode({"q": q, "after": page.next_after} if q else
                                                    {"after": page.next_after})
-        return board.render(request, "records_list.html", status=status, kind=kind, kinds=record_actions.KINDS, kind_words=KIND_WORDS,
+        return board.render(request, "records_list.html", status=status, kind=kind, kinds=KINDS, kind_words=KIND_WORDS,
                             rows=page.rows, columns=LIST_COLUMNS[kind], q=q, after=after, more=more,
                             can_edit=may_edit(who), **extra)
 
@@ -161,7 +164,7 @@ def register(api: FastAPI, board: Any) -> None:
         try:
             result = await board.act(who, record_actions.import_upload, kind, filename, content,
                                      skip_invalid=skip_invalid,
-                                     on_change=record_actions.promotion_hook(board.ctx, _actor(who)))
+                                     on_change=record_change_hook(board.settings, board.ctx.composer(), who.name))
         except ImportValidationError as exc:
             file_level = _file_level(exc.problems)
             token = keep(who, kind, filename, content) if not file_level and not skip_invalid else ""
@@ -191,7 +194,7 @@ def register(api: FastAPI, board: Any) -> None:
                 cells[c] = "true" if form.get(c) else "false"
         try:
             saved = await board.act(who, record_actions.update_record, kind, id, cells,
-                                    on_change=record_actions.promotion_hook(board.ctx, _actor(who)))
+                                    on_change=record_change_hook(board.settings, board.ctx.composer(), who.name))
         except ImportValidationError as exc:
             fields = {**(await board.act(who, record_actions.get_record, kind, id)), **cells}
             return board.render(request, "records_edit.html", status=400, kind_words=KIND_WORDS, kind=kind, record_id=id, fields=fields,
@@ -228,7 +231,7 @@ def register(api: FastAPI, board: Any) -> None:
         cells = change.model_dump(exclude_unset=True)
         try:
             saved = await board.act(who, record_actions.update_record, kind, id, cells,
-                                    on_change=record_actions.promotion_hook(board.ctx, _actor(who)))
+                                    on_change=record_change_hook(board.settings, board.ctx.composer(), who.name))
         except ImportValidationError as exc:
             return board.as_json({"error": str(exc), "problems": problems_json(exc.problems)}, status=400)
         return board.as_json({"record": saved.fields, "changed": list(saved.changed)})
@@ -244,7 +247,7 @@ def register(api: FastAPI, board: Any) -> None:
         try:
             result = await board.act(who, record_actions.import_upload, kind, file.filename or "upload", content,
                                      skip_invalid=skip_invalid,
-                                     on_change=record_actions.promotion_hook(board.ctx, _actor(who)))
+                                     on_change=record_change_hook(board.settings, board.ctx.composer(), who.name))
         except ImportValidationError as exc:
             return board.as_json({"error": f"{len(exc.problems)} problem(s), nothing imported",
                                   "problems": problems_json(exc.problems)}, status=400)

@@ -40,7 +40,6 @@ with db.session() as s:
     print(accounts.create_token(s, "supervisor", "e2e")[1])
 """
 TEXT = 'Kue <b>Lapis</b> & "Bingka" khas Balikpapan #UMKM'
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def free_port() -> int:
@@ -172,37 +171,6 @@ def test_post_text_is_shown_as_text_never_as_markup(board: Board) -> None:
     assert "Kue &lt;b&gt;Lapis&lt;/b&gt; &amp; &#34;Bingka&#34;" in page.text and "<b>Lapis</b>" not in page.text
     assert page.headers["Cache-Control"] == "no-store" and "default-src 'none'" in page.headers[
         "Content-Security-Policy"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        pytest.skip(f"no browser: install Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or a driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-                "--no-proxy-server"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture
-def shots(browser: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The browser; a screenshot of the page in the test's tmp dir when the test fails."""
-    yield browser
-    failed = getattr(request.node, "rep_call", None)
-    if failed is None or failed.failed:
-        browser.save_screenshot(str(tmp_path / "failure.png"))
-        print(f"screenshot: {tmp_path / 'failure.png'}")
 
 
 def log_in(d: Any, board: Board) -> None:

@@ -23,9 +23,9 @@ from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 from tests.conftest import TEMPLATES
+from tests.e2e.conftest import screenshot_on_failure
 from tests.webapp import PASSWORD, Served, add_user
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 MONTH = dt.date(2027, 3, 1)
 STATES = [PostStatus.PUBLISHED, PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.SCHEDULED,
           PostStatus.PENDING_APPROVAL, PostStatus.DRAFT, PostStatus.SCHEDULED, PostStatus.NEEDS_REVIEW,
@@ -71,27 +71,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         db.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip(f"no browser: install Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                "--no-proxy-server"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 @pytest.fixture
 def d(browser: Any, site: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """The browser, logged in as the editor; a screenshot in the test's tmp dir when the test fails."""
@@ -105,10 +84,7 @@ def d(browser: Any, site: str, tmp_path: Path, request: pytest.FixtureRequest) -
     browser.find_element(By.ID, "submit").click()
     WebDriverWait(browser, 20).until(lambda drv: drv.find_elements(By.ID, "me"))
     yield browser
-    failed = getattr(request.node, "rep_call", None)
-    if failed is None or failed.failed:
-        browser.save_screenshot(str(tmp_path / "failure.png"))
-        print(f"screenshot: {tmp_path / 'failure.png'}")
+    screenshot_on_failure(browser, tmp_path, request)
 
 
 def test_upload_a_products_csv_with_a_bad_row_and_read_its_error(d: Any, site: str, tmp_path: Path) -> None:

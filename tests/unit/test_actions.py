@@ -89,6 +89,7 @@ CASES: dict[str, tuple[Setup, Callable[[World, Actor, Any], Any]]] = {
     "channels.list": (lambda w: None, lambda w, a, _: channel_actions.list_channels(w.ctx, a, schema=True)),
     "post.queue": (lambda w: None, lambda w, a, _: post_actions.queue_posts(
         w.ctx, a, channels=["outbox"], text="Halo", at="2023-10-26 09:00")),
+    "post.preview": (lambda w: None, lambda w, a, _: post_actions.preview(w.ctx, a, channels=["outbox"], text="Halo")),
     "post.edit": (lambda w: post_in(w, S.SCHEDULED), lambda w, a, pid: post_actions.edit_text(w.ctx, a, pid, "Baru")),
     "post.reschedule": (lambda w: post_in(w, S.SCHEDULED),
                         lambda w, a, pid: post_actions.reschedule(w.ctx, a, pid, "2023-10-26 09:00")),
@@ -309,3 +310,24 @@ def test_an_untouched_record_form_saves_as_no_change_for_every_kind(world: World
         cells = record_actions.get_record(world.ctx, editor, kind, ext)
         assert record_actions.update_record(world.ctx, editor, kind, ext, cells).changed == (), kind
     assert record_actions.get_record(world.ctx, editor, "events", "WE1")["starts_at"] == "2027-03-20 19:00:30"
+def test_preview_is_what_queueing_would_store_and_stores_nothing(world: World) -> None:
+    before = snapshot(world)
+    editor = Actor("rina", "editor")
+    [p] = post_actions.preview(world.ctx, editor, channels=["outbox"], product="p1")
+    assert snapshot(world) == before
+    assert p.error is None and "Amplang Ikan" in (p.text or "") and p.link == "https://amplang.co.id/p1"
+    assert "#oleholeh" in p.hashtags and p.counts == ((len(p.text or ""), 10_000, "graphemes"),)
+    [stored] = post_actions.queue_posts(world.ctx, editor, channels=["outbox"], product="p1", draft=True).rows
+    assert stored["text"] == p.text  # the preview is the text that goes out
+    with pytest.raises(NotFoundError, match="no channel named 'nowhere'"):
+        post_actions.preview(world.ctx, editor, channels=["nowhere"], text="Halo")
+
+
+def test_find_sources_matches_ids_and_names_of_products_and_events(world: World) -> None:
+    editor = Actor("rina", "editor")
+    assert [(m.kind, m.id) for m in post_actions.find_sources(world.ctx, editor, "amplang")] == [("product", "p1")]
+    assert [(m.kind, m.id) for m in post_actions.find_sources(world.ctx, editor, "E1")] == [("event", "e1")]
+    assert post_actions.find_sources(world.ctx, editor, "%") == []  # a wildcard is a character here
+    assert post_actions.find_sources(world.ctx, editor, "  ") == []
+    with pytest.raises(PermissionDenied):
+        post_actions.find_sources(world.ctx, Actor("tamu", "viewer"), "amplang")
