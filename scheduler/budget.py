@@ -72,3 +72,28 @@ def check(conn: Any, channel_id: int, budgets: Sequence[SendBudget], now: dt.dat
         if wait is None or until > wait.until:
             wait = BudgetWait(until=until, budget=budget, used=len(inside))
     return wait
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """How much of one budget a channel has used: ``used`` sends within the last ``budget.window``."""
+
+    budget: SendBudget
+    used: int
+
+    def window(self) -> str:
+        """The budget's window as people read it ('24 h')."""
+        return describe_window(self.budget.window)
+
+
+def usage(conn: Any, channel_id: int, budgets: Sequence[SendBudget], now: dt.datetime) -> list[BudgetUse]:
+    """Each budget's use now (what the channels page shows), counted as :func:`check` counts."""
+    if not budgets:
+        return []
+    h = HistoryEntry.__table__.c
+    longest = max(b.window for b in budgets)
+    q = (select(h.started_at)
+         .where(h.channel_id == channel_id, h.action == "attempt", h.started_at > now - longest,
+                or_(h.outcome.is_(None), h.outcome != OUTCOME)))
+    times = [t if t.tzinfo else t.replace(tzinfo=dt.UTC) for t in conn.execute(q).scalars()]
+    return [BudgetUse(b, sum(1 for t in times if t > now - b.window)) for b in budgets]

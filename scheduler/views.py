@@ -361,9 +361,15 @@ def channel_states(session: Session, settings: Settings, now: dt.datetime | None
 
 
 def audit_rows(session: Session, tz: ZoneInfo, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
-               actor: str | None = None, entity: str | None = None) -> list[dict[str, Any]]:
-    """Who changed what (`promo audit`), oldest first; ``entity`` is a key of AUDIT_ENTITIES."""
-    q = select(AuditEntry).order_by(AuditEntry.id)
+               actor: str | None = None, entity: str | None = None, before: int | None = None,
+               limit: int | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
+    """Who changed what (`promo audit`), oldest first; ``entity`` is a key of AUDIT_ENTITIES.
+    The web app's pages: ``newest_first`` with ``limit``, the next page ``before`` the last id shown (keyset)."""
+    q = select(AuditEntry).order_by(AuditEntry.id.desc() if newest_first else AuditEntry.id)
+    if before is not None:
+        q = q.where(AuditEntry.id < before)
+    if limit is not None:
+        q = q.limit(limit)
     if since:
         q = q.where(AuditEntry.at >= since)
     if until:

@@ -8,7 +8,8 @@ and (but for `highlight history`, empty until a highlight ran) to show something
 
 Not run, on purpose (each line says why when the test runs with -v):
   * lines that are not `promo` commands: `make run`, `make test`, the benchmarks, pytest;
-  * `promo serve …`: runs until Ctrl-C;
+  * `promo serve …`, `promo web …`: run until Ctrl-C;
+  * `promo users add|passwd` without --no-password/--password-stdin: asks for a password on a terminal;
   * lines with a placeholder to fill in: `ID`, `…`, `[optional]` arguments;
   * `masto_kota`: needs a real Mastodon account.
 """
@@ -53,8 +54,10 @@ def readme_commands(text: str) -> list[tuple[str, list[str] | None, str]]:
 def skip_reason(line: str, argv: list[str]) -> str:
     if not argv or argv[0] != "promo":
         return "not a promo command (make, benchmarks, pytest)"
-    if "serve" in argv:
+    if "serve" in argv or argv[1:2] == ["web"]:
         return "runs until Ctrl-C"
+    if argv[1:3] in (["users", "add"], ["users", "passwd"]) and not {"--no-password", "--password-stdin"} & set(argv):
+        return "asks for a password on a terminal"
     if "ID" in argv or "…" in line.split("#")[0] or any(a.startswith("[") for a in argv):
         return "a placeholder to fill in"
     if "masto_kota" in argv:

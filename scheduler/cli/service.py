@@ -83,6 +83,16 @@ def cmd_serve(app: App) -> int:
     return EXIT_OK
 
 
+def cmd_web(app: App) -> int:
+    from scheduler import web
+    from scheduler.service import setup_logging
+
+    app.require_schema()
+    setup_logging(app.settings.log_level)
+    web.run_web(app.settings, app.args.host, app.args.port)
+    return EXIT_OK
+
+
 def cmd_demo(app: App) -> int:
     from scheduler.demo import load_demo
 
@@ -188,16 +198,25 @@ def add_highlight_and_jobs(sub: Any) -> None:
 def add_serve_and_status(sub: Any) -> None:
     sv = sub.add_parser("serve", help="run the scheduler in the foreground (Ctrl-C stops it)")
     sv.add_argument("--web", action="store_true",
-                    help="also serve the read-only dashboard and JSON API (posts, history, channels, status)")
+                    help="also serve the staff web app and JSON API (see promo web to run it alone)")
     sv.add_argument("--host", default="127.0.0.1",
-                    help="dashboard address (default 127.0.0.1; any other needs PROMO_WEB_PASSWORD)")
-    sv.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080)")
+                    help="web app address (default 127.0.0.1; any other needs an admin with a password: "
+                         "promo users add NAME --role admin)")
+    sv.add_argument("--port", type=int, default=8080, help="web app port (default 8080)")
     sv.add_argument("--health-port", type=int, default=None, help="health endpoint port (default PROMO_HEALTH_PORT; 0 = off)")
     sv.add_argument("--workers", type=int, default=None,
                     help="dispatch processes (default PROMO_WORKERS): more use more cores in a burst")
     sv.add_argument("--dispatch-only", action="store_true",
                     help="run only the dispatcher, no jobs or health endpoint (what --workers starts)")
     sv.set_defaults(func=cmd_serve)
+
+    wb = sub.add_parser("web", help="run only the staff web app and JSON API in the foreground (no publishing); "
+                                    "several can share one PostgreSQL database behind a reverse proxy")
+    wb.add_argument("--host", default="127.0.0.1",
+                    help="address (default 127.0.0.1; any other needs an admin with a password: "
+                         "promo users add NAME --role admin)")
+    wb.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    wb.set_defaults(func=cmd_web)
 
     st = sub.add_parser("status", help="is the service ticking, and how many posts are in each state")
     st.add_argument("--format", choices=("text", "json"), default="text", help="output format")

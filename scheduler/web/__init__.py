@@ -41,7 +41,7 @@ from scheduler.config import Settings
 from scheduler.errors import ConfigError
 from scheduler.models import User
 from scheduler.storage.db import Database
-from scheduler.web import answers, planning, posting, posting_api, records, session
+from scheduler.web import admin, answers, planning, posting, posting_api, records, session
 from scheduler.web.core import (
     COOKIE,
     NAV,
@@ -57,7 +57,8 @@ from scheduler.web.core import (
 from scheduler.web.webapp import WebApp
 
 #: The page modules: each adds its pages and API routes with ``register(api, board)``.
-AREAS = {"posting": posting, "posting_api": posting_api, "planning": planning, "records": records}
+AREAS = {"posting": posting, "posting_api": posting_api, "planning": planning, "records": records,
+         "admin": admin}  # admin: Channels, Users, Audit (web/channels.py, users.py, audit.py)
 
 
 class SecureHeaders:

@@ -95,12 +95,9 @@ NAV = (
     NavItem("/posts", "posts", _("Posts")),
     NavItem("/history", "history", _("History")),
     NavItem("/records", "records", _("Records")),
-    NavItem("/channels", "channels", _("Channels"), "viewer",
-            _("Each channel's state and limits; check, pause and resume them.")),
-    NavItem("/users", "users", _("Users"), "admin",
-            _("People, their roles, passwords and API tokens.")),
-    NavItem("/audit", "audit", _("Audit"), "admin",
-            _("Who changed what, and when.")),
+    NavItem("/channels", "channels", _("Channels"), "viewer"),
+    NavItem("/users", "users", _("Users"), "admin"),
+    NavItem("/audit", "audit", _("Audit"), "admin"),
 )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, Path, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -48,12 +48,7 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
         """Who the token or session belongs to: name, role, language."""
         return {"name": who.name, "role": who.role, "language": who.language}
 
-    @api.post("/api/v1/users/{name}/disable", tags=["api"])
-    async def disable_user(name: Annotated[str, Path(max_length=100)],
-                           who: Annotated[Who, Depends(require("admin"))]) -> dict[str, Any]:
-        """Disable a user: their sessions end at once and their API tokens stop working."""
-        await board.write(lambda s: accounts.disable(s, name, actor=who.name))
-        return {"name": name, "disabled": True}
+    # POST /api/v1/users/{name}/disable: with the other user routes in web/users.py (the users action).
 
     for item in NAV:
         if not item.coming or any(r.path == item.path for r in ROUTES):

@@ -203,7 +203,7 @@ def test_every_cli_csv_export_is_neutralised(promo) -> None:
     assert promo("import", "umkm", "u.csv")[0] == 0
     [row] = csv_rows(promo("records", "list", "umkm", "--format", "csv")[1])
     assert (row["id"], row["name"], row["owner"], row["curated"]) == ("u2", "'=1+2 Amplang", "'@siti", "yes")
-    assert promo("--as", "@evil", "users", "add", "=rina", "--role", "viewer")[0] == 0
+    assert promo("--as", "@evil", "users", "add", "=rina", "--role", "viewer", "--no-password")[0] == 0
     audit = csv_rows(promo("audit", "--format", "csv")[1])
     assert audit[-1]["actor"] == "'@evil" and audit[-1]["entity_id"] == "'=rina"
     [user] = csv_rows(promo("users", "list", "--format", "csv")[1])
@@ -238,7 +238,7 @@ async def test_dashboard_csv_neutralises_what_a_platform_returned(promo) -> None
 
 def test_users_list_and_the_audit_trail(promo) -> None:
     assert promo("import", "umkm", "umkm.csv")[0] == 0
-    assert promo("--as", "kepala", "users", "add", "rina", "--role", "approver")[0] == 0
+    assert promo("--as", "kepala", "users", "add", "rina", "--role", "approver", "--no-password")[0] == 0
     code, out, _ = promo("users", "list", "--format", "json")
     assert [(u["name"], u["role"]) for u in json.loads(out)] == [("rina", "approver")]
     assert "rina" in promo("users", "list")[1]
@@ -247,7 +247,7 @@ def test_users_list_and_the_audit_trail(promo) -> None:
     assert code == 0
     rows = json.loads(out)
     assert [(r["action"], r["entity"], r["entity_id"]) for r in rows] == [
-        ("import", "umkm", "umkm.csv"), ("user.add", "user", "rina")]
+        ("import", "umkm", "umkm.csv"), ("user_set", "user", "rina")]
     assert rows[1]["actor"] == "kepala" and rows[1]["detail"] == {"role": "approver"}
     assert [r["entity_id"] for r in json.loads(promo("audit", "--actor", "kepala", "--format", "json")[1])] == ["rina"]
     assert [r["entity"] for r in json.loads(promo("audit", "--entity", "umkm", "--format", "json")[1])] == ["umkm"]
@@ -265,7 +265,7 @@ def test_users_list_and_the_audit_trail(promo) -> None:
 # --- 9.18: the CLI acts with full rights and records who acted ------------------------------------
 
 def test_whoever_runs_the_command_acts_and_is_recorded(promo, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert promo("users", "add", "budi", "--role", "viewer")[0] == 0
+    assert promo("users", "add", "budi", "--role", "viewer", "--no-password")[0] == 0
     a, b, c = (new_post(promo, "--text", f"Promo {n}", "--at", "2030-01-01 09:00")["id"] for n in range(3))
     # A viewer by role: the CLI is the operator's tool, so it acts, and records who.
     code, out, err = promo("--as", "budi", "post", "cancel", str(a))

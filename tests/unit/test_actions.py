@@ -115,6 +115,12 @@ CASES: dict[str, tuple[Setup, Callable[[World, Actor, Any], Any]]] = {
     "secrets.rotate": (lambda w: None, lambda w, a, _: channel_actions.rotate_secrets(w.ctx, a)),
     "users.add": (lambda w: None, lambda w, a, _: user_actions.add_user(w.ctx, a, "rina", "editor")),
     "users.list": (lambda w: None, lambda w, a, _: user_actions.list_users(w.ctx, a)),
+    "users.passwd": (lambda w: user_actions.add_user(w.ctx, Actor("op"), "rina", "editor"),
+                     lambda w, a, _: user_actions.set_password(w.ctx, a, "rina", "kata-sandi-baru-1")),
+    "users.disable": (lambda w: user_actions.add_user(w.ctx, Actor("op"), "rina", "editor"),
+                      lambda w, a, _: user_actions.set_disabled(w.ctx, a, "rina")),
+    "users.token": (lambda w: user_actions.add_user(w.ctx, Actor("op"), "rina", "editor"),
+                    lambda w, a, _: user_actions.create_token(w.ctx, a, "rina", "laporan")),
     "templates.export": (lambda w: w.tmp / "tpl", lambda w, a, dest: template_actions.export(a, dest)),
 }
 
@@ -211,7 +217,7 @@ def test_channel_and_user_actions_write_their_audit_row(world: World) -> None:
     assert last_audit(world)[:2] == ("ani", "secrets.rotate")
     user = user_actions.add_user(world.ctx, admin, "rina", "editor")
     assert (user.name, user.role) == ("rina", "editor")
-    assert last_audit(world) == ("ani", "user.add", "rina")
+    assert last_audit(world) == ("ani", "user_set", "rina")
     user_actions.add_user(world.ctx, admin, "rina", "approver")
     assert [(u.name, u.role) for u in user_actions.list_users(world.ctx, admin)] == [("rina", "approver")]
 
