@@ -57,6 +57,16 @@ def _open(data: bytes, name: str) -> Image.Image:
     return img
 
 
+def open_image(data: bytes, name: str = "image") -> Image.Image:
+    """The decoded image (:class:`ImageError` naming the problem when it is not a whole supported image)."""
+    return _open(data, name)
+
+
+def orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1 = upright as stored)."""
+    return _orientation(img)
+
+
 def _orientation(img: Image.Image) -> int:
     try:
         return int(img.getexif().get(0x0112, 1))

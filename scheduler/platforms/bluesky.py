@@ -26,6 +26,7 @@ from scheduler.platforms.atproto import error_name, jwt_expiry, post_record, tid
 from scheduler.platforms.base import (
     Adapter,
     ChannelContext,
+    ImageRules,
     KeyDoc,
     PlatformRules,
     PublishResult,
@@ -53,9 +54,10 @@ class BlueskyAdapter(Adapter):
     rules = PlatformRules(
         # The lexicon caps post text at 300 graphemes *and* 3,000 UTF-8 bytes; URLs count in full.
         text=(TextRule(300, "graphemes"), TextRule(3000, "bytes")),
-        image_types=frozenset({"image/jpeg", "image/png", "image/webp"}),
         # Link-card thumbs allow 1,000,000 bytes; image embeds 2 MB only on updated servers.
-        max_image_bytes=1_000_000,
+        # app.bsky.embed.images: up to 4 images; no pixel cap in the lexicon.
+        images=ImageRules(formats=frozenset({"image/jpeg", "image/png", "image/webp"}), max_bytes=1_000_000,
+                          per_post=4),
         can_reconcile=True,
     )
     required_keys = (("HANDLE", "APP_PASSWORD"),)

@@ -39,6 +39,7 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    ImageRules,
     KeyDoc,
     PlatformRules,
     PublishResult,
@@ -94,7 +95,10 @@ class DiscordAdapter(Adapter):
     """Executes a Discord webhook with ``wait=true``; embeds for link cards and images."""
 
     platform = "discord"
-    rules = PlatformRules(text=(TextRule(2000, "codepoints"),), image_types=COMMON_IMAGES, max_image_bytes=10 * MB)
+    # Webhook uploads: 10 MB per file without a boost (Discord help centre, unconfirmed for webhooks);
+    # up to 10 attachments per message.
+    rules = PlatformRules(text=(TextRule(2000, "codepoints"),),
+                          images=ImageRules(formats=COMMON_IMAGES, max_bytes=10 * MB, per_post=10))
     required_keys = (("WEBHOOK_URL",),)
     optional_keys = ("USERNAME", "AVATAR_URL", "THREAD_NAME")
     secret_keys = frozenset({"WEBHOOK_URL"})

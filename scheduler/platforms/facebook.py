@@ -11,7 +11,7 @@ first attempt (following the ``after`` cursor); when it cannot read that far it 
 from __future__ import annotations
 
 from scheduler.errors import PublishError, RejectedContent, UnknownOutcome
-from scheduler.platforms.base import JPEG_PNG, MB, KeyDoc, PlatformRules, PublishResult, ReadyPost
+from scheduler.platforms.base import JPEG_PNG, MB, ImageRules, KeyDoc, PlatformRules, PublishResult, ReadyPost
 from scheduler.platforms.graph import GraphAdapter
 from scheduler.platforms.graph_errors import parse_time, same_text
 from scheduler.platforms.httpkit import find_recent
@@ -31,8 +31,8 @@ class FacebookAdapter(GraphAdapter):
     # (error subcode 1366046).
     rules = PlatformRules(
         text=(TextRule(63_206, "codepoints"),),
-        image_types=JPEG_PNG,
-        max_image_bytes=4 * MB,
+        # Multi-photo posts via attached_media: how many is not documented (10 assumed, unconfirmed).
+        images=ImageRules(formats=JPEG_PNG, max_bytes=4 * MB, per_post=10),
         can_reconcile=True,
     )
     required_keys = (("PAGE_ID", "ACCESS_TOKEN"),)

@@ -22,7 +22,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from scheduler.errors import PublishError, RejectedContent, Transient, UnknownOutcome
-from scheduler.platforms.base import MB, KeyDoc, PlatformRules, PublishResult, ReadyPost, SendBudget, utcnow
+from scheduler.platforms.base import (
+    MB,
+    ImageRules,
+    KeyDoc,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    SendBudget,
+    utcnow,
+)
 from scheduler.platforms.graph import GraphAdapter
 from scheduler.platforms.graph_errors import graph_error
 from scheduler.textrules import TextRule
@@ -43,8 +52,10 @@ class InstagramAdapter(GraphAdapter):
         text=(TextRule(2_200, "codepoints"),
               TextRule(30, "hashtags", note="Instagram publishes a caption with more hashtags without any "
                                             "caption at all; remove some")),
-        image_types=frozenset({"image/jpeg"}),
-        max_image_bytes=8 * MB,
+        # JPEG only, 8 MB, 320–1440 px wide, 4:5 to 1.91:1 (error 2207009); carousels up to 10.
+        # Fetched by Meta from the public URL.
+        images=ImageRules(formats=frozenset({"image/jpeg"}), max_bytes=8 * MB, min_width=320, max_width=1440,
+                          min_ratio=4 / 5, max_ratio=1.91, per_post=10, by_url=True),
         requires_image=True,
         can_reconcile=True,
     )
@@ -86,6 +97,11 @@ class InstagramAdapter(GraphAdapter):
         "POLL_INTERVAL": KeyDoc("Optional: seconds between container status checks (default 3) and how many checks (default 10).", example="3"),
         "POLL_ATTEMPTS": KeyDoc(example="10"),
         "BASE_URL": KeyDoc("Optional: scheme, host and port of the API for tests or a proxy (default https://<GRAPH_HOST>).", example="https://graph.instagram.com"),
+        "IMAGE_FIT": KeyDoc(
+            ("Optional, every platform that takes images: pad | pad:#rrggbb | crop (default pad). An image whose\n"
+             "shape the platform does not take (Instagram 4:5 to 1.91:1) is padded with a blurred fill of\n"
+             "itself (or the colour given), or centre-cropped, when it is queued."),
+            example="pad"),
     }
 
     @classmethod

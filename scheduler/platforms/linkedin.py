@@ -35,6 +35,7 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    ImageRules,
     KeyDoc,
     Media,
     PlatformRules,
@@ -90,8 +91,10 @@ class LinkedInAdapter(Adapter):
     rules = PlatformRules(
         # 3,000 characters of the commentary LinkedIn receives, i.e. after escaping.
         text=(TextRule(3000, "linkedin"),),
-        image_types=frozenset({"image/jpeg", "image/png", "image/gif"}),
-        max_image_bytes=8 * MB,  # no byte cap documented (a pixel cap instead); keep uploads modest
+        # No byte cap documented (8 MB keeps uploads modest); under 36,152,320 pixels (Images API as
+        # quoted by CData, unconfirmed); multiImage takes 2–20 images.
+        images=ImageRules(formats=frozenset({"image/jpeg", "image/png", "image/gif"}), max_bytes=8 * MB,
+                          max_pixels=36_152_319, per_post=20),
         can_reconcile=True,
     )
     required_keys = (("ORGANIZATION_ID", "ACCESS_TOKEN"), ("ORGANIZATION_ID", "REFRESH_TOKEN", "CLIENT_ID", "CLIENT_SECRET"))

@@ -21,6 +21,7 @@ from scheduler.errors import AuthError, PublishError, RateLimited, RejectedConte
 from scheduler.platforms.base import (
     MB,
     Adapter,
+    ImageRules,
     KeyDoc,
     Media,
     PlatformRules,
@@ -51,8 +52,9 @@ class TelegramAdapter(Adapter):
         # Telegram counts after entity parsing; entity offsets are UTF-16, so count in UTF-16 units.
         text=(TextRule(4096, "utf16"),),
         text_with_image=(TextRule(1024, "utf16"),),
-        image_types=frozenset({"image/jpeg", "image/png", "image/webp"}),
-        max_image_bytes=10 * MB,
+        # sendPhoto: 10 MB uploaded, width + height <= 10,000, ratio <= 20; albums (sendMediaGroup) of 2–10.
+        images=ImageRules(formats=frozenset({"image/jpeg", "image/png", "image/webp"}), max_bytes=10 * MB,
+                          max_side_sum=10_000, min_ratio=1 / 20, max_ratio=20, per_post=10),
         can_reconcile=False,
     )
     required_keys = (("BOT_TOKEN", "CHAT_ID"),)

@@ -12,7 +12,16 @@ from __future__ import annotations
 import datetime as dt
 
 from scheduler.errors import RejectedContent
-from scheduler.platforms.base import JPEG_PNG, MB, KeyDoc, PlatformRules, PublishResult, ReadyPost, SendBudget
+from scheduler.platforms.base import (
+    JPEG_PNG,
+    MB,
+    ImageRules,
+    KeyDoc,
+    PlatformRules,
+    PublishResult,
+    ReadyPost,
+    SendBudget,
+)
 from scheduler.platforms.graph import GraphAdapter
 from scheduler.textrules import TextRule
 
@@ -26,8 +35,10 @@ class ThreadsAdapter(GraphAdapter):
     # 500 characters where an emoji costs its UTF-8 byte length.
     rules = PlatformRules(
         text=(TextRule(500, "threads"),),
-        image_types=JPEG_PNG,
-        max_image_bytes=8 * MB,
+        # JPEG/PNG, 8 MB, width 320–1440, ratio up to 10:1 (Meta "Media specifications" as quoted
+        # by third parties: unconfirmed); carousels up to 20 items (unconfirmed). Fetched by URL.
+        images=ImageRules(formats=JPEG_PNG, max_bytes=8 * MB, min_width=320, max_width=1440,
+                          min_ratio=1 / 10, max_ratio=10, per_post=20, by_url=True),
         can_reconcile=True,
     )
     required_keys = (("USER_ID", "ACCESS_TOKEN"),)

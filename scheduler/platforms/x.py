@@ -36,6 +36,7 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    ImageRules,
     KeyDoc,
     Media,
     PlatformRules,
@@ -69,8 +70,8 @@ class XAdapter(Adapter):
     platform = "x"
     rules = PlatformRules(
         text=(TextRule(280, "x_weighted"),),
-        image_types=COMMON_IMAGES,
-        max_image_bytes=5 * MB,
+        # 5 MB, up to 4 photos per post. The 8192 px side is from X's media best practices (unconfirmed).
+        images=ImageRules(formats=COMMON_IMAGES, max_bytes=5 * MB, max_side=8192, per_post=4),
         can_reconcile=True,
     )
     required_keys = (("ACCESS_TOKEN",), OAUTH1_KEYS)
