@@ -20,7 +20,8 @@ from scheduler import values
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
-from scheduler.media import file_mime, inspect_image
+from scheduler.fitting import FitOption, fitted_file
+from scheduler.media import ImageError, file_mime, inspect_image
 from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
@@ -153,6 +154,22 @@ def _by_id(session: Session, model: Any, ident: str) -> Any:
     return row
 
 
+def image_for_channel(settings: Settings, cfg: ChannelConfig, rules: PlatformRules, stored: Path | None,
+                      alt: str | None = None) -> Path | None:
+    """The image file this channel's post sends: the copy fitted to the platform's image rules
+    (made now, stored once by content hash), or the stored image where the platform declares none.
+
+    An image that cannot be fitted is refused naming the channel, its platform and why."""
+    if stored is None or rules.images is None:
+        check_image_for(rules, cfg.name, media_for(settings, str(stored), alt) if stored else None)
+        return stored
+    try:
+        return fitted_file(settings.media_dir, stored, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")))
+    except ImageError as exc:
+        raise ValidationError(f"channel {cfg.name} ({cfg.platform}): the image cannot be fitted: {exc}; "
+                              "nothing queued") from None
+
+
 def rules_for(cfg: ChannelConfig, state: Any = None) -> PlatformRules:
     return adapter_class(cfg.platform).rules_for(cfg.options, state)
 
@@ -251,17 +268,16 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     now = now or utcnow()
     at = _requested_time(settings, when=when, queue=queue, now_flag=now_flag, draft=draft, now=now)
     stored_image = _stored_image(settings, source, image)
-    media = media_for(settings, str(stored_image) if stored_image else None, image_alt)
     posts: list[Post] = []
-    plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None]] = []
+    plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None, Path | None]] = []
     slot: dt.datetime | None  # a free slot (--queue), --at, now (--now), or None for a draft
     too_long: list[tuple[str, TooLongError]] = []
     for row, cfg in channels:
         state = channel_store.plain_state(row)
-        check_image_for(rules_for(cfg, state), cfg.name, media)
+        fitted = image_for_channel(settings, cfg, rules_for(cfg, state), stored_image, image_alt)
         try:
             composed = compose_for(composer, cfg, source, now=now, tz=settings.timezone,
-                                   with_image=media is not None, template=template, state=state, shorten=shorten)
+                                   with_image=fitted is not None, template=template, state=state, shorten=shorten)
         except TooLongError as exc:
             too_long.append((f"channel {cfg.name} ({cfg.platform})", exc))
             continue
@@ -271,20 +287,20 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
             slot = next_free_slot(cfg, now, taken)
         else:
             slot = at or (now if now_flag else None)
-        plan.append((row, cfg, composed, slot))
+        plan.append((row, cfg, composed, slot, fitted))
     if too_long:
         raise _too_long(too_long, only_channel=len(channels) == 1)
     if status is None:
         status = PostStatus.DRAFT if draft else PostStatus.PENDING_APPROVAL if settings.require_approval \
             else PostStatus.SCHEDULED
-    for row, cfg, composed, slot in plan:
+    for row, cfg, composed, slot, fitted in plan:
         key = f"{dedupe_key}:{cfg.name}" if dedupe_key else None
         post = post_store.create_post(
             session, channel=row, kind=source.kind, text=composed.text, status=status, scheduled_at=slot,
             actor=actor, link=composed.link, title=composed.title, summary=composed.summary,
             template=composed.template, product_id=source.product.id if source.product else None,
             event_id=source.event.id if source.event else None,
-            image_path=str(stored_image) if stored_image else None, image_alt=image_alt, dedupe_key=key,
+            image_path=str(fitted) if fitted else None, image_alt=image_alt, dedupe_key=key,
             reason="created" + (" (shortened to fit)" if composed.shortened else ""),
         )
         posts.append(post)

@@ -215,6 +215,25 @@ async def test_check_stores_the_instance_limit_and_names_the_account():
     assert all("authorization" not in r.headers for r in rec.sent if "nodeinfo" in r.url.path)
 
 
+async def test_check_learns_the_servers_image_limits_into_the_rules():
+    instance = {"domain": "mastodon.example", "configuration": {
+        "statuses": {"max_characters": 500},
+        "media_attachments": {"supported_mime_types": ["image/jpeg", "image/png"], "image_size_limit": 10485760,
+                              "image_matrix_limit": 16777216, "video_size_limit": 41943040}}}
+    account = {"id": "109000000000000001", "username": "kota", "acct": "kota", "display_name": "Kota"}
+    rec = Recorder({("GET", "/api/v2/instance"): httpx.Response(200, json=instance),
+                    ("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(200, json=account),
+                    **nodeinfo_routes("mastodon", "4.3.1")})
+    adapter = make(rec, state={})
+    before = MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).images
+    assert before is not None and (before.max_bytes, before.max_pixels) == (16 * 1024 * 1024, 33_177_600)
+    await adapter.check()
+    assert adapter.ctx.state.get("image_size_limit") == "10485760"
+    images = MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).images
+    assert images is not None and (images.max_bytes, images.max_pixels) == (10_485_760, 16_777_216)
+    assert MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).max_image_bytes == 10_485_760
+
+
 async def test_check_without_v2_instance_keeps_500_and_bad_token_is_auth_error():
     rec = Recorder({("GET", "/api/v2/instance"): httpx.Response(404, json={"error": "Record not found"}),
                     ("GET", "/api/v1/accounts/verify_credentials"):

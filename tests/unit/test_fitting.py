@@ -236,3 +236,14 @@ def test_mastodon_uses_the_servers_own_image_limits() -> None:
     assert learned is not None and learned.max_bytes == 8_388_608 and learned.max_pixels == 2_073_600
     fitted = fit_image(image_bytes("JPEG", 3000, 2000), learned)
     assert fitted.width * fitted.height <= 2_073_600
+
+
+def test_image_fit_is_a_channel_key_of_every_platform_taking_images() -> None:
+    for platform in IMAGE_PLATFORMS:
+        cls = adapter_class(platform)
+        assert "IMAGE_FIT" in cls.all_keys()
+        base = {k: "x" for k in cls.required_keys[0]}
+        assert not [p for p in cls.validate_options({**base, "IMAGE_FIT": "pad:#FFaa00"}) if "IMAGE_FIT" in p]
+        assert any("IMAGE_FIT 'stretch' is not pad, pad:#rrggbb or crop" in p
+                   for p in cls.validate_options({**base, "IMAGE_FIT": "stretch"}))
+    assert "IMAGE_FIT" not in adapter_class("outbox").all_keys()

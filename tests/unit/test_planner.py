@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import io
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from PIL import Image
 from sqlalchemy import func, select
 
 from scheduler import planner
@@ -18,6 +21,7 @@ from scheduler.config import Settings, load_settings
 from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
 from scheduler.importer import import_file
 from scheduler.models import HistoryEntry, Post, PostStatus, Product
+from scheduler.platforms.types import ImageRules
 from scheduler.storage import claims
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -273,6 +277,59 @@ def test_caption_limit_applies_with_an_image(world: World) -> None:
     img.write_bytes(PNG)
     with pytest.raises(TooLongError, match="1024"):
         world.new("tg", text=text, now_flag=True, image=str(img))
+
+
+def test_each_platform_gets_its_fitted_copy_made_at_queue_time(world: World) -> None:
+    photo = world.tmp / "phone.jpg"
+    photo.write_bytes(image_bytes("JPEG", 640, 480, orientation=6, gps=True))
+    out, x, tg = world.new("outbox,x_kota,tg", product="p1", now_flag=True, image=str(photo))
+    # the outbox declares no image rules: it gets the stored image as attached
+    assert out.image_path is not None and Path(out.image_path).read_bytes() == photo.read_bytes()
+    for post in (x, tg):
+        assert post.image_path is not None and Path(post.image_path).parent == world.settings.media_dir
+        sent = Image.open(io.BytesIO(Path(post.image_path).read_bytes()))
+        assert sent.size == (480, 640) and not sent.getexif()  # upright, no GPS or camera
+        assert b"PhoneMaker" not in Path(post.image_path).read_bytes()
+    # queued again: the same copies, made once
+    files = sorted(world.settings.media_dir.iterdir())
+    x2, tg2 = world.new("x_kota,tg", product="p1", now_flag=True, image=str(photo))
+    assert (x2.image_path, tg2.image_path) == (x.image_path, tg.image_path)
+    assert sorted(world.settings.media_dir.iterdir()) == files
+
+
+def test_an_image_that_cannot_be_fitted_is_refused_naming_the_platform(world: World,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.platforms.x import XAdapter
+
+    tiny = ImageRules(formats=frozenset({"image/jpeg"}), max_bytes=300)
+    monkeypatch.setattr(XAdapter, "rules", dataclasses.replace(XAdapter.rules, images=tiny))
+    photo = world.tmp / "photo.jpg"
+    photo.write_bytes(image_bytes("JPEG", 400, 300, noise=True))
+    with pytest.raises(ValidationError, match=r"channel x_kota \(x\): the image cannot be fitted: "
+                                              r"cannot be brought under 300 bytes .*; nothing queued"):
+        world.new("outbox,x_kota", product="p1", now_flag=True, image=str(photo))
+    assert world.count() == 0
+
+
+def test_instagram_gets_a_jpeg_of_a_transparent_png(env: dict[str, str], tmp_path: Path) -> None:
+    ig = {**{k: v for k, v in env.items() if not k.startswith("PROMO_CHANNEL")},
+          "PROMO_SECRET_KEY": "a long passphrase for tests",
+          "PROMO_CHANNELS": "ig", "PROMO_CHANNEL_IG_PLATFORM": "instagram",
+          "PROMO_CHANNEL_IG_IG_USER_ID": "17841400000000001", "PROMO_CHANNEL_IG_ACCESS_TOKEN": "IGAA-token-123456",
+          "PROMO_CHANNEL_IG_IMAGE_FIT": "crop", "PROMO_PUBLIC_MEDIA_BASE_URL": "https://media.example"}
+    with time_machine.travel(NOW, tick=False):
+        w = World(ig, tmp_path)
+        logo = tmp_path / "logo.png"
+        rgba = Image.new("RGBA", (3000, 1000), (0, 0, 0, 0))
+        buf = io.BytesIO()
+        rgba.save(buf, "PNG")
+        logo.write_bytes(buf.getvalue())
+        [p] = w.new("ig", product="p1", now_flag=True, image=str(logo))
+        assert p.image_path is not None and p.image_path.endswith(".jpg")
+        sent = Image.open(io.BytesIO(Path(p.image_path).read_bytes()))
+        assert sent.format == "JPEG" and sent.width == 1440  # cropped to just under 1.91:1, scaled to 1440 wide
+        assert 1.89 < sent.width / sent.height <= 1.91
+        w.db.dispose()
 
 
 # --- staff actions ------------------------------------------------------------------------
