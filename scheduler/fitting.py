@@ -149,6 +149,10 @@ def _padded(img: Image.Image, size: tuple[int, int], option: FitOption) -> Image
     return canvas
 
 
+def _ratio(r: float) -> str:
+    return f"{r:.2f}:1" if r >= 1 else f"1:{1 / r:.2f}"
+
+
 def _reshaped(img: Image.Image, rules: ImageRules, option: FitOption) -> tuple[Image.Image, str | None]:
     """Padded or cropped into the ratio range; the change in words, or None when it already fits."""
     lo, hi = _ratio_range(rules)
@@ -165,10 +169,10 @@ def _reshaped(img: Image.Image, rules: ImageRules, option: FitOption) -> tuple[I
             nh = max(1, math.floor(w / target))
             box = (0, (h - nh) // 2, w, (h - nh) // 2 + nh)
         out = img.crop(box)
-        return out, f"cropped {w}×{h} → {out.width}×{out.height} (ratio {target:.2f}:1)"
+        return out, f"cropped {w}×{h} → {out.width}×{out.height} (ratio {_ratio(target)})"
     size = (w, math.ceil(w / target)) if ratio > hi else (math.ceil(h * target), h)
     how = "colour" if option.colour else "blurred fill"
-    return _padded(img, size, option), f"padded {w}×{h} → {size[0]}×{size[1]} with {how} (ratio {target:.2f}:1)"
+    return _padded(img, size, option), f"padded {w}×{h} → {size[0]}×{size[1]} with {how} (ratio {_ratio(target)})"
 
 
 def _target_format(src: str, img: Image.Image, rules: ImageRules) -> str:

@@ -20,7 +20,7 @@ from scheduler import values
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
-from scheduler.fitting import FitOption, fitted_file
+from scheduler.fitting import FitOption, fit_image, fitted_file
 from scheduler.media import ImageError, file_mime, inspect_image
 from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
@@ -168,6 +168,21 @@ def image_for_channel(settings: Settings, cfg: ChannelConfig, rules: PlatformRul
     except ImageError as exc:
         raise ValidationError(f"channel {cfg.name} ({cfg.platform}): the image cannot be fitted: {exc}; "
                               "nothing queued") from None
+
+
+def image_preview(cfg: ChannelConfig, rules: PlatformRules, data: bytes) -> dict[str, Any]:
+    """What this channel's platform would receive of an image (``promo compose --image``), made in
+    memory and stored nowhere: type, size, dimensions and each change, or why it cannot be fitted."""
+    if rules.images is None:
+        info = inspect_image(data)
+        return {"format": info.mime, "width": info.width, "height": info.height, "bytes": len(data),
+                "changes": [], "as_attached": True}
+    try:
+        fitted = fit_image(data, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")))
+    except ImageError as exc:
+        return {"error": f"the image cannot be fitted: {exc}"}
+    return {"format": fitted.mime, "width": fitted.width, "height": fitted.height, "bytes": len(fitted.data),
+            "changes": list(fitted.changes), "as_attached": fitted.original}
 
 
 def rules_for(cfg: ChannelConfig, state: Any = None) -> PlatformRules:
