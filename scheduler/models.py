@@ -220,6 +220,9 @@ class Post(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     image_path: Mapped[str | None] = mapped_column(String(500))
     image_alt: Mapped[str | None] = mapped_column(String(500))
+    #: The images after the cover (albums, carousels), each fitted for this channel: JSON
+    #: ``[[path, alt or null], …]``; None = the cover alone.
+    more_images: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)
     scheduled_at: Mapped[dt.datetime | None]
     next_attempt_at: Mapped[dt.datetime | None]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,29 @@ def media_for(settings: Settings, image_path: str | None, alt: str | None = None
     public = f"{settings.public_media_base_url}/{p.name}" if settings.public_media_base_url else None
     mime = file_mime(p) or "application/octet-stream"
     return Media(path=p, mime=mime, size=p.stat().st_size if p.exists() else 0, alt_text=alt, public_url=public)
+
+
+def more_media(settings: Settings, more_images: str | None) -> tuple[Media, ...]:
+    """The images after the cover stored on a post (:attr:`Post.more_images`)."""
+    if not more_images:
+        return ()
+    out = []
+    for path, alt in json.loads(more_images):
+        media = media_for(settings, path, alt)
+        if media is not None:
+            out.append(media)
+    return tuple(out)
+
+
+def _image_list(image: str | Sequence[str] | None, alt: str | Sequence[str | None] | None) -> list[tuple[str, str | None]]:
+    """``--image`` (once or repeated) paired in order with ``--alt``; extra alts are an error."""
+    paths = [image] if isinstance(image, str) else list(image or [])
+    alts = [alt] if isinstance(alt, str) or alt is None else list(alt)
+    if alt is None:
+        alts = []
+    if len(alts) > max(len(paths), 1):
+        raise ValidationError(f"{len(alts)} --alt for {len(paths)} --image: give at most one --alt per image, in order")
+    return [(p, alts[i] if i < len(alts) else None) for i, p in enumerate(paths) if p]
 
 
 def check_image_for(rules: PlatformRules, channel: str, image: Media | None) -> None:
@@ -271,7 +296,8 @@ def _too_long(too_long: list[tuple[str, TooLongError]], *, only_channel: bool) -
 def create_posts(session: Session, settings: Settings, composer: Composer, source: Source,
                  channels: list[tuple[Channel, ChannelConfig]], *, when: str | None = None,
                  queue: bool = False, now_flag: bool = False, draft: bool = False,
-                 image: str | None = None, image_alt: str | None = None, template: str | None = None,
+                 image: str | Sequence[str] | None = None, image_alt: str | Sequence[str | None] | None = None,
+                 template: str | None = None,
                  actor: str, now: dt.datetime | None = None, dedupe_key: str | None = None,
                  status: PostStatus | None = None, shorten: bool = False) -> list[Post]:
     """Compose and store one post per channel. Nothing is stored if any channel fails.
@@ -282,14 +308,20 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     """
     now = now or utcnow()
     at = _requested_time(settings, when=when, queue=queue, now_flag=now_flag, draft=draft, now=now)
-    stored_image = _stored_image(settings, source, image)
+    given = _image_list(image, image_alt)
+    stored_image = _stored_image(settings, source, given[0][0] if given else None)
+    cover_alt = given[0][1] if given else (image_alt if isinstance(image_alt, str) else None)
+    more = [(store_image(settings, p)[0], a) for p, a in given[1:]]
     posts: list[Post] = []
-    plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None, Path | None]] = []
+    plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None, Path | None, str | None]] = []
     slot: dt.datetime | None  # a free slot (--queue), --at, now (--now), or None for a draft
     too_long: list[tuple[str, TooLongError]] = []
     for row, cfg in channels:
         state = channel_store.plain_state(row)
-        fitted = image_for_channel(settings, cfg, rules_for(cfg, state), stored_image, image_alt)
+        rules = rules_for(cfg, state)
+        fitted = image_for_channel(settings, cfg, rules, stored_image, cover_alt)
+        room = rules.images.per_post - 1 if rules.images is not None else 0  # the cover alone where no albums
+        extra = [[str(image_for_channel(settings, cfg, rules, path, alt)), alt] for path, alt in more[:room]]
         try:
             composed = compose_for(composer, cfg, source, now=now, tz=settings.timezone,
                                    with_image=fitted is not None, template=template, state=state, shorten=shorten)
@@ -302,20 +334,20 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
             slot = next_free_slot(cfg, now, taken)
         else:
             slot = at or (now if now_flag else None)
-        plan.append((row, cfg, composed, slot, fitted))
+        plan.append((row, cfg, composed, slot, fitted, json.dumps(extra) if extra else None))
     if too_long:
         raise _too_long(too_long, only_channel=len(channels) == 1)
     if status is None:
         status = PostStatus.DRAFT if draft else PostStatus.PENDING_APPROVAL if settings.require_approval \
             else PostStatus.SCHEDULED
-    for row, cfg, composed, slot, fitted in plan:
+    for row, cfg, composed, slot, fitted, extra_json in plan:
         key = f"{dedupe_key}:{cfg.name}" if dedupe_key else None
         post = post_store.create_post(
             session, channel=row, kind=source.kind, text=composed.text, status=status, scheduled_at=slot,
             actor=actor, link=composed.link, title=composed.title, summary=composed.summary,
             template=composed.template, product_id=source.product.id if source.product else None,
             event_id=source.event.id if source.event else None,
-            image_path=str(fitted) if fitted else None, image_alt=image_alt, dedupe_key=key,
+            image_path=str(fitted) if fitted else None, image_alt=cover_alt, dedupe_key=key, more_images=extra_json,
             reason="created" + (" (shortened to fit)" if composed.shortened else ""),
         )
         posts.append(post)

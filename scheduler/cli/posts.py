@@ -232,8 +232,11 @@ def add_post(sub: Any) -> None:
     when.add_argument("--queue", action="store_true", help="the next free slot of each channel")
     when.add_argument("--now", action="store_true", help="publish as soon as possible")
     pn.add_argument("--draft", action="store_true", help="store as a draft (not published)")
-    pn.add_argument("--image", metavar="PATH", help="attach an image (JPEG, PNG, GIF, WebP)")
-    pn.add_argument("--alt", metavar="TEXT", help="alt text for the image")
+    pn.add_argument("--image", metavar="PATH", action="append",
+                    help="attach an image (JPEG, PNG, GIF, WebP); repeat for several: the first is the cover, the "
+                    "rest go as an album/carousel where the platform has them (X, Bluesky, Mastodon: up to 4)")
+    pn.add_argument("--alt", metavar="TEXT", action="append",
+                    help="alt text for the image; repeat in the order of --image")
     pn.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     pn.set_defaults(func=cmd_post_new)
 

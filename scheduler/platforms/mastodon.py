@@ -228,8 +228,8 @@ class MastodonAdapter(Adapter):
         body["visibility"] = self.option("VISIBILITY", "public")
         if self.option("LANGUAGE"):
             body["language"] = self.option("LANGUAGE")
-        if post.image is not None:
-            body["media_ids"] = [await before_publishing(self.upload(post.image))]
+        if post.image is not None:  # up to 4 attachments, the cover first
+            body["media_ids"] = [await before_publishing(self.upload(image)) for image in post.images[:4]]
         headers = {**self.headers(), "Idempotency-Key": post.idempotency_key}
         response = await self.send("POST", f"{self.base_url}/api/v1/statuses", headers=headers, json=body)
         if response.status_code != 200:

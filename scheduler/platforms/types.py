@@ -162,12 +162,20 @@ class ReadyPost:
     title: str | None = None
     description: str | None = None
     image: Media | None = None
+    #: The images after the cover (albums, carousels), already fitted and within the platform's
+    #: ``images.per_post``; adapters without albums send the cover alone.
+    more_images: tuple[Media, ...] = ()
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     #: What an earlier attempt learned (e.g. a container id), for reconcile; keys are adapter-defined.
     remote_hint: Mapping[str, str] = field(default_factory=dict)
     #: When the first attempt that may have reached the platform started (the post cannot be
     #: there from before); reconcile looks back to here. None: use ``created_at``.
     attempted_at: dt.datetime | None = None
+
+    @property
+    def images(self) -> tuple[Media, ...]:
+        """Every image, the cover first."""
+        return (self.image, *self.more_images) if self.image is not None else ()
 
     @property
     def since(self) -> dt.datetime:

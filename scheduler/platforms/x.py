@@ -193,7 +193,10 @@ class XAdapter(Adapter):
     async def publish(self, post: ReadyPost) -> PublishResult:
         body: dict[str, Any] = {"text": self.post_text(post)}
         if post.image is not None:
-            body["media"] = {"media_ids": [await self._upload(post.image)]}
+            # Up to 4 photos, or one GIF alone (X's rule): a GIF cover goes without the others.
+            images = post.images[:1] if post.image.mime == "image/gif" else \
+                [i for i in post.images if i.mime != "image/gif"][:4]
+            body["media"] = {"media_ids": [await self._upload(image) for image in images]}
         response = await self._call("POST", "/2/tweets", json=body)
         data = json_body(response).get("data")
         if not response.is_success or not isinstance(data, dict) or not data.get("id"):

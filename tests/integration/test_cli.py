@@ -182,6 +182,27 @@ def test_compose_shows_what_each_platform_receives_of_the_image(promo, tmp_path:
     assert code != 0
 
 
+def test_post_new_takes_several_images_with_their_alts_in_order(promo, tmp_path: Path) -> None:
+    from tests.helpers import image_bytes
+
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(image_bytes("PNG", 40, 30))
+    code, out, err = promo("post", "new", "--text", "Kue", "--channel", "x_kota", "--draft", "--image", "a.png",
+                           "--alt", "Kue A", "--image", "b.png", "--alt", "Kue B", "--format", "json")
+    assert code == 0, err
+    [row] = json.loads(out)
+    assert row["image_alt"] == "Kue A"
+    from scheduler.config import load_settings
+    from scheduler.models import Post
+    from scheduler.storage.db import Database
+
+    db = Database(load_settings(dict(os.environ)).database_url)
+    with db.session() as session:
+        post = session.get(Post, row["id"])
+        assert post is not None and json.loads(post.more_images or "[]")[0][1] == "Kue B"
+    db.dispose()
+
+
 def test_compose_of_a_post_that_cannot_fit_exits_1(promo) -> None:
     code, out, _ = promo("compose", "--text", "x" * 400, "--channel", "x_kota")
     assert code == 1 and "ERROR" in out and "280" in out

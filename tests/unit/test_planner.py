@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -295,6 +296,27 @@ def test_each_platform_gets_its_fitted_copy_made_at_queue_time(world: World) -> 
     x2, tg2 = world.new("x_kota,tg", product="p1", now_flag=True, image=str(photo))
     assert (x2.image_path, tg2.image_path) == (x.image_path, tg.image_path)
     assert sorted(world.settings.media_dir.iterdir()) == files
+
+
+def test_several_images_the_first_the_cover_each_fitted_and_kept_within_the_platforms_album(world: World) -> None:
+    paths = []
+    for i in range(5):
+        path = world.tmp / f"kue{i}.jpg"
+        path.write_bytes(image_bytes("JPEG", 640, 480, orientation=6 if i == 2 else None, gps=i == 2))
+        paths.append(str(path))
+    out, x = world.new("outbox,x_kota", product="p1", now_flag=True, image=paths,
+                       image_alt=["Kue 0", None, "Kue 2"])
+    assert out.image_alt == x.image_alt == "Kue 0"
+    assert out.more_images is None  # the outbox takes the cover alone
+    assert x.more_images is not None
+    more = json.loads(x.more_images)
+    assert [alt for _path, alt in more] == [None, "Kue 2", None]  # X: up to 4 in all
+    third = Image.open(io.BytesIO(Path(more[1][0]).read_bytes()))
+    assert third.size == (480, 640) and not third.getexif()  # fitted like the cover
+    ready = planner.more_media(world.settings, x.more_images)
+    assert [m.alt_text for m in ready] == [None, "Kue 2", None] and all(m.mime == "image/jpeg" for m in ready)
+    with pytest.raises(ValidationError, match="3 --alt for 2 --image"):
+        world.new("x_kota", product="p1", now_flag=True, image=paths[:2], image_alt=["a", "b", "c"])
 
 
 def test_an_image_that_cannot_be_fitted_is_refused_naming_the_platform(world: World,

@@ -1,0 +1,25 @@
+"""posts.more_images: the images after the cover (albums, carousels), as JSON [[path, alt], ...]
+
+Revision ID: 0005
+Revises: 0003
+Create Date: 2026-11-29 19:25:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0005'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('posts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('more_images', sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('posts', schema=None) as batch_op:
+        batch_op.drop_column('more_images')
