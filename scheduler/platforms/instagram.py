@@ -144,6 +144,11 @@ class InstagramAdapter(GraphAdapter):
         create = {"image_url": image.public_url, "caption": post.text}
         if image.alt_text:
             create["alt_text"] = image.alt_text
+        more = [i for i in post.more_images if i.public_url and i.mime == "image/jpeg"]
+        if more:  # a carousel (up to 10): a child per image, the caption on the carousel
+            items = [{"image_url": i.public_url, **({"alt_text": i.alt_text} if i.alt_text else {})}
+                     for i in (image, *more)[:10]]
+            return await self.publish_container(post, lambda: self.carousel(items, {"caption": post.text}))
         return await self.publish_container(post, create)
 
     async def reconcile(self, post: ReadyPost) -> PublishResult | None:

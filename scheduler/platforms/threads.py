@@ -95,6 +95,11 @@ class ThreadsAdapter(GraphAdapter):
             create.update(media_type="IMAGE", image_url=image.public_url)
             if image.alt_text:
                 create["alt_text"] = image.alt_text
+            more = [i for i in post.more_images if i.public_url and i.mime in self.rules.image_types]
+            if more:  # a carousel (up to 20): an IMAGE child per image, the text on the carousel
+                items = [{"media_type": "IMAGE", "image_url": i.public_url,
+                          **({"alt_text": i.alt_text} if i.alt_text else {})} for i in (image, *more)[:20]]
+                return await self.publish_container(post, lambda: self.carousel(items, {"text": post.text}))
         return await self.publish_container(post, create)
 
     async def reconcile(self, post: ReadyPost) -> PublishResult | None:
