@@ -295,7 +295,15 @@ class LinkedInAdapter(Adapter):
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": False,
         }
-        if post.image is not None:
+        if len(post.images) > 1:  # a multi-image post (2–20), each with its alt text, in order
+            images = []
+            for image in post.images[:20]:
+                entry = {"id": await before_publishing(self.upload(image))}
+                if image.alt_text:
+                    entry["altText"] = image.alt_text
+                images.append(entry)
+            body["content"] = {"multiImage": {"images": images}}
+        elif post.image is not None:
             # content holds one kind only: a native image wins, the link stays in the commentary.
             media = {"id": await before_publishing(self.upload(post.image))}
             if post.image.alt_text:
