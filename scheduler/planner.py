@@ -271,16 +271,14 @@ def _requested_time(settings: Settings, *, when: str | None, queue: bool, now_fl
     return at
 
 
-def _stored_image(settings: Settings, source: Source, image: str | None) -> Path | None:
-    """The image given (``--image``), else the product's or event's own when its file exists, copied
-    into the media folder."""
-    if image:
-        return store_image(settings, image)[0]
-    if source.product is not None and source.product.image and Path(source.product.image).is_file():
-        return store_image(settings, source.product.image, f"image of product {source.product.external_id}:")[0]
-    if source.event is not None and source.event.image and Path(source.event.image).is_file():
-        return store_image(settings, source.event.image, f"image of event {source.event.external_id}:")[0]
-    return None
+def _record_images(settings: Settings, source: Source) -> list[Path]:
+    """The product's or event's own images (``;``-separated, the cover first) whose files exist,
+    copied into the media folder."""
+    record = source.product if source.product is not None else source.event
+    if record is None or not record.image:
+        return []
+    label = f"image of {'product' if source.product is not None else 'event'} {record.external_id}:"
+    return [store_image(settings, p, label)[0] for p in record.image.split(";") if p.strip() and Path(p).is_file()]
 
 
 def _too_long(too_long: list[tuple[str, TooLongError]], *, only_channel: bool) -> TooLongError:
@@ -309,9 +307,14 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     now = now or utcnow()
     at = _requested_time(settings, when=when, queue=queue, now_flag=now_flag, draft=draft, now=now)
     given = _image_list(image, image_alt)
-    stored_image = _stored_image(settings, source, given[0][0] if given else None)
+    if given:
+        stored_image: Path | None = store_image(settings, given[0][0])[0]
+        more = [(store_image(settings, p)[0], a) for p, a in given[1:]]
+    else:
+        from_record = _record_images(settings, source)
+        stored_image = from_record[0] if from_record else None
+        more = [(p, None) for p in from_record[1:]]
     cover_alt = given[0][1] if given else (image_alt if isinstance(image_alt, str) else None)
-    more = [(store_image(settings, p)[0], a) for p, a in given[1:]]
     posts: list[Post] = []
     plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None, Path | None, str | None]] = []
     slot: dt.datetime | None  # a free slot (--queue), --at, now (--now), or None for a draft

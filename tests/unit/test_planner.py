@@ -319,6 +319,22 @@ def test_several_images_the_first_the_cover_each_fitted_and_kept_within_the_plat
         world.new("x_kota", product="p1", now_flag=True, image=paths[:2], image_alt=["a", "b", "c"])
 
 
+def test_a_records_images_column_gives_cover_and_album(world: World) -> None:
+    for name in ("cover.png", "side.png"):
+        (world.tmp / name).write_bytes(image_bytes("PNG", 40, 30) if name == "cover.png" else image_bytes("PNG", 30, 40))
+    (world.tmp / "p2.csv").write_text(
+        "id,umkm_id,name,price,images\n"
+        f"p2,u1,Amplang Udang,30000,{world.tmp / 'cover.png'}; {world.tmp / 'side.png'}\n")
+    with world.db.session() as s:
+        import_file(s, "products", world.tmp / "p2.csv", tz=WITA, actor="tester")
+        assert s.scalars(select(Product).where(Product.external_id == "p2")).one().image == \
+            f"{world.tmp / 'cover.png'};{world.tmp / 'side.png'}"
+    [x] = world.new("x_kota", product="p2", now_flag=True)
+    assert x.image_path is not None and Image.open(io.BytesIO(Path(x.image_path).read_bytes())).size == (40, 30)
+    more = json.loads(x.more_images or "[]")
+    assert len(more) == 1 and Image.open(io.BytesIO(Path(more[0][0]).read_bytes())).size == (30, 40)
+
+
 def test_an_image_that_cannot_be_fitted_is_refused_naming_the_platform(world: World,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from scheduler.platforms.x import XAdapter
