@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from scheduler import values
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
+from scheduler.downloads import download_image, is_url
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
 from scheduler.fitting import FitOption, fit_image, fitted_file
 from scheduler.media import ImageError, file_mime, inspect_image
@@ -45,8 +46,9 @@ def parse_when(value: str, tz: Any) -> dt.datetime:
 def store_image(settings: Settings, source: str | Path, label: str = "--image") -> tuple[Path, str]:
     """Check an image file and copy it into the media folder under its content hash.
 
-    ``label`` says where the file came from in error messages (``--image``, or the record's image)."""
-    path = Path(source)
+    ``label`` says where the file came from in error messages (``--image``, or the record's image).
+    A URL is downloaded first (once: :func:`scheduler.downloads.download_image`)."""
+    path = download_image(settings, str(source), label) if is_url(str(source)) else Path(source)
     if not path.is_file():
         raise ValidationError(f"{label} {source}: no such file")
     size = path.stat().st_size
@@ -278,7 +280,8 @@ def _record_images(settings: Settings, source: Source) -> list[Path]:
     if record is None or not record.image:
         return []
     label = f"image of {'product' if source.product is not None else 'event'} {record.external_id}:"
-    return [store_image(settings, p, label)[0] for p in record.image.split(";") if p.strip() and Path(p).is_file()]
+    paths = [p.strip() for p in record.image.split(";") if p.strip()]
+    return [store_image(settings, p, label)[0] for p in paths if is_url(p) or Path(p).is_file()]
 
 
 def _too_long(too_long: list[tuple[str, TooLongError]], *, only_channel: bool) -> TooLongError:

@@ -26,7 +26,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
      "scheduler.settings_casts", "scheduler.settings_table")),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
     ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.import_rows", "scheduler.import_table", "scheduler.alerts", "scheduler.unsent",
-     "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.leases", "scheduler.fitting"),
+     "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.leases", "scheduler.fitting",
+     "scheduler.downloads"),
     # what people do (queue, approve, cancel, import, channels, users): one function each, CLI and web alike
     ("scheduler.actions",),
     # scheduled job functions: plain arguments, never the service
