@@ -30,6 +30,8 @@ from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
+from scheduler.textrules import TextRule
+from scheduler.utm import campaign_name, tagged, wants_tags
 
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
 SLOT_HORIZON_DAYS = 60
@@ -356,5 +358,24 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
             image_path=str(fitted) if fitted else None, image_alt=cover_alt, dedupe_key=key, more_images=extra_json,
             reason="created" + (" (shortened to fit)" if composed.shortened else ""),
         )
+        if settings.utm and post.link and wants_tags(post.link, settings.utm_domains):
+            record = source.product or source.event
+            _tag_link(post, cfg, rules_for(cfg, channel_store.plain_state(row)).text_rules(fitted is not None),
+                      campaign_name(source.kind, record.external_id if record is not None else None))
         posts.append(post)
     return posts
+
+
+def _tag_link(post: Post, cfg: ChannelConfig, rules: Sequence[TextRule], campaign: str) -> None:
+    """PROMO_UTM: the post's link, in its text and link field, tagged with the platform and post id.
+    The text is checked again (the tags lengthen the link); nothing is shortened to make room."""
+    link = str(post.link)
+    new = tagged(link, platform=cfg.platform, campaign=campaign, post_id=post.id)
+    text = post.text.replace(link, new)
+    for rule in rules:
+        if not rule.fits(text):
+            n = rule.count(text)
+            raise TooLongError(f"channel {cfg.name} ({cfg.platform}): with its UTM tags (PROMO_UTM) the link makes "
+                               f"the text {n}, over {rule.limit} ({rule.method}); nothing queued", length=n,
+                               limit=rule.limit)
+    post.text, post.link = text, new

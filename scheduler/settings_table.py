@@ -154,6 +154,13 @@ SETTINGS: tuple[Setting, ...] = (
              "PROMO_MAX_IMAGE_BYTES, 20 s). Addresses on this machine or a private network are refused unless this\n"
              "is true (tests, an intranet image server)."),
             section="general", field="media_allow_private_urls", commented=True),
+    Setting("UTM", _bool, "false",
+            ("Tag links to PROMO_UTM_DOMAINS when a post is queued: utm_source=<platform>, utm_medium=social,\n"
+             "utm_campaign=<kind>-<record id>, utm_content=<post id> (parameters already on a link are kept)."),
+            section="general", field="utm", commented=True),
+    Setting("UTM_DOMAINS", _names, "",
+            "Comma-separated domains (and their subdomains) whose links get the tags, e.g. umkm.example,kota.go.id",
+            section="general", field="utm_domains", example="umkm.example", commented=True),
     Setting("GRAPH_API_VERSION", _graph_version, "",
             ("Meta Graph API version for every Facebook and Instagram channel (default v21.0, which Meta serves\n"
             "until 2027-01-21). `promo channels check` warns 60 days before the pinned version's date and after it.\n"

@@ -73,9 +73,9 @@ class World:
                 import_file(s, kind, tmp_path / name, tz=WITA, actor="tester")
 
     def new(self, channels: str = "outbox", *, product: str | None = None, event: str | None = None,
-            text: str | None = None, **kw: object) -> list[Post]:
+            text: str | None = None, link: str | None = None, **kw: object) -> list[Post]:
         with self.db.session() as s:
-            source = planner.find_source(s, product=product, event=event, text=text)
+            source = planner.find_source(s, product=product, event=event, text=text, link=link)
             chans = planner.resolve_channels(s, self.settings, channels.split(","))
             posts = planner.create_posts(s, self.settings, self.composer, source, chans, actor="rina",
                                          **kw)  # type: ignore[arg-type]
@@ -429,3 +429,37 @@ def test_a_record_stored_with_a_huge_description_still_composes(world: World) ->
     with world.db.session() as s:
         history = s.scalars(select(HistoryEntry).where(HistoryEntry.post_id == x.id)).all()
         assert any("shortened to fit" in (h.error or "") for h in history)  # the reason column
+
+
+# --- tagged links (PROMO_UTM) -------------------------------------------------------------
+
+def test_utm_tags_links_to_the_listed_domains_with_platform_and_post_id(env: dict[str, str], tmp_path: Path) -> None:
+    with time_machine.travel(NOW, tick=False):
+        w = World({**env, "PROMO_UTM": "true", "PROMO_UTM_DOMAINS": "amplang.co.id"}, tmp_path)
+        out, x = w.new("outbox,x_kota", product="p1", now_flag=True)
+        for post, platform in ((out, "outbox"), (x, "x")):
+            expected = (f"https://amplang.co.id/p1?utm_source={platform}&utm_medium=social"
+                        f"&utm_campaign=product_highlight-p1&utm_content={post.id}")
+            assert post.link == expected
+            assert expected in post.text and "https://amplang.co.id/p1 " not in post.text + " "
+        # a link elsewhere is left alone; a utm_ value already on a link is kept
+        [free] = w.new("outbox", text="Lihat https://other.example/x", link="https://other.example/x", now_flag=True)
+        assert free.link == "https://other.example/x"
+        [kept] = w.new("outbox", text="Lihat https://shop.amplang.co.id/a?utm_source=poster",
+                       link="https://shop.amplang.co.id/a?utm_source=poster", now_flag=True)
+        assert kept.link == (f"https://shop.amplang.co.id/a?utm_source=poster&utm_medium=social"
+                             f"&utm_campaign=free_text&utm_content={kept.id}")
+        w.db.dispose()
+
+
+def test_utm_tags_that_make_the_text_too_long_refuse_the_post(env: dict[str, str], tmp_path: Path) -> None:
+    with time_machine.travel(NOW, tick=False):
+        w = World({**env, "PROMO_UTM": "true", "PROMO_UTM_DOMAINS": "umkm.example"}, tmp_path)
+        text = "a" * 4000 + " https://umkm.example/k"  # fits Telegram's 4,096 only untagged
+        with pytest.raises(TooLongError, match=r"channel tg \(telegram\): with its UTM tags .* over 4096"):
+            w.new("tg", text=text, link="https://umkm.example/k", now_flag=True)
+        assert w.count() == 0
+        w.settings = dataclasses.replace(w.settings, utm=False)  # untagged, the same text fits
+        [p] = w.new("tg", text=text, link="https://umkm.example/k", now_flag=True)
+        assert p.link == "https://umkm.example/k"
+        w.db.dispose()
