@@ -34,6 +34,9 @@ FIT_VERSION = "1"
 #: Tried in turn before the size is touched; then the size is reduced at SCALED_QUALITY.
 JPEG_QUALITIES = (90, 80, 70)
 SCALED_QUALITY = 80
+#: Over this many times the byte limit at one quality, the next qualities are not tried (stepping
+#: 90 → 70 roughly halves a photo; it cannot bring it under a third).
+HOPELESS = 2.5
 #: Smallest side a fitted copy is scaled down to before the image is refused as too big.
 MIN_SIDE = 64
 #: Padding and cropping aim this far inside the ratio range, so rounding to whole pixels stays in it.
@@ -111,6 +114,28 @@ def _scale_for(rules: ImageRules, w: int, h: int) -> float:
     return scale
 
 
+def _draft_size(img: Image.Image, rules: ImageRules, option: FitOption) -> tuple[int, int] | None:
+    """From an undecoded JPEG's header: the size (as stored) it will be scaled down to at most,
+    when that is under half its size (worth decoding at a reduced scale); else None."""
+    w, h = img.size
+    sw, sh = (h, w) if orientation(img) in (5, 6, 7, 8) else (w, h)
+    lo, hi = _ratio_range(rules)
+    # the limits apply after padding (a bigger canvas) or cropping (a smaller picture)
+    if sw / sh > hi:
+        sw, sh = (math.floor(sh * hi), sh) if option.crop else (sw, math.ceil(sw / hi))
+    elif sw / sh < lo:
+        sw, sh = (sw, math.floor(sw / lo)) if option.crop else (math.ceil(sh * lo), sh)
+    scale = _scale_for(rules, sw, sh)
+    if scale > 0.5:
+        return None
+    return (math.ceil(w * scale) + 1, math.ceil(h * scale) + 1)
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as header:
+        return header.size
+
+
 def _resized(img: Image.Image, scale: float) -> Image.Image:
     w, h = img.size
     size = (max(1, math.floor(w * scale)), max(1, math.floor(h * scale)))
@@ -120,6 +145,17 @@ def _resized(img: Image.Image, scale: float) -> Image.Image:
 def _eight_bit(img: Image.Image) -> Image.Image:
     """A 16-bit greyscale image as 8-bit (Pillow reads 16-bit colour PNGs as 8-bit already)."""
     return img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+
+
+def _eight_bit_rgb(img: Image.Image, icc: bytes | None, changes: list[str]) -> tuple[Image.Image, bytes | None]:
+    """CMYK as RGB (its CMYK profile dropped: it does not describe RGB pixels), 16-bit as 8-bit."""
+    if img.mode == "CMYK":
+        changes.append("CMYK converted to RGB")
+        return img.convert("RGB"), None
+    if img.mode in _SIXTEEN_BIT:
+        changes.append("16-bit reduced to 8-bit")
+        return _eight_bit(img), icc
+    return img, icc
 
 
 def _has_alpha(img: Image.Image) -> bool:
@@ -211,6 +247,8 @@ def _within_bytes(img: Image.Image, fmt: str, rules: ImageRules, icc: bytes | No
             if lossy:
                 changes.append(f"quality {q}")
             return data, img
+        if lossy and len(data) > HOPELESS * rules.max_bytes:
+            break  # lower quality cannot make up that much: the size has to go down anyway
     quality = SCALED_QUALITY if lossy else 1
     if lossy:
         data = _encode(img, fmt, quality, icc)
@@ -238,7 +276,7 @@ def _animated_kept(data: bytes, img: Image.Image, rules: ImageRules) -> Fitted |
 def fit_image(data: bytes, rules: ImageRules, option: FitOption | None = None, name: str = "image") -> Fitted:
     """The copy of ``data`` that ``rules`` take; :class:`ImageError` saying why when there is none."""
     option = option or FitOption()
-    img = open_image(data, name)
+    img = open_image(data, name, lambda header: _draft_size(header, rules, option))
     src = str(img.format)
     animated = getattr(img, "n_frames", 1) > 1
     if animated:
@@ -251,6 +289,8 @@ def fit_image(data: bytes, rules: ImageRules, option: FitOption | None = None, n
             and _size_ok(rules, *img.size) and not has_metadata(img)):
         return Fitted(data, MIME[src], img.width, img.height, original=True)
     changes: list[str] = []
+    if src == "JPEG" and img.size != _header_size(data):
+        changes.append(f"decoded at {img.width}×{img.height} (JPEG reduced-scale decoding; it is scaled down anyway)")
     icc = img.info.get("icc_profile")
     if animated:
         why = "the platform takes no GIF" if "image/gif" not in rules.formats else "too large to keep animated"
@@ -261,12 +301,7 @@ def fit_image(data: bytes, rules: ImageRules, option: FitOption | None = None, n
     if turned:
         img = ImageOps.exif_transpose(img)
         changes.append("turned upright (EXIF orientation)")
-    if img.mode == "CMYK":
-        img, icc = img.convert("RGB"), None  # a CMYK profile does not describe RGB pixels
-        changes.append("CMYK converted to RGB")
-    elif img.mode in _SIXTEEN_BIT:
-        img = _eight_bit(img)
-        changes.append("16-bit reduced to 8-bit")
+    img, icc = _eight_bit_rgb(img, icc, changes)
     fmt = _target_format(src, img, rules)
     if fmt == "JPEG" and _has_alpha(img):
         img = _flatten(img, option.colour or (255, 255, 255))
