@@ -237,12 +237,13 @@ def _encode(img: Image.Image, fmt: str, quality: int | None, icc: bytes | None) 
 
 def _within_bytes(img: Image.Image, fmt: str, rules: ImageRules, icc: bytes | None,
                   changes: list[str]) -> tuple[bytes, Image.Image]:
-    """Encoded within ``max_bytes``: quality stepped down first (to QUALITY_FLOOR), then the size
+    """Encoded within ``max_bytes``: quality stepped down first (JPEG_QUALITIES), then the size
     at SCALED_QUALITY, down to MIN_SIDE."""
     lossy = fmt in ("JPEG", "WEBP")
     data = b""
+    tried: dict[int | None, bytes] = {}
     for q in (JPEG_QUALITIES if lossy else (None, 1)):
-        data = _encode(img, fmt, q, icc)
+        data = tried[q] = _encode(img, fmt, q, icc)
         if len(data) <= rules.max_bytes:
             if lossy:
                 changes.append(f"quality {q}")
@@ -251,7 +252,7 @@ def _within_bytes(img: Image.Image, fmt: str, rules: ImageRules, icc: bytes | No
             break  # lower quality cannot make up that much: the size has to go down anyway
     quality = SCALED_QUALITY if lossy else 1
     if lossy:
-        data = _encode(img, fmt, quality, icc)
+        data = tried.get(quality) or _encode(img, fmt, quality, icc)
     start = img.size
     while True:
         scale = min(0.9, math.sqrt(rules.max_bytes / len(data)) * 0.95)
