@@ -236,10 +236,13 @@ def compose_for(composer: Composer, cfg: ChannelConfig, source: Source, *, now: 
     if source.text is not None and not shorten:
         body = None
     context = {**context, "channel": {"name": cfg.name, "platform": cfg.platform}}
+    record = source.product or source.event
+    # Template variants (<stem>~<label>.j2) rotate by record and local day: the same all day long.
+    seed = f"{source.kind}:{record.external_id if record is not None else source.text}:{now.astimezone(tz).date()}"
     return composer.compose(source.kind, cfg.platform, context, rules.text_rules(with_image), body=body,
                             template=template, link=context.get("link") or None, title=source.title,
                             refusal=FREE_TEXT_REFUSAL if source.text is not None else
-                            "and it has no description to shorten")
+                            "and it has no description to shorten", variant=seed)
 
 
 def resolve_channels(session: Session, settings: Settings, names: list[str]) -> list[tuple[Channel, ChannelConfig]]:
