@@ -21,9 +21,9 @@ KINDS = ("umkm", "products", "events")
 COLUMNS = {
     "umkm": ("id", "name", "owner", "category", "city", "district", "phone", "instagram", "website", "curated"),
     "products": ("id", "umkm_id", "name", "description", "price", "image", "url", "tags", "curation", "active",
-                 "images"),
+                 "images", "image_alt"),
     "events": ("id", "name", "description", "venue", "city", "starts_at", "ends_at", "url", "image", "tags",
-               "status", "images"),
+               "status", "images", "image_alt"),
 }
 REQUIRED = {"umkm": ("id", "name"), "products": ("id", "umkm_id", "name"), "events": ("id", "name", "starts_at")}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -37,7 +37,7 @@ MAX_DESCRIPTION_CHARS = 10_000
 #: The longest value each column takes, in characters (description: the setting above).
 FIELD_LIMITS = {
     "id": 100, "umkm_id": 100, "name": 200, "owner": 200, "category": 100, "city": 100, "district": 100,
-    "venue": 200, "phone": 50, "instagram": 100, "website": 2_000, "url": 2_000, "image": 1_000, "images": 1_000,
+    "venue": 200, "phone": 50, "instagram": 100, "website": 2_000, "url": 2_000, "image": 1_000, "images": 1_000, "image_alt": 5_000,
     "tags": 2_000, "price": 50, "curation": 20, "curated": 20, "active": 20, "status": 20,
     "starts_at": 50, "ends_at": 50, "description": MAX_DESCRIPTION_CHARS,
 }
@@ -234,6 +234,10 @@ def _images(r: _RowCheck) -> str | None:
     joined = ";".join(dict.fromkeys(paths))
     if len(joined) > FIELD_LIMITS["images"]:
         r.bad("images", f"{len(joined):,} characters of image paths, over {FIELD_LIMITS['images']:,}")
+    alts = [a.strip() for a in r.text("image_alt").split(";")] if r.text("image_alt") else []
+    if len(alts) > max(len(paths), 1):
+        r.bad("image_alt", f"{len(alts)} alt texts for {len(paths)} images (separate them with ; in image order)")
+    r.out["image_alt"] = ";".join(alts) or None
     return joined or None
 
 

@@ -278,15 +278,17 @@ def _requested_time(settings: Settings, *, when: str | None, queue: bool, now_fl
     return at
 
 
-def _record_images(settings: Settings, source: Source) -> list[Path]:
+def _record_images(settings: Settings, source: Source) -> list[tuple[Path, str | None]]:
     """The product's or event's own images (``;``-separated, the cover first) whose files exist,
-    copied into the media folder."""
+    copied into the media folder, each with its alt text (``image_alt``, in the same order)."""
     record = source.product if source.product is not None else source.event
     if record is None or not record.image:
         return []
     label = f"image of {'product' if source.product is not None else 'event'} {record.external_id}:"
     paths = [p.strip() for p in record.image.split(";") if p.strip()]
-    return [store_image(settings, p, label)[0] for p in paths if is_url(p) or Path(p).is_file()]
+    alts = [a.strip() or None for a in (record.image_alt or "").split(";")]
+    return [(store_image(settings, p, label)[0], alts[i] if i < len(alts) else None)
+            for i, p in enumerate(paths) if is_url(p) or Path(p).is_file()]
 
 
 def _too_long(too_long: list[tuple[str, TooLongError]], *, only_channel: bool) -> TooLongError:
@@ -320,9 +322,10 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
         more = [(store_image(settings, p)[0], a) for p, a in given[1:]]
     else:
         from_record = _record_images(settings, source)
-        stored_image = from_record[0] if from_record else None
-        more = [(p, None) for p in from_record[1:]]
-    cover_alt = given[0][1] if given else (image_alt if isinstance(image_alt, str) else None)
+        stored_image = from_record[0][0] if from_record else None
+        more = from_record[1:]
+    cover_alt = given[0][1] if given else (image_alt if isinstance(image_alt, str) else
+                                           from_record[0][1] if from_record else None)
     posts: list[Post] = []
     plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None, Path | None, str | None]] = []
     slot: dt.datetime | None  # a free slot (--queue), --at, now (--now), or None for a draft

@@ -1,4 +1,5 @@
-"""posts.more_images: the images after the cover (albums, carousels), as JSON [[path, alt], ...]
+"""posts.more_images: the images after the cover (albums, carousels), as JSON [[path, alt], ...];
+products.image_alt and events.image_alt: each image's alt text, ;-separated
 
 Revision ID: 0005
 Revises: 0003
@@ -18,8 +19,14 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('more_images', sa.Text(), nullable=True))
+    for table in ('products', 'events'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column('image_alt', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    for table in ('events', 'products'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('image_alt')
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.drop_column('more_images')

@@ -323,16 +323,23 @@ def test_a_records_images_column_gives_cover_and_album(world: World) -> None:
     for name in ("cover.png", "side.png"):
         (world.tmp / name).write_bytes(image_bytes("PNG", 40, 30) if name == "cover.png" else image_bytes("PNG", 30, 40))
     (world.tmp / "p2.csv").write_text(
-        "id,umkm_id,name,price,images\n"
-        f"p2,u1,Amplang Udang,30000,{world.tmp / 'cover.png'}; {world.tmp / 'side.png'}\n")
+        "id,umkm_id,name,price,images,image_alt\n"
+        f"p2,u1,Amplang Udang,30000,{world.tmp / 'cover.png'}; {world.tmp / 'side.png'},Sebungkus amplang; Dari samping\n")
     with world.db.session() as s:
         import_file(s, "products", world.tmp / "p2.csv", tz=WITA, actor="tester")
         assert s.scalars(select(Product).where(Product.external_id == "p2")).one().image == \
             f"{world.tmp / 'cover.png'};{world.tmp / 'side.png'}"
     [x] = world.new("x_kota", product="p2", now_flag=True)
     assert x.image_path is not None and Image.open(io.BytesIO(Path(x.image_path).read_bytes())).size == (40, 30)
+    assert x.image_alt == "Sebungkus amplang"
     more = json.loads(x.more_images or "[]")
     assert len(more) == 1 and Image.open(io.BytesIO(Path(more[0][0]).read_bytes())).size == (30, 40)
+    assert more[0][1] == "Dari samping"
+    # more alt texts than images is a bad row, naming the column
+    (world.tmp / "p3.csv").write_text("id,umkm_id,name,image,image_alt\np3,u1,Amplang,a.png,satu; dua\n")
+    with world.db.session() as s:
+        result = import_file(s, "products", world.tmp / "p3.csv", tz=WITA, actor="tester", skip_invalid=True)
+    assert "2 alt texts for 1 images" in str(result.skipped)
 
 
 def test_an_image_that_cannot_be_fitted_is_refused_naming_the_platform(world: World,
