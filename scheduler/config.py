@@ -89,7 +89,10 @@ class Settings:
     templates_dir: Path = Path("templates")
     media_dir: Path = Path("media")
     public_media_base_url: str | None = None
-    max_image_bytes: int = 8 * 1024 * 1024
+    max_image_bytes: int = 32 * 1024 * 1024
+    media_allow_private_urls: bool = False
+    utm: bool = False
+    utm_domains: tuple[str, ...] = ()
     #: Longest description an import accepts, in characters.
     max_description_chars: int = 10_000
     lease_seconds: float = 120.0

@@ -37,7 +37,7 @@ from scheduler import errors, leases
 from scheduler.config import ChannelConfig, Settings
 from scheduler.httpclient import make_clients
 from scheduler.models import Channel, PostKind, PostStatus, utcnow
-from scheduler.planner import media_for
+from scheduler.planner import media_for, more_media
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Adapter, ChannelContext, PlatformRules, PublishResult, ReadyPost
 from scheduler.redact import install_record_redaction, redact
@@ -205,6 +205,7 @@ class Dispatcher:
             ready = ReadyPost(
                 post_id=c.id, idempotency_key=c.idempotency_key, text=c.text, link=c.link, title=c.title,
                 description=c.summary, image=media_for(self.settings, c.image_path, c.image_alt),
+                more_images=more_media(self.settings, c.more_images),
                 created_at=c.created_at, attempted_at=first,
             )
             if c.uncertain_since is not None and not resend_is_safe(rules, c.uncertain_since, self.clock()):

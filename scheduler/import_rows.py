@@ -20,9 +20,10 @@ from scheduler.import_table import Table
 KINDS = ("umkm", "products", "events")
 COLUMNS = {
     "umkm": ("id", "name", "owner", "category", "city", "district", "phone", "instagram", "website", "curated"),
-    "products": ("id", "umkm_id", "name", "description", "price", "image", "url", "tags", "curation", "active"),
+    "products": ("id", "umkm_id", "name", "description", "price", "image", "url", "tags", "curation", "active",
+                 "images", "image_alt"),
     "events": ("id", "name", "description", "venue", "city", "starts_at", "ends_at", "url", "image", "tags",
-               "status"),
+               "status", "images", "image_alt"),
 }
 REQUIRED = {"umkm": ("id", "name"), "products": ("id", "umkm_id", "name"), "events": ("id", "name", "starts_at")}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
@@ -36,7 +37,7 @@ MAX_DESCRIPTION_CHARS = 10_000
 #: The longest value each column takes, in characters (description: the setting above).
 FIELD_LIMITS = {
     "id": 100, "umkm_id": 100, "name": 200, "owner": 200, "category": 100, "city": 100, "district": 100,
-    "venue": 200, "phone": 50, "instagram": 100, "website": 2_000, "url": 2_000, "image": 1_000,
+    "venue": 200, "phone": 50, "instagram": 100, "website": 2_000, "url": 2_000, "image": 500, "images": 500, "image_alt": 5_000,
     "tags": 2_000, "price": 50, "curation": 20, "curated": 20, "active": 20, "status": 20,
     "starts_at": 50, "ends_at": 50, "description": MAX_DESCRIPTION_CHARS,
 }
@@ -226,6 +227,20 @@ def _umkm_fields(r: _RowCheck) -> None:
     r.cast("curated", parse_bool)
 
 
+def _images(r: _RowCheck) -> str | None:
+    """``image`` and/or ``images`` (several separated by ``;``; the first is the cover), stored
+    together in the record's image field, ``;``-separated."""
+    paths = [p.strip() for p in [r.text("image"), *r.text("images").split(";")] if p.strip()]
+    joined = ";".join(dict.fromkeys(paths))
+    if len(joined) > FIELD_LIMITS["images"]:
+        r.bad("images", f"{len(joined):,} characters of image paths, over {FIELD_LIMITS['images']:,}")
+    alts = [a.strip() for a in r.text("image_alt").split(";")] if r.text("image_alt") else []
+    if len(alts) > max(len(paths), 1):
+        r.bad("image_alt", f"{len(alts)} alt texts for {len(paths)} images (separate them with ; in image order)")
+    r.out["image_alt"] = ";".join(alts) or None
+    return joined or None
+
+
 def _product_fields(r: _RowCheck, known_umkm: set[str]) -> None:
     umkm = r.text("umkm_id")
     if umkm and umkm not in known_umkm:
@@ -233,7 +248,7 @@ def _product_fields(r: _RowCheck, known_umkm: set[str]) -> None:
     r.out["umkm_external_id"] = umkm
     r.out["description"] = r.text("description") or None
     r.cast("price", parse_price)
-    r.out["image"] = r.text("image") or None
+    r.out["image"] = _images(r)
     r.cast("url", _url)
     r.cast("tags", parse_tags)
     curation = r.text("curation").lower() or "pending"
@@ -257,7 +272,7 @@ def _event_fields(r: _RowCheck, tz: ZoneInfo) -> None:
     if r.out.get("starts_at") and r.out.get("ends_at") and r.out["ends_at"] < r.out["starts_at"]:
         r.bad("ends_at", "ends before it starts")
     r.cast("url", _url)
-    r.out["image"] = r.text("image") or None
+    r.out["image"] = _images(r)
     r.cast("tags", parse_tags)
     status = r.text("status").lower() or "scheduled"
     if status not in ("scheduled", "cancelled"):

@@ -63,10 +63,10 @@ MODEL: dict[str, type[Record]] = {"umkm": Umkm, "products": Product, "events": E
 _WRITTEN: dict[str, tuple[str, ...]] = {
     "umkm": ("external_id", "name", "owner", "category", "city", "district", "phone", "instagram", "website",
              "curated"),
-    "products": ("external_id", "umkm_id", "name", "description", "price", "image", "url", "tags", "curation",
-                 "active"),
+    "products": ("external_id", "umkm_id", "name", "description", "price", "image", "image_alt", "url", "tags",
+                 "curation", "active"),
     "events": ("external_id", "name", "description", "venue", "city", "starts_at", "ends_at", "url", "image",
-               "tags", "status"),
+               "image_alt", "tags", "status"),
 }
 #: Rows per INSERT/UPDATE statement.
 BATCH = 1000

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
 from scheduler.models import Post, PostKind, PostStatus
-from scheduler.planner import media_for
+from scheduler.planner import media_for, more_media
 from scheduler.platforms.base import Adapter, PlatformRules, PublishResult, ReadyPost
 from scheduler.redact import redact
 from scheduler.retry import resend_is_safe
@@ -44,6 +44,7 @@ def load_expired(session: Session, settings: Settings, post_id: int, owner: str 
     ready = ReadyPost(post_id=post.id, idempotency_key=post.idempotency_key, text=post.text,
                       link=post.link, title=post.title, description=post.summary,
                       image=media_for(settings, post.image_path, post.image_alt),
+                      more_images=more_media(settings, post.more_images),
                       created_at=post.created_at, attempted_at=since)
     return ready, since
 

@@ -9,6 +9,7 @@ platform does not strip metadata itself (Bluesky: its docs ask clients to strip 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +45,11 @@ class CleanImage:
     stripped: bool
 
 
-def _open(data: bytes, name: str) -> Image.Image:
+def _open(data: bytes, name: str, shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
+        if shrink is not None and img.format == "JPEG" and (size := shrink(img)) is not None:
+            img.draft(None, size)  # JPEG decodes at 1/2, 1/4 or 1/8 scale directly: far less work
         img.load()  # decodes the pixels: a truncated or corrupt file fails here, not at the platform
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not a JPEG, PNG, GIF or WebP image") from None
@@ -55,6 +58,20 @@ def _open(data: bytes, name: str) -> Image.Image:
     if img.format not in MIME:
         raise ImageError(f"{name}: {img.format} images are not supported (JPEG, PNG, GIF or WebP)")
     return img
+
+
+def open_image(data: bytes, name: str = "image",
+               shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None) -> Image.Image:
+    """The decoded image (:class:`ImageError` naming the problem when it is not a whole supported image).
+
+    ``shrink`` may name, from the undecoded header, the smallest size (as stored) the caller needs:
+    a JPEG is then decoded at the smallest DCT scale at least that big."""
+    return _open(data, name, shrink)
+
+
+def orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1 = upright as stored)."""
+    return _orientation(img)
 
 
 def _orientation(img: Image.Image) -> int:

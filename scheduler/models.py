@@ -155,6 +155,8 @@ class Product(Base):
     description: Mapped[str | None] = mapped_column(Text)
     price: Mapped[int | None] = mapped_column(BigInteger)
     image: Mapped[str | None] = mapped_column(String(500))
+    #: Alt text of each image, in the order of ``image`` (``;``-separated).
+    image_alt: Mapped[str | None] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(String(500))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     curation: Mapped[str] = mapped_column(String(20), default="pending")
@@ -176,6 +178,8 @@ class Event(Base):
     ends_at: Mapped[dt.datetime | None]
     url: Mapped[str | None] = mapped_column(String(500))
     image: Mapped[str | None] = mapped_column(String(500))
+    #: Alt text of each image, in the order of ``image`` (``;``-separated).
+    image_alt: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -220,6 +224,9 @@ class Post(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     image_path: Mapped[str | None] = mapped_column(String(500))
     image_alt: Mapped[str | None] = mapped_column(String(500))
+    #: The images after the cover (albums, carousels), each fitted for this channel: JSON
+    #: ``[[path, alt or null], …]``; None = the cover alone.
+    more_images: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)
     scheduled_at: Mapped[dt.datetime | None]
     next_attempt_at: Mapped[dt.datetime | None]

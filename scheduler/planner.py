@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +21,17 @@ from sqlalchemy.orm import Session
 from scheduler import values
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
+from scheduler.downloads import download_image, is_url
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
-from scheduler.media import file_mime, inspect_image
+from scheduler.fitting import FitOption, fit_image, fitted_file
+from scheduler.media import ImageError, file_mime, inspect_image
 from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
+from scheduler.textrules import TextRule
+from scheduler.utm import campaign_name, tagged, wants_tags
 
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
 SLOT_HORIZON_DAYS = 60
@@ -42,8 +48,9 @@ def parse_when(value: str, tz: Any) -> dt.datetime:
 def store_image(settings: Settings, source: str | Path, label: str = "--image") -> tuple[Path, str]:
     """Check an image file and copy it into the media folder under its content hash.
 
-    ``label`` says where the file came from in error messages (``--image``, or the record's image)."""
-    path = Path(source)
+    ``label`` says where the file came from in error messages (``--image``, or the record's image).
+    A URL is downloaded first (once: :func:`scheduler.downloads.download_image`)."""
+    path = download_image(settings, str(source), label) if is_url(str(source)) else Path(source)
     if not path.is_file():
         raise ValidationError(f"{label} {source}: no such file")
     size = path.stat().st_size
@@ -68,6 +75,29 @@ def media_for(settings: Settings, image_path: str | None, alt: str | None = None
     public = f"{settings.public_media_base_url}/{p.name}" if settings.public_media_base_url else None
     mime = file_mime(p) or "application/octet-stream"
     return Media(path=p, mime=mime, size=p.stat().st_size if p.exists() else 0, alt_text=alt, public_url=public)
+
+
+def more_media(settings: Settings, more_images: str | None) -> tuple[Media, ...]:
+    """The images after the cover stored on a post (:attr:`Post.more_images`)."""
+    if not more_images:
+        return ()
+    out = []
+    for path, alt in json.loads(more_images):
+        media = media_for(settings, path, alt)
+        if media is not None:
+            out.append(media)
+    return tuple(out)
+
+
+def _image_list(image: str | Sequence[str] | None, alt: str | Sequence[str | None] | None) -> list[tuple[str, str | None]]:
+    """``--image`` (once or repeated) paired in order with ``--alt``; extra alts are an error."""
+    paths = [image] if isinstance(image, str) else list(image or [])
+    alts = [alt] if isinstance(alt, str) or alt is None else list(alt)
+    if alt is None:
+        alts = []
+    if len(alts) > max(len(paths), 1):
+        raise ValidationError(f"{len(alts)} --alt for {len(paths)} --image: give at most one --alt per image, in order")
+    return [(p, alts[i] if i < len(alts) else None) for i, p in enumerate(paths) if p]
 
 
 def check_image_for(rules: PlatformRules, channel: str, image: Media | None) -> None:
@@ -153,6 +183,37 @@ def _by_id(session: Session, model: Any, ident: str) -> Any:
     return row
 
 
+def image_for_channel(settings: Settings, cfg: ChannelConfig, rules: PlatformRules, stored: Path | None,
+                      alt: str | None = None) -> Path | None:
+    """The image file this channel's post sends: the copy fitted to the platform's image rules
+    (made now, stored once by content hash), or the stored image where the platform declares none.
+
+    An image that cannot be fitted is refused naming the channel, its platform and why."""
+    if stored is None or rules.images is None:
+        check_image_for(rules, cfg.name, media_for(settings, str(stored), alt) if stored else None)
+        return stored
+    try:
+        return fitted_file(settings.media_dir, stored, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")))
+    except ImageError as exc:
+        raise ValidationError(f"channel {cfg.name} ({cfg.platform}): the image cannot be fitted: {exc}; "
+                              "nothing queued") from None
+
+
+def image_preview(cfg: ChannelConfig, rules: PlatformRules, data: bytes) -> dict[str, Any]:
+    """What this channel's platform would receive of an image (``promo compose --image``), made in
+    memory and stored nowhere: type, size, dimensions and each change, or why it cannot be fitted."""
+    if rules.images is None:
+        info = inspect_image(data)
+        return {"format": info.mime, "width": info.width, "height": info.height, "bytes": len(data),
+                "changes": [], "as_attached": True}
+    try:
+        fitted = fit_image(data, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")))
+    except ImageError as exc:
+        return {"error": f"the image cannot be fitted: {exc}"}
+    return {"format": fitted.mime, "width": fitted.width, "height": fitted.height, "bytes": len(fitted.data),
+            "changes": list(fitted.changes), "as_attached": fitted.original}
+
+
 def rules_for(cfg: ChannelConfig, state: Any = None) -> PlatformRules:
     return adapter_class(cfg.platform).rules_for(cfg.options, state)
 
@@ -175,10 +236,13 @@ def compose_for(composer: Composer, cfg: ChannelConfig, source: Source, *, now: 
     if source.text is not None and not shorten:
         body = None
     context = {**context, "channel": {"name": cfg.name, "platform": cfg.platform}}
+    record = source.product or source.event
+    # Template variants (<stem>~<label>.j2) rotate by record and local day: the same all day long.
+    seed = f"{source.kind}:{record.external_id if record is not None else source.text}:{now.astimezone(tz).date()}"
     return composer.compose(source.kind, cfg.platform, context, rules.text_rules(with_image), body=body,
                             template=template, link=context.get("link") or None, title=source.title,
                             refusal=FREE_TEXT_REFUSAL if source.text is not None else
-                            "and it has no description to shorten")
+                            "and it has no description to shorten", variant=seed)
 
 
 def resolve_channels(session: Session, settings: Settings, names: list[str]) -> list[tuple[Channel, ChannelConfig]]:
@@ -214,16 +278,17 @@ def _requested_time(settings: Settings, *, when: str | None, queue: bool, now_fl
     return at
 
 
-def _stored_image(settings: Settings, source: Source, image: str | None) -> Path | None:
-    """The image given (``--image``), else the product's or event's own when its file exists, copied
-    into the media folder."""
-    if image:
-        return store_image(settings, image)[0]
-    if source.product is not None and source.product.image and Path(source.product.image).is_file():
-        return store_image(settings, source.product.image, f"image of product {source.product.external_id}:")[0]
-    if source.event is not None and source.event.image and Path(source.event.image).is_file():
-        return store_image(settings, source.event.image, f"image of event {source.event.external_id}:")[0]
-    return None
+def _record_images(settings: Settings, source: Source) -> list[tuple[Path, str | None]]:
+    """The product's or event's own images (``;``-separated, the cover first) whose files exist,
+    copied into the media folder, each with its alt text (``image_alt``, in the same order)."""
+    record = source.product if source.product is not None else source.event
+    if record is None or not record.image:
+        return []
+    label = f"image of {'product' if source.product is not None else 'event'} {record.external_id}:"
+    paths = [p.strip() for p in record.image.split(";") if p.strip()]
+    alts = [a.strip() or None for a in (record.image_alt or "").split(";")]
+    return [(store_image(settings, p, label)[0], alts[i] if i < len(alts) else None)
+            for i, p in enumerate(paths) if is_url(p) or Path(p).is_file()]
 
 
 def _too_long(too_long: list[tuple[str, TooLongError]], *, only_channel: bool) -> TooLongError:
@@ -239,7 +304,8 @@ def _too_long(too_long: list[tuple[str, TooLongError]], *, only_channel: bool) -
 def create_posts(session: Session, settings: Settings, composer: Composer, source: Source,
                  channels: list[tuple[Channel, ChannelConfig]], *, when: str | None = None,
                  queue: bool = False, now_flag: bool = False, draft: bool = False,
-                 image: str | None = None, image_alt: str | None = None, template: str | None = None,
+                 image: str | Sequence[str] | None = None, image_alt: str | Sequence[str | None] | None = None,
+                 template: str | None = None,
                  actor: str, now: dt.datetime | None = None, dedupe_key: str | None = None,
                  status: PostStatus | None = None, shorten: bool = False) -> list[Post]:
     """Compose and store one post per channel. Nothing is stored if any channel fails.
@@ -250,18 +316,29 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     """
     now = now or utcnow()
     at = _requested_time(settings, when=when, queue=queue, now_flag=now_flag, draft=draft, now=now)
-    stored_image = _stored_image(settings, source, image)
-    media = media_for(settings, str(stored_image) if stored_image else None, image_alt)
+    given = _image_list(image, image_alt)
+    if given:
+        stored_image: Path | None = store_image(settings, given[0][0])[0]
+        more = [(store_image(settings, p)[0], a) for p, a in given[1:]]
+    else:
+        from_record = _record_images(settings, source)
+        stored_image = from_record[0][0] if from_record else None
+        more = from_record[1:]
+    cover_alt = given[0][1] if given else (image_alt if isinstance(image_alt, str) else
+                                           from_record[0][1] if from_record else None)
     posts: list[Post] = []
-    plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None]] = []
+    plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None, Path | None, str | None]] = []
     slot: dt.datetime | None  # a free slot (--queue), --at, now (--now), or None for a draft
     too_long: list[tuple[str, TooLongError]] = []
     for row, cfg in channels:
         state = channel_store.plain_state(row)
-        check_image_for(rules_for(cfg, state), cfg.name, media)
+        rules = rules_for(cfg, state)
+        fitted = image_for_channel(settings, cfg, rules, stored_image, cover_alt)
+        room = rules.images.per_post - 1 if rules.images is not None else 0  # the cover alone where no albums
+        extra = [[str(image_for_channel(settings, cfg, rules, path, alt)), alt] for path, alt in more[:room]]
         try:
             composed = compose_for(composer, cfg, source, now=now, tz=settings.timezone,
-                                   with_image=media is not None, template=template, state=state, shorten=shorten)
+                                   with_image=fitted is not None, template=template, state=state, shorten=shorten)
         except TooLongError as exc:
             too_long.append((f"channel {cfg.name} ({cfg.platform})", exc))
             continue
@@ -271,21 +348,40 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
             slot = next_free_slot(cfg, now, taken)
         else:
             slot = at or (now if now_flag else None)
-        plan.append((row, cfg, composed, slot))
+        plan.append((row, cfg, composed, slot, fitted, json.dumps(extra) if extra else None))
     if too_long:
         raise _too_long(too_long, only_channel=len(channels) == 1)
     if status is None:
         status = PostStatus.DRAFT if draft else PostStatus.PENDING_APPROVAL if settings.require_approval \
             else PostStatus.SCHEDULED
-    for row, cfg, composed, slot in plan:
+    for row, cfg, composed, slot, fitted, extra_json in plan:
         key = f"{dedupe_key}:{cfg.name}" if dedupe_key else None
         post = post_store.create_post(
             session, channel=row, kind=source.kind, text=composed.text, status=status, scheduled_at=slot,
             actor=actor, link=composed.link, title=composed.title, summary=composed.summary,
             template=composed.template, product_id=source.product.id if source.product else None,
             event_id=source.event.id if source.event else None,
-            image_path=str(stored_image) if stored_image else None, image_alt=image_alt, dedupe_key=key,
+            image_path=str(fitted) if fitted else None, image_alt=cover_alt, dedupe_key=key, more_images=extra_json,
             reason="created" + (" (shortened to fit)" if composed.shortened else ""),
         )
+        if settings.utm and post.link and wants_tags(post.link, settings.utm_domains):
+            record = source.product or source.event
+            _tag_link(post, cfg, rules_for(cfg, channel_store.plain_state(row)).text_rules(fitted is not None),
+                      campaign_name(source.kind, record.external_id if record is not None else None))
         posts.append(post)
     return posts
+
+
+def _tag_link(post: Post, cfg: ChannelConfig, rules: Sequence[TextRule], campaign: str) -> None:
+    """PROMO_UTM: the post's link, in its text and link field, tagged with the platform and post id.
+    The text is checked again (the tags lengthen the link); nothing is shortened to make room."""
+    link = str(post.link)
+    new = tagged(link, platform=cfg.platform, campaign=campaign, post_id=post.id)
+    text = post.text.replace(link, new)
+    for rule in rules:
+        if not rule.fits(text):
+            n = rule.count(text)
+            raise TooLongError(f"channel {cfg.name} ({cfg.platform}): with its UTM tags (PROMO_UTM) the link makes "
+                               f"the text {n}, over {rule.limit} ({rule.method}); nothing queued", length=n,
+                               limit=rule.limit)
+    post.text, post.link = text, new

@@ -147,9 +147,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PUBLIC_MEDIA_BASE_URL", _public_url, "",
             "Public URL where PROMO_MEDIA_DIR is served (Instagram/Threads fetch images by URL), e.g. https://cdn.example/promo",
             section="general", field="public_media_base_url", commented=True),
-    Setting("MAX_IMAGE_BYTES", _number(1, integer=True), "8388608",
-            "Largest image accepted by --image, in bytes (each platform may accept less).",
+    Setting("MAX_IMAGE_BYTES", _number(1, integer=True), "33554432",
+            ("Largest image accepted (--image, a record's image, one downloaded by URL), in bytes; each platform\n"
+             "then gets a copy fitted to its own limits when the post is queued."),
             section="general", field="max_image_bytes"),
+    Setting("MEDIA_ALLOW_PRIVATE_URLS", _bool, "false",
+            ("Images named by URL are downloaded once into PROMO_MEDIA_DIR (http/https, an image type, at most\n"
+             "PROMO_MAX_IMAGE_BYTES, 20 s). Addresses on this machine or a private network are refused unless this\n"
+             "is true (tests, an intranet image server)."),
+            section="general", field="media_allow_private_urls", commented=True),
+    Setting("UTM", _bool, "false",
+            ("Tag links to PROMO_UTM_DOMAINS when a post is queued: utm_source=<platform>, utm_medium=social,\n"
+             "utm_campaign=<kind>-<record id>, utm_content=<post id> (parameters already on a link are kept)."),
+            section="general", field="utm", commented=True),
+    Setting("UTM_DOMAINS", _names, "",
+            "Comma-separated domains (and their subdomains) whose links get the tags, e.g. umkm.example,kota.go.id",
+            section="general", field="utm_domains", example="umkm.example", commented=True),
     Setting("GRAPH_API_VERSION", _graph_version, "",
             ("Meta Graph API version for every Facebook and Instagram channel (default v21.0, which Meta serves\n"
             "until 2027-01-21). `promo channels check` warns 60 days before the pinned version's date and after it.\n"

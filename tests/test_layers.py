@@ -22,12 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 FLOORS: tuple[tuple[str, ...], ...] = (
     # the words (tables, enums) and what every module may use; none imports another floor
     ("scheduler.errors", "scheduler.redact", "scheduler.models"),
-    (("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media", "scheduler.values",
+    (("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media", "scheduler.values", "scheduler.utm",
      "scheduler.settings_casts", "scheduler.settings_table")),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
     ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.import_rows", "scheduler.import_table", "scheduler.alerts", "scheduler.unsent",
      "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.leases", "scheduler.metrics",
-     "scheduler.reports"),
+     "scheduler.reports", "scheduler.fitting", "scheduler.downloads"),
     # what people do (queue, approve, cancel, import, channels, users): one function each, CLI and web alike
     ("scheduler.actions",),
     # scheduled job functions: plain arguments, never the service

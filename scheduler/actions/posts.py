@@ -51,9 +51,11 @@ def _changed(post: Post) -> Changed:
 def queue_posts(ctx: Context, actor: Actor, *, channels: Sequence[str], product: str | None = None,
                 event: str | None = None, text: str | None = None, link: str | None = None,
                 kind: str | None = None, template: str | None = None, at: str | None = None,
-                queue: bool = False, now: bool = False, draft: bool = False, image: str | None = None,
-                alt: str | None = None, shorten: bool = False) -> Queued:
-    """Compose and store one post per channel (see :func:`scheduler.planner.create_posts`)."""
+                queue: bool = False, now: bool = False, draft: bool = False,
+                image: str | Sequence[str] | None = None, alt: str | Sequence[str | None] | None = None,
+                shorten: bool = False) -> Queued:
+    """Compose and store one post per channel (see :func:`scheduler.planner.create_posts`);
+    several images (the first is the cover) go as an album where the platform has them."""
     require(actor, "post.queue")
     composer = ctx.composer()
     with ctx.db.session() as session:

@@ -121,6 +121,8 @@ def record_fields(record: Any, kind: str, tz: Any) -> dict[str, str]:
             value = record.umkm.external_id
         elif col in ("starts_at", "ends_at"):
             value = _local_time(getattr(record, col), tz)
+        elif col == "images":  # stored with the cover in ``image`` (paths separated by ;)
+            value = None
         else:
             value = getattr(record, col)
         if isinstance(value, bool):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from scheduler import errors
@@ -24,12 +25,13 @@ from scheduler.cli.output import (
 
 
 def cmd_compose(app: App) -> int:
-    from scheduler.planner import compose_for, find_source, resolve_channels
+    from scheduler.planner import compose_for, find_source, image_preview, resolve_channels, rules_for
     from scheduler.storage import channels as store
 
     app.require_schema()
     composer = app.composer()
     failed = 0
+    image = _compose_image(app.args.image)
     rows: list[dict[str, Any]] = []  # a composed text with its counts, or an error, per channel
     with app.db.read_session() as session:  # a preview stores nothing
         a = app.args
@@ -47,6 +49,9 @@ def cmd_compose(app: App) -> int:
             rows.append({"channel": cfg.name, "platform": cfg.platform, "template": composed.template,
                          "text": composed.text, "shortened": composed.shortened,
                          "counts": [{"count": n, "limit": r.limit, "method": r.method} for r, n in composed.counts]})
+            if image is not None:
+                rows[-1]["image"] = image_preview(cfg, rules_for(cfg, store.plain_state(row)), image)
+                failed += "error" in rows[-1]["image"]
     if app.args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
@@ -57,8 +62,34 @@ def cmd_compose(app: App) -> int:
                 continue
             print(r["text"])
             counts = ", ".join(f"{c['count']}/{c['limit']} ({c['method']})" for c in r["counts"])
-            print(f"[{counts}; template {r['template']}{'; shortened to fit' if r['shortened'] else ''}]\n")
+            print(f"[{counts}; template {r['template']}{'; shortened to fit' if r['shortened'] else ''}]")
+            if "image" in r:
+                print(_image_line(r["image"]))
+            print()
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _compose_image(path: str | None) -> bytes | None:
+    """``compose --image``: the file's bytes, checked to be a whole image (named when not)."""
+    from scheduler.media import inspect_image
+
+    if not path:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise errors.ValidationError(f"--image {path}: {exc.strerror or exc}") from None
+    inspect_image(data, f"--image {path}")
+    return data
+
+
+def _image_line(image: dict[str, Any]) -> str:
+    """One line saying what the platform receives of the image."""
+    if "error" in image:
+        return f"[image: ERROR: {image['error']}]"
+    fmt = image["format"].split("/")[-1].upper()
+    what = f"{fmt} {image['width']}×{image['height']}, {image['bytes']:,} bytes"
+    return f"[image: {what}; {'as attached' if image['as_attached'] else '; '.join(image['changes'])}]"
 
 
 def cmd_post_new(app: App) -> int:
@@ -184,7 +215,8 @@ def add_compose(sub: Any) -> None:
     co = sub.add_parser("compose", help="preview a post's text per channel with its length and limit")
     source_args(co)
     co.add_argument("--channel", metavar="NAME[,NAME…]", help="channels (default: all configured)")
-    co.add_argument("--image", metavar="PATH", help="preview as an image caption (limits may differ)")
+    co.add_argument("--image", metavar="PATH", help="preview as an image caption (limits may differ) and show "
+                    "what each platform receives of the image: format, size, dimensions, padded/cropped/scaled")
     co.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     co.set_defaults(func=cmd_compose)
 
@@ -200,8 +232,11 @@ def add_post(sub: Any) -> None:
     when.add_argument("--queue", action="store_true", help="the next free slot of each channel")
     when.add_argument("--now", action="store_true", help="publish as soon as possible")
     pn.add_argument("--draft", action="store_true", help="store as a draft (not published)")
-    pn.add_argument("--image", metavar="PATH", help="attach an image (JPEG, PNG, GIF, WebP)")
-    pn.add_argument("--alt", metavar="TEXT", help="alt text for the image")
+    pn.add_argument("--image", metavar="PATH", action="append",
+                    help="attach an image (JPEG, PNG, GIF, WebP); repeat for several: the first is the cover, the "
+                    "rest go as an album/carousel where the platform has them (X, Bluesky, Mastodon: up to 4)")
+    pn.add_argument("--alt", metavar="TEXT", action="append",
+                    help="alt text for the image; repeat in the order of --image")
     pn.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     pn.set_defaults(func=cmd_post_new)
 

@@ -13,6 +13,8 @@ template adds stay; if even that does not fit, :class:`TooLongError` says by how
 from __future__ import annotations
 
 import datetime as dt
+import glob
+import hashlib
 import re
 import traceback
 from array import array
@@ -183,6 +185,22 @@ class Composer:
         raise TemplateError(f"no template for kind {kind!r}: looked for "
                             + ", ".join(f"{self.templates_dir}/{n}" for n in self.candidates(kind, platform)))
 
+    def variant(self, name: str, seed: str | None) -> str:
+        """Template variants: beside ``<kind>/<stem>.j2`` any ``<kind>/<stem>~<label>.j2`` is an
+        alternative wording. ``seed`` (the record and the day) picks one, the same for the same
+        seed, so repeated posts of one record vary from day to day; None = the template itself."""
+        if seed is None:
+            return name
+        folder, _, file = name.rpartition("/")
+        stem = file.removesuffix(".j2")
+        where = self.templates_dir / folder if folder else self.templates_dir
+        found = sorted(p.name for p in where.glob(f"{glob.escape(stem)}~*.j2") if p.is_file())
+        if not found:
+            return name
+        names = [name, *(f"{folder}/{f}" if folder else f for f in found)]
+        pick = int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16) % len(names)
+        return names[pick]
+
     def render(self, name: str, context: Mapping[str, Any]) -> str:
         try:
             tmpl = self.env.get_template(name)
@@ -209,13 +227,15 @@ class Composer:
     def compose(self, kind: str, platform: str, context: Mapping[str, Any], rules: tuple[TextRule, ...], *,
                 body: tuple[str, str] | None = None, template: str | None = None,
                 link: str | None = None, title: str | None = None,
-                refusal: str = "and it has no description to shorten") -> Composed:
+                refusal: str = "and it has no description to shorten", variant: str | None = None) -> Composed:
         """Render and fit. ``body`` = (dotted path in context, text) that may be shortened.
 
         Without a body, a text that does not fit raises :class:`TooLongError` saying by how
         much, followed by ``refusal`` (why it was not shortened, what to do).
         """
         name = self.template_name(kind, platform, template)
+        if template is None:  # a template asked for by name is used as it is
+            name = self.variant(name, variant)
         shortened = False
         if body is not None and len(body[1]) > _CHECK_WHOLE_UP_TO * max((r.limit for r in rules), default=0):
             # A body this long is fitted from its start rather than counted whole first: counting

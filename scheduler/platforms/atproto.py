@@ -97,8 +97,9 @@ def error_name(response: httpx.Response) -> tuple[str, str]:
     return str(body.get("error") or ""), str(body.get("message") or "")
 
 
-def post_record(post: ReadyPost, image: dict[str, Any] | None, langs: list[str]) -> dict[str, Any]:
-    """The ``app.bsky.feed.post`` record for ``post``; ``image`` holds its uploaded ``blob``/``size``."""
+def post_record(post: ReadyPost, images: list[dict[str, Any]], langs: list[str]) -> dict[str, Any]:
+    """The ``app.bsky.feed.post`` record for ``post``; ``images`` hold each uploaded ``blob``,
+    ``size`` and ``alt``, the cover first."""
     # createdAt is the publish time: feeds sort by it, and a post is composed long before.
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     record: dict[str, Any] = {"$type": "app.bsky.feed.post", "text": post.text, "createdAt": now}
@@ -106,14 +107,17 @@ def post_record(post: ReadyPost, image: dict[str, Any] | None, langs: list[str])
         record["langs"] = langs[:3]
     if facets := facets_for(post.text):
         record["facets"] = facets
-    if post.link:  # a post has one embed: a link card, with the image as its thumb
+    if post.link:  # a post has one embed: a link card, with the cover as its thumb
         external = {"uri": post.link, "title": post.title or "", "description": post.description or ""}
-        if image:
-            external["thumb"] = image["blob"]
+        if images:
+            external["thumb"] = images[0]["blob"]
         record["embed"] = {"$type": "app.bsky.embed.external", "external": external}
-    elif image and post.image:
-        entry: dict[str, Any] = {"image": image["blob"], "alt": post.image.alt_text or ""}
-        if image["size"]:
-            entry["aspectRatio"] = {"width": image["size"][0], "height": image["size"][1]}
-        record["embed"] = {"$type": "app.bsky.embed.images", "images": [entry]}
+    elif images:
+        entries = []
+        for image in images[:4]:  # app.bsky.embed.images takes up to 4
+            entry: dict[str, Any] = {"image": image["blob"], "alt": image.get("alt") or ""}
+            if image["size"]:
+                entry["aspectRatio"] = {"width": image["size"][0], "height": image["size"][1]}
+            entries.append(entry)
+        record["embed"] = {"$type": "app.bsky.embed.images", "images": entries}
     return record

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from scheduler.platforms.types import (
     JPEG_PNG,
     MB,
     Gone,
+    ImageRules,
     KeyDoc,
     Media,
     MetricsAnswer,
@@ -53,7 +55,7 @@ from scheduler.redact import redact, register_secret
 
 #: The values of :mod:`scheduler.platforms.types` are part of what this module offers adapters.
 __all__ = [
-    "ALWAYS", "COMMON_IMAGES", "JPEG_PNG", "MB", "KeyDoc", "Media", "PlatformRules", "PublishResult",
+    "ALWAYS", "COMMON_IMAGES", "JPEG_PNG", "MB", "ImageRules", "KeyDoc", "Media", "PlatformRules", "PublishResult",
     "ReadyPost", "SendBudget", "describe_window", "ChannelState", "MemoryState", "is_secret_key",
     "ChannelContext", "Adapter", "json_body", "with_link", "utcnow", "retry_at_from_headers",
     "epoch_to_utc", "COMMON_METRICS", "Gone", "MetricsAnswer", "MetricsSpec", "no_metrics",
@@ -86,6 +88,10 @@ class MemoryState:
                     register_secret(v)
                 self.values[k] = v
 
+
+#: PROMO_CHANNEL_<NAME>_IMAGE_FIT: an image whose shape the platform does not take is padded
+#: (with a blurred fill of itself, or a colour) or centre-cropped.
+IMAGE_FIT = re.compile(r"^(pad|pad:#[0-9a-f]{6}|crop)$")
 
 _SECRET_WORDS = ("token", "jwt", "secret", "password", "session")
 
@@ -155,6 +161,8 @@ class Adapter(ABC):
         keys.extend(k for k in cls.optional_keys if k not in keys)
         if "BASE_URL" not in keys:
             keys.append("BASE_URL")
+        if cls.rules.images is not None and "IMAGE_FIT" not in keys:
+            keys.append("IMAGE_FIT")  # pad | pad:#rrggbb | crop (scheduler.fitting)
         return tuple(keys)
 
     @classmethod
@@ -176,6 +184,9 @@ class Adapter(ABC):
             alternatives = " or ".join("{" + ", ".join(g) + "}" for g in groups)
             return [f"platform {cls.platform} needs one of: {alternatives}"]
         problems: list[str] = []
+        fit = options.get("IMAGE_FIT")
+        if fit and not IMAGE_FIT.match(fit.strip().lower()):
+            problems.append(f"IMAGE_FIT {fit!r} is not pad, pad:#rrggbb or crop")
         base = options.get("BASE_URL")
         if base:
             parsed = httpx.URL(base)

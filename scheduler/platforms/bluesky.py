@@ -28,7 +28,9 @@ from scheduler.platforms.base import (
     Adapter,
     ChannelContext,
     Gone,
+    ImageRules,
     KeyDoc,
+    Media,
     MetricsAnswer,
     MetricsSpec,
     PlatformRules,
@@ -57,9 +59,10 @@ class BlueskyAdapter(Adapter):
     rules = PlatformRules(
         # The lexicon caps post text at 300 graphemes *and* 3,000 UTF-8 bytes; URLs count in full.
         text=(TextRule(300, "graphemes"), TextRule(3000, "bytes")),
-        image_types=frozenset({"image/jpeg", "image/png", "image/webp"}),
         # Link-card thumbs allow 1,000,000 bytes; image embeds 2 MB only on updated servers.
-        max_image_bytes=1_000_000,
+        # app.bsky.embed.images: up to 4 images; no pixel cap in the lexicon.
+        images=ImageRules(formats=frozenset({"image/jpeg", "image/png", "image/webp"}), max_bytes=1_000_000,
+                          per_post=4),
         can_reconcile=True,
     )
     required_keys = (("HANDLE", "APP_PASSWORD"),)
@@ -200,13 +203,13 @@ class BlueskyAdapter(Adapter):
 
     # --- publishing -------------------------------------------------------------------
 
-    async def _upload(self, post: ReadyPost) -> dict[str, Any]:
-        assert post.image is not None
-        name = f"image {post.image.path.name}"
+    async def _upload(self, image: Media) -> dict[str, Any]:
+        name = f"image {image.path.name}"
         try:
             # Bluesky's docs ask clients to strip EXIF (a phone photo carries its GPS position);
-            # decoding takes a few milliseconds, so it runs off the event loop.
-            clean = await asyncio.to_thread(without_metadata, post.image.read_bytes(), name)
+            # decoding takes a few milliseconds, so it runs off the event loop. (Images queued since
+            # fitting have none left: they come back unchanged.)
+            clean = await asyncio.to_thread(without_metadata, image.read_bytes(), name)
         except ImageError as exc:
             raise RejectedContent(str(exc)) from None
         data = clean.data
@@ -219,13 +222,15 @@ class BlueskyAdapter(Adapter):
         blob = response.json().get("blob")
         if not isinstance(blob, dict):
             raise UnknownOutcome(f"Bluesky uploadBlob answer has no blob: {self.excerpt(response)}")
-        return {"blob": blob, "size": (clean.info.width, clean.info.height)}
+        return {"blob": blob, "size": (clean.info.width, clean.info.height), "alt": image.alt_text}
 
     async def publish(self, post: ReadyPost) -> PublishResult:
         rkey = tid_for(post.created_at, post.idempotency_key)
-        image = await self._upload(post) if post.image else None
+        # With a link the post's one embed is the card (the cover as its thumb): only the cover is sent.
+        sending = post.images[:1] if post.link else post.images[:4]
+        images = [await self._upload(image) for image in sending]
         langs = [lang.strip() for lang in (self.option("LANGS") or "").split(",") if lang.strip()]
-        record = post_record(post, image, langs)
+        record = post_record(post, images, langs)
         did = await self._did()
         body = {"repo": did, "collection": POST, "rkey": rkey, "record": record}
         response = await self._call("POST", "com.atproto.repo.createRecord", json=body)

@@ -39,6 +39,7 @@ from scheduler.platforms.base import (
     MB,
     Adapter,
     ChannelContext,
+    ImageRules,
     KeyDoc,
     PlatformRules,
     PublishResult,
@@ -95,7 +96,10 @@ class DiscordAdapter(Adapter):
     """Executes a Discord webhook with ``wait=true``; embeds for link cards and images."""
 
     platform = "discord"
-    rules = PlatformRules(text=(TextRule(2000, "codepoints"),), image_types=COMMON_IMAGES, max_image_bytes=10 * MB)
+    # Webhook uploads: 10 MB per file without a boost (Discord help centre, unconfirmed for webhooks);
+    # up to 10 attachments per message.
+    rules = PlatformRules(text=(TextRule(2000, "codepoints"),),
+                          images=ImageRules(formats=COMMON_IMAGES, max_bytes=10 * MB, per_post=10))
     required_keys = (("WEBHOOK_URL",),)
     optional_keys = ("USERNAME", "AVATAR_URL", "THREAD_NAME")
     secret_keys = frozenset({"WEBHOOK_URL"})
@@ -197,7 +201,9 @@ class DiscordAdapter(Adapter):
             await self.ctx.state.update({"guild_id": guild})
         return hook
 
-    def payload(self, post: ReadyPost, attachment: str | None) -> dict[str, Any]:
+    def payload(self, post: ReadyPost, attachments: list[tuple[str, str | None]] | None) -> dict[str, Any]:
+        """The message; ``attachments`` are the uploaded files' names and alt texts, the cover first
+        (shown in the embed), the rest as attachments under it."""
         payload: dict[str, Any] = {"content": post.text, "allowed_mentions": {"parse": []}}
         if self.option("THREAD_NAME") and not self.thread_id:
             payload["thread_name"] = self.option("THREAD_NAME")
@@ -209,9 +215,10 @@ class DiscordAdapter(Adapter):
             embed = {"url": post.link, "title": _clip(post.title or post.link, EMBED_TITLE)}
             if post.description:
                 embed["description"] = _clip(post.description, EMBED_DESCRIPTION)
-        if attachment:
-            embed["image"] = {"url": f"attachment://{attachment}"}
-            payload["attachments"] = [{"id": 0, "filename": attachment}]
+        if attachments:
+            embed["image"] = {"url": f"attachment://{attachments[0][0]}"}
+            payload["attachments"] = [{"id": i, "filename": name, **({"description": alt} if alt else {})}
+                                      for i, (name, alt) in enumerate(attachments)]
         elif post.image is not None and post.image.public_url:
             embed["image"] = {"url": post.image.public_url}
         if embed:
@@ -227,10 +234,15 @@ class DiscordAdapter(Adapter):
         params = {"wait": "true", **({"thread_id": self.thread_id} if self.thread_id else {})}
         image = post.image
         if image is not None and not image.public_url:
-            # attachment:// references need a plain file name.
-            name = re.sub(r"[^A-Za-z0-9._-]", "_", image.path.name) or "image"
-            files = {"files[0]": (name, image.read_bytes(), image.mime)}
-            data = {"payload_json": json.dumps(self.payload(post, name), ensure_ascii=False)}
+            files: dict[str, tuple[str, bytes, str]] = {}
+            attachments: list[tuple[str, str | None]] = []
+            for i, each in enumerate(post.images[:10]):  # up to 10 files per message
+                # attachment:// references need a plain file name, unique within the message.
+                name = re.sub(r"[^A-Za-z0-9._-]", "_", each.path.name) or "image"
+                name = name if all(name != n for n, _alt in attachments) else f"{i}_{name}"
+                files[f"files[{i}]"] = (name, each.read_bytes(), each.mime)
+                attachments.append((name, each.alt_text))
+            data = {"payload_json": json.dumps(self.payload(post, attachments), ensure_ascii=False)}
             response = await self.send("POST", self.url, params=params, headers=headers, data=data, files=files)
         else:
             response = await self.send("POST", self.url, params=params, headers=headers, json=self.payload(post, None))

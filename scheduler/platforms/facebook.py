@@ -10,6 +10,7 @@ first attempt (following the ``after`` cursor); when it cannot read that far it 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from scheduler.errors import PublishError, RejectedContent, UnknownOutcome
 from scheduler.platforms.base import (
     JPEG_PNG,
     MB,
+    ImageRules,
     KeyDoc,
     MetricsAnswer,
     MetricsSpec,
@@ -43,8 +45,8 @@ class FacebookAdapter(GraphAdapter):
     # (error subcode 1366046).
     rules = PlatformRules(
         text=(TextRule(63_206, "codepoints"),),
-        image_types=JPEG_PNG,
-        max_image_bytes=4 * MB,
+        # Multi-photo posts via attached_media: how many is not documented (10 assumed, unconfirmed).
+        images=ImageRules(formats=JPEG_PNG, max_bytes=4 * MB, per_post=10),
         can_reconcile=True,
     )
     required_keys = (("PAGE_ID", "ACCESS_TOKEN"),)
@@ -77,6 +79,8 @@ class FacebookAdapter(GraphAdapter):
     }
 
     async def publish(self, post: ReadyPost) -> PublishResult:
+        if len(post.images) > 1:
+            return await self._publish_photos(post)
         if post.image is not None:
             return await self._publish_photo(post)
         data = {"message": post.text}
@@ -104,6 +108,27 @@ class FacebookAdapter(GraphAdapter):
         # /photos answers {"id": photo id, "post_id": Page post id}; the post is what we published.
         post_id = str(answer.get("post_id") or self.new_id(answer, "photo post", publishing=True))
         return PublishResult(post_id, await self._permalink(post_id))
+
+    async def _publish_photos(self, post: ReadyPost) -> PublishResult:
+        """A multi-photo post: each photo uploaded unpublished (nothing shows yet), then one feed
+        post carrying them all (``attached_media``, in order)."""
+        ids = []
+        for image in post.images[:10]:
+            try:
+                content = image.read_bytes()
+            except OSError as exc:
+                raise RejectedContent(f"cannot read image {image.path}: {exc.strerror}") from None
+            data = {"published": "false"}
+            if image.alt_text:
+                data["alt_text_custom"] = image.alt_text
+            answer = await self.call("POST", f"{self.account}/photos", what="photo upload", data=data,
+                                     files={"source": (image.path.name, content, image.mime)})
+            ids.append(self.new_id(answer, "photo upload"))
+        data = {"message": post.text, "attached_media": json.dumps([{"media_fbid": i} for i in ids])}
+        answer = await self.call("POST", f"{self.account}/feed", what="post", publishing=True,
+                                 data=data, params={"fields": "id,permalink_url"})
+        post_id = self.new_id(answer, "post", publishing=True)
+        return PublishResult(post_id, answer.get("permalink_url") or await self._permalink(post_id))
 
     async def _permalink(self, post_id: str) -> str:
         try:

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from scheduler.errors import (
@@ -220,8 +220,20 @@ class GraphAdapter(Adapter):
         detail = str((data.get("status") if "status_code" in data else data.get("error_message")) or "")
         return str(data.get("status_code") or data.get("status") or ""), detail
 
-    async def publish_container(self, post: ReadyPost, create: dict[str, Any]) -> PublishResult:
-        """Create (or reuse) the post's container, wait until it is ready, publish it."""
+    async def carousel(self, items: list[dict[str, Any]], create: dict[str, Any]) -> dict[str, Any]:
+        """A child container (``is_carousel_item``) per image, in order; the CAROUSEL container's
+        fields naming them. Run only when a new carousel container is needed."""
+        ids = []
+        for item in items:
+            data = await self.call("POST", f"{self.account}/{self.container_edge}",
+                                   data={**item, "is_carousel_item": "true"}, what="carousel item")
+            ids.append(self.new_id(data, "carousel item"))
+        return {**create, "media_type": "CAROUSEL", "children": ",".join(ids)}
+
+    async def publish_container(self, post: ReadyPost,
+                                create: dict[str, Any] | Callable[[], Awaitable[dict[str, Any]]]) -> PublishResult:
+        """Create (or reuse) the post's container, wait until it is ready, publish it. ``create``
+        is the container's fields, or makes them (a carousel's children) when one is created."""
         key = self.container_key(post)
         container = self.ctx.state.get(key)
         if container:
@@ -231,7 +243,8 @@ class GraphAdapter(Adapter):
             if status not in ("FINISHED", "IN_PROGRESS"):
                 container = None
         if not container:
-            data = await self.call("POST", f"{self.account}/{self.container_edge}", data=create,
+            fields = create if isinstance(create, dict) else await create()
+            data = await self.call("POST", f"{self.account}/{self.container_edge}", data=fields,
                                    what="container creation")
             container = self.new_id(data, "container creation")
             # Stored before publishing so reconcile can ask the container whether it went out.

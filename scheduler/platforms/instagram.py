@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from scheduler.errors import PublishError, RejectedContent, Transient, UnknownOutcome
 from scheduler.platforms.base import (
     MB,
+    ImageRules,
     KeyDoc,
     MetricsAnswer,
     MetricsSpec,
@@ -53,8 +54,10 @@ class InstagramAdapter(GraphAdapter):
         text=(TextRule(2_200, "codepoints"),
               TextRule(30, "hashtags", note="Instagram publishes a caption with more hashtags without any "
                                             "caption at all; remove some")),
-        image_types=frozenset({"image/jpeg"}),
-        max_image_bytes=8 * MB,
+        # JPEG only, 8 MB, 320–1440 px wide, 4:5 to 1.91:1 (error 2207009); carousels up to 10.
+        # Fetched by Meta from the public URL.
+        images=ImageRules(formats=frozenset({"image/jpeg"}), max_bytes=8 * MB, min_width=320, max_width=1440,
+                          min_ratio=4 / 5, max_ratio=1.91, per_post=10, by_url=True),
         requires_image=True,
         can_reconcile=True,
     )
@@ -101,6 +104,11 @@ class InstagramAdapter(GraphAdapter):
         "POLL_INTERVAL": KeyDoc("Optional: seconds between container status checks (default 3) and how many checks (default 10).", example="3"),
         "POLL_ATTEMPTS": KeyDoc(example="10"),
         "BASE_URL": KeyDoc("Optional: scheme, host and port of the API for tests or a proxy (default https://<GRAPH_HOST>).", example="https://graph.instagram.com"),
+        "IMAGE_FIT": KeyDoc(
+            ("Optional, every platform that takes images: pad | pad:#rrggbb | crop (default pad). An image whose\n"
+             "shape the platform does not take (Instagram 4:5 to 1.91:1) is padded with a blurred fill of\n"
+             "itself (or the colour given), or centre-cropped, when it is queued."),
+            example="pad"),
     }
 
     @classmethod
@@ -143,6 +151,11 @@ class InstagramAdapter(GraphAdapter):
         create = {"image_url": image.public_url, "caption": post.text}
         if image.alt_text:
             create["alt_text"] = image.alt_text
+        more = [i for i in post.more_images if i.public_url and i.mime == "image/jpeg"]
+        if more:  # a carousel (up to 10): a child per image, the caption on the carousel
+            items = [{"image_url": i.public_url, **({"alt_text": i.alt_text} if i.alt_text else {})}
+                     for i in (image, *more)[:10]]
+            return await self.publish_container(post, lambda: self.carousel(items, {"caption": post.text}))
         return await self.publish_container(post, create)
 
     async def reconcile(self, post: ReadyPost) -> PublishResult | None:

@@ -36,6 +36,7 @@ from scheduler.platforms.base import (
     Adapter,
     ChannelContext,
     Gone,
+    ImageRules,
     KeyDoc,
     Media,
     MetricsAnswer,
@@ -93,8 +94,10 @@ class LinkedInAdapter(Adapter):
     rules = PlatformRules(
         # 3,000 characters of the commentary LinkedIn receives, i.e. after escaping.
         text=(TextRule(3000, "linkedin"),),
-        image_types=frozenset({"image/jpeg", "image/png", "image/gif"}),
-        max_image_bytes=8 * MB,  # no byte cap documented (a pixel cap instead); keep uploads modest
+        # No byte cap documented (8 MB keeps uploads modest); under 36,152,320 pixels (Images API as
+        # quoted by CData, unconfirmed); multiImage takes 2–20 images.
+        images=ImageRules(formats=frozenset({"image/jpeg", "image/png", "image/gif"}), max_bytes=8 * MB,
+                          max_pixels=36_152_319, per_post=20),
         can_reconcile=True,
     )
     required_keys = (("ORGANIZATION_ID", "ACCESS_TOKEN"), ("ORGANIZATION_ID", "REFRESH_TOKEN", "CLIENT_ID", "CLIENT_SECRET"))
@@ -299,7 +302,15 @@ class LinkedInAdapter(Adapter):
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": False,
         }
-        if post.image is not None:
+        if len(post.images) > 1:  # a multi-image post (2–20), each with its alt text, in order
+            images = []
+            for image in post.images[:20]:
+                entry = {"id": await before_publishing(self.upload(image))}
+                if image.alt_text:
+                    entry["altText"] = image.alt_text
+                images.append(entry)
+            body["content"] = {"multiImage": {"images": images}}
+        elif post.image is not None:
             # content holds one kind only: a native image wins, the link stays in the commentary.
             media = {"id": await before_publishing(self.upload(post.image))}
             if post.image.alt_text:

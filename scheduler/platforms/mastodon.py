@@ -29,6 +29,7 @@ from scheduler.platforms.base import (
     Adapter,
     ChannelState,
     Gone,
+    ImageRules,
     KeyDoc,
     Media,
     MetricsAnswer,
@@ -60,14 +61,28 @@ _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p[^>]*>", re.I)
 _TAG = re.compile(r"<[^>]+>")
 
 
-def _rules(max_characters: int, honours_key: bool = True) -> PlatformRules:
+#: Upstream's ``image_size_limit`` and ``image_matrix_limit``; a server's own are read by `channels check`.
+DEFAULT_IMAGE_BYTES = 16 * MB
+DEFAULT_IMAGE_PIXELS = 33_177_600
+
+
+def _rules(max_characters: int, honours_key: bool = True, image_bytes: int = DEFAULT_IMAGE_BYTES,
+           image_pixels: int = DEFAULT_IMAGE_PIXELS) -> PlatformRules:
     return PlatformRules(
         text=(TextRule(max_characters, "mastodon"),),
-        image_types=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/avif"}),
-        max_image_bytes=16 * MB,  # upstream image_size_limit
+        # up to 4 attachments (max_media_attachments' default)
+        images=ImageRules(formats=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
+                                             "image/avif"}),
+                          max_bytes=image_bytes, max_pixels=image_pixels, per_post=4),
         can_reconcile=True,
         idempotent_for=KEY_WINDOW if honours_key else None,
     )
+
+
+def _positive(state: ChannelState | None, key: str, default: int) -> int:
+    """A positive number learned into channel state by `channels check`, else ``default``."""
+    stored = state.get(key) if state is not None else None
+    return int(stored) if stored and stored.isdigit() and int(stored) > 0 else default
 
 
 def software_from_version(version: object) -> str | None:
@@ -130,7 +145,9 @@ class MastodonAdapter(Adapter):
     def rules_for(cls, options: Mapping[str, str], state: ChannelState | None = None) -> PlatformRules:
         stored = state.get("max_characters") if state is not None else None
         limit = int(stored) if stored and stored.isdigit() and int(stored) > 0 else DEFAULT_MAX_CHARACTERS
-        return _rules(limit, honours_key=cls.honours_key(options, state))
+        return _rules(limit, honours_key=cls.honours_key(options, state),
+                      image_bytes=_positive(state, "image_size_limit", DEFAULT_IMAGE_BYTES),
+                      image_pixels=_positive(state, "image_matrix_limit", DEFAULT_IMAGE_PIXELS))
 
     @staticmethod
     def honours_key(options: Mapping[str, str], state: ChannelState | None) -> bool:
@@ -219,8 +236,8 @@ class MastodonAdapter(Adapter):
         body["visibility"] = self.option("VISIBILITY", "public")
         if self.option("LANGUAGE"):
             body["language"] = self.option("LANGUAGE")
-        if post.image is not None:
-            body["media_ids"] = [await before_publishing(self.upload(post.image))]
+        if post.image is not None:  # up to 4 attachments, the cover first
+            body["media_ids"] = [await before_publishing(self.upload(image)) for image in post.images[:4]]
         headers = {**self.headers(), "Idempotency-Key": post.idempotency_key}
         response = await self.send("POST", f"{self.base_url}/api/v1/statuses", headers=headers, json=body)
         if response.status_code != 200:
@@ -323,6 +340,12 @@ class MastodonAdapter(Adapter):
         limit = statuses.get("max_characters") if isinstance(statuses, dict) else None
         if response.status_code == 200 and isinstance(limit, int) and limit > 0:
             await self.ctx.state.update({"max_characters": str(limit)})
+        media = config.get("media_attachments") if isinstance(config, dict) else None
+        if response.status_code == 200 and isinstance(media, dict):
+            learned = {k: str(media[k]) for k in ("image_size_limit", "image_matrix_limit")
+                       if isinstance(media.get(k), int) and media[k] > 0}
+            if learned:
+                await self.ctx.state.update(learned)
         account = await self.account()
         software = await self.detect_software() or self.ctx.state.get("software") or "unknown"
         rules = self.rules_for(self.ctx.options, self.ctx.state)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from scheduler.errors import AuthError, PublishError, RateLimited, RejectedConte
 from scheduler.platforms.base import (
     MB,
     Adapter,
+    ImageRules,
     KeyDoc,
     Media,
     PlatformRules,
@@ -52,8 +54,9 @@ class TelegramAdapter(Adapter):
         # Telegram counts after entity parsing; entity offsets are UTF-16, so count in UTF-16 units.
         text=(TextRule(4096, "utf16"),),
         text_with_image=(TextRule(1024, "utf16"),),
-        image_types=frozenset({"image/jpeg", "image/png", "image/webp"}),
-        max_image_bytes=10 * MB,
+        # sendPhoto: 10 MB uploaded, width + height <= 10,000, ratio <= 20; albums (sendMediaGroup) of 2–10.
+        images=ImageRules(formats=frozenset({"image/jpeg", "image/png", "image/webp"}), max_bytes=10 * MB,
+                          max_side_sum=10_000, min_ratio=1 / 20, max_ratio=20, per_post=10),
         can_reconcile=False,
     )
     required_keys = (("BOT_TOKEN", "CHAT_ID"),)
@@ -114,6 +117,8 @@ class TelegramAdapter(Adapter):
         body = json_body(response)
         if response.is_success and body.get("ok") is True:
             result = body.get("result")
+            if isinstance(result, list):  # sendMediaGroup: the album's messages
+                return {"messages": result}
             return result if isinstance(result, dict) else {}
         raise self._error(response, body, method)
 
@@ -165,7 +170,9 @@ class TelegramAdapter(Adapter):
         common: dict[str, Any] = {"parse_mode": "HTML"}
         if self._flag("DISABLE_NOTIFICATION", False):
             common["disable_notification"] = True
-        if post.image is not None:
+        if len(post.images) > 1:
+            result = await self._send_album(post.images[:10], to_html(text), common)
+        elif post.image is not None:
             result = await self._send_photo(post.image, to_html(text), common)
         else:
             body = {"chat_id": self._chat_value(), "text": to_html(text), **common}
@@ -195,6 +202,28 @@ class TelegramAdapter(Adapter):
         data = {"chat_id": self.chat_id, "caption": caption, **{k: _form(v) for k, v in common.items()}}
         files = {"photo": (image.path.name, content, image.mime)}
         return await self._call("sendPhoto", data=data, files=files)
+
+    async def _send_album(self, images: tuple[Media, ...], caption: str, common: dict[str, Any]) -> dict[str, Any]:
+        """sendMediaGroup (2–10 photos, uploaded), the caption on the first: it shows under the album.
+        The album's first message stands for the post."""
+        media: list[dict[str, Any]] = []
+        files: dict[str, tuple[str, bytes, str]] = {}
+        for i, image in enumerate(images):
+            try:
+                content = image.read_bytes()
+            except OSError as exc:
+                raise RejectedContent(f"cannot read image {image.path.name}: {exc.strerror}") from None
+            item: dict[str, Any] = {"type": "photo", "media": f"attach://photo{i}"}
+            if i == 0:
+                item.update(caption=caption, parse_mode=common["parse_mode"])
+            media.append(item)
+            files[f"photo{i}"] = (image.path.name, content, image.mime)
+        data = {"chat_id": self.chat_id, "media": json.dumps(media, ensure_ascii=False),
+                **{k: _form(v) for k, v in common.items() if k != "parse_mode"}}
+        result = await self._call("sendMediaGroup", data=data, files=files)
+        messages = result.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages else None
+        return first if isinstance(first, dict) else {}
 
     def message_url(self, message_id: Any, chat: Mapping[str, Any]) -> str | None:
         """t.me link: public chats by username; private supergroups/channels by internal id."""

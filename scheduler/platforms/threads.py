@@ -16,6 +16,7 @@ from scheduler.errors import RejectedContent
 from scheduler.platforms.base import (
     JPEG_PNG,
     MB,
+    ImageRules,
     KeyDoc,
     MetricsAnswer,
     MetricsSpec,
@@ -37,8 +38,10 @@ class ThreadsAdapter(GraphAdapter):
     # 500 characters where an emoji costs its UTF-8 byte length.
     rules = PlatformRules(
         text=(TextRule(500, "threads"),),
-        image_types=JPEG_PNG,
-        max_image_bytes=8 * MB,
+        # JPEG/PNG, 8 MB, width 320–1440, ratio up to 10:1 (Meta "Media specifications" as quoted
+        # by third parties: unconfirmed); carousels up to 20 items (unconfirmed). Fetched by URL.
+        images=ImageRules(formats=JPEG_PNG, max_bytes=8 * MB, min_width=320, max_width=1440,
+                          min_ratio=1 / 10, max_ratio=10, per_post=20, by_url=True),
         can_reconcile=True,
     )
     required_keys = (("USER_ID", "ACCESS_TOKEN"),)
@@ -100,6 +103,11 @@ class ThreadsAdapter(GraphAdapter):
             create.update(media_type="IMAGE", image_url=image.public_url)
             if image.alt_text:
                 create["alt_text"] = image.alt_text
+            more = [i for i in post.more_images if i.public_url and i.mime in self.rules.image_types]
+            if more:  # a carousel (up to 20): an IMAGE child per image, the text on the carousel
+                items = [{"media_type": "IMAGE", "image_url": i.public_url,
+                          **({"alt_text": i.alt_text} if i.alt_text else {})} for i in (image, *more)[:20]]
+                return await self.publish_container(post, lambda: self.carousel(items, {"text": post.text}))
         return await self.publish_container(post, create)
 
     async def reconcile(self, post: ReadyPost) -> PublishResult | None:

@@ -23,6 +23,39 @@ ALWAYS = dt.timedelta.max
 
 
 @dataclass(frozen=True)
+class ImageRules:
+    """What images a platform takes, as data: the queue fits a copy of each image to these
+    (:mod:`scheduler.fitting`) and the adapter sends that copy as it is."""
+
+    #: Accepted MIME types (the fitted copy is converted to one of them).
+    formats: frozenset[str]
+    #: Bytes per image.
+    max_bytes: int
+    #: Width × height (Mastodon's ``image_matrix_limit``, LinkedIn's pixel cap); None = no cap.
+    max_pixels: int | None = None
+    #: Longest side in pixels; None = no cap.
+    max_side: int | None = None
+    #: Width range in pixels (Instagram 320–1440; narrower images are scaled up, wider down).
+    min_width: int | None = None
+    max_width: int | None = None
+    #: Width + height (Telegram: 10,000).
+    max_side_sum: int | None = None
+    #: Width / height range (Instagram 4:5 = 0.8 to 1.91); outside it the copy is padded or cropped.
+    min_ratio: float | None = None
+    max_ratio: float | None = None
+    #: Images in one post (album, carousel, multi-photo); 1 = the cover alone.
+    per_post: int = 1
+    #: The platform fetches the image from its public URL (PROMO_PUBLIC_MEDIA_BASE_URL) instead of
+    #: receiving the bytes.
+    by_url: bool = False
+
+    def key(self) -> str:
+        """A stable text of every value (part of a fitted copy's content hash)."""
+        return repr((sorted(self.formats), self.max_bytes, self.max_pixels, self.max_side, self.min_width,
+                     self.max_width, self.max_side_sum, self.min_ratio, self.max_ratio))
+
+
+@dataclass(frozen=True)
 class PlatformRules:
     """What a platform accepts, declared as data and enforced by the composer and queue."""
 
@@ -32,12 +65,21 @@ class PlatformRules:
     image_types: frozenset[str] = COMMON_IMAGES
     max_image_bytes: int = 5 * MB
     requires_image: bool = False
+    #: What images the platform takes (fitted at queue time); None = images are passed on as
+    #: stored, checked only against ``image_types`` and ``max_image_bytes`` (outbox, webhook).
+    #: When given, ``image_types`` and ``max_image_bytes`` are taken from it.
+    images: ImageRules | None = None
     #: ``reconcile`` can tell whether a post whose outcome is unknown went out.
     can_reconcile: bool = False
     #: How long the platform honours our idempotency key: a resend with the same key inside this
     #: window (counted from the first attempt that may have reached it) cannot post twice.
     #: None: no key, never resend blindly; :data:`ALWAYS`: the key is never forgotten.
     idempotent_for: dt.timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.images is not None:  # one declaration: the older fields follow the image rules
+            object.__setattr__(self, "image_types", self.images.formats)
+            object.__setattr__(self, "max_image_bytes", self.images.max_bytes)
 
     @property
     def idempotent(self) -> bool:
@@ -120,12 +162,20 @@ class ReadyPost:
     title: str | None = None
     description: str | None = None
     image: Media | None = None
+    #: The images after the cover (albums, carousels), already fitted and within the platform's
+    #: ``images.per_post``; adapters without albums send the cover alone.
+    more_images: tuple[Media, ...] = ()
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     #: What an earlier attempt learned (e.g. a container id), for reconcile; keys are adapter-defined.
     remote_hint: Mapping[str, str] = field(default_factory=dict)
     #: When the first attempt that may have reached the platform started (the post cannot be
     #: there from before); reconcile looks back to here. None: use ``created_at``.
     attempted_at: dt.datetime | None = None
+
+    @property
+    def images(self) -> tuple[Media, ...]:
+        """Every image, the cover first."""
+        return (self.image, *self.more_images) if self.image is not None else ()
 
     @property
     def since(self) -> dt.datetime:

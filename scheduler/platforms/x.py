@@ -37,6 +37,7 @@ from scheduler.platforms.base import (
     Adapter,
     ChannelContext,
     Gone,
+    ImageRules,
     KeyDoc,
     Media,
     MetricsAnswer,
@@ -72,8 +73,8 @@ class XAdapter(Adapter):
     platform = "x"
     rules = PlatformRules(
         text=(TextRule(280, "x_weighted"),),
-        image_types=COMMON_IMAGES,
-        max_image_bytes=5 * MB,
+        # 5 MB, up to 4 photos per post. The 8192 px side is from X's media best practices (unconfirmed).
+        images=ImageRules(formats=COMMON_IMAGES, max_bytes=5 * MB, max_side=8192, per_post=4),
         can_reconcile=True,
     )
     required_keys = (("ACCESS_TOKEN",), OAUTH1_KEYS)
@@ -202,7 +203,10 @@ class XAdapter(Adapter):
     async def publish(self, post: ReadyPost) -> PublishResult:
         body: dict[str, Any] = {"text": self.post_text(post)}
         if post.image is not None:
-            body["media"] = {"media_ids": [await self._upload(post.image)]}
+            # Up to 4 photos, or one GIF alone (X's rule): a GIF cover goes without the others.
+            images = post.images[:1] if post.image.mime == "image/gif" else \
+                [i for i in post.images if i.mime != "image/gif"][:4]
+            body["media"] = {"media_ids": [await self._upload(image) for image in images]}
         response = await self._call("POST", "/2/tweets", json=body)
         data = json_body(response).get("data")
         if not response.is_success or not isinstance(data, dict) or not data.get("id"):

@@ -45,6 +45,8 @@ class Claimed:
     attempts: int
     failures: int
     history_id: int = 0
+    #: The images after the cover (JSON, see :attr:`Post.more_images`).
+    more_images: str | None = None
     #: When this attempt was claimed (its history row's ``started_at``).
     claimed_at: dt.datetime | None = None
     #: When the first earlier attempt that may have reached the platform started (see
@@ -84,7 +86,7 @@ def _claim_statement(*, only_locked_channels: bool = False) -> Any:
                 attempts=_P.c.attempts + 1, updated_at=now)
         .returning(_P.c.id, _P.c.channel_id, _P.c.kind, _P.c.text, _P.c.link, _P.c.title, _P.c.summary,
                    _P.c.image_path, _P.c.image_alt, _P.c.idempotency_key, _P.c.created_at,
-                   _P.c.scheduled_at, _P.c.attempts, _P.c.failures, _P.c.next_attempt_at)
+                   _P.c.scheduled_at, _P.c.attempts, _P.c.failures, _P.c.next_attempt_at, _P.c.more_images)
     )
 
 
@@ -153,7 +155,7 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
     for r in rows:
         out.append(Claimed(
             id=r.id, channel_id=r.channel_id, kind=r.kind, text=r.text, link=r.link, title=r.title,
-            summary=r.summary, image_path=r.image_path, image_alt=r.image_alt,
+            summary=r.summary, image_path=r.image_path, image_alt=r.image_alt, more_images=r.more_images,
             idempotency_key=r.idempotency_key, created_at=r.created_at, scheduled_at=r.scheduled_at,
             attempts=r.attempts, failures=r.failures, history_id=hid[r.id],
             claimed_at=now, uncertain_since=uncertain.get(r.id),

@@ -77,13 +77,14 @@ def create_post(
     image_alt: str | None = None,
     dedupe_key: str | None = None,
     reason: str = "created",
+    more_images: str | None = None,
 ) -> Post:
     """Insert a post (one channel) and its first history row."""
     now = utcnow()
     post = Post(
         channel_id=channel.id, kind=kind, text=text, status=status.value, scheduled_at=scheduled_at,
         link=link, title=title, summary=summary, template=template, product_id=product_id,
-        event_id=event_id, image_path=image_path, image_alt=image_alt, dedupe_key=dedupe_key,
+        event_id=event_id, image_path=image_path, image_alt=image_alt, more_images=more_images, dedupe_key=dedupe_key,
         idempotency_key=new_key(), created_by=actor, created_at=now, updated_at=now, attempts=0, failures=0,
     )
     session.add(post)

@@ -147,6 +147,62 @@ def test_compose_previews_each_channel_with_count_and_limit(promo) -> None:
     assert "Rp 25.000" in row["text"]
 
 
+def test_compose_shows_what_each_platform_receives_of_the_image(promo, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("PROMO_CHANNELS", "outbox,x_kota,tg")
+    monkeypatch.setenv("PROMO_CHANNEL_TG_PLATFORM", "telegram")
+    monkeypatch.setenv("PROMO_CHANNEL_TG_BOT_TOKEN", "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    monkeypatch.setenv("PROMO_CHANNEL_TG_CHAT_ID", "@kota")
+
+    strip = Image.new("RGBA", (100, 5000), (0, 0, 0, 0))
+    strip.paste((200, 0, 0, 255), (0, 0, 100, 2500))
+    strip.save(tmp_path / "strip.png")
+    code, out, _ = promo("compose", "--text", "Kue lapis", "--channel", "outbox,x_kota", "--image", "strip.png")
+    assert code == 0, out
+    assert "[image: PNG 100×5000, " in out and "as attached]" in out  # the outbox takes it as it is
+    code, out, _ = promo("compose", "--text", "Kue lapis", "--channel", "x_kota", "--image", "strip.png",
+                         "--format", "json")
+    [row] = json.loads(out)
+    assert row["image"] == {"format": "image/png", "width": 100, "height": 5000, "bytes": row["image"]["bytes"],
+                            "changes": [], "as_attached": True}
+    # Telegram takes no ratio over 20: padded (a blurred fill by default, a colour or a crop per channel)
+    code, out, _ = promo("compose", "--text", "Kue lapis", "--channel", "tg", "--image", "strip.png")
+    assert code == 0 and "[image: PNG 252×5000, " in out
+    assert "padded 100×5000 → 252×5000 with blurred fill (ratio 1:19.90)" in out
+    monkeypatch.setenv("PROMO_CHANNEL_TG_IMAGE_FIT", "crop")
+    code, out, _ = promo("compose", "--text", "Kue lapis", "--channel", "tg", "--image", "strip.png",
+                         "--format", "json")
+    [row] = json.loads(out)
+    assert (row["image"]["width"], row["image"]["height"]) == (100, 1990)
+    assert row["image"]["changes"][0].startswith("cropped 100×5000 → 100×1990")
+    assert not (tmp_path / "media").exists() or not list((tmp_path / "media").iterdir())  # a preview stores nothing
+    code, out, _ = promo("compose", "--text", "x", "--channel", "x_kota", "--image", "nope.png")
+    assert code != 0
+
+
+def test_post_new_takes_several_images_with_their_alts_in_order(promo, tmp_path: Path) -> None:
+    from tests.helpers import image_bytes
+
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(image_bytes("PNG", 40, 30))
+    code, out, err = promo("post", "new", "--text", "Kue", "--channel", "x_kota", "--draft", "--image", "a.png",
+                           "--alt", "Kue A", "--image", "b.png", "--alt", "Kue B", "--format", "json")
+    assert code == 0, err
+    [row] = json.loads(out)
+    assert row["image_alt"] == "Kue A"
+    from scheduler.config import load_settings
+    from scheduler.models import Post
+    from scheduler.storage.db import Database
+
+    db = Database(load_settings(dict(os.environ)).database_url)
+    with db.session() as session:
+        post = session.get(Post, row["id"])
+        assert post is not None and json.loads(post.more_images or "[]")[0][1] == "Kue B"
+    db.dispose()
+
+
 def test_compose_of_a_post_that_cannot_fit_exits_1(promo) -> None:
     code, out, _ = promo("compose", "--text", "x" * 400, "--channel", "x_kota")
     assert code == 1 and "ERROR" in out and "280" in out

@@ -6,6 +6,7 @@ Each test scripts the answers per NSID and asserts the exact requests the adapte
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -234,6 +235,30 @@ async def test_image_post_uploads_raw_bytes_then_embeds_images_with_alt_and_aspe
     embed = body(script.last("com.atproto.repo.createRecord"))["record"]["embed"]
     assert embed == {"$type": "app.bsky.embed.images", "images": [
         {"image": BLOB, "alt": "Kue lapis legit di atas piring", "aspectRatio": {"width": 1200, "height": 900}}]}
+
+
+async def test_several_images_embed_up_to_four_in_order_each_with_alt_and_aspect_ratio(post_factory, tmp_path):
+    blobs = []
+
+    def upload(request: httpx.Request) -> httpx.Response:
+        blob = {**BLOB, "ref": {"$link": f"bafkreiblob{len(blobs)}"}, "size": len(request.content)}
+        blobs.append(blob)
+        return httpx.Response(200, json={"blob": blob})
+
+    images = [dataclasses.replace(png(tmp_path / f"kue{i}.png", 100 + i, 50), alt_text=f"Kue {i}") for i in range(5)]
+    script = Script(com_atproto_repo_uploadBlob=upload, com_atproto_repo_createRecord=[created()])
+    await make(script, session_state()).publish(post_factory(image=images[0], more_images=tuple(images[1:])))
+    assert script.calls().count("com.atproto.repo.uploadBlob") == 4
+    embed = body(script.last("com.atproto.repo.createRecord"))["record"]["embed"]
+    assert embed == {"$type": "app.bsky.embed.images", "images": [
+        {"image": blobs[i], "alt": f"Kue {i}", "aspectRatio": {"width": 100 + i, "height": 50}} for i in range(4)]}
+    # with a link the post's one embed is the card: only the cover goes, as its thumb
+    script = Script(com_atproto_repo_uploadBlob=upload, com_atproto_repo_createRecord=[created()])
+    await make(script, session_state()).publish(post_factory(image=images[0], more_images=tuple(images[1:]),
+                                                             link="https://umkm.example/kue", title="Kue"))
+    assert script.calls().count("com.atproto.repo.uploadBlob") == 1
+    card = body(script.last("com.atproto.repo.createRecord"))["record"]["embed"]
+    assert card["$type"] == "app.bsky.embed.external" and card["external"]["thumb"] == blobs[-1]
 
 
 async def test_a_phone_photo_is_uploaded_without_exif_and_with_its_upright_aspect_ratio(post_factory, tmp_path):

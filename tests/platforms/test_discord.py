@@ -110,6 +110,26 @@ async def test_image_without_public_url_is_uploaded_as_files0_with_payload_json(
     assert result.remote_id == MESSAGE
 
 
+async def test_several_images_are_uploaded_as_attachments_the_cover_in_the_embed(post_factory, tmp_path):
+    images = []
+    for i, name in enumerate(("kue.png", "kue.png", "toko.png")):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        (folder / name).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes([i]) * 32)
+        images.append(Media.from_path(folder / name, alt_text=f"Kue {i}" if i != 1 else None))
+    rec = Recorder()
+    await make(rec, state={"guild_id": GUILD}).publish(post_factory(image=images[0], more_images=tuple(images[1:])))
+    (send,) = rec.sent
+    parts = form_parts(send)
+    assert [parts[f"files[{i}]"][0] for i in range(3)] == ["kue.png", "1_kue.png", "toko.png"]
+    assert [parts[f"files[{i}]"][2] for i in range(3)] == [m.read_bytes() for m in images]
+    payload = json.loads(parts["payload_json"][2])
+    assert payload["attachments"] == [{"id": 0, "filename": "kue.png", "description": "Kue 0"},
+                                      {"id": 1, "filename": "1_kue.png"},
+                                      {"id": 2, "filename": "toko.png", "description": "Kue 2"}]
+    assert payload["embeds"] == [{"image": {"url": "attachment://kue.png"}}]
+
+
 @time_machine.travel(NOW, tick=False)
 async def test_429_uses_the_json_retry_after_float_exactly(post_factory):
     body = {"message": "You are being rate limited.", "retry_after": 64.57, "global": False}

@@ -86,6 +86,33 @@ async def test_photo_post_uploads_the_file_as_multipart_source_with_caption(post
     assert_no_token_in_url(fake)
 
 
+async def test_several_photos_are_uploaded_unpublished_then_attached_to_one_feed_post(post_factory, tmp_path):
+    images = []
+    for i in range(3):
+        img = tmp_path / f"kue{i}.jpg"
+        img.write_bytes(b"\xff\xd8\xff\xe0JPEG" + bytes([i]))
+        images.append(Media.from_path(img, alt_text=f"Kue {i}" if i != 1 else None))
+    a, fake = adapter({
+        ("POST", PHOTOS): [httpx.Response(200, json={"id": f"77889{i}"}) for i in range(3)],
+        ("POST", FEED): httpx.Response(200, json={"id": f"{PAGE}_112233",
+                                                  "permalink_url": f"https://www.facebook.com/{PAGE}/posts/112233"}),
+    })
+    result = await a.publish(post_factory(image=images[0], more_images=tuple(images[1:])))
+    uploads, feed = fake.sent[:3], fake.sent[3]
+    assert [u.files["source"] for u in uploads] == [(f"kue{i}.jpg", "image/jpeg", images[i].read_bytes())
+                                                     for i in range(3)]
+    assert [u.form for u in uploads] == [
+        {"published": "false", "alt_text_custom": "Kue 0", "access_token": TOKEN},
+        {"published": "false", "access_token": TOKEN},
+        {"published": "false", "alt_text_custom": "Kue 2", "access_token": TOKEN}]
+    assert feed.form["message"] == TEXT
+    assert json.loads(feed.form["attached_media"]) == [{"media_fbid": "778890"}, {"media_fbid": "778891"},
+                                                        {"media_fbid": "778892"}]
+    assert result.remote_id == f"{PAGE}_112233"
+    assert result.remote_url == f"https://www.facebook.com/{PAGE}/posts/112233"
+    assert_no_token_in_url(fake)
+
+
 async def test_a_failed_permalink_lookup_after_publishing_still_succeeds(post_factory, tmp_path):
     img = tmp_path / "kue.png"
     img.write_bytes(b"\x89PNG")

@@ -80,6 +80,26 @@ async def test_image_post_creates_polls_and_publishes_the_container(post_factory
     assert (result.remote_id, result.remote_url) == (MEDIA_ID, "https://www.instagram.com/p/C1a2B3c4D5e/")
 
 
+async def test_several_images_publish_one_carousel_of_child_containers_in_order(post_factory, tmp_path):
+    children = [httpx.Response(200, json={"id": f"1788945556005100{i}"}) for i in range(3)]
+    a, fake, memory = adapter(happy_routes({("POST", MEDIA): [*children, httpx.Response(200, json={"id": CONTAINER})]}))
+    images = [jpeg(tmp_path, f"kue{i}.jpg") for i in range(3)]
+    images[1] = Media.from_path(images[1].path, public_url=images[1].public_url)  # no alt text
+    result = await a.publish(post_factory(image=images[0], more_images=tuple(images[1:])))
+    creates = fake.calls("POST", MEDIA)
+    assert [c.form for c in creates[:3]] == [
+        {"image_url": "https://media.example/kue0.jpg", "alt_text": "Kue lapis di piring", "is_carousel_item": "true",
+         "access_token": TOKEN},
+        {"image_url": "https://media.example/kue1.jpg", "is_carousel_item": "true", "access_token": TOKEN},
+        {"image_url": "https://media.example/kue2.jpg", "alt_text": "Kue lapis di piring", "is_carousel_item": "true",
+         "access_token": TOKEN}]
+    assert creates[3].form == {"caption": TEXT, "media_type": "CAROUSEL",
+                               "children": "17889455560051000,17889455560051001,17889455560051002",
+                               "access_token": TOKEN}
+    assert fake.calls("POST", PUBLISH)[0].form == {"creation_id": CONTAINER, "access_token": TOKEN}
+    assert result.remote_id == MEDIA_ID and memory.get(KEY) is None
+
+
 async def test_no_image_or_no_public_url_or_wrong_type_is_rejected_before_any_request(post_factory, tmp_path):
     a, fake, _ = adapter({})
     with pytest.raises(errors.RejectedContent, match="image"):

@@ -112,6 +112,26 @@ async def test_image_is_initialized_put_and_attached(post_factory, tmp_path):
     assert result.remote_id == URN
 
 
+async def test_several_images_go_as_one_multi_image_post_in_order_with_alt_texts(post_factory, tmp_path):
+    images = []
+    for i in range(3):
+        img = tmp_path / f"kue{i}.jpg"
+        img.write_bytes(b"\xff\xd8\xff\xe0" + bytes([i]) * 20)
+        images.append(Media.from_path(img, alt_text=f"Kue {i}" if i != 1 else None))
+    inits = [httpx.Response(200, json={"value": {"uploadUrl": f"{BASE}/dms-uploads/sp/{i}/0",
+                                                 "image": f"urn:li:image:C4E10AQ{i}"}}) for i in range(3)]
+    rec = Recorder({("POST", "/rest/images"): inits, **{("PUT", f"/dms-uploads/sp/{i}/0"): httpx.Response(201)
+                                                        for i in range(3)},
+                    ("POST", "/rest/posts"): created()})
+    await make(rec).publish(post_factory(text="Kue lapis legit", image=images[0], more_images=tuple(images[1:])))
+    puts = [r for r in rec.sent if r.method == "PUT"]
+    assert [p.content for p in puts] == [m.read_bytes() for m in images]
+    body = json.loads(rec.sent[-1].content)
+    assert body["content"] == {"multiImage": {"images": [
+        {"id": "urn:li:image:C4E10AQ0", "altText": "Kue 0"}, {"id": "urn:li:image:C4E10AQ1"},
+        {"id": "urn:li:image:C4E10AQ2", "altText": "Kue 2"}]}}
+
+
 async def test_image_put_timeout_is_transient_and_nothing_is_posted(post_factory, tmp_path):
     img = tmp_path / "kue.jpg"
     img.write_bytes(b"\xff\xd8\xff\xe0")

@@ -11,7 +11,7 @@ import pytest
 from scheduler import errors
 from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.mastodon import MastodonAdapter, plain_text
-from tests.helpers import Recorder
+from tests.helpers import Recorder, image_bytes
 from tests.platforms.multipart_util import form_parts
 
 TOKEN = "SECRET-mastodon-token"
@@ -87,6 +87,25 @@ async def test_image_uploaded_synchronously_then_attached(post_factory, image):
     assert json.loads(create.content)["media_ids"] == ["22348641"]
     assert create.headers["idempotency-key"] == "0c8e4a2e6bb54d0f9a4b1f0f2f5a7d11"
     assert result.remote_id == "110000000000000001"
+
+
+async def test_several_images_are_attached_in_order_up_to_four_each_with_its_alt(post_factory, tmp_path):
+    counter = iter(range(22348641, 22348651))
+
+    def upload(request):
+        return httpx.Response(200, json={"id": str(next(counter)), "type": "image", "url": "https://files.example/x"})
+
+    rec = Recorder({("POST", "/api/v2/media"): upload, ("POST", "/api/v1/statuses"): httpx.Response(200, json=STATUS)})
+    images = []
+    for i in range(5):
+        path = tmp_path / f"kue{i}.png"
+        path.write_bytes(image_bytes("PNG", 20 + i, 20))
+        images.append(Media.from_path(path, alt_text=f"Kue {i}"))
+    await make(rec).publish(post_factory(image=images[0], more_images=tuple(images[1:])))
+    uploads = [r for r in rec.sent if r.url.path == "/api/v2/media"]
+    assert [form_parts(r)["file"][0] for r in uploads] == ["kue0.png", "kue1.png", "kue2.png", "kue3.png"]
+    assert [form_parts(r)["description"][2] for r in uploads] == [b"Kue 0", b"Kue 1", b"Kue 2", b"Kue 3"]
+    assert json.loads(rec.sent[-1].content)["media_ids"] == ["22348641", "22348642", "22348643", "22348644"]
 
 
 async def test_image_202_is_polled_until_url_is_set(post_factory, image):
@@ -213,6 +232,25 @@ async def test_check_stores_the_instance_limit_and_names_the_account():
     assert rec.sent[1].headers["authorization"] == f"Bearer {TOKEN}"
     # NodeInfo is public: the token is not sent there.
     assert all("authorization" not in r.headers for r in rec.sent if "nodeinfo" in r.url.path)
+
+
+async def test_check_learns_the_servers_image_limits_into_the_rules():
+    instance = {"domain": "mastodon.example", "configuration": {
+        "statuses": {"max_characters": 500},
+        "media_attachments": {"supported_mime_types": ["image/jpeg", "image/png"], "image_size_limit": 10485760,
+                              "image_matrix_limit": 16777216, "video_size_limit": 41943040}}}
+    account = {"id": "109000000000000001", "username": "kota", "acct": "kota", "display_name": "Kota"}
+    rec = Recorder({("GET", "/api/v2/instance"): httpx.Response(200, json=instance),
+                    ("GET", "/api/v1/accounts/verify_credentials"): httpx.Response(200, json=account),
+                    **nodeinfo_routes("mastodon", "4.3.1")})
+    adapter = make(rec, state={})
+    before = MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).images
+    assert before is not None and (before.max_bytes, before.max_pixels) == (16 * 1024 * 1024, 33_177_600)
+    await adapter.check()
+    assert adapter.ctx.state.get("image_size_limit") == "10485760"
+    images = MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).images
+    assert images is not None and (images.max_bytes, images.max_pixels) == (10_485_760, 16_777_216)
+    assert MastodonAdapter.rules_for(adapter.ctx.options, adapter.ctx.state).max_image_bytes == 10_485_760
 
 
 async def test_check_without_v2_instance_keeps_500_and_bad_token_is_auth_error():

@@ -200,6 +200,33 @@ async def test_image_post_uploads_the_file_with_an_html_caption(post_factory, tm
     assert result.remote_id == "322"
 
 
+async def test_several_images_go_as_one_album_with_the_caption_on_the_first(post_factory, tmp_path):
+    images = []
+    for i in range(3):
+        img = tmp_path / f"kue{i}.jpg"
+        img.write_bytes(b"\xff\xd8\xff\xe0" + bytes([i]) * 40)
+        images.append(Media.from_path(img, alt_text="Kue"))
+    album = [{"message_id": 330 + i, "date": 1772413200, "chat": CHANNEL, "media_group_id": "13911",
+              "photo": [{"file_id": f"AgAC{i}", "file_unique_id": f"AQAD{i}", "width": 90, "height": 90}],
+              **({"caption": TEXT} if i == 0 else {})} for i in range(3)]
+    fake = FakeBotApi(httpx.Response(200, json={"ok": True, "result": album}))
+    result = await make(fake, DISABLE_NOTIFICATION="true").publish(
+        post_factory(image=images[0], more_images=tuple(images[1:])))
+    [request] = fake.requests
+    assert str(request.url) == f"https://api.telegram.org/bot{TOKEN}/sendMediaGroup"
+    fields = multipart_fields(request)
+    assert set(fields) == {"chat_id", "media", "disable_notification", "photo0", "photo1", "photo2"}
+    assert fields["chat_id"][2] == b"@umkmbalikpapan" and fields["disable_notification"][2] == b"true"
+    media = json.loads(fields["media"][2])
+    assert [m["media"] for m in media] == ["attach://photo0", "attach://photo1", "attach://photo2"]
+    assert all(m["type"] == "photo" for m in media)
+    assert media[0]["parse_mode"] == "HTML" and rendered(media[0]["caption"]) == TEXT
+    assert "caption" not in media[1] and "caption" not in media[2]
+    assert [fields[f"photo{i}"] for i in range(3)] == [(f"kue{i}.jpg", "image/jpeg", images[i].read_bytes())
+                                                       for i in range(3)]
+    assert result.remote_id == "330" and result.remote_url == "https://t.me/umkmbalikpapan/330"
+
+
 async def test_image_without_a_local_file_is_sent_by_url(post_factory, tmp_path):
     media = Media(path=tmp_path / "gone.jpg", mime="image/jpeg", size=100,
                   public_url="https://media.example/kue.jpg")

@@ -86,6 +86,26 @@ async def test_image_post_passes_the_public_url_and_no_link_attachment(post_fact
                                  "alt_text": "Stan pasar", "access_token": TOKEN}
 
 
+async def test_several_images_publish_one_carousel_with_the_text_on_it(post_factory, tmp_path):
+    images = []
+    for i in range(2):
+        img = tmp_path / f"pasar{i}.png"
+        img.write_bytes(b"\x89PNG" + bytes([i]))
+        images.append(Media.from_path(img, alt_text=f"Stan {i}", public_url=f"https://media.example/pasar{i}.png"))
+    children = [httpx.Response(200, json={"id": f"1788961569192100{i}"}) for i in range(2)]
+    a, fake, _ = adapter(routes({("POST", THREADS): [*children, httpx.Response(200, json={"id": CONTAINER})]}))
+    result = await a.publish(post_factory(image=images[0], more_images=(images[1],)))
+    creates = [s for s in fake.sent if s.method == "POST" and s.path == THREADS]
+    assert [c.form for c in creates] == [
+        {"media_type": "IMAGE", "image_url": "https://media.example/pasar0.png", "alt_text": "Stan 0",
+         "is_carousel_item": "true", "access_token": TOKEN},
+        {"media_type": "IMAGE", "image_url": "https://media.example/pasar1.png", "alt_text": "Stan 1",
+         "is_carousel_item": "true", "access_token": TOKEN},
+        {"text": TEXT, "media_type": "CAROUSEL", "children": "17889615691921000,17889615691921001",
+         "access_token": TOKEN}]
+    assert result.remote_id == MEDIA_ID
+
+
 async def test_image_without_public_url_is_rejected_before_any_request(post_factory, tmp_path):
     img = tmp_path / "pasar.jpg"
     img.write_bytes(b"\xff\xd8")

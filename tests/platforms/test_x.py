@@ -177,6 +177,34 @@ async def test_image_post_uploads_sets_alt_text_then_attaches_the_media_id(post_
     assert result.remote_id == TWEET_ID
 
 
+async def test_several_images_go_as_one_post_with_up_to_four_media_ids_in_order(post_factory, tmp_path):
+    ids = iter(["1880028106020515841", "1880028106020515842", "1880028106020515843", "1880028106020515844"])
+
+    def upload(request: httpx.Request) -> httpx.Response:
+        media_id = next(ids)
+        return httpx.Response(200, json={"data": {"id": media_id, "media_key": f"3_{media_id}"}})
+
+    def metadata(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": {"id": json.loads(request.content)["id"]}})
+
+    fake = FakeX({("POST", "/2/media/upload"): upload, ("POST", "/2/media/metadata"): metadata,
+                  ("POST", "/2/tweets"): created})
+    images = []
+    for i in range(5):
+        path = tmp_path / f"kue{i}.jpg"
+        path.write_bytes(b"\xff\xd8\xff\xe0" + bytes([i]) * 64)
+        images.append(Media.from_path(path, alt_text=f"Kue {i}" if i != 1 else None))
+    await make(fake).publish(post_factory(image=images[0], more_images=tuple(images[1:])))
+    uploads = [r for r in fake.requests if r.url.path == "/2/media/upload"]
+    assert [multipart_fields(r)["media"][0] for r in uploads] == ["kue0.jpg", "kue1.jpg", "kue2.jpg", "kue3.jpg"]
+    alts = [json.loads(r.content) for r in fake.requests if r.url.path == "/2/media/metadata"]
+    assert [(a["id"], a["metadata"]["alt_text"]["text"]) for a in alts] == [
+        ("1880028106020515841", "Kue 0"), ("1880028106020515843", "Kue 2"), ("1880028106020515844", "Kue 3")]
+    tweet = json.loads(fake.requests[-1].content)
+    assert tweet["media"] == {"media_ids": ["1880028106020515841", "1880028106020515842", "1880028106020515843",
+                                            "1880028106020515844"]}
+
+
 def _jpeg(tmp_path) -> Media:
     img = tmp_path / "kue.jpg"
     img.write_bytes(b"\xff\xd8\xff\xe0" + b"0" * 64)

@@ -137,6 +137,23 @@ def test_platform_template_then_default_then_english(tmp_path: Path) -> None:
         indo.compose("alert", "x", ctx, BIG)
 
 
+def test_template_variants_rotate_by_seed_and_a_named_template_is_kept(tmp_path: Path) -> None:
+    put(tmp_path, "free_text/x.j2", "A {{ text }}")
+    put(tmp_path, "free_text/x~pagi.j2", "B {{ text }}")
+    put(tmp_path, "free_text/x~sore.j2", "C {{ text }}")
+    put(tmp_path, "free_text/_default.j2", "D {{ text }}")
+    composer = Composer(tmp_path, WITA, "id")
+    ctx = text_context("hi")
+    seen = {composer.compose("free_text", "x", ctx, BIG, variant=f"p1:2026-11-{d:02}").text for d in range(1, 29)}
+    assert seen == {"A hi", "B hi", "C hi"}  # every wording is used
+    same = {composer.compose("free_text", "x", ctx, BIG, variant="p1:2026-11-29").template for _ in range(3)}
+    assert len(same) == 1  # the same seed, the same variant
+    assert composer.compose("free_text", "x", ctx, BIG).text == "A hi"  # no seed: the template itself
+    assert composer.compose("free_text", "x", ctx, BIG, template="x.j2", variant="p1:2026-11-02").text == "A hi"
+    # a platform without variants keeps its one template
+    assert composer.compose("free_text", "mastodon", ctx, BIG, variant="p1:2026-11-02").text == "D hi"
+
+
 def test_english_templates_use_english_dates(composer: Composer) -> None:
     eng = Composer(TEMPLATES, WITA, "en")
     ctx = event_context(make_event(ends_at=None), now=NOW, tz=WITA)

@@ -421,3 +421,16 @@ def test_max_description_setting_is_checked(tmp_path: Path) -> None:
     assert load_settings({}).max_description_chars == 10_000
     with pytest.raises(ConfigError, match="PROMO_MAX_DESCRIPTION_CHARS: 'banyak' is not a whole number"):
         load_settings({"PROMO_MAX_DESCRIPTION_CHARS": "banyak"})
+
+
+def test_image_paths_that_would_not_fit_the_database_column_are_a_row_error(with_umkm: Database,
+                                                                             tmp_path: Path) -> None:
+    # The column holds 500 characters (all images, ; separated): PostgreSQL refuses longer values, so
+    # the import must refuse them first, naming the row, instead of failing half-way on the database.
+    images = ";".join(f"media/foto-amplang-{i:03d}.jpg" for i in range(20))  # 20 × 26 = 539 characters
+    path = write(tmp_path, "p.json", json.dumps([{"id": "p1", "umkm_id": "u1", "name": "Amplang", "images": images}]))
+    with pytest.raises(ImportValidationError) as info:
+        run(with_umkm, "products", path)
+    [p] = info.value.problems
+    assert p.column == "images" and "over 500" in p.reason
+    assert count(with_umkm, Product) == 0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import io
+import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from PIL import Image
 from sqlalchemy import func, select
 
 from scheduler import planner
@@ -18,6 +22,7 @@ from scheduler.config import Settings, load_settings
 from scheduler.errors import NotFoundError, StateError, TooLongError, ValidationError
 from scheduler.importer import import_file
 from scheduler.models import HistoryEntry, Post, PostStatus, Product
+from scheduler.platforms.types import ImageRules
 from scheduler.storage import claims
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -68,9 +73,9 @@ class World:
                 import_file(s, kind, tmp_path / name, tz=WITA, actor="tester")
 
     def new(self, channels: str = "outbox", *, product: str | None = None, event: str | None = None,
-            text: str | None = None, **kw: object) -> list[Post]:
+            text: str | None = None, link: str | None = None, **kw: object) -> list[Post]:
         with self.db.session() as s:
-            source = planner.find_source(s, product=product, event=event, text=text)
+            source = planner.find_source(s, product=product, event=event, text=text, link=link)
             chans = planner.resolve_channels(s, self.settings, channels.split(","))
             posts = planner.create_posts(s, self.settings, self.composer, source, chans, actor="rina",
                                          **kw)  # type: ignore[arg-type]
@@ -275,6 +280,103 @@ def test_caption_limit_applies_with_an_image(world: World) -> None:
         world.new("tg", text=text, now_flag=True, image=str(img))
 
 
+def test_each_platform_gets_its_fitted_copy_made_at_queue_time(world: World) -> None:
+    photo = world.tmp / "phone.jpg"
+    photo.write_bytes(image_bytes("JPEG", 640, 480, orientation=6, gps=True))
+    out, x, tg = world.new("outbox,x_kota,tg", product="p1", now_flag=True, image=str(photo))
+    # the outbox declares no image rules: it gets the stored image as attached
+    assert out.image_path is not None and Path(out.image_path).read_bytes() == photo.read_bytes()
+    for post in (x, tg):
+        assert post.image_path is not None and Path(post.image_path).parent == world.settings.media_dir
+        sent = Image.open(io.BytesIO(Path(post.image_path).read_bytes()))
+        assert sent.size == (480, 640) and not sent.getexif()  # upright, no GPS or camera
+        assert b"PhoneMaker" not in Path(post.image_path).read_bytes()
+    # queued again: the same copies, made once
+    files = sorted(world.settings.media_dir.iterdir())
+    x2, tg2 = world.new("x_kota,tg", product="p1", now_flag=True, image=str(photo))
+    assert (x2.image_path, tg2.image_path) == (x.image_path, tg.image_path)
+    assert sorted(world.settings.media_dir.iterdir()) == files
+
+
+def test_several_images_the_first_the_cover_each_fitted_and_kept_within_the_platforms_album(world: World) -> None:
+    paths = []
+    for i in range(5):
+        path = world.tmp / f"kue{i}.jpg"
+        path.write_bytes(image_bytes("JPEG", 640, 480, orientation=6 if i == 2 else None, gps=i == 2))
+        paths.append(str(path))
+    out, x = world.new("outbox,x_kota", product="p1", now_flag=True, image=paths,
+                       image_alt=["Kue 0", None, "Kue 2"])
+    assert out.image_alt == x.image_alt == "Kue 0"
+    assert out.more_images is None  # the outbox takes the cover alone
+    assert x.more_images is not None
+    more = json.loads(x.more_images)
+    assert [alt for _path, alt in more] == [None, "Kue 2", None]  # X: up to 4 in all
+    third = Image.open(io.BytesIO(Path(more[1][0]).read_bytes()))
+    assert third.size == (480, 640) and not third.getexif()  # fitted like the cover
+    ready = planner.more_media(world.settings, x.more_images)
+    assert [m.alt_text for m in ready] == [None, "Kue 2", None] and all(m.mime == "image/jpeg" for m in ready)
+    with pytest.raises(ValidationError, match="3 --alt for 2 --image"):
+        world.new("x_kota", product="p1", now_flag=True, image=paths[:2], image_alt=["a", "b", "c"])
+
+
+def test_a_records_images_column_gives_cover_and_album(world: World) -> None:
+    for name in ("cover.png", "side.png"):
+        (world.tmp / name).write_bytes(image_bytes("PNG", 40, 30) if name == "cover.png" else image_bytes("PNG", 30, 40))
+    (world.tmp / "p2.csv").write_text(
+        "id,umkm_id,name,price,images,image_alt\n"
+        f"p2,u1,Amplang Udang,30000,{world.tmp / 'cover.png'}; {world.tmp / 'side.png'},Sebungkus amplang; Dari samping\n")
+    with world.db.session() as s:
+        import_file(s, "products", world.tmp / "p2.csv", tz=WITA, actor="tester")
+        assert s.scalars(select(Product).where(Product.external_id == "p2")).one().image == \
+            f"{world.tmp / 'cover.png'};{world.tmp / 'side.png'}"
+    [x] = world.new("x_kota", product="p2", now_flag=True)
+    assert x.image_path is not None and Image.open(io.BytesIO(Path(x.image_path).read_bytes())).size == (40, 30)
+    assert x.image_alt == "Sebungkus amplang"
+    more = json.loads(x.more_images or "[]")
+    assert len(more) == 1 and Image.open(io.BytesIO(Path(more[0][0]).read_bytes())).size == (30, 40)
+    assert more[0][1] == "Dari samping"
+    # more alt texts than images is a bad row, naming the column
+    (world.tmp / "p3.csv").write_text("id,umkm_id,name,image,image_alt\np3,u1,Amplang,a.png,satu; dua\n")
+    with world.db.session() as s:
+        result = import_file(s, "products", world.tmp / "p3.csv", tz=WITA, actor="tester", skip_invalid=True)
+    assert "2 alt texts for 1 images" in str(result.skipped)
+
+
+def test_an_image_that_cannot_be_fitted_is_refused_naming_the_platform(world: World,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.platforms.x import XAdapter
+
+    tiny = ImageRules(formats=frozenset({"image/jpeg"}), max_bytes=300)
+    monkeypatch.setattr(XAdapter, "rules", dataclasses.replace(XAdapter.rules, images=tiny))
+    photo = world.tmp / "photo.jpg"
+    photo.write_bytes(image_bytes("JPEG", 400, 300, noise=True))
+    with pytest.raises(ValidationError, match=r"channel x_kota \(x\): the image cannot be fitted: "
+                                              r"cannot be brought under 300 bytes .*; nothing queued"):
+        world.new("outbox,x_kota", product="p1", now_flag=True, image=str(photo))
+    assert world.count() == 0
+
+
+def test_instagram_gets_a_jpeg_of_a_transparent_png(env: dict[str, str], tmp_path: Path) -> None:
+    ig = {**{k: v for k, v in env.items() if not k.startswith("PROMO_CHANNEL")},
+          "PROMO_SECRET_KEY": "a long passphrase for tests",
+          "PROMO_CHANNELS": "ig", "PROMO_CHANNEL_IG_PLATFORM": "instagram",
+          "PROMO_CHANNEL_IG_IG_USER_ID": "17841400000000001", "PROMO_CHANNEL_IG_ACCESS_TOKEN": "IGAA-token-123456",
+          "PROMO_CHANNEL_IG_IMAGE_FIT": "crop", "PROMO_PUBLIC_MEDIA_BASE_URL": "https://media.example"}
+    with time_machine.travel(NOW, tick=False):
+        w = World(ig, tmp_path)
+        logo = tmp_path / "logo.png"
+        rgba = Image.new("RGBA", (3000, 1000), (0, 0, 0, 0))
+        buf = io.BytesIO()
+        rgba.save(buf, "PNG")
+        logo.write_bytes(buf.getvalue())
+        [p] = w.new("ig", product="p1", now_flag=True, image=str(logo))
+        assert p.image_path is not None and p.image_path.endswith(".jpg")
+        sent = Image.open(io.BytesIO(Path(p.image_path).read_bytes()))
+        assert sent.format == "JPEG" and sent.width == 1440  # cropped to just under 1.91:1, scaled to 1440 wide
+        assert 1.89 < sent.width / sent.height <= 1.91
+        w.db.dispose()
+
+
 # --- staff actions ------------------------------------------------------------------------
 
 def test_cancel_reschedule_retry(world: World) -> None:
@@ -334,3 +436,37 @@ def test_a_record_stored_with_a_huge_description_still_composes(world: World) ->
     with world.db.session() as s:
         history = s.scalars(select(HistoryEntry).where(HistoryEntry.post_id == x.id)).all()
         assert any("shortened to fit" in (h.error or "") for h in history)  # the reason column
+
+
+# --- tagged links (PROMO_UTM) -------------------------------------------------------------
+
+def test_utm_tags_links_to_the_listed_domains_with_platform_and_post_id(env: dict[str, str], tmp_path: Path) -> None:
+    with time_machine.travel(NOW, tick=False):
+        w = World({**env, "PROMO_UTM": "true", "PROMO_UTM_DOMAINS": "amplang.co.id"}, tmp_path)
+        out, x = w.new("outbox,x_kota", product="p1", now_flag=True)
+        for post, platform in ((out, "outbox"), (x, "x")):
+            expected = (f"https://amplang.co.id/p1?utm_source={platform}&utm_medium=social"
+                        f"&utm_campaign=product_highlight-p1&utm_content={post.id}")
+            assert post.link == expected
+            assert expected in post.text and "https://amplang.co.id/p1 " not in post.text + " "
+        # a link elsewhere is left alone; a utm_ value already on a link is kept
+        [free] = w.new("outbox", text="Lihat https://other.example/x", link="https://other.example/x", now_flag=True)
+        assert free.link == "https://other.example/x"
+        [kept] = w.new("outbox", text="Lihat https://shop.amplang.co.id/a?utm_source=poster",
+                       link="https://shop.amplang.co.id/a?utm_source=poster", now_flag=True)
+        assert kept.link == (f"https://shop.amplang.co.id/a?utm_source=poster&utm_medium=social"
+                             f"&utm_campaign=free_text&utm_content={kept.id}")
+        w.db.dispose()
+
+
+def test_utm_tags_that_make_the_text_too_long_refuse_the_post(env: dict[str, str], tmp_path: Path) -> None:
+    with time_machine.travel(NOW, tick=False):
+        w = World({**env, "PROMO_UTM": "true", "PROMO_UTM_DOMAINS": "umkm.example"}, tmp_path)
+        text = "a" * 4000 + " https://umkm.example/k"  # fits Telegram's 4,096 only untagged
+        with pytest.raises(TooLongError, match=r"channel tg \(telegram\): with its UTM tags .* over 4096"):
+            w.new("tg", text=text, link="https://umkm.example/k", now_flag=True)
+        assert w.count() == 0
+        w.settings = dataclasses.replace(w.settings, utm=False)  # untagged, the same text fits
+        [p] = w.new("tg", text=text, link="https://umkm.example/k", now_flag=True)
+        assert p.link == "https://umkm.example/k"
+        w.db.dispose()
