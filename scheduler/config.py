@@ -132,6 +132,9 @@ class Settings:
     event_dayof_time: dt.time = dt.time(8, 0)
     event_ongoing_posts: bool = False
     event_cancel_notice: bool = True
+    #: PROMO_HISTORY_KEEP_DAYS: history rows older than this many days are archived daily; None = kept forever.
+    history_keep_days: int | None = None
+    history_archive_dir: Path = Path("history-archive")
 
     def channel(self, name: str) -> ChannelConfig | None:
         for c in self.channels:

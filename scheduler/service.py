@@ -13,6 +13,8 @@ arguments; none of them imports this module.
 * ``daily-highlight`` (at its times), ``daily-highlight-sweep`` (catch-up, expiring
   unapproved posts) and ``event-promotion``: create posts (never publish), in the main
   process only.
+* ``history-archive`` (with PROMO_HISTORY_KEEP_DAYS, daily at 03:00): moves old history rows into
+  a gzip CSV in PROMO_HISTORY_ARCHIVE_DIR; main process only.
 
 SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their results.
 """
@@ -43,6 +45,7 @@ from sqlalchemy import delete
 from jobs.dispatch import dispatch
 from jobs.event_promotion import event_promotion_job
 from jobs.highlight.create import highlight_job
+from jobs.history_archive import history_archive_job
 from jobs.housekeeping import housekeeping
 from scheduler.alerts import Alerter
 from scheduler.config import WEEKDAYS, Settings
@@ -112,6 +115,12 @@ def declared_jobs(settings: Settings) -> dict[str, JobSpec]:
                 IntervalTrigger(minutes=SWEEP_MINUTES, timezone=tz), misfire_grace=SWEEP_MINUTES * 60,
                 creates_posts=True, at_start=True),
     ]
+    if settings.history_keep_days:
+        specs.append(JobSpec("history-archive", f"archive history older than {settings.history_keep_days} days into "
+                             f"{settings.history_archive_dir}", history_archive_job,
+                             lambda s: (s.db, tz, s.settings.history_keep_days, s.settings.history_archive_dir),
+                             CronTrigger(hour=3, minute=0, timezone=tz), misfire_grace=6 * 3600,
+                             creates_posts=True))  # (the main process only, like the post-creating jobs)
     return {spec.id: spec for spec in specs}
 
 
