@@ -17,17 +17,18 @@ def cmd_import(app: App) -> int:
     app.require_schema()
     path = Path(app.args.file)
     result = import_records(app.ctx, app.who, app.args.kind, path, skip_invalid=app.args.skip_invalid,
-                            on_change=_record_change_hook(app), progress=terminal_progress(app.args.kind))
+                            on_changes=_records_changed_hook(app), progress=terminal_progress(app.args.kind))
     for p in result.skipped:
         print(f"skipped: {path}: {p}", file=sys.stderr)
     print(f"{app.args.kind}: {result.summary()}")
     return EXIT_FAILED if result.skipped and not (result.created or result.updated or result.unchanged) else EXIT_OK
 
 
-def _record_change_hook(app: App) -> Callable[..., None] | None:
-    from jobs.event_promotion import record_change_hook
+def _records_changed_hook(app: App) -> Callable[..., None] | None:
+    from jobs.event_promotion import records_changed_hook
 
-    return record_change_hook(app.settings, app.composer(), app.actor)
+    # Batched (once per 1,000 records): one highlight query per batch, not one per product.
+    return records_changed_hook(app.settings, app.composer(), app.actor)
 
 
 def cmd_records_list(app: App) -> int:
