@@ -85,7 +85,7 @@ def _for_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     out = []
     for cells in rows:
-        r = {**cells, **{c: cells[c] == "true" for c in ("curated", "active") if c in cells}}
+        r: dict[str, Any] = {**cells, **{c: cells[c] == "true" for c in ("curated", "active") if c in cells}}
         if "tags" in r:
             r["tags"] = [t for t in r["tags"].split("; ") if t]
         if r.get("price", "").isdigit():
