@@ -194,10 +194,10 @@ def measure(db: Database, o: Options, name: str, workdir: Path) -> Result:
 
 
 def import_hooks() -> dict[str, dict[str, Any]]:
-    """The import three ways: no change hook; the hook `promo import` passes today (one call per
-    record: jobs.event_promotion.on_record_change); and that refresh batched (``on_changes``)."""
-    from jobs.event_promotion import on_record_change
-    from jobs.highlight.create import refresh_unsent_highlights
+    """The import three ways: no change hook; the hook `promo import` passed until 2026-11-29
+    (one call per record: jobs.event_promotion.record_change_hook); and the batched hook the CLI
+    and the web app pass now (``on_changes``: jobs.event_promotion.records_changed_hook)."""
+    from jobs.event_promotion import record_change_hook, records_changed_hook
     from scheduler.composer import Composer
     from scheduler.config import load_settings
 
@@ -206,10 +206,8 @@ def import_hooks() -> dict[str, dict[str, Any]]:
     composer = Composer(settings.templates_dir, settings.timezone, settings.language)
     return {
         "no hook": {},
-        "per-record hook": {"on_change": lambda s, k, r, c: on_record_change(settings, composer, s, k, r, c,
-                                                                              actor="bench")},
-        "batched hook": {"on_changes": lambda s, k, records, c: refresh_unsent_highlights(
-            settings, s, composer, records, actor="bench", now=NOW)},
+        "per-record hook": {"on_change": record_change_hook(settings, composer, "bench")},
+        "batched hook": {"on_changes": records_changed_hook(settings, composer, "bench")},
     }
 
 

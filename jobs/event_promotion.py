@@ -340,3 +340,28 @@ def record_change_hook(settings: Settings, composer: Composer, actor: str) -> Ca
     events (re)plan their posts, products and UMKM recompose their unsent highlight posts."""
     return lambda session, kind, record, changed: on_record_change(settings, composer, session, kind, record,
                                                                    changed, actor=actor)
+
+
+def on_records_changed(settings: Settings, composer: Composer, session: Session, kind: str, records: list[Any],
+                       changed: dict[str, set[str]], *, actor: str = ACTOR, now: dt.datetime | None = None) -> None:
+    """:func:`on_record_change` for a batch of records (an import calls it once per 1,000):
+    products and UMKM recompose the unsent highlight posts of the whole batch in one query;
+    events are (re)planned one by one, in file order, as before."""
+    now = now or utcnow()
+    if kind == "events":
+        for record in records:
+            on_record_change(settings, composer, session, kind, record, changed.get(record.external_id, set()),
+                             actor=actor, now=now)
+    elif kind == "products":
+        refresh_unsent_highlights(settings, session, composer, records, actor=actor, now=now)
+    elif kind == "umkm" and records:
+        products = session.scalars(select(Product).where(Product.umkm_id.in_([r.id for r in records]))).all()
+        refresh_unsent_highlights(settings, session, composer, products, actor=actor, now=now)
+
+
+def records_changed_hook(settings: Settings, composer: Composer,
+                         actor: str) -> Callable[[Session, str, list[Any], dict[str, set[str]]], None]:
+    """The batched :func:`record_change_hook` for imports (``import_file(on_changes=…)``): one
+    query per 1,000 products instead of one per product."""
+    return lambda session, kind, records, changed: on_records_changed(settings, composer, session, kind, records,
+                                                                      changed, actor=actor)

@@ -141,6 +141,9 @@ class Settings:
     metrics: bool = True
     metrics_at: tuple[dt.timedelta, ...] = (dt.timedelta(hours=1), dt.timedelta(hours=24), dt.timedelta(days=7),
                                             dt.timedelta(days=30))
+    #: PROMO_HISTORY_KEEP_DAYS: history rows older than this many days are archived daily; None = kept forever.
+    history_keep_days: int | None = None
+    history_archive_dir: Path = Path("history-archive")
 
     def channel(self, name: str) -> ChannelConfig | None:
         for c in self.channels:

@@ -15,6 +15,8 @@ arguments; none of them imports this module.
   process only.
 * ``metrics`` (PROMO_METRICS): reads engagement counters back at PROMO_METRICS_AT after
   publishing, main process only, on its own HTTP client (scheduler/metrics.py).
+* ``history-archive`` (with PROMO_HISTORY_KEEP_DAYS, daily at 03:00): moves old history rows into
+  a gzip CSV in PROMO_HISTORY_ARCHIVE_DIR; main process only.
 
 SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their results.
 """
@@ -45,6 +47,7 @@ from sqlalchemy import delete
 from jobs.dispatch import dispatch
 from jobs.event_promotion import event_promotion_job
 from jobs.highlight.create import highlight_job
+from jobs.history_archive import history_archive_job
 from jobs.housekeeping import housekeeping
 from jobs.metrics import collect_metrics
 from scheduler.alerts import Alerter
@@ -126,6 +129,12 @@ def declared_jobs(settings: Settings) -> dict[str, JobSpec]:
                              collect_metrics, lambda s: (s.settings, s.db),
                              IntervalTrigger(minutes=METRICS_MINUTES, timezone=tz),
                              misfire_grace=METRICS_MINUTES * 60, main_only=True))
+    if settings.history_keep_days:
+        specs.append(JobSpec("history-archive", f"archive history older than {settings.history_keep_days} days into "
+                             f"{settings.history_archive_dir}", history_archive_job,
+                             lambda s: (s.db, tz, s.settings.history_keep_days, s.settings.history_archive_dir),
+                             CronTrigger(hour=3, minute=0, timezone=tz), misfire_grace=6 * 3600,
+                             main_only=True))
     return {spec.id: spec for spec in specs}
 
 

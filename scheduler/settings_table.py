@@ -172,6 +172,14 @@ SETTINGS: tuple[Setting, ...] = (
             ("Longest product/event description `promo import` accepts, in characters; a longer one is a bad\n"
             "row (line and column named). Other fields have fixed limits (name 200, URLs 2,000; see README)."),
             section="general", field="max_description_chars"),
+    Setting("HISTORY_KEEP_DAYS", lambda v: int(_number(1, integer=True)(v)) if v else None, "",
+            ("Keep this many days of publish history in the database: once a day (at 03:00) older rows go into\n"
+            "a gzip CSV in PROMO_HISTORY_ARCHIVE_DIR and are deleted (rows of posts still waiting, publishing or\n"
+            "in review stay). Unset: history is kept forever. By hand: `promo history archive --before D FILE`."),
+            section="general", field="history_keep_days", example="365", commented=True),
+    Setting("HISTORY_ARCHIVE_DIR", Path, "history-archive",
+            "Folder for the daily history archives (history-YYYY-MM-DD.csv.gz; an earlier file is never overwritten).",
+            section="general", field="history_archive_dir"),
     Setting("SECRET_KEY", _optional, "",
             ("Key that encrypts secrets stored in the database (channels added with `promo channels add`,\n"
             "tokens the service refreshes itself). A Fernet key, or any long passphrase. Keep it secret and stable:\n"

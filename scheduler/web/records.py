@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from jobs.event_promotion import record_change_hook
+from jobs.event_promotion import record_change_hook, records_changed_hook
 from scheduler.actions import records as record_actions
 from scheduler.errors import ImportValidationError, RowProblem, ValidationError
 from scheduler.import_rows import KINDS
@@ -164,7 +164,7 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
         try:
             result = await board.act(who, record_actions.import_upload, kind, filename, content,
                                      skip_invalid=skip_invalid,
-                                     on_change=record_change_hook(board.settings, board.ctx.composer(), who.name))
+                                     on_changes=records_changed_hook(board.settings, board.ctx.composer(), who.name))
         except ImportValidationError as exc:
             file_level = _file_level(exc.problems)
             token = keep(who, kind, filename, content) if not file_level and not skip_invalid else ""
@@ -247,7 +247,7 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
         try:
             result = await board.act(who, record_actions.import_upload, kind, file.filename or "upload", content,
                                      skip_invalid=skip_invalid,
-                                     on_change=record_change_hook(board.settings, board.ctx.composer(), who.name))
+                                     on_changes=records_changed_hook(board.settings, board.ctx.composer(), who.name))
         except ImportValidationError as exc:
             return board.as_json({"error": f"{len(exc.problems)} problem(s), nothing imported",
                                   "problems": problems_json(exc.problems)}, status=400)

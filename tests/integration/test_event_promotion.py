@@ -20,7 +20,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from jobs.event_promotion import on_record_change, run_event_promotion
+from jobs.event_promotion import records_changed_hook, run_event_promotion
 from scheduler.composer import Composer
 from scheduler.config import load_settings
 from scheduler.dispatch import Dispatcher
@@ -65,8 +65,8 @@ class Events:
             w.writerows([{**base, **r} for r in rows])
         with time_machine.travel(when, tick=False), self.db.session() as session:
             import_file(session, "events", path, tz=WITA, actor="staff",
-                        on_change=lambda s, k, r, c: on_record_change(self.settings, self.composer, s, k, r, c,
-                                                                      actor="staff"))
+                        # the batched hook `promo import` and the web app pass
+                        on_changes=records_changed_hook(self.settings, self.composer, "staff"))
 
     def posts(self, **where: Any) -> list[Post]:
         with self.db.session() as session:

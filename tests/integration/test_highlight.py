@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from jobs.event_promotion import on_record_change
+from jobs.event_promotion import records_changed_hook
 from jobs.highlight.create import run_daily_highlight
 from jobs.highlight.queries import eligible_products
 from scheduler.actions import Actor, Context
@@ -108,8 +108,8 @@ class World:
         path = write_csv(self.tmp_path / f"{kind}-{uuid.uuid4().hex[:6]}.csv", rows)
         with self.db.session() as session:
             import_file(session, kind, path, tz=WITA, actor="test",
-                        on_change=lambda s, k, r, c: on_record_change(self.settings, self.composer, s, k, r, c,
-                                                                      actor="test"))
+                        # the batched hook `promo import` and the web app pass
+                        on_changes=records_changed_hook(self.settings, self.composer, "test"))
 
     def run(self, now: dt.datetime) -> list[Any]:
         return run_daily_highlight(self.settings, self.db, self.composer, now, alert=self.alerts.append)

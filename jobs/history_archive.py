@@ -1,0 +1,57 @@
+"""History archiving (PROMO_HISTORY_KEEP_DAYS): once a day, history rows older than N days go
+into a gzip CSV in PROMO_HISTORY_ARCHIVE_DIR and are deleted from the database (rows of posts
+still waiting, publishing or in review stay; see :func:`scheduler.views.archive_history`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+from scheduler.models import utcnow
+from scheduler.storage.db import Database
+from scheduler.views import archive_history
+
+log = logging.getLogger("promo.history_archive")
+
+
+def archive_file(folder: Path, day: dt.date) -> tuple[Path, BinaryIO]:
+    """A new file named by the day (history-2027-03-01.csv.gz; -2, -3 … for a later run the
+    same day), created exclusively: an earlier archive is never overwritten."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = folder / (f"history-{day.isoformat()}.csv.gz" if n == 1 else f"history-{day.isoformat()}-{n}.csv.gz")
+        try:
+            return path, path.open("xb")
+        except FileExistsError:
+            n += 1
+
+
+def archive_old_history(db: Database, tz: ZoneInfo, keep_days: int, folder: Path,
+                        now: dt.datetime | None = None) -> tuple[Path | None, int]:
+    """Archive the rows that started before local midnight ``keep_days`` days ago. Returns the
+    file written and the count; no rows → no file (None, 0)."""
+    today = (now or utcnow()).astimezone(tz).date()
+    before = dt.datetime.combine(today - dt.timedelta(days=keep_days), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+    path, out = archive_file(folder, today)
+    try:
+        with out:
+            n = archive_history(db, before, out, tz=tz)
+    except BaseException:
+        if path.stat().st_size == 0:
+            path.unlink(missing_ok=True)
+        raise
+    if n == 0:
+        path.unlink()
+        log.debug("history archive: no rows from before %s", before.astimezone(tz).date())
+        return None, 0
+    log.info("history archive: %d row(s) from before %s moved into %s", n, before.astimezone(tz).date(), path)
+    return path, n
+
+
+def history_archive_job(db: Database, tz: ZoneInfo, keep_days: int, folder: Path) -> tuple[Path | None, int]:
+    """The scheduled job (daily, with PROMO_HISTORY_KEEP_DAYS set)."""
+    return archive_old_history(db, tz, keep_days, folder)

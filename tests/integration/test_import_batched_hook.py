@@ -1,0 +1,55 @@
+"""`promo import` (and the web app's import) recompose unsent highlight posts once per batch of
+1,000 records, not once per record: the same posts change, far fewer queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import jobs.event_promotion
+from tests.integration import test_cli
+from tests.integration.test_highlight import START, World, at, sqlite_db, world  # noqa: F401  (fixtures)
+
+promo = test_cli.promo  # the fixture: run `promo ARGS` in-process in tmp_path
+
+
+def test_an_umkm_no_longer_curated_cancels_its_unsent_highlight(world: World) -> None:  # noqa: F811
+    [made, _] = world.run(at(START, "09:00"))
+    umkm_ref = f"u{made.product[1:3]}"
+    world.load("umkm", [{"id": umkm_ref, "name": "UMKM Baru", "city": "Balikpapan", "curated": "tidak"}])
+    assert {p.status for p in world.posts()} == {"cancelled"}
+    assert {r.status for r in world.rows()} == {"cancelled"}
+
+
+def test_a_product_edit_in_a_big_file_still_recomposes(world: World) -> None:  # noqa: F811
+    [made, _] = world.run(at(START, "09:00"))
+    ref = made.product
+    others = [{"id": f"z{i:04d}", "umkm_id": "u00", "name": f"Lain {i}", "description": "", "price": "1000",
+               "curation": "approved", "active": "true"} for i in range(1500)]
+    mine = {"id": ref, "umkm_id": f"u{ref[1:3]}", "name": "Nama Baru Sekali", "description": "Baru.",
+            "price": "12000", "curation": "approved", "active": "true"}
+    world.load("products", [*others, mine])  # the edited product is in the second batch
+    assert all("Nama Baru Sekali" in p.text for p in world.posts())
+
+
+def test_cli_import_refreshes_highlights_once_per_batch(promo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    calls: list[int] = []
+    real = jobs.event_promotion.refresh_unsent_highlights
+
+    def counting(settings: Any, session: Any, composer: Any, products: Any, **kw: Any) -> list[str]:
+        products = list(products)
+        calls.append(len(products))
+        return real(settings, session, composer, products, **kw)
+
+    monkeypatch.setattr(jobs.event_promotion, "refresh_unsent_highlights", counting)
+    lines = ["id,umkm_id,name,description,price,image,url,tags,curation"]
+    lines += [f"b{i},u1,Amplang {i},Renyah,{25000 + i},,,snack,approved" for i in range(2500)]
+    Path("many.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert promo("import", "umkm", "umkm.csv")[0] == 0
+    calls.clear()
+    code, out, err = promo("import", "products", "many.csv")
+    assert code == 0, err
+    assert out.strip() == "products: 2500 created, 0 updated, 0 unchanged"
+    assert calls == [1000, 1000, 500]  # (one call per product before: 2,500)
