@@ -249,7 +249,9 @@ class Post(Base):
     __table_args__ = (Index("ix_posts_due", "status", "channel_id", "scheduled_at"),
                       Index("ix_posts_status_scheduled", "status", "scheduled_at"),
                       Index("ix_posts_channel_status", "channel_id", "status"),
-                      Index("ix_posts_product_id", "product_id"), Index("ix_posts_event_id", "event_id"))
+                      Index("ix_posts_product_id", "product_id"), Index("ix_posts_event_id", "event_id"),
+                      # the calendar's day cells (migration 0007)
+                      Index("ix_posts_scheduled_at", "scheduled_at"))
 
 
 class HistoryEntry(Base):

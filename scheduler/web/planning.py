@@ -149,24 +149,27 @@ def day_range(first: dt.date, last: dt.date, tz: ZoneInfo) -> tuple[dt.datetime,
 def posts_by_day(session: Session, tz: ZoneInfo, first: dt.date, last: dt.date,
                  per_day: int) -> dict[dt.date, dict[str, Any]]:
     """Posts scheduled from local day ``first`` to ``last``: per local day the first ``per_day``
-    (by time) and how many more; read in batches, so a day with 100 000 posts costs no memory."""
-    start, end = day_range(first, last, tz)
-    q = (select(Post.id, Post.status, Post.scheduled_at, Post.kind, Channel.name, func.substr(Post.text, 1, 90))
-         .join(Channel, Channel.id == Post.channel_id)
-         .where(Post.scheduled_at >= start, Post.scheduled_at < end)
-         .order_by(Post.scheduled_at, Post.id).execution_options(yield_per=1000))
+    (by time) and how many more. Two small queries a day over ``ix_posts_scheduled_at`` (a count,
+    and the first few rows), so a month with 100 000 posts reads 42 × ``per_day`` rows, not all."""
     days: dict[dt.date, dict[str, Any]] = {}
-    for pid, status, at, kind, channel, snippet in session.execute(q):
-        local_at = at.astimezone(tz)
-        cell = days.setdefault(local_at.date(), {"posts": [], "more": 0, "total": 0})
-        cell["total"] += 1
-        if len(cell["posts"]) < per_day:
-            cell["posts"].append({"id": pid, "status": status, "time": local_at.strftime("%H:%M"),
-                                  "date": local_at.date().isoformat(), "at": local_at.isoformat(timespec="seconds"),
-                                  "kind": kind, "channel": channel, "text": snippet or "",
-                                  "movable": status in UNSENT})
-        else:
-            cell["more"] += 1
+    day = first
+    while day <= last:
+        start, end = day_range(day, day, tz)
+        in_day = (Post.scheduled_at >= start, Post.scheduled_at < end)
+        total = session.scalar(select(func.count(Post.id)).where(*in_day)) or 0
+        if total:
+            q = (select(Post.id, Post.status, Post.scheduled_at, Post.kind, Channel.name,
+                        func.substr(Post.text, 1, 90))
+                 .join(Channel, Channel.id == Post.channel_id).where(*in_day)
+                 .order_by(Post.scheduled_at, Post.id).limit(per_day))
+            posts = []
+            for pid, status, at, kind, channel, snippet in session.execute(q):
+                local_at = at.astimezone(tz)
+                posts.append({"id": pid, "status": status, "time": local_at.strftime("%H:%M"),
+                              "date": local_at.date().isoformat(), "at": local_at.isoformat(timespec="seconds"),
+                              "kind": kind, "channel": channel, "text": snippet or "", "movable": status in UNSENT})
+            days[day] = {"posts": posts, "more": total - len(posts), "total": total}
+        day += dt.timedelta(days=1)
     return days
 
 
