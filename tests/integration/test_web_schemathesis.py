@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -37,7 +38,8 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
     tmp = tmp_path_factory.mktemp("schemathesis")
     env = {"PROMO_DATABASE_URL": f"sqlite:///{tmp}/promo.db", "PROMO_TEMPLATES_DIR": str(REPO / "templates"),
            "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PLATFORM": "outbox",
-           "PROMO_CHANNEL_OUTBOX_PATH": str(tmp / "outbox.jsonl"), "PROMO_WEB_SESSION_IDLE_MINUTES": "30"}
+           "PROMO_CHANNEL_OUTBOX_PATH": str(tmp / "outbox.jsonl"),
+           "PROMO_CHANNEL_OUTBOX_SLOTS": "09:00,19:00", "PROMO_WEB_SESSION_IDLE_MINUTES": "30"}
     config = load_settings(env)
     db = Database(config.database_url)
     db.upgrade()
@@ -55,6 +57,11 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
 def test_every_operation_answers_without_a_server_error_and_as_described(served_app: tuple[Served, str]) -> None:
     served, token = served_app
     headers = {"Authorization": f"Bearer {token}"}
+    # A few posts (drafts and queued ones), so the operations on /api/v1/posts/{id} meet real rows.
+    for i, when in enumerate(["draft", "draft", "queue", "queue", "draft"]):
+        made = httpx.post(f"{served.url}/api/v1/posts", headers=headers, trust_env=False, timeout=30,
+                          json={"channels": ["outbox"], "text": f"Promo UMKM #{i}", "when": when})
+        assert made.status_code == 201, made.text
     schema = schemathesis.openapi.from_url(f"{served.url}/api/v1/openapi.json", headers=headers)
     failures: dict[str, str] = {}
     operations = 0
