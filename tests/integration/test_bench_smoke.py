@@ -49,3 +49,19 @@ def test_scale_benchmark_runs_at_tiny_sizes() -> None:
     assert all(figures[f"import products ({k})"].startswith("40 rows")
                for k in ("no hook", "per-record hook", "batched hook"))
     assert "history page 100 rows deep" in text and "claim plan:" in text
+
+
+def test_web_benchmark_runs_at_tiny_sizes() -> None:
+    """bench/web.py end to end, small: pages answered (200) through a real `promo web`, and every
+    due post arrived through `promo serve --web`, quiet and during page loads (no timing asserted)."""
+    from bench import web
+
+    opts = web.Options(posts=50, history=400, depth=100, runs=1, burst=5, clients=1, timeout=60)
+    result = web.run(opts)
+    assert set(result.pages_ms) == set(web.TARGETS_MS)
+    assert all(ms > 0 for ms in result.pages_ms.values())
+    assert {name: len(late) for name, late in result.lateness.items()} == {"quiet": 5, "page loads": 5}
+    assert min(min(late) for late in result.lateness.values()) >= 0  # nothing went out before it was due
+    assert result.page_loads > 0
+    text = web.report(result, opts)
+    assert "ratio p99 page loads / quiet" in text and "POST /api/v1/preview" in text

@@ -1,0 +1,287 @@
+"""The staff web app at scale: page and API times, and whether page loads delay a due post.
+
+    .venv/bin/python -m bench.web                                  # 100k posts, 1M history rows
+    .venv/bin/python -m bench.web --posts 10000 --history 100000 --burst 50
+
+One SQLite database is filled with bulk statements (bench/scale.py's generator: ``--posts``
+queued posts, ``--history`` history rows) plus an admin with a password and an API token.
+
+Pages: ``promo web`` (a real uvicorn) on 127.0.0.1 over that database; each address is
+fetched once to warm up, then ``--runs`` times, and the median round trip is reported (the
+history page and ``/api/v1/history`` first page and a page ``--depth`` rows deep, the calendar
+month with the most posts, ``POST /api/v1/preview``), with the session cookie or the token.
+
+Serve: ``promo serve --web`` on a copy of the database, with ``--burst`` webhook channels
+pointing at the fake platform (tests/fakeplatform.py, in its own process) and one post due on
+each a few seconds after the service is up. Run twice in this command: quietly, and with
+``--clients`` threads loading dashboard pages (history, calendar, today, the API) from before
+the posts are due until the last one arrived. Lateness = the fake's receive time − due time;
+its median and p99 are reported for both runs and as a ratio. Not a test; tests never assert
+timings (tests/integration/test_bench_smoke.py runs this at tiny sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select, update
+
+from bench import burst, scale
+from scheduler.models import HistoryEntry, Post
+from scheduler.storage import accounts
+from scheduler.storage.db import Database
+from tests.webapp import PASSWORD, add_user, free_port, log_in
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS_MS = {"history page (first)": 100, "history page (deep)": 100, "/api/v1/history first page": 100,
+              "/api/v1/history deep page": 100, "calendar month": 150, "POST /api/v1/preview": 50}
+
+
+@dataclass
+class Options:
+    posts: int = 100_000
+    history: int = 1_000_000
+    depth: int = 500_000
+    runs: int = 9
+    burst: int = 200
+    clients: int = 4
+    lead: float = 3.0
+    timeout: float = 120.0
+
+
+@dataclass
+class Result:
+    generate: str = ""
+    pages_ms: dict[str, float] = field(default_factory=dict)
+    lateness: dict[str, list[float]] = field(default_factory=dict)
+    page_loads: int = 0
+
+
+def env_for(db_url: str, tmp: Path) -> dict[str, str]:
+    return {**os.environ, "PROMO_DATABASE_URL": db_url, "PROMO_SECRET_KEY": burst.SECRET_KEY,
+            "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PATH": str(tmp / "outbox.jsonl"),
+            "PROMO_TEMPLATES_DIR": str(ROOT / "templates"), "PROMO_ENV_FILE": str(tmp / "none.env"),
+            "PROMO_POLL_SECONDS": "0.5", "PROMO_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+
+
+def generate(path: Path, o: Options) -> tuple[str, str]:
+    """The filled database at ``path``; (the API token, a description of what it took)."""
+    t0 = time.perf_counter()
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.upgrade()
+        scale.fill(db, scale.Options(posts=o.posts, history=o.history, due=5))
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        add_user(db, "ana", "admin")
+        with db.session() as session:
+            token = accounts.create_token(session, "ana", "bench")[1]
+    finally:
+        db.dispose()
+    return token, f"{time.perf_counter() - t0:.1f} s for {o.posts:,} posts + {o.history:,} history rows"
+
+
+@contextmanager
+def serving(args: list[str], env: dict[str, str], tmp: Path, port: int) -> Iterator[str]:
+    """``promo ARGS`` in a child process until the web app answers on ``port``; its base URL."""
+    log = open(tmp / f"{args[0]}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", *args, "--port", str(port)], cwd=tmp,
+                            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/login", trust_env=False, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"promo {args[0]} did not start: {(tmp / f'{args[0]}.log').read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def timed_ms(fn: Callable[[], httpx.Response], runs: int) -> float:
+    """Median milliseconds of ``runs`` round trips (after one warm-up); each must answer 200."""
+    def once() -> float:
+        start = time.perf_counter()
+        answer = fn()
+        took = time.perf_counter() - start
+        if answer.status_code != 200:
+            raise RuntimeError(f"{answer.request.url}: {answer.status_code} {answer.text[:300]}")
+        return took
+    once()
+    return 1000 * statistics.median(once() for _ in range(runs))
+
+
+def busiest_month(db_path: Path) -> str:
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        with db.read_session() as s:
+            first = s.scalar(select(func.min(Post.scheduled_at)))
+    finally:
+        db.dispose()
+    return (first or dt.datetime.now(dt.UTC)).strftime("%Y-%m-15")
+
+
+def deep_cursor(db_path: Path, depth: int) -> int:
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        with db.read_session() as s:
+            top = s.scalar(select(func.max(HistoryEntry.id))) or 0
+    finally:
+        db.dispose()
+    return max(1, top - depth + 1)
+
+
+def measure_pages(db_path: Path, token: str, o: Options, tmp: Path) -> dict[str, float]:
+    env = env_for(f"sqlite:///{db_path}", tmp)
+    after = deep_cursor(db_path, min(o.depth, max(0, o.history - 50)))
+    month = busiest_month(db_path)
+    bearer = {"Authorization": f"Bearer {token}"}
+    preview = {"channels": ["outbox"], "source": "text", "link": "https://umkm.example.id/p/1",
+               "text": burst.post_text(1)}
+    with serving(["web"], env, tmp, free_port()) as url, \
+            httpx.Client(base_url=url, trust_env=False, timeout=60) as page, \
+            httpx.Client(base_url=url, trust_env=False, timeout=60, headers=bearer) as api:
+        log_in(page, "ana", PASSWORD)
+        return {
+            "history page (first)": timed_ms(lambda: page.get("/history?all=1"), o.runs),
+            "history page (deep)": timed_ms(lambda: page.get(f"/history?all=1&after={after}"), o.runs),
+            "/api/v1/history first page": timed_ms(lambda: api.get("/api/v1/history?all=1&page=1"), o.runs),
+            "/api/v1/history deep page": timed_ms(lambda: api.get(f"/api/v1/history?all=1&after={after}"), o.runs),
+            "calendar month": timed_ms(lambda: page.get(f"/calendar?view=month&date={month}"), o.runs),
+            "POST /api/v1/preview": timed_ms(lambda: api.post("/api/v1/preview", json=preview), o.runs),
+        }
+
+
+def serve_run(base: Path, token: str, o: Options, fake: burst.Fake, loaded: bool, stats: Result) -> list[float]:
+    """One ``promo serve --web`` run; the lateness (seconds) of each of the ``--burst`` posts."""
+    tmp = Path(tempfile.mkdtemp(prefix="promo-webbench-serve-"))
+    try:
+        db_path = tmp / "promo.db"
+        shutil.copyfile(base, db_path)
+        db = Database(f"sqlite:///{db_path}")
+        try:
+            burst.load_burst(db, fake.url, o.burst, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+            fake.records()  # forget earlier runs' records
+            month = busiest_month(db_path)
+            with serving(["serve", "--web", "--health-port", "0"], env_for(f"sqlite:///{db_path}", tmp), tmp,
+                         free_port()) as url:
+                due = time.time() + o.lead
+                with db.engine.begin() as conn:
+                    conn.execute(update(Post).where(Post.kind == "daily_highlight")
+                                 .values(scheduled_at=dt.datetime.fromtimestamp(due, dt.UTC)))
+                stop = threading.Event()
+                loads = [0]
+                threads = [threading.Thread(target=load_pages, args=(url, token, month, stop, loads), daemon=True)
+                           for _ in range(o.clients if loaded else 0)]
+                for t in threads:
+                    t.start()
+                records: list[tuple[float, str, str]] = []
+                deadline = time.time() + o.lead + o.timeout
+                while len(records) < o.burst and time.time() < deadline:
+                    time.sleep(0.2)
+                    records += fake.records()
+                stop.set()
+                for t in threads:
+                    t.join(60)
+                if loaded:
+                    stats.page_loads = loads[0]
+                if len(records) < o.burst:
+                    raise RuntimeError(f"only {len(records)} of {o.burst} posts arrived within {o.timeout} s")
+                return [t - due for t, _, _ in records]
+        finally:
+            db.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_pages(url: str, token: str, month: str, stop: threading.Event, loads: list[int]) -> None:
+    """Dashboard page loads, one after another, until ``stop``."""
+    addresses = ["/", "/history?all=1", f"/calendar?view=month&date={month}", "/posts", "/api/v1/history?page=1",
+                 "/api/v1/status"]
+    with httpx.Client(base_url=url, trust_env=False, timeout=60,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        i = 0
+        while not stop.is_set():
+            client.get(addresses[i % len(addresses)])
+            loads[0] += 1
+            i += 1
+
+
+def run(o: Options) -> Result:
+    result = Result()
+    tmp = Path(tempfile.mkdtemp(prefix="promo-webbench-"))
+    try:
+        base = tmp / "base.db"
+        token, result.generate = generate(base, o)
+        result.pages_ms = measure_pages(base, token, o, tmp)
+        with burst.Fake(latency_ms=20) as fake:
+            result.lateness["quiet"] = serve_run(base, token, o, fake, False, result)
+            result.lateness["page loads"] = serve_run(base, token, o, fake, True, result)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def report(r: Result, o: Options) -> str:
+    lines = [f"web app bench: SQLite, {o.posts:,} posts, {o.history:,} history rows "
+             f"(cores: {os.cpu_count()}; numbers are as measured on this machine)",
+             f"generate: {r.generate}"]
+    for name, ms in r.pages_ms.items():
+        target = TARGETS_MS.get(name)
+        verdict = f" (target < {target} ms: {'yes' if ms < target else 'NO'})" if target else ""
+        lines.append(f"  {name:<30} {ms:8.1f} ms median of {o.runs}{verdict}")
+    lines.append(f"promo serve --web, {o.burst} posts due at once, lateness (fake's receive time - due time):")
+    for name, late in r.lateness.items():
+        lines.append(f"  {name:<12} p50 {burst.percentile(late, 50):6.3f} s  p99 {burst.percentile(late, 99):6.3f} s"
+                     + (f"  ({r.page_loads:,} page loads by {o.clients} clients meanwhile)" if name != "quiet" else ""))
+    if len(r.lateness) == 2:
+        quiet, busy = r.lateness["quiet"], r.lateness["page loads"]
+        for p in (50, 99):
+            q, b = burst.percentile(quiet, p), burst.percentile(busy, p)
+            lines.append(f"  ratio p{p} page loads / quiet: {b / q if q > 0 else float('nan'):.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench.web", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    d = Options()
+    p.add_argument("--posts", type=int, default=d.posts, help="queued posts in the database")
+    p.add_argument("--history", type=int, default=d.history, help="history rows in the database")
+    p.add_argument("--depth", type=int, default=d.depth, help="rows deep for the deep history page")
+    p.add_argument("--runs", type=int, default=d.runs, help="timed round trips per address (median)")
+    p.add_argument("--burst", type=int, default=d.burst, help="posts due at once in the serve runs")
+    p.add_argument("--clients", type=int, default=d.clients, help="threads loading pages in the loaded run")
+    a = p.parse_args(argv)
+    o = Options(posts=a.posts, history=a.history, depth=a.depth, runs=a.runs, burst=a.burst, clients=a.clients)
+    print(report(run(o), o))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
