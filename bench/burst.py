@@ -398,7 +398,8 @@ def load_burst(db: Any, url: str, posts: int, scheduled: dt.datetime) -> None:
 def run_dispatcher(opts: Options, url: str) -> PartResult:
     """The real Dispatcher on a fresh database; see the module docstring."""
     from scheduler.config import load_settings
-    from scheduler.service import run_async, setup_logging
+    from scheduler.logs import setup_logging
+    from scheduler.process import run_async
     from scheduler.storage.db import Database
 
     tmp = Path(tempfile.mkdtemp(prefix="promo-burst-"))

@@ -35,42 +35,17 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Stores UTC; always hands back an aware datetime (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+from scheduler.dbtime import UTCDateTime as UTCDateTime  # re-exported: models is where they are used
+from scheduler.dbtime import utcnow as utcnow
 
 
 class PostStatus(enum.StrEnum):
@@ -194,8 +169,7 @@ class Channel(Base):
     name: Mapped[str] = mapped_column(String(60), unique=True)
     platform: Mapped[str] = mapped_column(String(30))
     source: Mapped[str] = mapped_column(String(10), default="env")  # env | db
-    #: Non-secret options of a DB channel (env channels keep theirs in the environment), plus
-    #: the adapter's plain state as a nested dict under ``__state__`` (hence ``Any`` values).
+    #: Non-secret options of a DB channel, plus the adapter's plain state under ``__state__``.
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Fernet-encrypted JSON: secret options of DB channels and tokens the adapter refreshed.
     secrets_enc: Mapped[str | None] = mapped_column(Text)

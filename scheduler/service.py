@@ -32,7 +32,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -55,7 +55,7 @@ from scheduler.config import WEEKDAYS, Settings
 from scheduler.dispatch import Dispatcher
 from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, PostKind, utcnow
-from scheduler.redact import install_record_redaction, redact
+from scheduler.process import die_with_parent
 from scheduler.storage.db import Database
 from scheduler.storage.wakeup import DueListener
 from scheduler.values import human_duration
@@ -166,35 +166,6 @@ class Stoppable(Protocol):
 
 #: Starts another server on the service's loop (the dashboard of `promo serve --web`).
 ServerStart = Callable[[], Awaitable[Stoppable]]
-
-
-class JsonFormatter(logging.Formatter):
-    """PROMO_LOG_FORMAT=json: one JSON object per line (time, level, logger, message, and the
-    traceback if any), secrets masked, for log shippers."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": redact(record.getMessage())}
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:  # the redaction may already have rendered (and masked) it
-            entry["exception"] = redact(record.exc_text)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def setup_logging(level: str, fmt: str = "text") -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter() if fmt == "json" else
-                             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(level)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    install_record_redaction()
 
 
 class Service:
@@ -383,7 +354,7 @@ class Service:
     async def _start_child(self) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "scheduler.cli", "serve", "--dispatch-only", "--health-port", "0",
-            env=os.environ.copy(), stdin=asyncio.subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            env=os.environ.copy(), stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent)
 
     async def _supervise(self) -> None:
         """Keep PROMO_WORKERS - 1 dispatch-only processes running; restart one that dies."""
@@ -412,28 +383,3 @@ class Service:
             except TimeoutError:
                 child.kill()
                 await child.wait()
-
-
-def _die_with_parent() -> None:
-    """In a dispatch worker: get SIGTERM when the main process dies, even by SIGKILL (Linux).
-
-    Otherwise a killed main process would leave its worker running, and a restart would add
-    another; the worker's in-flight leases are then resolved like any crash.
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:  # not Linux: the worker must be stopped by hand
-        pass
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run the service's event loop: uvloop where installed (less CPU per request), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-

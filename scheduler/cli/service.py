@@ -53,7 +53,9 @@ def cmd_status(app: App) -> int:
 
 
 def cmd_serve(app: App) -> int:
-    from scheduler.service import Service, run_async, setup_logging
+    from scheduler.logs import setup_logging
+    from scheduler.process import run_async
+    from scheduler.service import Service
 
     app.require_schema()
     app.db.check_schema()
@@ -85,10 +87,10 @@ def cmd_serve(app: App) -> int:
 
 def cmd_web(app: App) -> int:
     from scheduler import web
-    from scheduler.service import setup_logging
+    from scheduler.logs import setup_logging
 
     app.require_schema()
-    setup_logging(app.settings.log_level)
+    setup_logging(app.settings.log_level, app.settings.log_format)
     web.run_web(app.settings, app.args.host, app.args.port)
     return EXIT_OK
 

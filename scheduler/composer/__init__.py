@@ -18,7 +18,7 @@ import hashlib
 import re
 import traceback
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,13 +26,13 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from scheduler.composer import filters
 from scheduler.composer.context import event_context as event_context
 from scheduler.composer.context import product_context as product_context
 from scheduler.composer.context import text_context as text_context
+from scheduler.composer.loading import LineTags, _Loader
 from scheduler.errors import ComposeError, TemplateError, TooLongError
 from scheduler.textrules import UNIT_NAMES, TextRule, first_broken, last_link_or_tag_end
 
@@ -85,50 +85,6 @@ def _refuse_callables(value: Any) -> Any:
         raise SecurityError(f"cannot print {type(value).__name__} {getattr(value, '__name__', '')!r}: "
                             "call it or use a field instead")
     return value
-
-
-_TAG = re.compile(r"{%.*?%}", re.S)
-
-
-class LineTags(Extension):
-    """``trim_blocks`` only for block tags that stand alone on their line.
-
-    With plain ``trim_blocks`` a tag at the end of a line of text (``…{% endif %}``) eats
-    that line's newline, gluing it to the next line and losing blank lines. Here a line
-    that holds text besides its tags keeps its newline (the last tag gets Jinja's ``+%}``).
-    """
-
-    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
-        out = []
-        for line in source.split("\n"):
-            stripped = line.rstrip()
-            if (stripped.endswith("%}") and not stripped.endswith(("-%}", "+%}"))
-                    and _TAG.sub("", stripped).strip()):
-                out.append(stripped[:-2] + "+%}" + line[len(stripped):])
-            else:
-                out.append(line)
-        return "\n".join(out)
-
-
-class _Loader(jinja2.FileSystemLoader):
-    """Jinja's file loader, but a file that is not UTF-8 is a :class:`TemplateError` naming it.
-
-    (Jinja lets the ``UnicodeDecodeError`` through, with a position inside its read buffer.)
-    """
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
-        try:
-            return super().get_source(environment, template)
-        except UnicodeDecodeError:
-            path = Path(self.searchpath[0], *template.split("/"))
-            raw = path.read_bytes()
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                line = raw.count(b"\n", 0, exc.start) + 1
-                raise TemplateError(f"{path}: not UTF-8 (byte {exc.start}, line {line}: "
-                                    f"{raw[exc.start:exc.start + 1]!r}); save the file as UTF-8") from None
-            raise
 
 
 class Composer:

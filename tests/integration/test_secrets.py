@@ -188,7 +188,7 @@ def test_tokens_stored_by_an_earlier_run_are_redacted_after_a_restart(tmp_path) 
     # A new process (the restarted service) reads them back and logs a line that quotes them.
     script = ("import logging, sys\n"
               "from scheduler.config import load_settings\n"
-              "from scheduler.service import setup_logging\n"
+              "from scheduler.logs import setup_logging\n"
               "from scheduler.storage.channels import DbChannelState\n"
               "from scheduler.storage.db import Database\n"
               "s = load_settings()\n"

@@ -17,7 +17,7 @@ SECRET = "sk_live_9f8e7d6c5b4a39281706"
 SCRIPT = f"""
 import logging
 from scheduler import redact
-from scheduler.service import setup_logging
+from scheduler.logs import setup_logging
 redact.register_secret({SECRET!r})
 setup_logging("INFO", {{fmt!r}})
 log = logging.getLogger("promo.test")
