@@ -4,15 +4,20 @@ The page modules (:mod:`scheduler.web.posting`, :mod:`~scheduler.web.planning`, 
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import inspect
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
+from fastapi import Depends, Path, Query
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 
 from scheduler.config import Settings
 from scheduler.errors import (
@@ -21,7 +26,7 @@ from scheduler.errors import (
 from scheduler.models import PostStatus
 from scheduler.storage import accounts
 from scheduler.storage.db import Database
-from scheduler.web.params import NoParams, PostQuery, PostRef
+from scheduler.web.params import NoParams, PostQuery, PostRef, parse
 
 log = logging.getLogger("promo.web")
 
@@ -190,3 +195,31 @@ def _local_path(target: str | None) -> str:
     return target
 
 
+def typed_handler(spec: type, role: str, tz: ZoneInfo, fn: Callable[[Request, Any], Awaitable[Response]],
+                  name: str) -> Callable[..., Awaitable[Response]]:
+    """A FastAPI endpoint whose query and path parameters are the fields of ``spec`` (a dataclass
+    of :mod:`scheduler.web.params`): declared for OpenAPI from the same fields, parsed by
+    :func:`~scheduler.web.params.parse` (the one typed layer), then handed to ``fn``."""
+
+    async def handle(request: Request, who: Who, **_declared: Any) -> Response:
+        response: Response = await fn(request, parse(request, spec, tz))
+        return response
+
+    parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
+                  inspect.Parameter("who", inspect.Parameter.KEYWORD_ONLY,
+                                    annotation=Annotated[Who, Depends(require(role))])]
+    for f in dataclasses.fields(spec):
+        doc = (f.metadata["convert"].__doc__ or "").strip().splitlines()
+        described = doc[0] if doc else None
+        kind: Any
+        if f.metadata["path"]:
+            kind = Annotated[str, Path(description=described)]
+            parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind))
+        else:
+            kind = Annotated[str | None, Query(description=described)]
+            parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
+                                                default=None))
+    handle.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    handle.__name__ = name
+    handle.__doc__ = fn.__doc__
+    return handle

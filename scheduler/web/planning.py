@@ -14,7 +14,6 @@ import asyncio
 import csv
 import dataclasses
 import datetime as dt
-import inspect
 import io
 import logging
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,7 +21,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, Form, Path, Query
+from fastapi import Depends, FastAPI, Form, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 from starlette.requests import Request
@@ -40,8 +39,8 @@ from scheduler.views import (
     history_row,
     status_report,
 )
-from scheduler.web.core import Who, require
-from scheduler.web.params import MAX_ID, HistoryExport, HistoryQuery, choice, flag, param, parse, shown, text
+from scheduler.web.core import Who, require, typed_handler
+from scheduler.web.params import MAX_ID, HistoryExport, HistoryQuery, choice, flag, param, shown, text
 from scheduler.web.webapp import WebApp
 
 log = logging.getLogger("promo.web")
@@ -113,26 +112,7 @@ def typed_route(api: FastAPI, board: Any, path: str, spec: type, role: str,
                 fn: Callable[[Request, Any], Awaitable[Response]], *, schema: bool) -> None:
     """A GET route whose parameters are the fields of ``spec`` (parsed by
     :func:`scheduler.web.params.parse`, declared for OpenAPI like the routes of ``ROUTES``)."""
-    async def handle(request: Request, who: Who, **_declared: Any) -> Response:
-        return await fn(request, parse(request, spec, board.tz))
-
-    parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
-                  inspect.Parameter("who", inspect.Parameter.KEYWORD_ONLY,
-                                    annotation=Annotated[Who, Depends(require(role))])]
-    for f in dataclasses.fields(spec):
-        doc = (f.metadata["convert"].__doc__ or "").strip().splitlines()
-        described = doc[0] if doc else None
-        kind: Any
-        if f.metadata["path"]:
-            kind = Annotated[str, Path(description=described)]
-            parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind))
-        else:
-            kind = Annotated[str | None, Query(description=described)]
-            parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
-                                                default=None))
-    handle.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    handle.__name__ = fn.__name__
-    handle.__doc__ = fn.__doc__
+    handle = typed_handler(spec, role, board.tz, fn, fn.__name__)
     api.add_api_route(path, handle, methods=["GET"], response_class=Response,
                       tags=["api" if path.startswith("/api/") else "pages"], include_in_schema=schema)
 

@@ -4,17 +4,14 @@ read pages of the first dashboard (overview, posts, post, highlights) with their
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-import inspect
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote, unquote
 
-from fastapi import Depends, Path, Query
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,10 +43,10 @@ from scheduler.web.core import (
     Who,
     _is_web_url,
     _local_path,
-    require,
+    typed_handler,
 )
 from scheduler.web.i18n import CHANNEL_WORDS, LANGUAGES, STATE_WORDS, pick, translations
-from scheduler.web.params import NoParams, PostQuery, PostRef, parse
+from scheduler.web.params import NoParams, PostQuery, PostRef
 
 
 class WebApp:
@@ -251,25 +248,6 @@ class WebApp:
         """The FastAPI endpoint of ``route``: its parameters declared (for OpenAPI) from the route's
         dataclass, parsed by :func:`scheduler.web.params.parse` (one typed layer), then ``method``."""
 
-        async def handle(request: Request, who: Who, **_declared: Any) -> Response:
-            response: Response = await method(request, parse(request, route.params, self.tz))
-            return response
-
-        parameters = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
-                      inspect.Parameter("who", inspect.Parameter.KEYWORD_ONLY,
-                                        annotation=Annotated[Who, Depends(require(route.role))])]
-        for f in dataclasses.fields(route.params):
-            doc = (f.metadata["convert"].__doc__ or "").strip().splitlines()
-            described = doc[0] if doc else None
-            if f.metadata["path"]:
-                kind: Any = Annotated[str, Path(description=described)]
-                parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind))
-            else:
-                kind = Annotated[str | None, Query(description=described)]
-                parameters.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
-                                                    default=None))
-        handle.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        handle.__name__ = route.handler
-        return handle
+        return typed_handler(route.params, route.role, self.tz, method, route.handler)
 
 
