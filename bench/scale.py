@@ -9,7 +9,7 @@ them, ``--due`` of them due now, one per channel, and ``--history`` history rows
 the first history page and a page ``--depth`` rows deep (keyset, against OFFSET in the same
 run), the dispatcher's claim with ``--due`` posts due, a full CSV export (rows/s and peak
 RSS) and an import of ``--products`` products (rows/s). PostgreSQL runs in a fresh schema of
-PROMO_TEST_PG_URL (default the tests' local server), dropped afterwards. Not a test; tests
+TEST_PG_URL (default the tests' local server), dropped afterwards. Not a test; tests
 never assert timings (tests/integration/test_bench_smoke.py runs it at tiny sizes).
 """
 
@@ -38,7 +38,7 @@ from scheduler.storage import claims as store
 from scheduler.storage.db import Database
 from scheduler.views import HistoryFilter, _filtered, _history_dict, export_history, history_page
 
-PG_URL = os.environ.get("PROMO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 UTC = ZoneInfo("UTC")
 NOW = dt.datetime(2027, 6, 1, 9, tzinfo=dt.UTC)
 CLAIMER = "bench-claim"

@@ -19,7 +19,7 @@ from tests.fakeplatform import FakePlatform
 
 REPO = Path(__file__).resolve().parents[1]
 #: The PostgreSQL server the machine runs (trust auth, database ``test``); CI requires it.
-PG_URL = os.environ.get("PROMO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TEMPLATES = REPO / "templates"
 
 
@@ -95,14 +95,14 @@ def wait_until() -> Callable[..., Awaitable[None]]:
 def pg_schema_url() -> Iterator[str]:
     """A database URL whose connections use a fresh, empty schema of the local PostgreSQL
     server (dropped afterwards); the URL alone carries it, so `promo` subprocesses use it too.
-    Skips where no server answers, unless PROMO_REQUIRE_POSTGRES is set (CI)."""
+    Skips where no server answers, unless TEST_REQUIRE_POSTGRES is set (CI)."""
     schema = f"t_{uuid.uuid4().hex[:10]}"
     try:
         admin = create_engine(PG_URL)
         with admin.begin() as conn:
             conn.execute(text(f"CREATE SCHEMA {schema}"))
     except Exception as exc:  # no server, no driver
-        if os.environ.get("PROMO_REQUIRE_POSTGRES"):
+        if os.environ.get("TEST_REQUIRE_POSTGRES"):
             raise
         pytest.skip(f"PostgreSQL not available at {PG_URL}: {exc}")
     sep = "&" if "?" in PG_URL else "?"
@@ -118,7 +118,7 @@ def pg_schema_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database's URL, once SQLite (a file in ``tmp_path``) and once PostgreSQL (a
     fresh schema; skipped, saying why, where no server answers, a failure under
-    PROMO_REQUIRE_POSTGRES=1). Storage and dispatcher tests take it to run on both."""
+    TEST_REQUIRE_POSTGRES=1). Storage and dispatcher tests take it to run on both."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/promo.db"
         return
@@ -138,7 +138,7 @@ def any_db(db_url: str) -> Iterator[Database]:
 @pytest.fixture
 def pg_db() -> Iterator[Database]:
     """A migrated :class:`Database` in a fresh schema of the local PostgreSQL server, dropped after
-    the test. Skips, saying why, where no server answers; CI sets PROMO_REQUIRE_POSTGRES=1 to
+    the test. Skips, saying why, where no server answers; CI sets TEST_REQUIRE_POSTGRES=1 to
     make that a failure instead."""
     with pg_schema_url() as url:
         db = Database(url)
@@ -151,7 +151,7 @@ def pg_db() -> Iterator[Database]:
 def pg_url() -> Iterator[str]:
     """A PROMO_DATABASE_URL for a fresh, migrated schema of the local PostgreSQL server (any process
     given the URL works in that schema); dropped after the test. Skips, or fails under
-    PROMO_REQUIRE_POSTGRES=1, without a server."""
+    TEST_REQUIRE_POSTGRES=1, without a server."""
     with pg_schema_url() as url:
         db = Database(url)
         db.upgrade()

@@ -2,7 +2,7 @@
 
 Every test here runs real `promo` processes against the local PostgreSQL server and the fake
 platform (tests/fakeplatform.py); it skips without the server (fails under
-PROMO_REQUIRE_POSTGRES=1).
+TEST_REQUIRE_POSTGRES=1).
 """
 
 from __future__ import annotations
