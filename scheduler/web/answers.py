@@ -3,6 +3,7 @@ naming the problem; the 401 of a page sends the person to the login page."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI
@@ -22,6 +23,10 @@ from scheduler.web.core import (
     log,
 )
 from scheduler.web.webapp import WebApp
+
+#: What an error the actions raise answers: the message is the error's own (it names the problem).
+STATUS_OF: dict[type[Exception], int] = {ValidationError: 400, ComposeError: 400, PermissionDenied: 403,
+                                         NotFoundError: 404, StateError: 409}
 
 
 def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901 - one small handler per kind of error
@@ -55,25 +60,13 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901 - one small han
             parts.append(f"{where}: {e.get('msg', 'invalid')}")
         return board.problem(request, 400, "; ".join(parts) or "invalid request")
 
-    @api.exception_handler(ValidationError)
-    async def bad_value(request: Request, exc: ValidationError) -> Response:
-        return board.problem(request, 400, str(exc))
+    def answer_with(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def answer(request: Request, exc: Exception) -> Response:
+            return board.problem(request, status, str(exc))
+        return answer
 
-    @api.exception_handler(PermissionDenied)
-    async def denied(request: Request, exc: PermissionDenied) -> Response:
-        return board.problem(request, 403, str(exc))
-
-    @api.exception_handler(StateError)
-    async def wrong_state(request: Request, exc: StateError) -> Response:
-        return board.problem(request, 409, str(exc))
-
-    @api.exception_handler(ComposeError)
-    async def does_not_fit(request: Request, exc: ComposeError) -> Response:
-        return board.problem(request, 400, str(exc))
-
-    @api.exception_handler(NotFoundError)
-    async def not_found(request: Request, exc: NotFoundError) -> Response:
-        return board.problem(request, 404, str(exc))
+    for error, status in STATUS_OF.items():
+        api.add_exception_handler(error, answer_with(status))
 
     @api.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> Response:
