@@ -26,8 +26,9 @@ def list_channels(ctx: Context, actor: Actor, *, schema: bool) -> list[dict[str,
     configs: dict[str, Any] = {c.name: c for c in settings.channels}
     states: dict[str, Any] = {}
     if schema:
-        with ctx.db.session() as session:
-            store.sync_configured(session, settings)
+        # Reads only (never waits for a writer, so a page or `channels list` answers while the
+        # service writes); a configured channel without a row yet is shown as active.
+        with ctx.db.read_session() as session:
             configs = store.channel_configs(session, settings)
             states = {c.name: c for c in session.scalars(select(Channel))}
     rows = []

@@ -178,6 +178,8 @@ def test_read_commands_answer_while_a_hung_process_holds_the_write_lock(promo_en
         assert preview.returncode == 0 and "Pameran UMKM hari ini" in preview.stdout, preview.stderr
         assert promo("highlight", "preview").returncode == 0
         assert promo("highlight", "history").returncode == 0
+        channels = promo("channels", "list")  # the web app's Channels page reads the same way
+        assert channels.returncode == 0 and "outbox" in channels.stdout, channels.stderr
     with db.read_session() as reader:  # and a read session writes nothing
         assert post_store.counts_by_status(reader) == {"scheduled": 1, "draft": 1}
     db.dispose()
