@@ -58,6 +58,7 @@ class Database:
 
     def __init__(self, url: str, busy_seconds: float = 30.0, **kwargs: Any):
         self.url = url
+        self.busy_seconds = busy_seconds
         self.engine = make_engine(url, busy_seconds, **kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         if self.engine.dialect.name == "postgresql":
@@ -102,14 +103,28 @@ class Database:
         first to commit and then finds nothing left to do. On SQLite the transaction begins
         IMMEDIATE (see :func:`make_engine`), which takes the database's write lock first.
         """
+        import time
+
         from alembic import command
+        from sqlalchemy.exc import OperationalError
 
         cfg = self._alembic_config()
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        deadline = time.monotonic() + self.busy_seconds
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                return
+            except OperationalError as exc:
+                # SQLite: processes opening a new file at once can get "database is locked" switching
+                # it to WAL, before any busy wait applies; the transaction rolled back, so try again.
+                if self.engine.dialect.name != "sqlite" or "locked" not in str(exc) \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def check_schema(self) -> None:
         """Refuse to run on a schema older or newer than this code's migrations (ConfigError
