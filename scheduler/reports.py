@@ -1,5 +1,6 @@
 """What worked: engagement read back from the platforms, grouped per UMKM, product, channel,
-platform, post kind or hour of publishing (`promo report`; the web pages use the same rows).
+platform, post kind or hour of publishing (`promo report`; the web's Reports pages use the same
+rows: :func:`report`, :func:`sections`, :func:`post_reads`).
 
 Each published post counts with its latest read (the counters only grow, so the latest is the
 whole story so far). ``engagement`` is likes + shares + replies + saves; ``reach_views`` is the
@@ -11,7 +12,8 @@ measured shows no engagement at all rather than 0.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,13 +30,23 @@ FIELDS = ("group", "posts", "measured", "reach_views", "engagement", "engagement
           "replies", "saves", "best_platform")
 #: The group of posts that have no UMKM or product (free text, events).
 NONE = "(none)"
+#: The group name of a period's totals (:func:`sections`).
+TOTAL = "(all)"
+#: Days a report covers when no start is given (`promo report`, the Reports page).
+DEFAULT_DAYS = 30
 
 
 @dataclass
 class _Post:
+    """A published post as the report groups it, with its latest counters."""
+
     id: int
     platform: str
-    key: str
+    channel: str
+    kind: str
+    product: str | None
+    umkm: str | None
+    published_at: dt.datetime
     counts: dict[str, int]
 
 
@@ -53,23 +65,59 @@ def _latest_counts(session: Session, post_ids: list[int]) -> dict[int, dict[str,
     return out
 
 
-def _key(by: str, post: Post, platform: str, product: str | None, umkm: str | None, tz: ZoneInfo) -> str:
+def published(session: Session, *, since: dt.datetime, until: dt.datetime) -> list[_Post]:
+    """The posts published in [since, until), oldest id first, each with its latest counters:
+    read once, grouped as often as a page needs (:func:`group`)."""
+    rows = session.execute(
+        select(Post.id, Post.kind, Post.published_at, Channel.name, Channel.platform, Product.name, Umkm.name)
+        .join(Channel, Channel.id == Post.channel_id)
+        .outerjoin(Product, Product.id == Post.product_id)
+        .outerjoin(Umkm, Umkm.id == Product.umkm_id)
+        .where(Post.status == PostStatus.PUBLISHED.value, Post.published_at >= since, Post.published_at < until)
+        .order_by(Post.id)).all()
+    counts = _latest_counts(session, [r[0] for r in rows])
+    out = []
+    for pid, kind, at, channel, platform, product, umkm in rows:
+        assert at is not None  # the query asks for it
+        out.append(_Post(pid, platform, channel, kind, product, umkm, at, counts.get(pid, {})))
+    return out
+
+
+def _key(by: str, p: _Post, tz: ZoneInfo) -> str:
     if by == "umkm":
-        return umkm or NONE
+        return p.umkm or NONE
     if by == "product":
-        return product or NONE
+        return p.product or NONE
     if by == "channel":
-        return post.channel.name
+        return p.channel
     if by == "platform":
-        return platform
+        return p.platform
     if by == "kind":
-        return post.kind
-    assert post.published_at is not None
-    return post.published_at.astimezone(tz).strftime("%H:00")
+        return p.kind
+    return p.published_at.astimezone(tz).strftime("%H:00")
+
+
+def gives_counters(platform: str) -> bool:
+    """Whether ``platform`` lets us read engagement back (Discord, Telegram, outbox and webhook do not)."""
+    from scheduler.platforms import PLATFORMS, adapter_class
+
+    return platform in PLATFORMS and adapter_class(platform).metrics.available
 
 
 def engagement_of(counts: dict[str, int]) -> int:
     return sum(counts.get(n, 0) for n in ENGAGEMENT)
+
+
+def group(posts: Sequence[_Post], by: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """One row per group of ``posts`` (see :func:`report`)."""
+    if by not in GROUPS:
+        raise ValueError(f"by must be one of {', '.join(GROUPS)}")
+    groups: dict[str, list[_Post]] = defaultdict(list)
+    for p in posts:
+        groups[_key(by, p, tz)].append(p)
+    out = [_row(key, members) for key, members in groups.items()]
+    out.sort(key=lambda r: (r["engagement"] is None, -(r["engagement"] or 0), r["group"]))
+    return out
 
 
 def report(session: Session, *, since: dt.datetime, until: dt.datetime, by: str, tz: ZoneInfo) -> list[dict[str, Any]]:
@@ -78,22 +126,31 @@ def report(session: Session, *, since: dt.datetime, until: dt.datetime, by: str,
     per measured post. Sorted by engagement, most first (groups with nothing measured last)."""
     if by not in GROUPS:
         raise ValueError(f"by must be one of {', '.join(GROUPS)}")
-    rows = session.execute(
-        select(Post, Channel.platform, Product.name, Umkm.name)
-        .join(Channel, Channel.id == Post.channel_id)
-        .outerjoin(Product, Product.id == Post.product_id)
-        .outerjoin(Umkm, Umkm.id == Product.umkm_id)
-        .where(Post.status == PostStatus.PUBLISHED.value, Post.published_at >= since, Post.published_at < until)
-        .order_by(Post.id)).all()
-    counts = _latest_counts(session, [r[0].id for r in rows])
-    posts = [_Post(p.id, platform, _key(by, p, platform, product, umkm, tz), counts.get(p.id, {}))
-             for p, platform, product, umkm in rows]
-    groups: dict[str, list[_Post]] = defaultdict(list)
-    for p in posts:
-        groups[p.key].append(p)
-    out = [_row(key, members) for key, members in groups.items()]
-    out.sort(key=lambda r: (r["engagement"] is None, -(r["engagement"] or 0), r["group"]))
-    return out
+    return group(published(session, since=since, until=until), by, tz)
+
+
+@dataclass
+class Sections:
+    """A period's figures: its totals, the platforms it published on, and the rows of each grouping."""
+
+    total: dict[str, Any]
+    #: platform → posts published there in the period
+    platforms: dict[str, int]
+    rows: dict[str, list[dict[str, Any]]]
+    #: the posts with the most engagement, most first (id, channel, platform, published_at, engagement)
+    top: list[dict[str, Any]]
+
+
+def sections(session: Session, *, since: dt.datetime, until: dt.datetime, tz: ZoneInfo,
+             groups: Sequence[str] = GROUPS, top: int = 10) -> Sections:
+    """The period's totals (one row named :data:`TOTAL`) and the rows of each of ``groups``
+    (as :func:`report` gives them), from one read of the posts: the Reports pages."""
+    posts = published(session, since=since, until=until)
+    ranked = sorted((p for p in posts if p.counts), key=lambda p: (-engagement_of(p.counts), p.id))[:top]
+    return Sections(_row(TOTAL, posts), dict(sorted(Counter(p.platform for p in posts).items())),
+                    {by: group(posts, by, tz) for by in groups},
+                    [{"id": p.id, "channel": p.channel, "platform": p.platform, "published_at": p.published_at,
+                      "engagement": engagement_of(p.counts)} for p in ranked])
 
 
 def _row(key: str, members: list[_Post]) -> dict[str, Any]:
@@ -110,6 +167,24 @@ def _row(key: str, members: list[_Post]) -> dict[str, Any]:
     return {**row, "reach_views": sum(p.counts.get("reach", p.counts.get("views", 0)) for p in measured),
             "engagement": engagement, "engagement_per_post": round(engagement / len(measured), 2), **totals,
             "best_platform": best}
+
+
+def month_bounds(month: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The local calendar month of ``month`` (any day of it), as UTC [start, end)."""
+    first = month.replace(day=1)
+    after = (first + dt.timedelta(days=32)).replace(day=1)
+    return (dt.datetime.combine(first, dt.time(), tzinfo=tz).astimezone(dt.UTC),
+            dt.datetime.combine(after, dt.time(), tzinfo=tz).astimezone(dt.UTC))
+
+
+def post_reads(session: Session, post_id: int) -> list[dict[str, Any]]:
+    """Every read of one post's counters, oldest first: when (UTC), each counter, and engagement
+    (a post's counters over time)."""
+    reads: dict[dt.datetime, dict[str, int]] = defaultdict(dict)
+    for at, name, value in session.execute(select(Metric.fetched_at, Metric.name, Metric.value)
+                                           .where(Metric.post_id == post_id).order_by(Metric.fetched_at, Metric.id)):
+        reads[at][name] = reads[at].get(name, 0) + int(value)
+    return [{"at": at, "counts": counts, "engagement": engagement_of(counts)} for at, counts in sorted(reads.items())]
 
 
 def engagement_by_umkm(session: Session, *, since: dt.datetime, until: dt.datetime) -> dict[int, float]:

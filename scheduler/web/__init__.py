@@ -17,7 +17,7 @@ declarations. Every answer, errors included, carries ``SECURITY_HEADERS``; an un
 logged and answered 500 without details.
 
 Pages: ``/`` (today: service, posts per state, channels, what needs attention), ``/posts``,
-``/posts/{id}``, ``/history``, ``/highlights``, and the skeleton pages of NAV the next steps fill.
+``/posts/{id}``, ``/history``, ``/highlights``, ``/reports`` (:mod:`.reports`), and the other pages of NAV.
 API: ``/api/v1/status``, ``/api/v1/posts``, ``/api/v1/posts/{id}``, ``/api/v1/history``
 (``?format=csv``), ``/api/v1/highlights``, ``/api/v1/me``; the old ``/api/…`` addresses redirect there.
 """
@@ -41,7 +41,7 @@ from scheduler.config import Settings
 from scheduler.errors import ConfigError
 from scheduler.models import User
 from scheduler.storage.db import Database
-from scheduler.web import admin, answers, planning, posting, posting_api, records, session
+from scheduler.web import admin, answers, planning, posting, posting_api, records, reports, session
 from scheduler.web.core import (
     COOKIE,
     NAV,
@@ -58,7 +58,7 @@ from scheduler.web.webapp import WebApp
 
 #: The page modules: each adds its pages and API routes with ``register(api, board)``.
 AREAS = {"posting": posting, "posting_api": posting_api, "planning": planning, "records": records,
-         "admin": admin}  # admin: Channels, Users, Audit (web/channels.py, users.py, audit.py)
+         "reports": reports, "admin": admin}  # admin: Channels, Users, Audit (web/channels.py, users.py, audit.py)
 
 
 class SecureHeaders:

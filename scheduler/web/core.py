@@ -100,6 +100,7 @@ NAV = (
     NavItem("/posts", "posts", _("Posts")),
     NavItem("/history", "history", _("History")),
     NavItem("/records", "records", _("Records")),
+    NavItem("/reports", "reports", _("Reports")),
     NavItem("/channels", "channels", _("Channels"), "viewer"),
     NavItem("/users", "users", _("Users"), "admin"),
     NavItem("/audit", "audit", _("Audit"), "admin"),

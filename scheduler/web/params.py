@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from scheduler.errors import NotFoundError, ValidationError
 from scheduler.models import PostStatus
+from scheduler.reports import GROUPS
 from scheduler.values import parse_bool
 from scheduler.views import HistoryFilter, day_bound
 
@@ -124,6 +125,31 @@ def day(end: bool) -> Converter:
     return convert
 
 
+def local_day(name: str, raw: str, tz: ZoneInfo) -> dt.date:
+    """A day, YYYY-MM-DD (in the organisation's timezone)."""
+    value = text(name, raw, tz)
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{name} {shown(raw)}: not a date (YYYY-MM-DD)") from None
+
+
+def month(name: str, raw: str, tz: ZoneInfo) -> dt.date:
+    """A month, YYYY-MM (in the organisation's timezone)."""
+    value = text(name, raw, tz)
+    try:
+        digits = value[:4] + value[5:]
+        if len(value) != 7 or value[4] != "-" or not (digits.isascii() and digits.isdigit()):
+            raise ValueError(value)
+        if not 1 < int(value[:4]) < 9999:  # a month whose bounds in UTC a date can hold
+            raise ValidationError(f"{name} {shown(raw)}: out of range")
+        return dt.date(int(value[:4]), int(value[5:]), 1)
+    except ValueError:
+        raise ValidationError(f"{name} {shown(raw)}: not a month (YYYY-MM)") from None
+
+
 def choice(*allowed: str) -> Converter:
     def convert(name: str, raw: str, tz: ZoneInfo) -> str:
         value = text(name, raw, tz).lower()
@@ -176,4 +202,31 @@ class HistoryQuery:
 class HistoryExport(HistoryQuery):
     """``/api/history``: the same filters, as JSON or (``format=csv``) CSV."""
 
+    format: str = param(choice("json", "csv"), default="json")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportQuery:
+    """``/reports?since=2027-03-01&until=2027-03-31&by=umkm``: posts published from ``since`` to
+    ``until`` (local days, both included; by default the last 30 days), one row per ``by``."""
+
+    since: dt.date | None = param(local_day)
+    until: dt.date | None = param(local_day)
+    by: str = param(choice(*GROUPS), default="umkm")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonthQuery:
+    """``/reports/monthly?month=2027-03``: one local calendar month (by default this one);
+    ``format=csv`` downloads it."""
+
+    month: dt.date | None = param(month)
+    format: str = param(choice("html", "csv"), default="html")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonthApi:
+    """``/api/v1/reports/monthly?month=2027-03``: JSON, or ``format=csv``."""
+
+    month: dt.date | None = param(month)
     format: str = param(choice("json", "csv"), default="json")

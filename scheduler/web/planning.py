@@ -40,7 +40,7 @@ from scheduler.views import (
     status_report,
 )
 from scheduler.web.core import Who, require, typed_handler
-from scheduler.web.params import MAX_ID, HistoryExport, HistoryQuery, choice, flag, param, shown, text
+from scheduler.web.params import MAX_ID, HistoryExport, HistoryQuery, choice, flag, local_day, param, shown
 from scheduler.web.webapp import WebApp
 
 log = logging.getLogger("promo.web")
@@ -71,17 +71,6 @@ def row_id(name: str, raw: str, tz: ZoneInfo) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
         raise ValidationError(f"{name} {shown(raw)}: not a row id (a whole number from 1)")
     return int(raw)
-
-
-def local_day(name: str, raw: str, tz: ZoneInfo) -> dt.date:
-    """A day, YYYY-MM-DD (in the organisation's timezone)."""
-    value = text(name, raw, tz)
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(f"{name} {shown(raw)}: not a date (YYYY-MM-DD)") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,6 +37,7 @@ from scheduler.views import HistoryFilter, history_rows, post_row
 from scheduler.web.core import Who, _local_path
 from scheduler.web.params import PostRef
 from scheduler.web.posting_api import MAX_TEXT, Approver, Editor, PostCreate, PostId, Source, When, _when
+from scheduler.web.reports import COUNTER_WORDS, metric_offsets, post_engagement, post_reads
 from scheduler.web.webapp import WebApp
 
 #: Where a form goes back to afterwards (a path on this site), e.g. /approvals.
@@ -92,10 +93,13 @@ async def render_post(board: WebApp, request: Request, post_id: int, status: int
     def load(session: Session) -> dict[str, Any]:
         post = post_store.get_post(session, post_id)
         return {"post": post_row(post, board.tz), "counts": actions.text_counts(board.ctx, session, post),
-                "history": history_rows(session, HistoryFilter(all=True, post_id=post.id), board.tz)}
+                "history": history_rows(session, HistoryFilter(all=True, post_id=post.id), board.tz),
+                "reads": post_reads(session, post.id, board)}
 
+    data = await board.read(load)
     return board.render(request, "post.html", status=status, may=_may(who), units=UNIT_WORDS, num=_num(request),
-                        editable=actions.EDITABLE, **await board.read(load), **extra)
+                        editable=actions.EDITABLE, engagement=post_engagement(data.pop("reads"), who.language),
+                        counter_words=COUNTER_WORDS, offsets=metric_offsets(board, who.language), **data, **extra)
 
 
 async def _compose_page(board: WebApp, request: Request, form: dict[str, Any], *, status: int = 200,
