@@ -12,6 +12,7 @@ publishing, the latest read counting (engagement = likes + shares + replies + sa
     p8 bsky              Kopi Susu / Kopi Kita      03-20 19:10  not read yet
     p6 masto             04-01 00:30 WITA (31 March 16:30 UTC): April locally, not in March
     p7 masto             a draft: never counted
+    p9 masto             February: a UMKM whose name is a spreadsheet formula with markup (likes 3 → 3)
 
 March: 6 posts, 3 measured, reach/views 2,340, engagement 1,266 (422 per measured post),
 likes 1,208, shares 42, replies 16, saves 0; best platform bluesky (1,255 a post vs 5.5).
@@ -32,6 +33,8 @@ from scheduler.storage.db import Database
 
 WITA = dt.timezone(dt.timedelta(hours=8))
 H = dt.timedelta(hours=1)
+#: A UMKM name a spreadsheet would run as a formula, with markup a page must show as text.
+ODD = '=HYPERLINK("http://x.test")<b>Bu</b>'
 
 
 def at(month: int, day: int, hour: int, minute: int) -> dt.datetime:
@@ -61,11 +64,13 @@ def seed(db: Database, settings: Any) -> dict[str, int]:
         channel_store.sync_configured(s, settings)
         ch = {c.name: c.id for c in s.scalars(select(Channel))}
         sri, kita = Umkm(external_id="u1", name="Warung Bu Sri"), Umkm(external_id="u2", name="Kopi Kita")
-        s.add_all([sri, kita])
+        odd = Umkm(external_id="u3", name=ODD)
+        s.add_all([sri, kita, odd])
         s.flush()
         kue = Product(external_id="p1", umkm_id=sri.id, name="Kue Lapis", curation="approved")
         kopi = Product(external_id="p2", umkm_id=kita.id, name="Kopi Susu", curation="approved")
-        s.add_all([kue, kopi])
+        trick = Product(external_id="p3", umkm_id=odd.id, name="Roti <i>Maryam</i>", curation="approved")
+        s.add_all([kue, kopi, trick])
         s.flush()
 
         def post(name: str, channel: str, when: dt.datetime, product: Product | None,
@@ -96,4 +101,5 @@ def seed(db: Database, settings: Any) -> dict[str, int]:
         post("p6", "masto", at(4, 1, 0, 30), None, ((H, {"likes": 99}),))
         post("p7", "masto", at(3, 5, 9, 0), None, status=PostStatus.DRAFT)
         post("p8", "bsky", at(3, 20, 19, 10), kopi)
+        post("p9", "masto", at(2, 14, 8, 0), trick, ((H, {"likes": 3}),))
     return ids

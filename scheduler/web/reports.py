@@ -143,7 +143,10 @@ class PostReadsOut(BaseModel):
 def period(q: ReportQuery, today: dt.date) -> tuple[dt.date, dt.date]:
     """The local days a report covers: ``until`` (today) and DEFAULT_DAYS back from it unless given."""
     until = q.until or today
-    since = q.since or until - dt.timedelta(days=reports.DEFAULT_DAYS - 1)
+    try:
+        since = q.since or until - dt.timedelta(days=reports.DEFAULT_DAYS - 1)
+    except OverflowError:
+        raise ValidationError(f"until {until}: out of range") from None
     if until < since:
         raise ValidationError(f"until {until}: before since {since}")
     return since, until
@@ -241,7 +244,7 @@ def _words(request: Request) -> str:
 def _render(board: WebApp, request: Request, template: str, **context: Any) -> Response:
     language = _words(request)
     return board.render(request, template, num=_numbers(language), group_words=GROUP_WORDS,
-                        counter_words=COUNTER_WORDS, none=reports.NONE, offsets=metric_offsets(board, language),
+                        counter_words=COUNTER_WORDS, no_group=reports.NONE, offsets=metric_offsets(board, language),
                         **context)
 
 

@@ -248,8 +248,9 @@ def test_english_on_request_and_every_page_fits_a_phone(board: Board, shots: Any
     WebDriverWait(d, 20).until(lambda drv: nav_label(drv) == "History")
     assert "failed" in d.find_element(By.ID, "counts").text and "ticking" in d.find_element(By.ID, "service").text
     pages = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "#nav a")]
-    assert len(pages) == 10  # an admin sees every page
-    pages += [f"{board.url}/posts/{board.post_id('arsip')}", f"{board.url}/highlights", f"{board.url}/nowhere"]
+    assert len(pages) == 11  # an admin sees every page
+    pages += [f"{board.url}/posts/{board.post_id('arsip')}", f"{board.url}/posts/{board.post_id('kota')}",
+              f"{board.url}/highlights", f"{board.url}/reports/monthly", f"{board.url}/nowhere"]
     d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                       {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
     try:

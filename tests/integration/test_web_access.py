@@ -138,7 +138,8 @@ def test_every_route_requires_a_session_or_token_but_login_and_static(promo_env:
 
 async def test_nobody_gets_in_without_logging_in(app: App) -> None:
     paths = [r.path.replace("{id}", "1") for r in web.ROUTES] + [n.path for n in web.NAV] + [
-        "/api/v1/openapi.json", "/api/v1/me", "/api/status"]
+        "/api/v1/openapi.json", "/api/v1/me", "/api/status", "/reports/monthly", "/api/v1/reports",
+        "/api/v1/reports/monthly", "/api/v1/reports/posts/1"]
     async with app.client() as client:
         for path in paths:
             answer = await client.get(path)
