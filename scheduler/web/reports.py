@@ -169,7 +169,9 @@ def _top(s: reports.Sections, board: WebApp) -> list[dict[str, Any]]:
 
 
 def after_label(hours: float, say: Callable[[str], str]) -> str:
-    """Hours after publishing as a short label: '1 h', '24 h', '7 d' (in the reader's language)."""
+    """Hours after publishing as a short label: '30 min', '1 h', '24 h', '7 d' (in the reader's language)."""
+    if hours < 1:
+        return say(_("%(n)s min")) % {"n": round(hours * 60)}
     if hours < 48:
         return say(_("%(n)s h")) % {"n": round(hours)}
     return say(_("%(n)s d")) % {"n": round(hours / 24)}
@@ -196,7 +198,7 @@ def post_engagement(data: dict[str, Any], language: str) -> dict[str, Any]:
     reads = data["reads"]
     labels = [after_label(r["hours_after"] or 0, say) for r in reads]
     names = [n for n in COUNTER_WORDS if any(n in r["counts"] for r in reads)]
-    engaged = [n for n in (*reports.ENGAGEMENT, "engagement") if n in names or n == "engagement"]
+    engaged = [n for n in reports.ENGAGEMENT if n in names] + ["engagement"]
     charts = []
     if reads:
         series = {say(COUNTER_WORDS[n]): [float(r["engagement"] if n == "engagement" else r["counts"].get(n, 0))
@@ -218,17 +220,16 @@ def _numbers(language: str) -> Callable[[float], str]:
     return lambda value: str(number(int(value) if float(value).is_integer() else value, language))
 
 
-def group_label(by: str, key: str, say: Callable[[str], str]) -> str:
-    if key == reports.NONE:
-        return say(_("(none)"))
-    return key
+def group_label(key: str, say: Callable[[str], str]) -> str:
+    """A group's name; the posts of no UMKM or product are "(none)" in the reader's language."""
+    return say(_("(none)")) if key == reports.NONE else key
 
 
 def group_chart(by: str, rows: Sequence[dict[str, Any]], language: str) -> Markup:
     """Engagement per measured post per group: the best first (hours: in the day's order)."""
     say = translations(language).gettext
     shown = sorted(rows, key=lambda r: r["group"]) if by == "hour" else list(rows)[:TOP_BARS]
-    bars = [(group_label(by, r["group"], say), r["engagement_per_post"]) for r in shown]
+    bars = [(group_label(r["group"], say), r["engagement_per_post"]) for r in shown]
     title = say(_("Engagement per post: %(what)s")) % {"what": say(GROUP_WORDS[by])}
     return bar_chart(f"chart-{by}", title, bars, fmt=_numbers(language), missing=say(_("no counters")),
                      empty=say(_("No posts published in this period.")),
@@ -236,13 +237,13 @@ def group_chart(by: str, rows: Sequence[dict[str, Any]], language: str) -> Marku
                                 "the table below has every figure.")))
 
 
-def _words(request: Request) -> str:
+def _language(request: Request) -> str:
     who: Who | None = getattr(request.state, "who", None)
     return who.language if who else "id"
 
 
 def _render(board: WebApp, request: Request, template: str, **context: Any) -> Response:
-    language = _words(request)
+    language = _language(request)
     return board.render(request, template, num=_numbers(language), group_words=GROUP_WORDS,
                         counter_words=COUNTER_WORDS, no_group=reports.NONE, offsets=metric_offsets(board, language),
                         **context)
@@ -290,7 +291,7 @@ def register(api: FastAPI, board: WebApp) -> None:
         since, until, s = await figures(q)
         return _render(board, request, "reports.html", since=since, until=until, by=q.by, total=s.total,
                        rows=s.rows[q.by], top=_top(s, board), no_counters=no_counters(s.platforms),
-                       chart=group_chart(q.by, s.rows[q.by], _words(request)), groups=reports.GROUPS,
+                       chart=group_chart(q.by, s.rows[q.by], _language(request)), groups=reports.GROUPS,
                        month=until.replace(day=1))
 
     async def monthly_page(request: Request, q: MonthQuery) -> Response:
@@ -298,7 +299,7 @@ def register(api: FastAPI, board: WebApp) -> None:
         if q.format == "csv":
             return monthly_csv(first, s)
         last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-        language = _words(request)
+        language = _language(request)
         return _render(board, request, "reports_monthly.html", month=first, last=last, total=s.total,
                        sections=[(by, s.rows[by], group_chart(by, s.rows[by], language)) for by in MONTHLY],
                        top=_top(s, board), no_counters=no_counters(s.platforms),
