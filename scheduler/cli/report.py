@@ -9,7 +9,7 @@ from scheduler import errors
 from scheduler.cli.output import EXIT_OK, App, UsageError, emit
 
 GROUPS = ("umkm", "product", "channel", "platform", "kind", "hour")  # scheduler.reports.GROUPS, without its imports
-#: Days a report covers when --since is not given.
+#: Days a report covers when --since is not given (scheduler.reports.DEFAULT_DAYS, as the web's Reports page).
 DEFAULT_DAYS = 30
 
 

@@ -140,3 +140,9 @@ def test_engagement_per_post_by_umkm_feeds_the_highlight_tie_break(env: dict[str
         names = {u.id: u.name for u in s.scalars(select(Umkm))}
         got = reports.engagement_by_umkm(s, since=at(1, 0, 0), until=at(5, 0, 0))
     assert {names[k]: v for k, v in got.items()} == {"Warung Bu Sri": 11.5, "Kopi Kita": 1.0}
+
+
+def test_the_cli_copies_of_the_groupings_and_the_default_period_are_the_read_models() -> None:
+    from scheduler.cli import report as cli_report
+
+    assert cli_report.GROUPS == reports.GROUPS and cli_report.DEFAULT_DAYS == reports.DEFAULT_DAYS
