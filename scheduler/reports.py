@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.models import Channel, Metric, Post, PostStatus, Product, Umkm
@@ -50,14 +50,18 @@ class _Post:
     counts: dict[str, int]
 
 
-def _latest_counts(session: Session, post_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Each post's counters from its latest read."""
+def _latest_counts(session: Session, posts: Sequence[int] | Select[Any]) -> dict[int, dict[str, int]]:
+    """Each post's counters from its latest read; ``posts`` their ids (asked 900 at a time) or a
+    query of their ids (one query)."""
     out: dict[int, dict[str, int]] = defaultdict(dict)
-    for start in range(0, len(post_ids), 900):  # SQLite's bound-parameter limit
-        chunk = post_ids[start:start + 900]
+    if isinstance(posts, Select):
+        chunks: list[Any] = [posts]
+    else:
+        chunks = [posts[start:start + 900] for start in range(0, len(posts), 900)]  # SQLite's parameter limit
+    for chunk in chunks:
         latest = (select(Metric.post_id, func.max(Metric.fetched_at).label("at"))
                   .where(Metric.post_id.in_(chunk)).group_by(Metric.post_id).subquery())
-        rows = session.execute(
+        rows = session.connection().execute(
             select(Metric.post_id, Metric.name, Metric.value)
             .join(latest, (latest.c.post_id == Metric.post_id) & (latest.c.at == Metric.fetched_at)))
         for post_id, name, value in rows:
@@ -68,14 +72,14 @@ def _latest_counts(session: Session, post_ids: list[int]) -> dict[int, dict[str,
 def published(session: Session, *, since: dt.datetime, until: dt.datetime) -> list[_Post]:
     """The posts published in [since, until), oldest id first, each with its latest counters:
     read once, grouped as often as a page needs (:func:`group`)."""
-    rows = session.execute(
+    in_period = (Post.status == PostStatus.PUBLISHED.value, Post.published_at >= since, Post.published_at < until)
+    rows = session.connection().execute(
         select(Post.id, Post.kind, Post.published_at, Channel.name, Channel.platform, Product.name, Umkm.name)
         .join(Channel, Channel.id == Post.channel_id)
         .outerjoin(Product, Product.id == Post.product_id)
         .outerjoin(Umkm, Umkm.id == Product.umkm_id)
-        .where(Post.status == PostStatus.PUBLISHED.value, Post.published_at >= since, Post.published_at < until)
-        .order_by(Post.id)).all()
-    counts = _latest_counts(session, [r[0] for r in rows])
+        .where(*in_period).order_by(Post.id)).all()
+    counts = _latest_counts(session, select(Post.id).where(*in_period))
     out = []
     for pid, kind, at, channel, platform, product, umkm in rows:
         assert at is not None  # the query asks for it
