@@ -146,3 +146,22 @@ def test_the_cli_copies_of_the_groupings_and_the_default_period_are_the_read_mod
     from scheduler.cli import report as cli_report
 
     assert cli_report.GROUPS == reports.GROUPS and cli_report.DEFAULT_DAYS == reports.DEFAULT_DAYS
+
+
+def test_a_months_sections_on_sqlite_and_postgresql(any_db: Database, tmp_path: Any) -> None:
+    """The monthly report's read (one query of the month's latest reads) on both databases, against
+    tests/reportdata.py's hand-computed March 2027."""
+    from tests.reportdata import environment, seed
+
+    settings = load_settings({**environment(tmp_path), "PROMO_DATABASE_URL": any_db.url})
+    seed(any_db, settings)
+    start, end = reports.month_bounds(dt.date(2027, 3, 1), settings.timezone)
+    with any_db.read_session() as s:
+        march = reports.sections(s, since=start, until=end, tz=settings.timezone, groups=("umkm", "hour"))
+    assert (march.total["posts"], march.total["measured"], march.total["reach_views"], march.total["engagement"],
+            march.total["engagement_per_post"]) == (6, 3, 2340, 1266, 422.0)
+    assert march.platforms == {"bluesky": 2, "discord": 1, "mastodon": 2, "telegram": 1}
+    assert [(r["group"], r["engagement"]) for r in march.rows["umkm"]] == [
+        ("Warung Bu Sri", 1265), ("Kopi Kita", 1), ("(none)", None)]
+    assert [r["group"] for r in march.rows["hour"]] == ["19:00", "09:00", "12:00"]
+    assert [t["engagement"] for t in march.top] == [1255, 10, 1]
