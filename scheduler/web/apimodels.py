@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from scheduler.actions.images import ImageFit
 from scheduler.actions.posts import SourceMatch
 from scheduler.errors import RowProblem
 from scheduler.import_rows import COLUMNS
@@ -112,6 +113,7 @@ class ChannelPreview(Closed):
     hashtags: list[str]
     counts: list[PreviewCount]
     error: str | None
+    image: ImageFit | None = Field(description="with image_id: what the platform receives of the image")
 
 
 class Previews(Closed):

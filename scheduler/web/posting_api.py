@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query
+from fastapi import Depends, FastAPI, File, Path, Query, UploadFile
 from pydantic import BaseModel, Field
 
+from scheduler.actions import images
 from scheduler.actions import posts as actions
 from scheduler.errors import ValidationError
 from scheduler.web.apimodels import Changed, Created, Edited, Previews, Sources, errors
@@ -54,6 +55,9 @@ class SourceFields(BaseModel):
 
 class PreviewBody(SourceFields):
     image: bool = Field(False, description="compose as an image caption (some platforms' limits differ)")
+    image_id: str | None = Field(None, pattern=images.STAGED.pattern,
+                                 description="an image sent to POST /api/v1/images: each channel's preview says "
+                                             "what its platform receives of it (implies image)")
 
 
 class PostCreate(SourceFields):
@@ -102,8 +106,17 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901 - one small clo
         """Each channel's text as it would go out (the `promo compose` path; nothing is stored): the
         text, its count per rule against the platform's limit, whether it was shortened, or why not."""
         previews = await board.act(who, actions.preview, channels=body.channels, image=body.image,
-                                   **body.source_args())
+                                   image_id=body.image_id, **body.source_args())
         return {"channels": [p.as_dict() for p in previews]}
+
+    @api.post("/api/v1/images", tags=["api"], status_code=201, response_model=images.Staged, responses=errors())
+    async def api_image(who: Editor, image: Annotated[UploadFile, File(description="JPEG, PNG, GIF or WebP")]
+                        ) -> images.Staged:
+        """Store an image for a post (checked as `--image` is; the same bytes twice are one file): its
+        ``id`` goes to /api/v1/preview as ``image_id``, which then says what each platform receives."""
+        data = await image.read(board.settings.max_image_bytes + 1)
+        staged: images.Staged = await board.act(who, images.stage_image, data, image.filename or "image")
+        return staged
 
     @api.get("/api/v1/sources", tags=["api"], response_model=Sources, responses=errors())
     async def api_sources(who: Editor, q: Annotated[str, Query(min_length=1, max_length=200,
