@@ -10,6 +10,7 @@ Examples per operation are bounded so the whole run stays within a minute or two
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import select
 
 from scheduler.config import load_settings
+from scheduler.models import Channel, Heartbeat, Highlight, Product
 from scheduler.storage import accounts
 from scheduler.storage.db import Database
 from tests.webapp import Served, add_user
@@ -43,7 +46,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::ResourceWarn
 
 
 @pytest.fixture(scope="module")
-def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str]]:
+def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, str, Database]]:
     tmp = tmp_path_factory.mktemp("schemathesis")
     env = {"PROMO_DATABASE_URL": f"sqlite:///{tmp}/promo.db", "PROMO_TEMPLATES_DIR": str(REPO / "templates"),
            "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PLATFORM": "outbox",
@@ -57,14 +60,15 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
         token = accounts.create_token(session, "ana", "schemathesis")[1]
     served = Served(config, db)
     try:
-        yield served, token
+        yield served, token, db
     finally:
         served.stop()
         db.dispose()
 
 
-def test_every_operation_answers_without_a_server_error_and_as_described(served_app: tuple[Served, str]) -> None:
-    served, token = served_app
+def test_every_operation_answers_without_a_server_error_and_as_described(
+        served_app: tuple[Served, str, Database]) -> None:
+    served, token, served_db = served_app
     headers = {"Authorization": f"Bearer {token}"}
     # A few posts (drafts and queued ones), so the operations on /api/v1/posts/{id} meet real rows.
     for i, when in enumerate(["draft", "draft", "queue", "queue", "draft"]):
@@ -76,6 +80,18 @@ def test_every_operation_answers_without_a_server_error_and_as_described(served_
         imported = httpx.post(f"{served.url}/api/v1/records/{kind}/import", headers=headers, trust_env=False,
                               timeout=30, files={"file": (f"{kind}.csv", content.encode(), "text/csv")})
         assert imported.status_code == 200, imported.text
+    # A service process's tick and highlight days (one with a product and its post, one skipped), so
+    # /api/v1/status and /api/v1/highlights answer rows too.
+    with served_db.session() as session:
+        channel = session.scalars(select(Channel).where(Channel.name == "outbox")).one()
+        product = session.scalars(select(Product)).first()
+        session.add(Heartbeat(worker="host-1:4242"))
+        session.add(Highlight(day=dt.date(2027, 1, 4), channel_id=channel.id, status="created", post_id=1,
+                              product_id=product.id if product else None, umkm_id=product.umkm_id if product else None))
+        session.add(Highlight(day=dt.date(2027, 1, 5), channel_id=channel.id, status="skipped", reason="service down"))
+    status = httpx.get(f"{served.url}/api/v1/status", headers=headers, trust_env=False, timeout=30).json()
+    days = httpx.get(f"{served.url}/api/v1/highlights", headers=headers, trust_env=False, timeout=30).json()
+    assert len(status["workers"]) == 1 and len(days) == 2 and days[0]["product"] == "p1"
     schema = schemathesis.openapi.from_url(f"{served.url}/api/v1/openapi.json", headers=headers)
     failures: dict[str, str] = {}
     operations = 0
@@ -117,12 +133,12 @@ def _named_fields(spec: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     return []
 
 
-def test_every_api_operation_declares_its_answers(served_app: tuple[Served, str]) -> None:
+def test_every_api_operation_declares_its_answers(served_app: tuple[Served, str, Database]) -> None:
     """Conformance says something only where the description does: each /api/v1 operation's success
     answer is JSON with named fields (a list of rows, a page of them, an object), and its errors
     (400, 401, 403 everywhere; 404 and 409 where the thing or its state can be wrong) are
     ``{"error": …}``, never FastAPI's 422 (the app answers 400)."""
-    served, token = served_app
+    served, token, _db = served_app
     spec = httpx.get(f"{served.url}/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"},
                      trust_env=False, timeout=30).json()
     vague: dict[str, list[str]] = {}
@@ -152,10 +168,10 @@ def test_every_api_operation_declares_its_answers(served_app: tuple[Served, str]
     assert all("404" in op["responses"] for p in ids for op in spec["paths"][p].values())
 
 
-def test_conformance_catches_an_answer_of_the_wrong_shape(served_app: tuple[Served, str]) -> None:
+def test_conformance_catches_an_answer_of_the_wrong_shape(served_app: tuple[Served, str, Database]) -> None:
     """The checks the operations run under fail on an answer that is not what is declared: a post
     whose id is text, a post missing a field, a status that is not a declared one."""
-    served, token = served_app
+    served, token, _db = served_app
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_url(f"{served.url}/api/v1/openapi.json", headers=headers)
     operation = schema["/api/v1/posts/{id}"]["GET"]
