@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import os
 import shutil
 import statistics
@@ -47,8 +48,16 @@ from scheduler.storage.db import Database
 from tests.webapp import PASSWORD, add_user, free_port, log_in
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS_MS = {"history page (first)": 100, "history page (deep)": 100, "/api/v1/history first page": 100,
-              "/api/v1/history deep page": 100, "calendar month": 150, "POST /api/v1/preview": 50}
+TARGETS_MS: dict[str, int | None] = {
+    "history page (first)": 100, "history page (deep)": 100, "/api/v1/history first page": 100,
+    "/api/v1/history deep page": 100, "calendar month": 150, "POST /api/v1/preview": 50,
+    # the compose page's preview with an image chosen: fitted once for Instagram when chosen (no target:
+    # a photo's resizing), then each preview as the caption is typed reads what was fitted
+    # the same channels, as a caption but no image chosen; then a new image; then one already fitted
+    "POST /api/v1/preview, outbox+ig": 50, "POST /api/v1/preview, new image": None,
+    "POST /api/v1/preview + image": 50}
+#: The photo the image previews send (JPEG, 4:3; Instagram scales it to 1440 px wide).
+PHOTO_SIZE = (3000, 2250)
 
 
 @dataclass
@@ -158,7 +167,9 @@ def deep_cursor(db_path: Path, depth: int) -> int:
 
 
 def measure_pages(db_path: Path, token: str, o: Options, tmp: Path) -> dict[str, float]:
-    env = env_for(f"sqlite:///{db_path}", tmp)
+    env = {**env_for(f"sqlite:///{db_path}", tmp), "PROMO_CHANNELS": "outbox,ig", "PROMO_MEDIA_DIR": str(tmp / "media"),
+           "PROMO_CHANNEL_IG_PLATFORM": "instagram", "PROMO_CHANNEL_IG_IG_USER_ID": "17841400000000",
+           "PROMO_CHANNEL_IG_ACCESS_TOKEN": "ig-token-value-123456"}
     after = deep_cursor(db_path, min(o.depth, max(0, o.history - 50)))
     month = busiest_month(db_path)
     bearer = {"Authorization": f"Bearer {token}"}
@@ -168,6 +179,8 @@ def measure_pages(db_path: Path, token: str, o: Options, tmp: Path) -> dict[str,
             httpx.Client(base_url=url, trust_env=False, timeout=60) as page, \
             httpx.Client(base_url=url, trust_env=False, timeout=60, headers=bearer) as api:
         log_in(page, "ana", PASSWORD)
+        photos = iter([sent_photo(api, i) for i in range(o.runs + 1)])  # each a new image: fitted when asked
+        with_image = {**preview, "channels": ["outbox", "ig"], "image_id": sent_photo(api, o.runs + 1)}
         return {
             "history page (first)": timed_ms(lambda: page.get("/history?all=1"), o.runs),
             "history page (deep)": timed_ms(lambda: page.get(f"/history?all=1&after={after}"), o.runs),
@@ -175,7 +188,28 @@ def measure_pages(db_path: Path, token: str, o: Options, tmp: Path) -> dict[str,
             "/api/v1/history deep page": timed_ms(lambda: api.get(f"/api/v1/history?all=1&after={after}"), o.runs),
             "calendar month": timed_ms(lambda: page.get(f"/calendar?view=month&date={month}"), o.runs),
             "POST /api/v1/preview": timed_ms(lambda: api.post("/api/v1/preview", json=preview), o.runs),
+            "POST /api/v1/preview, outbox+ig": timed_ms(lambda: api.post("/api/v1/preview", json={
+                **preview, "channels": ["outbox", "ig"], "image": True}), o.runs),
+            "POST /api/v1/preview, new image": timed_ms(lambda: api.post("/api/v1/preview", json={
+                **with_image, "image_id": next(photos)}), o.runs),
+            "POST /api/v1/preview + image": timed_ms(lambda: api.post("/api/v1/preview", json=with_image), o.runs),
         }
+
+
+def sent_photo(api: httpx.Client, seed: int) -> str:
+    """A new photo-like JPEG (noise over a gradient, so it does not compress to nothing) sent to
+    /api/v1/images; its id."""
+    from PIL import Image
+
+    w, h = PHOTO_SIZE
+    img = Image.merge("RGB", (Image.linear_gradient("L").resize((w, h)), Image.effect_noise((w, h), 40 + seed),
+                              Image.linear_gradient("L").rotate(90).resize((w, h))))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    answer = api.post("/api/v1/images", files={"image": (f"photo-{seed}.jpg", out.getvalue(), "image/jpeg")})
+    if answer.status_code != 201:
+        raise RuntimeError(f"/api/v1/images: {answer.status_code} {answer.text[:300]}")
+    return str(answer.json()["id"])
 
 
 def serve_run(base: Path, token: str, o: Options, fake: burst.Fake, loaded: bool, stats: Result) -> list[float]:

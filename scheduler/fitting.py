@@ -18,8 +18,10 @@ refused with :class:`~scheduler.media.ImageError` saying why.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,25 +328,70 @@ def fit_image(data: bytes, rules: ImageRules, option: FitOption | None = None, n
     return Fitted(out, MIME[fmt], img.width, img.height, tuple(changes))
 
 
+@dataclass(frozen=True)
+class FitFacts:
+    """What a platform receives of an image, without its bytes (kept in a note beside a stored copy)."""
+
+    mime: str
+    width: int
+    height: int
+    bytes: int
+    changes: tuple[str, ...] = ()
+    original: bool = False
+
+    @property
+    def reshaped(self) -> str | None:
+        """"padded" or "cropped" when the shape was brought into the platform's ratio range."""
+        return next((c.split()[0] for c in self.changes if c.startswith(("padded ", "cropped "))), None)
+
+
 def fitted_file(media_dir: Path, source: Path, rules: ImageRules, option: FitOption | None = None,
                 name: str = "image") -> Path:
     """The stored copy of ``source`` for ``rules``: made once, named by the hash of the source and
     the rules, reused after; ``source`` itself when it needs no change."""
+    return fitted_copy(media_dir, source, rules, option, name)[0]
+
+
+def fitted_copy(media_dir: Path, source: Path, rules: ImageRules, option: FitOption | None = None,
+                name: str = "image") -> tuple[Path, FitFacts]:
+    """:func:`fitted_file` and what was done: noted beside the copy (``fit-<key>.json``) when it is
+    made, so asking again (the compose page's preview, then queueing) reads the note, fitting nothing."""
     option = option or FitOption()
     data = source.read_bytes()
     digest = hashlib.sha256(data)
     digest.update(f"|{rules.key()}|{option.key()}|{FIT_VERSION}".encode())
     key = digest.hexdigest()[:24]
+    note = media_dir / f"fit-{key}.json"
+    facts = _read_note(note)
     for ext in _EXT.values():
         existing = media_dir / f"fit-{key}{ext}"
         if existing.exists():
-            return existing
-    fitted = fit_image(data, rules, option, name)
+            return existing, facts or _fit(data, rules, option, name, note)[1]
+    if facts is not None and facts.original:
+        return source, facts
+    fitted, facts = _fit(data, rules, option, name, note)
     if fitted.original:
-        return source
-    media_dir.mkdir(parents=True, exist_ok=True)
+        return source, facts
     target = media_dir / f"fit-{key}{_EXT[_FORMAT[fitted.mime]]}"
     tmp = target.with_suffix(target.suffix + ".part")
     tmp.write_bytes(fitted.data)
     tmp.replace(target)  # whole or absent: a crash never leaves half a file under the final name
-    return target
+    return target, facts
+
+
+def _fit(data: bytes, rules: ImageRules, option: FitOption, name: str, note: Path) -> tuple[Fitted, FitFacts]:
+    fitted = fit_image(data, rules, option, name)
+    facts = FitFacts(fitted.mime, fitted.width, fitted.height, len(fitted.data), fitted.changes, fitted.original)
+    note.parent.mkdir(parents=True, exist_ok=True)
+    tmp = note.with_suffix(".part")
+    tmp.write_text(json.dumps(dataclasses.asdict(facts)))
+    tmp.replace(note)
+    return fitted, facts
+
+
+def _read_note(note: Path) -> FitFacts | None:
+    try:
+        found = json.loads(note.read_text())
+        return FitFacts(**{**found, "changes": tuple(found["changes"])})
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # no note (a copy made before notes were kept): fitted again, once

@@ -32,6 +32,8 @@ from scheduler.models import (
     utcnow,
 )
 from scheduler.redact import redact
+from scheduler.rows import HISTORY_FIELDS as HISTORY_FIELDS
+from scheduler.rows import HistoryRow, PostRow
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -40,9 +42,6 @@ if TYPE_CHECKING:
     pass
 
 #: ``error`` is an attempt's (or a failure's) error, null otherwise; ``note`` says why a status changed.
-HISTORY_FIELDS = ("id", "post_id", "channel", "platform", "action", "started_at", "finished_at", "from_status",
-                  "to_status", "outcome", "http_status", "status", "scheduled_at", "published_at", "text",
-                  "remote_id", "remote_url", "attempts", "error", "actor", "note")
 AUDIT_FIELDS = ("id", "at", "actor", "action", "entity", "entity_id", "detail")
 #: ``promo audit --entity`` → what the audit rows store (imports record the file kind).
 AUDIT_ENTITIES: dict[str, tuple[str, ...]] = {
@@ -85,28 +84,28 @@ def local(value: dt.datetime | None, tz: ZoneInfo) -> str:
 
 
 def post_row(p: Post, tz: ZoneInfo) -> dict[str, Any]:
-    return {
-        "id": p.id, "channel": p.channel.name, "platform": p.channel.platform, "kind": p.kind, "status": p.status,
-        "scheduled_at": local(p.scheduled_at, tz) or None, "published_at": local(p.published_at, tz) or None,
-        "text": p.text, "link": p.link, "remote_id": p.remote_id, "remote_url": p.remote_url,
-        "attempts": p.attempts, "error": p.error, "image": p.image_path, "template": p.template,
-        "created_by": p.created_by, "next_attempt_at": local(p.next_attempt_at, tz) or None, "image_alt": p.image_alt,
-    }
+    return vars(PostRow(
+        id=p.id, channel=p.channel.name, platform=p.channel.platform, kind=p.kind, status=p.status,
+        scheduled_at=local(p.scheduled_at, tz) or None, published_at=local(p.published_at, tz) or None,
+        text=p.text, link=p.link, remote_id=p.remote_id, remote_url=p.remote_url,
+        attempts=p.attempts, error=p.error, image=p.image_path, template=p.template,
+        created_by=p.created_by, next_attempt_at=local(p.next_attempt_at, tz) or None, image_alt=p.image_alt,
+    ))
 
 
 def history_row(h: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
     p = h.post
     # The column holds an attempt's error, or a transition's reason ("created", "approved").
     is_error = h.action == "attempt" or h.to_status in _ERROR_STATES
-    return {
-        "id": h.id, "post_id": h.post_id, "channel": h.channel.name, "platform": h.channel.platform,
-        "action": h.action, "started_at": local(h.started_at, tz), "finished_at": local(h.finished_at, tz) or None,
-        "from_status": h.from_status, "to_status": h.to_status, "outcome": h.outcome, "http_status": h.http_status,
-        "status": p.status, "scheduled_at": local(p.scheduled_at, tz) or None,
-        "published_at": local(p.published_at, tz) or None, "text": p.text,
-        "remote_id": h.remote_id, "remote_url": h.remote_url, "attempts": p.attempts,
-        "error": h.error if is_error else None, "actor": h.actor, "note": None if is_error else h.error,
-    }
+    return vars(HistoryRow(
+        id=h.id, post_id=h.post_id, channel=h.channel.name, platform=h.channel.platform,
+        action=h.action, started_at=local(h.started_at, tz), finished_at=local(h.finished_at, tz) or None,
+        from_status=h.from_status, to_status=h.to_status, outcome=h.outcome, http_status=h.http_status,
+        status=p.status, scheduled_at=local(p.scheduled_at, tz) or None,
+        published_at=local(p.published_at, tz) or None, text=p.text,
+        remote_id=h.remote_id, remote_url=h.remote_url, attempts=p.attempts,
+        error=h.error if is_error else None, actor=h.actor, note=None if is_error else h.error,
+    ))
 
 
 def day_bound(value: str, tz: ZoneInfo, *, end: bool, what: str = "date") -> dt.datetime:
@@ -193,15 +192,15 @@ def _filtered(f: HistoryFilter) -> Select[Any]:
 def _history_dict(r: Any, tz: ZoneInfo) -> dict[str, Any]:
     """A row of :func:`_history_columns` as :func:`history_row` gives it."""
     is_error = r.action == "attempt" or r.to_status in _ERROR_STATES
-    return {
-        "id": r.id, "post_id": r.post_id, "channel": r.channel, "platform": r.platform,
-        "action": r.action, "started_at": local(r.started_at, tz), "finished_at": local(r.finished_at, tz) or None,
-        "from_status": r.from_status, "to_status": r.to_status, "outcome": r.outcome, "http_status": r.http_status,
-        "status": r.post_status, "scheduled_at": local(r.post_scheduled_at, tz) or None,
-        "published_at": local(r.post_published_at, tz) or None, "text": r.post_text,
-        "remote_id": r.remote_id, "remote_url": r.remote_url, "attempts": r.post_attempts,
-        "error": r.error if is_error else None, "actor": r.actor, "note": None if is_error else r.error,
-    }
+    return vars(HistoryRow(
+        id=r.id, post_id=r.post_id, channel=r.channel, platform=r.platform,
+        action=r.action, started_at=local(r.started_at, tz), finished_at=local(r.finished_at, tz) or None,
+        from_status=r.from_status, to_status=r.to_status, outcome=r.outcome, http_status=r.http_status,
+        status=r.post_status, scheduled_at=local(r.post_scheduled_at, tz) or None,
+        published_at=local(r.post_published_at, tz) or None, text=r.post_text,
+        remote_id=r.remote_id, remote_url=r.remote_url, attempts=r.post_attempts,
+        error=r.error if is_error else None, actor=r.actor, note=None if is_error else r.error,
+    ))
 
 
 def history_rows(session: Session, f: HistoryFilter, tz: ZoneInfo, *, newest_first: bool = False,

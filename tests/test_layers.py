@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: The floors, lowest first; a module's floor is that of its longest listed prefix.
 FLOORS: tuple[tuple[str, ...], ...] = (
     # the words (tables, enums) and what every module may use; none imports another floor
-    ("scheduler.errors", "scheduler.redact", "scheduler.models", "scheduler.dbtime"),
+    ("scheduler.errors", "scheduler.redact", "scheduler.models", "scheduler.dbtime", "scheduler.rows"),
     (("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media", "scheduler.values", "scheduler.utm",
      "scheduler.settings_casts", "scheduler.settings_table", "scheduler.logs", "scheduler.process")),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),

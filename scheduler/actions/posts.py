@@ -17,7 +17,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduler import planner, views
-from scheduler.actions import Actor, Context, require
+from scheduler.actions import Actor, Context, images, require
+from scheduler.actions.images import ImageFit
 from scheduler.errors import ComposeError, NotFoundError, StateError, TooLongError, ValidationError
 from scheduler.models import AuditEntry, Channel, Event, Post, PostStatus, Product, utcnow
 from scheduler.storage import channels as channel_store
@@ -250,26 +251,30 @@ class Preview:
     hashtags: tuple[str, ...] = ()
     counts: tuple[tuple[int, int, str], ...] = ()  # (count, limit, method)
     error: str | None = None
+    #: what the platform receives of the image (with ``image_id``)
+    image: ImageFit | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"channel": self.channel, "platform": self.platform, "text": self.text, "template": self.template,
                 "shortened": self.shortened, "link": self.link, "hashtags": list(self.hashtags),
                 "counts": [{"count": n, "limit": limit, "method": method, "fits": n <= limit}
                            for n, limit, method in self.counts],
-                "error": self.error}
+                "error": self.error, "image": vars(self.image) if self.image else None}
 
 
 def preview(ctx: Context, actor: Actor, *, channels: Sequence[str], product: str | None = None,
             event: str | None = None, text: str | None = None, link: str | None = None, kind: str | None = None,
             template: str | None = None, image: bool = False, shorten: bool = False,
-            now: dt.datetime | None = None) -> list[Preview]:
-    """What :func:`queue_posts` would store per channel (the `promo compose` path), storing nothing.
+            now: dt.datetime | None = None, image_id: str | None = None) -> list[Preview]:
+    """What :func:`queue_posts` would store per channel (the `promo compose` path), storing no post.
 
     A channel whose text cannot be composed (does not fit, template error) gets its ``error``;
-    a source or channel that does not exist raises as in :func:`queue_posts`.
+    a source or channel that does not exist raises as in :func:`queue_posts`. With ``image_id``
+    (:func:`scheduler.actions.images.stage_image`) each says what its platform receives of the image.
     """
     require(actor, "post.preview")
     composer = ctx.composer()
+    staged = images.staged_path(ctx, image_id) if image_id else None
     out: list[Preview] = []
     with ctx.db.read_session() as session:
         source = planner.find_source(session, product=product, event=event, text=text, link=link, kind=kind)
@@ -285,13 +290,15 @@ def preview(ctx: Context, actor: Actor, *, channels: Sequence[str], product: str
             state = channel_store.plain_state(row) if row is not None else None
             try:
                 composed = planner.compose_for(composer, cfg, source, now=now or utcnow(), tz=ctx.settings.timezone,
-                                               with_image=image, template=template, state=state, shorten=shorten)
+                                               with_image=image or staged is not None, template=template,
+                                               state=state, shorten=shorten)
             except ComposeError as exc:
                 out.append(Preview(cfg.name, cfg.platform, error=str(exc)))
                 continue
+            fit = images.image_fit(ctx, cfg, planner.rules_for(cfg, state), staged) if staged else None
             out.append(Preview(cfg.name, cfg.platform, composed.text, composed.template, composed.shortened,
                                composed.link, tuple(dict.fromkeys(_HASHTAG.findall(composed.text))),
-                               tuple((n, r.limit, r.method) for r, n in composed.counts)))
+                               tuple((n, r.limit, r.method) for r, n in composed.counts), image=fit))
     return out
 
 

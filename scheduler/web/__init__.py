@@ -33,7 +33,6 @@ from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -106,9 +105,7 @@ def make_app(settings: Settings, db: Database) -> FastAPI:
 
     for r in ROUTES:
         method = getattr(board, r.handler) if r.area is None else partial(getattr(AREAS[r.area], r.handler), board)
-        api.add_api_route(r.path, board.endpoint(r, method), methods=["GET"], response_class=Response,
-                          tags=["api" if r.path.startswith("/api/") else "pages"],
-                          include_in_schema=r.path.startswith("/api/"))
+        api.add_api_route(r.path, board.endpoint(r, method), methods=["GET"], **r.declared())
 
     for module in AREAS.values():
         module.register(api, board)

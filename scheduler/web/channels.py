@@ -24,6 +24,7 @@ from scheduler.models import Channel, HistoryEntry, utcnow
 from scheduler.platforms import PLATFORMS, adapter_class
 from scheduler.storage import channels as channel_store
 from scheduler.views import local
+from scheduler.web.apimodels import errors
 from scheduler.web.i18n import _
 from scheduler.web.pagekit import FORM_ERRORS, FORM_STATUS, Board, Name, Person, add, asking, said, words
 
@@ -212,6 +213,7 @@ def register(api: FastAPI, board: Board) -> None:
     add(api, board, "POST", "/channels/{name}/resume", resume, "admin")
     add(api, board, "GET", "/channels/new", new, "admin")
     add(api, board, "POST", "/channels/new", create, "admin")
-    add(api, board, "GET", "/api/v1/channels", api_channels, "viewer", tags=["api"], response_model=list[ChannelOut])
+    add(api, board, "GET", "/api/v1/channels", api_channels, "viewer", tags=["api"], response_model=list[ChannelOut],
+        responses=errors())
     add(api, board, "POST", "/api/v1/channels/{name}/check", api_check, "admin", tags=["api"],
-        response_model=CheckOut)
+        response_model=CheckOut, responses=errors(404))

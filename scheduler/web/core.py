@@ -17,15 +17,17 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Path, Query
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from scheduler.config import Settings
 from scheduler.errors import (
     ConfigError,
 )
 from scheduler.models import PostStatus
+from scheduler.rows import PostRow
 from scheduler.storage import accounts
 from scheduler.storage.db import Database
+from scheduler.web.apimodels import Highlight, PostDetail, Status, errors
 from scheduler.web.params import NoParams, PostQuery, PostRef, parse
 
 log = logging.getLogger("promo.web")
@@ -63,16 +65,26 @@ class Route:
     params: type = NoParams
     role: str = "viewer"
     area: str | None = None
+    #: what an /api/ route answers (its OpenAPI description), and the errors it may answer besides 400/401/403
+    response: Any = None
+    errors: tuple[int, ...] = ()
+
+    def declared(self) -> dict[str, Any]:
+        """What FastAPI declares for it: an HTML page, or (under /api/) JSON of ``response``."""
+        if not self.path.startswith("/api/"):
+            return {"response_class": Response, "include_in_schema": False, "tags": ["pages"]}
+        return {"response_class": JSONResponse, "response_model": self.response, "include_in_schema": True,
+                "responses": errors(*self.errors), "tags": ["api"]}
 
 
 ROUTES = (
     Route("/posts", "posts", PostQuery),
     Route("/posts/{id}", "post_page", PostRef, area="posting"),
     Route("/highlights", "highlights"),
-    Route("/api/v1/status", "api_status"),
-    Route("/api/v1/posts", "api_posts", PostQuery),
-    Route("/api/v1/posts/{id}", "api_post", PostRef),
-    Route("/api/v1/highlights", "api_highlights"),
+    Route("/api/v1/status", "api_status", response=Status),
+    Route("/api/v1/posts", "api_posts", PostQuery, response=list[PostRow]),
+    Route("/api/v1/posts/{id}", "api_post", PostRef, response=PostDetail, errors=(404,)),
+    Route("/api/v1/highlights", "api_highlights", response=list[Highlight]),
 )
 
 

@@ -25,11 +25,12 @@ from fastapi import Depends, FastAPI, Form, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from scheduler.actions import posts as post_actions
 from scheduler.errors import PromoError, StateError, ValidationError
 from scheduler.models import Channel, ChannelStatus, HistoryEntry, Post, PostStatus, utcnow
+from scheduler.rows import HistoryRow
 from scheduler.storage.db import Database
 from scheduler.views import (
     HISTORY_FIELDS,
@@ -39,6 +40,8 @@ from scheduler.views import (
     history_row,
     status_report,
 )
+from scheduler.web.apimodels import Calendar, errors
+from scheduler.web.apimodels import HistoryPage as HistoryPageOut
 from scheduler.web.core import Who, require, typed_handler
 from scheduler.web.params import MAX_ID, HistoryExport, HistoryQuery, choice, flag, local_day, param, shown
 from scheduler.web.webapp import WebApp
@@ -98,12 +101,13 @@ class HistoryApi(HistoryExport):
 
 
 def typed_route(api: FastAPI, board: Any, path: str, spec: type, role: str,
-                fn: Callable[[Request, Any], Awaitable[Response]], *, schema: bool) -> None:
+                fn: Callable[[Request, Any], Awaitable[Response]], *, schema: bool, **declared: Any) -> None:
     """A GET route whose parameters are the fields of ``spec`` (parsed by
     :func:`scheduler.web.params.parse`, declared for OpenAPI like the routes of ``ROUTES``)."""
     handle = typed_handler(spec, role, board.tz, fn, fn.__name__)
-    api.add_api_route(path, handle, methods=["GET"], response_class=Response,
-                      tags=["api" if path.startswith("/api/") else "pages"], include_in_schema=schema)
+    declared.setdefault("response_class", Response)
+    api.add_api_route(path, handle, methods=["GET"], tags=["api" if path.startswith("/api/") else "pages"],
+                      include_in_schema=schema, **declared)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -331,9 +335,13 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
         rows, after = await board.read(lambda s: history_page(s, f, tz, q.after))
         return board.as_json({"rows": rows, "next": next_link(request, after, drop=("page",))})
 
-    typed_route(api, board, "/api/v1/history", HistoryApi, "viewer", api_history, schema=True)
+    csv = {200: {"content": {"text/csv": {"schema": {"type": "string", "description": "format=csv: every row"}}}}}
+    typed_route(api, board, "/api/v1/history", HistoryApi, "viewer", api_history, schema=True,
+                response_class=JSONResponse, response_model=list[HistoryRow] | HistoryPageOut,
+                responses={**errors(), **csv})
 
-    @api.get("/api/v1/calendar", tags=["api"])
+    @api.get("/api/v1/calendar", tags=["api"], response_model=Calendar, response_class=JSONResponse,
+             responses=errors())
     async def api_calendar(who: Annotated[Who, Depends(require("viewer"))],
                            start: Annotated[dt.date, Query(alias="from", description="first local day, YYYY-MM-DD")],
                            end: Annotated[dt.date, Query(alias="to", description="last local day, YYYY-MM-DD")]

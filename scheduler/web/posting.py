@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scheduler.actions import Actor
+from scheduler.actions import Actor, images
 from scheduler.actions import posts as actions
 from scheduler.composer.filters import number
 from scheduler.errors import ComposeError, NotFoundError, StateError, ValidationError
@@ -54,6 +54,9 @@ UNIT_WORDS = {"graphemes": _("characters"), "codepoints": _("characters"), "utf1
               "bytes": _("bytes"), "x_weighted": _("weighted characters")}
 for _method in UNIT_NAMES:
     UNIT_WORDS.setdefault(_method, UNIT_NAMES[_method])
+#: What was done to an image's shape for a platform (ImageFit.reshaped, or sent as attached, or neither).
+FIT_WORDS = {"padded": _("padded to the platform's shape"), "cropped": _("cropped to the platform's shape"),
+             "as_attached": _("sent as is"), "changed": _("not padded or cropped")}
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -74,6 +77,22 @@ def _num(request: Request) -> Callable[[int], str]:
     """Numbers with the thousand separator of the reader's language (10.000 in Indonesian)."""
     who: Who | None = getattr(request.state, "who", None)
     return lambda value: number(value, who.language if who else "id")
+
+
+def _size(request: Request) -> Callable[[int], str]:
+    """Bytes as people read them, in the reader's language: 1,5 MB, 820 KB (1 MB = 1,048,576 bytes,
+    as the platforms count their limits)."""
+    from babel.numbers import format_decimal
+
+    who: Who | None = getattr(request.state, "who", None)
+
+    def size(value: int) -> str:
+        for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+            if value >= scale:
+                return f"{format_decimal(value / scale, format='#,##0.#', locale=who.language if who else 'id')} {unit}"
+        return f"{value} B"
+
+    return size
 
 
 def _may(who: Who) -> Callable[[str], bool]:
@@ -108,7 +127,8 @@ async def _compose_page(board: WebApp, request: Request, form: dict[str, Any], *
     channels = await board.read(lambda s: _channel_choices(board, s))
     return board.render(request, "compose.html", status=status, form=form, channels=channels,
                         templates=_template_names(board), previews=previews, error=error, matches=matches,
-                        units=UNIT_WORDS, max_image_bytes=board.settings.max_image_bytes, num=_num(request))
+                        units=UNIT_WORDS, max_image_bytes=board.settings.max_image_bytes, num=_num(request),
+                        size=_size(request), FIT_WORDS=FIT_WORDS)
 
 
 @contextlib.contextmanager
@@ -187,9 +207,11 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
         previews: list[actions.Preview] | None = None
         try:
             data, name = await _read_image(board, image)
+            # Stored by content hash as queueing stores it: the copies fitted for the preview are the ones queued.
+            staged = await board.act(who, images.stage_image, data, name) if data is not None else None
             if channels:
                 previews = await board.act(who, actions.preview, channels=channels, image=data is not None,
-                                           **body.source_args())
+                                           image_id=staged.id if staged else None, **body.source_args())
             if do == "preview":
                 return await _compose_page(board, request, form, previews=previews)
             if not channels:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query
+from fastapi import Depends, FastAPI, File, Path, Query, UploadFile
 from pydantic import BaseModel, Field
 
+from scheduler.actions import images
 from scheduler.actions import posts as actions
 from scheduler.errors import ValidationError
+from scheduler.web.apimodels import Changed, Created, Edited, Previews, Sources, errors
 from scheduler.web.core import Who, require
 from scheduler.web.webapp import WebApp
 
@@ -23,6 +25,8 @@ When = Literal["at", "queue", "now", "draft"]
 # Module-level: FastAPI resolves the (string) annotations of the routes in this module's globals.
 Editor = Annotated[Who, Depends(require("editor"))]
 Approver = Annotated[Who, Depends(require("approver"))]
+#: What an action on one post answers: the post's state after it; 404 no such post, 409 wrong state.
+CHANGE: dict[str, Any] = {"response_model": Changed, "responses": errors(404, 409)}
 
 
 # --- what a request carries (pydantic: the OpenAPI description is generated from these) -------------
@@ -51,6 +55,9 @@ class SourceFields(BaseModel):
 
 class PreviewBody(SourceFields):
     image: bool = Field(False, description="compose as an image caption (some platforms' limits differ)")
+    image_id: str | None = Field(None, pattern=images.STAGED.pattern,
+                                 description="an image sent to POST /api/v1/images: each channel's preview says "
+                                             "what its platform receives of it (implies image)")
 
 
 class PostCreate(SourceFields):
@@ -94,68 +101,77 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901 - one small clo
 
     # --- API -------------------------------------------------------------------------------
 
-    @api.post("/api/v1/preview", tags=["api"])
+    @api.post("/api/v1/preview", tags=["api"], response_model=Previews, responses=errors(404))
     async def api_preview(body: PreviewBody, who: Editor) -> dict[str, Any]:
         """Each channel's text as it would go out (the `promo compose` path; nothing is stored): the
         text, its count per rule against the platform's limit, whether it was shortened, or why not."""
         previews = await board.act(who, actions.preview, channels=body.channels, image=body.image,
-                                   **body.source_args())
+                                   image_id=body.image_id, **body.source_args())
         return {"channels": [p.as_dict() for p in previews]}
 
-    @api.get("/api/v1/sources", tags=["api"])
+    @api.post("/api/v1/images", tags=["api"], status_code=201, response_model=images.Staged, responses=errors())
+    async def api_image(who: Editor, image: Annotated[UploadFile, File(description="JPEG, PNG, GIF or WebP")]
+                        ) -> images.Staged:
+        """Store an image for a post (checked as `--image` is; the same bytes twice are one file): its
+        ``id`` goes to /api/v1/preview as ``image_id``, which then says what each platform receives."""
+        data = await image.read(board.settings.max_image_bytes + 1)
+        staged: images.Staged = await board.act(who, images.stage_image, data, image.filename or "image")
+        return staged
+
+    @api.get("/api/v1/sources", tags=["api"], response_model=Sources, responses=errors())
     async def api_sources(who: Editor, q: Annotated[str, Query(min_length=1, max_length=200,
                                                                  description="part of an id or name")]
-                          ) -> list[dict[str, str]]:
+                          ) -> list[actions.SourceMatch]:
         """Products and events whose id or name contains ``q``: what a post can be made from."""
-        found = await board.act(who, actions.find_sources, q)
-        return [{"kind": m.kind, "id": m.id, "name": m.name, "detail": m.detail} for m in found]
+        return list(await board.act(who, actions.find_sources, q))
 
-    @api.post("/api/v1/posts", tags=["api"], status_code=201)
+    @api.post("/api/v1/posts", tags=["api"], status_code=201, response_model=Created,
+              responses=errors(404, 409))
     async def api_create(body: PostCreate, who: Editor) -> dict[str, Any]:
         """One post per channel, all or none (like `promo post new`); the posts as /api/v1/posts rows."""
         queued = await board.act(who, actions.queue_posts, channels=body.channels, **_when(body),
                                  alt=body.alt or None, **body.source_args())
         return {"posts": queued.rows}
 
-    @api.patch("/api/v1/posts/{id}", tags=["api"])
+    @api.patch("/api/v1/posts/{id}", tags=["api"], response_model=Edited, responses=errors(404, 409))
     async def api_edit(id: PostId, body: TextEdit, who: Editor) -> dict[str, Any]:
         """Replace an unsent post's text, as written: refused (400, saying by how much) if it does not fit."""
         edited = await board.act(who, actions.edit_text, id, body.text)
         return {"id": edited.id, "status": edited.status,
                 "counts": [{"count": n, "limit": limit, "method": m} for n, limit, m in edited.counts]}
 
-    @api.post("/api/v1/posts/{id}/approve", tags=["api"])
+    @api.post("/api/v1/posts/{id}/approve", tags=["api"], **CHANGE)
     async def api_approve(id: PostId, who: Approver) -> dict[str, Any]:
         """pending_approval → scheduled."""
         (c,) = await board.act(who, actions.approve, [id])
         return _changed(c, tz)
 
-    @api.post("/api/v1/posts/{id}/reject", tags=["api"])
+    @api.post("/api/v1/posts/{id}/reject", tags=["api"], **CHANGE)
     async def api_reject(id: PostId, body: Rejection, who: Approver) -> dict[str, Any]:
         """pending_approval → draft, the comment in its history."""
         (c,) = await board.act(who, actions.reject, [id], body.comment)
         return _changed(c, tz)
 
-    @api.post("/api/v1/posts/{id}/cancel", tags=["api"])
+    @api.post("/api/v1/posts/{id}/cancel", tags=["api"], **CHANGE)
     async def api_cancel(id: PostId, who: Editor, body: Cancellation | None = None) -> dict[str, Any]:
         """Withdraw a post not yet published."""
         reason = (body.reason if body else None) or f"cancelled by {who.name}"
         (c,) = await board.act(who, actions.cancel, [id], reason)
         return _changed(c, tz)
 
-    @api.post("/api/v1/posts/{id}/reschedule", tags=["api"])
+    @api.post("/api/v1/posts/{id}/reschedule", tags=["api"], **CHANGE)
     async def api_reschedule(id: PostId, body: Reschedule, who: Editor) -> dict[str, Any]:
         """Move a post to another time (or now)."""
         c = await board.act(who, actions.reschedule, id, (body.at or "").strip() or None, asap=body.now)
         return _changed(c, tz)
 
-    @api.post("/api/v1/posts/{id}/retry", tags=["api"])
+    @api.post("/api/v1/posts/{id}/retry", tags=["api"], **CHANGE)
     async def api_retry(id: PostId, who: Approver) -> dict[str, Any]:
         """Queue a failed, expired or needs_review post again, now."""
         (c,) = await board.act(who, actions.retry, [id])
         return _changed(c, tz)
 
-    @api.post("/api/v1/posts/{id}/published", tags=["api"])
+    @api.post("/api/v1/posts/{id}/published", tags=["api"], **CHANGE)
     async def api_published(id: PostId, who: Approver, body: Published | None = None) -> dict[str, Any]:
         """Confirm a needs_review post is on the platform (with its URL)."""
         (c,) = await board.act(who, actions.mark_published, [id], (body.url if body else None) or None)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Body, Depends, FastAPI, File, Form, Path, Query, UploadFile
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from jobs.event_promotion import record_change_hook, records_changed_hook
 from scheduler.actions import records as record_actions
@@ -22,6 +22,7 @@ from scheduler.errors import ImportValidationError, RowProblem, ValidationError
 from scheduler.import_rows import KINDS
 from scheduler.importer import COLUMNS, REQUIRED, ImportResult
 from scheduler.storage import accounts
+from scheduler.web.apimodels import Imported, Record, RecordSaved, RecordsPage, errors
 from scheduler.web.core import Who, require
 from scheduler.web.webapp import WebApp
 
@@ -48,6 +49,9 @@ LONG = ("description",)
 RecordId = Annotated[str, Path(min_length=1, max_length=100, description="the record's id (as in its import file)")]
 Search = Annotated[str, Query(max_length=200, description="part of the id, name or a tag (any case)")]
 After = Annotated[str | None, Query(max_length=100, description="continue after this id (the `next` of a page)")]
+#: How the JSON routes are declared (they answer with ``WebApp.as_json``; the model describes it).
+JSON: dict[str, Any] = {"response_class": JSONResponse, "responses": errors()}
+JSON_404: dict[str, Any] = {"response_class": JSONResponse, "responses": errors(404)}
 
 
 class RecordChange(BaseModel):
@@ -206,7 +210,7 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
 
     # --- API ---------------------------------------------------------------------------------------
 
-    @api.get("/api/v1/records/{kind}", tags=["api"])
+    @api.get("/api/v1/records/{kind}", tags=["api"], response_model=RecordsPage, **JSON)
     async def api_records(request: Request, who: Annotated[Who, Depends(require("viewer"))], kind: Kind,
                           q: Search = "", after: After = None) -> Response:
         """Records of a kind by id, 50 a page: ``{"rows": [...], "next": the next page's address or null}``."""
@@ -218,12 +222,13 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
             nxt = f"/api/v1/records/{kind}?" + urlencode({**({"q": q} if q else {}), "after": page.next_after})
         return board.as_json({"rows": page.rows, "next": nxt})
 
-    @api.get("/api/v1/records/{kind}/{id}", tags=["api"])
+    @api.get("/api/v1/records/{kind}/{id}", tags=["api"], response_model=Record, **JSON_404)
     async def api_record(who: Annotated[Who, Depends(require("viewer"))], kind: Kind, id: RecordId) -> Response:
         """One record, as the cells of its import file."""
         return board.as_json(await board.act(who, record_actions.get_record, kind, id))
 
-    @api.patch("/api/v1/records/{kind}/{id}", tags=["api"])
+    @api.patch("/api/v1/records/{kind}/{id}", tags=["api"], response_model=RecordSaved,
+               response_class=JSONResponse, responses=errors(404, problems=True))
     async def api_record_update(who: Annotated[Who, Depends(require("editor"))], kind: Kind, id: RecordId,
                                 change: Annotated[RecordChange, Body()]) -> Response:
         """Change fields of one record (editor): checked like an import row; 400 with ``problems``
@@ -236,7 +241,8 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
             return board.as_json({"error": str(exc), "problems": problems_json(exc.problems)}, status=400)
         return board.as_json({"record": saved.fields, "changed": list(saved.changed)})
 
-    @api.post("/api/v1/records/{kind}/import", tags=["api"])
+    @api.post("/api/v1/records/{kind}/import", tags=["api"], response_model=Imported,
+              response_class=JSONResponse, responses=errors(problems=True))
     async def api_import(who: Annotated[Who, Depends(require("editor"))], kind: Kind,
                          file: Annotated[UploadFile, File(description="a .csv or .json import file")],
                          skip_invalid: Annotated[bool, Form(description="write the good rows even if some are bad")]

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from scheduler.storage import accounts
+from scheduler.web.apimodels import Me, described, errors
 from scheduler.web.core import (
     COOKIE,
     NAV,
@@ -39,11 +40,12 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
 
     @api.get("/api/v1/openapi.json", include_in_schema=False)
     async def openapi(who: Annotated[Who, Depends(require("viewer"))]) -> JSONResponse:
-        return JSONResponse(get_openapi(title="promo-scheduler", version="1", routes=api.routes,
-                                        description="The promo-scheduler web app's API. Authorization: Bearer "
-                                                    "<token> (promo users token …) or a session cookie."))
+        return JSONResponse(described(get_openapi(
+            title="promo-scheduler", version="1", routes=api.routes,
+            description="The promo-scheduler web app's API. Authorization: Bearer <token> (promo users token …) "
+                        "or a session cookie. Every error answers {\"error\": why} with its status.")))
 
-    @api.get("/api/v1/me", tags=["api"])
+    @api.get("/api/v1/me", tags=["api"], response_model=Me, responses=errors())
     async def me(who: Annotated[Who, Depends(require("viewer"))]) -> dict[str, str]:
         """Who the token or session belongs to: name, role, language."""
         return {"name": who.name, "role": who.role, "language": who.language}

@@ -17,6 +17,7 @@ from scheduler.actions import users as user_actions
 from scheduler.errors import NotFoundError
 from scheduler.storage import accounts
 from scheduler.views import local
+from scheduler.web.apimodels import Disabled, errors
 from scheduler.web.i18n import LANGUAGES, _
 from scheduler.web.pagekit import FORM_ERRORS, FORM_STATUS, Board, Name, add, asking, said, words
 from scheduler.web.params import MAX_ID
@@ -146,5 +147,7 @@ def register(api: FastAPI, board: Board) -> None:
     add(api, board, "POST", "/users/{name}/enable", enable, "admin")
     add(api, board, "POST", "/users/{name}/tokens", create_token, "admin")
     add(api, board, "POST", "/users/{name}/tokens/{token_id}/revoke", revoke_token, "admin")
-    add(api, board, "GET", "/api/v1/users", api_users, "admin", tags=["api"], response_model=list[UserOut])
-    add(api, board, "POST", "/api/v1/users/{name}/disable", api_disable, "admin", tags=["api"])
+    add(api, board, "GET", "/api/v1/users", api_users, "admin", tags=["api"], response_model=list[UserOut],
+        responses=errors())
+    add(api, board, "POST", "/api/v1/users/{name}/disable", api_disable, "admin", tags=["api"],
+        response_model=Disabled, responses=errors(404))

@@ -1,8 +1,8 @@
 """Compose and approve in a real browser (Debian's chromium; skipped, saying why, when absent),
 against the real `promo serve --web` publishing to a fake platform: an editor writes a product
 post and watches each platform's count change as they type, an approver approves it (it is
-published) and rejects another with a comment its author then reads in the history; the pages
-fit a phone (390 px). With UPDATE_SCREENSHOTS=1 it saves the compose page's picture for the
+published) and rejects another with a comment its author then reads in the history; choosing an
+image shows what each platform will receive of it; the pages fit a phone (390 px). With UPDATE_SCREENSHOTS=1 it saves the compose page's picture for the
 README (docs/compose.png).
 A failing browser test leaves a screenshot in its tmp dir.
 """
@@ -66,11 +66,14 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     with FakePlatform(seed=3) as fake:
         port = free_port()
         env = {"PATH": os.environ.get("PATH", "/usr/bin"), "PROMO_DATABASE_URL": f"sqlite:///{tmp}/promo.db",
-               "PROMO_TEMPLATES_DIR": str(TEMPLATES), "PROMO_CHANNELS": "kota,x_kota,outbox",
+               "PROMO_TEMPLATES_DIR": str(TEMPLATES), "PROMO_CHANNELS": "kota,x_kota,outbox,ig",
                "PROMO_CHANNEL_KOTA_PLATFORM": "webhook", "PROMO_CHANNEL_KOTA_URL": fake.url("kota"),
                "PROMO_CHANNEL_X_KOTA_PLATFORM": "x", "PROMO_CHANNEL_X_KOTA_ACCESS_TOKEN": "x-token-value-123456",
                "PROMO_CHANNEL_X_KOTA_BASE_URL": "http://127.0.0.1:9",
                "PROMO_CHANNEL_OUTBOX_PATH": str(tmp / "outbox.jsonl"), "PROMO_REQUIRE_APPROVAL": "true",
+               "PROMO_CHANNEL_IG_PLATFORM": "instagram", "PROMO_CHANNEL_IG_IG_USER_ID": "17841400000000",
+               "PROMO_CHANNEL_IG_ACCESS_TOKEN": "ig-token-value-123456", "PROMO_CHANNEL_IG_BASE_URL": "http://127.0.0.1:9",
+               "PROMO_PUBLIC_MEDIA_BASE_URL": "https://media.example.id", "PROMO_SECRET_KEY": "kunci-rahasia-kantor-uji",
                "PROMO_MEDIA_DIR": str(tmp / "media"), "PROMO_POLL_SECONDS": "0.2", "PROMO_HEALTH_PORT": "0"}
         o = Office(f"http://127.0.0.1:{port}", env, tmp, fake)
         assert o.promo("db", "upgrade").returncode == 0
@@ -244,3 +247,47 @@ def test_markup_in_a_record_shows_as_text_in_the_live_preview(office: Office, sh
     assert XSS in text_of(d, "#previews article[data-channel='outbox'] pre")
     assert not d.find_elements(By.CSS_SELECTOR, "#previews img, #previews script, #previews b, #matches img")
     assert d.title == title  # nothing ran
+
+
+def test_choosing_an_image_shows_what_each_platform_receives_on_a_phone(office: Office, shots: Any,
+                                                                        tmp_path: Path) -> None:
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    picture = tmp_path / "spanduk-bazar.png"  # 4:1 and half transparent: Instagram takes JPEG, 4:5 to 1.91:1
+    img = Image.new("RGBA", (1600, 400), (30, 120, 200, 255))
+    img.paste((0, 0, 0, 0), (800, 0, 1600, 400))
+    img.save(picture)
+    d = shots
+    wait = WebDriverWait(d, 30)
+    log_in(d, office, "eka")
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                      {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+    try:
+        d.get(office.url + "/compose")
+        for name in ("ig", "outbox"):
+            d.find_element(By.ID, f"channel-{name}").click()
+        d.find_element(By.ID, "source-text").click()
+        d.find_element(By.ID, "text").send_keys("Bazar UMKM Sabtu ini")
+        wait.until(lambda drv: text_of(drv, "#previews article[data-channel='ig'] pre"))
+        assert not text_of(d, "#previews .image-fit")  # no image chosen yet
+        d.find_element(By.ID, "image").send_keys(str(picture))
+        ig = "#previews article[data-channel='ig'] .image-fit"
+        wait.until(lambda drv: "JPEG" in text_of(drv, ig))
+        shown = text_of(d, ig)
+        assert "Gambar" in shown and " px" in shown and "bita" in shown and "KB)" in shown
+        assert "diberi bingkai agar sesuai bentuk platform" in shown  # padded: IMAGE_FIT's default
+        assert "PNG → JPEG" in text_of(d, "#previews article[data-channel='ig'] .image-changes")
+        outbox = text_of(d, "#previews article[data-channel='outbox'] .image-fit")
+        size = picture.stat().st_size
+        assert "PNG" in outbox and "1600×400 px" in outbox and "dikirim apa adanya" in outbox
+        assert f"{size:,}".replace(",", ".") + " bita" in outbox  # Indonesian thousands
+        # Typing on keeps the details (the image is not sent or fitted again: see the API test).
+        d.find_element(By.ID, "text").send_keys("!")
+        wait.until(lambda drv: text_of(drv, "#previews article[data-channel='ig'] pre").endswith("!"))
+        assert text_of(d, ig) == shown
+        width = d.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1] == 390, width
+    finally:
+        d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

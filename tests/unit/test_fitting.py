@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
-from scheduler.fitting import FitOption, fit_image, fitted_file
+from scheduler import fitting
+from scheduler.fitting import FitOption, fit_image, fitted_copy, fitted_file
 from scheduler.media import ImageError
 from scheduler.platforms import PLATFORMS, adapter_class
 from scheduler.platforms.base import MemoryState
@@ -227,6 +228,27 @@ def test_fitted_copies_are_stored_once_and_reused(tmp_path: Path) -> None:
     assert fitted_file(media, source, rules("x")) == source
     assert sorted(p.name for p in media.iterdir()) == sorted({first.name, *(p.name for p in media.iterdir())})
     assert not list(media.glob("*.part"))
+
+
+def test_what_a_copy_is_stays_noted_beside_it_so_asking_again_fits_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "banner.png"
+    Image.new("RGBA", (1200, 300), (200, 40, 40, 128)).save(source)  # 4:1, wider than Instagram's 1.91:1
+    media = tmp_path / "media"
+    copy, facts = fitted_copy(media, source, rules("instagram"), FitOption.parse("crop"))
+    assert facts.mime == "image/jpeg" and facts.bytes == copy.stat().st_size and facts.reshaped == "cropped"
+    with Image.open(copy) as img:
+        assert img.size == (facts.width, facts.height)
+    same, as_is = fitted_copy(media, source, rules("x"))
+    assert same == source and as_is.original and as_is.reshaped is None and as_is.bytes == source.stat().st_size
+
+    def no_fitting(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(fitting, "fit_image", no_fitting)
+    assert fitted_copy(media, source, rules("instagram"), FitOption.parse("crop")) == (copy, facts)
+    assert fitted_copy(media, source, rules("x")) == (source, as_is)
+    assert fitted_file(media, source, rules("instagram"), FitOption.parse("crop")) == copy
 
 
 def test_mastodon_uses_the_servers_own_image_limits() -> None:

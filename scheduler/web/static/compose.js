@@ -10,6 +10,11 @@
   var label = function (name) { return box.getAttribute("data-" + name) || name; };
   var timer = null;
   var asked = 0;
+  // The chosen image, sent once to /api/v1/images when chosen: its id goes with every preview, and
+  // the server fits it for each platform once (stored, reused), not at every keystroke.
+  var imageInput = document.getElementById("image");
+  var staged = null;
+  var sent = 0;
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -19,6 +24,31 @@
   }
 
   function number(n) { return Number(n).toLocaleString(document.documentElement.lang || "id"); }
+
+  function size(n) {  // 1 MB = 1,048,576 bytes, as the platforms count their limits
+    var lang = document.documentElement.lang || "id";
+    var units = [["MB", 1048576], ["KB", 1024]];
+    for (var i = 0; i < units.length; i++) {
+      if (n >= units[i][1]) {
+        return (n / units[i][1]).toLocaleString(lang, {maximumFractionDigits: 1}) + " " + units[i][0];
+      }
+    }
+    return n + " B";
+  }
+
+  function imageFacts(im) {
+    if (im.error) { return el("p", "problem image-fit", label("image") + ": " + im.error); }
+    var line = el("p", "image-fit", label("image") + ": ");
+    line.appendChild(el("span", "format", im.format.split("/").pop().toUpperCase()));
+    line.appendChild(document.createTextNode(" · "));
+    line.appendChild(el("span", "pixels", im.width + "×" + im.height + " px"));
+    line.appendChild(document.createTextNode(" · "));
+    line.appendChild(el("span", "bytes", number(im.bytes) + " " + label("bytes") + " (" + size(im.bytes) + ")"));
+    line.appendChild(document.createTextNode(" · "));
+    var fit = im.reshaped || (im.as_attached ? "as_attached" : "changed");
+    line.appendChild(el("span", "fit", label("fit-" + fit)));
+    return line;
+  }
 
   function body() {
     var data = new FormData(form);
@@ -32,7 +62,8 @@
       link: data.get("link") || null,
       template: data.get("template") || null,
       shorten: data.get("shorten") === "true",
-      image: !!(image && image.files && image.files.length)
+      image: !!(image && image.files && image.files.length),
+      image_id: staged
     };
   }
 
@@ -59,6 +90,12 @@
         card.appendChild(el("pre", "post", p.text));
         card.appendChild(el("p", "note tags", label("hashtags") + ": " + (p.hashtags.join(" ") || label("none")) +
           " · " + label("link") + ": " + (p.link || label("none"))));
+        if (p.image) {
+          card.appendChild(imageFacts(p.image));
+          if (p.image.changes && p.image.changes.length) {
+            card.appendChild(el("p", "note image-changes", p.image.changes.join("; ")));
+          }
+        }
       }
       box.appendChild(card);
     });
@@ -88,6 +125,24 @@
 
   form.addEventListener("input", later);
   form.addEventListener("change", later);
+
+  function stage() {
+    staged = null;
+    var mine = ++sent;
+    var file = imageInput.files && imageInput.files[0];
+    if (!file) { later(); return; }
+    var data = new FormData();
+    data.append("image", file);
+    fetch("/api/v1/images", {
+      method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": csrf}, body: data
+    }).then(function (r) {
+      return r.json().then(function (json) { return {ok: r.ok, json: json}; });
+    }).then(function (answer) {
+      if (mine !== sent) { return; }  // another image was chosen meanwhile
+      if (answer.ok) { staged = answer.json.id; refresh(); } else { show([], answer.json.error || "?"); }
+    }).catch(function () { /* the server-side Preview button still works */ });
+  }
+  if (imageInput) { imageInput.addEventListener("change", stage); }
 
   // The record search: matches as the staff member types; choosing one fills the source.
   var search = document.getElementById("search");
