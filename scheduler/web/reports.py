@@ -35,6 +35,7 @@ from scheduler.models import utcnow
 from scheduler.platforms import PLATFORMS, adapter_class
 from scheduler.storage import posts as post_store
 from scheduler.views import csv_text, local
+from scheduler.web.apimodels import errors
 from scheduler.web.charts import bar_chart, line_chart
 from scheduler.web.core import Who, typed_handler
 from scheduler.web.i18n import _, translations
@@ -270,11 +271,13 @@ def register(api: FastAPI, board: WebApp) -> None:
     def today() -> dt.date:
         return utcnow().astimezone(tz).date()
 
-    def route(path: str, spec: type, fn: Callable[[Request, Any], Awaitable[Response]], model: Any = None) -> None:
+    def route(path: str, spec: type, fn: Callable[[Request, Any], Awaitable[Response]], model: Any = None,
+              missing: tuple[int, ...] = ()) -> None:
         handle = typed_handler(spec, "viewer", tz, fn, fn.__name__)
         api_path = path.startswith("/api/")
         api.add_api_route(path, handle, methods=["GET"], response_model=model, tags=["api" if api_path else "pages"],
-                          include_in_schema=api_path, response_class=JSONResponse if api_path else Response)
+                          include_in_schema=api_path, response_class=JSONResponse if api_path else Response,
+                          responses=errors(*missing) if api_path else None)
 
     async def figures(q: ReportQuery) -> tuple[dt.date, dt.date, reports.Sections]:
         since, until = period(q, today())
@@ -337,4 +340,4 @@ def register(api: FastAPI, board: WebApp) -> None:
     route("/reports/monthly", MonthQuery, monthly_page)
     route("/api/v1/reports", ReportQuery, api_reports, ReportOut)
     route("/api/v1/reports/monthly", MonthApi, api_monthly, MonthlyOut)
-    route("/api/v1/reports/posts/{id}", PostRef, api_post_reads, PostReadsOut)
+    route("/api/v1/reports/posts/{id}", PostRef, api_post_reads, PostReadsOut, (404,))
