@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Engine, Integer, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, Integer, Table, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import aliased
 
 from scheduler.models import (
@@ -23,7 +23,7 @@ from scheduler.models import (
     utcnow,
 )
 from scheduler.redact import redact
-from scheduler.storage.posts import CLAIMABLE, WAITING
+from scheduler.storage.posts import CLAIMABLE
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ class Claimed:
 _P = cast(Table, Post.__table__)
 _C = cast(Table, Channel.__table__)
 _H = cast(Table, HistoryEntry.__table__)
+#: Claimable (and waiting: the same two) in literals, as the partial indexes on ``due_at`` say it: with
+#: bound parameters neither SQLite nor a generic PostgreSQL plan can tell that those indexes apply.
+_CLAIMABLE_ROW = _P.c.status.in_([literal_column(f"'{s}'") for s in CLAIMABLE])
 
 
 def _claim_statement(*, only_locked_channels: bool = False) -> Any:
@@ -68,11 +71,10 @@ def _claim_statement(*, only_locked_channels: bool = False) -> Any:
     """
     q = aliased(Post)
     now = bindparam("c_now", type_=UTCDateTime())
-    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
     busy = select(q.id).where(q.channel_id == _P.c.channel_id, q.status == PostStatus.PUBLISHING.value).exists()
     rank = func.row_number().over(partition_by=_P.c.channel_id, order_by=(_P.c.scheduled_at, _P.c.id))
     ranked = (select(_P.c.id, rank.label("rn")).join(_C, _C.c.id == _P.c.channel_id)
-              .where(_P.c.status.in_(CLAIMABLE), due_at <= now, _C.c.status == ChannelStatus.ACTIVE.value,
+              .where(_CLAIMABLE_ROW, _P.c.due_at <= now, _C.c.status == ChannelStatus.ACTIVE.value,
                      or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= now), ~busy))
     if only_locked_channels:
         ranked = ranked.where(_P.c.channel_id.in_(bindparam("c_channels", expanding=True)))
@@ -94,8 +96,7 @@ def _lock_free_channels_statement() -> Any:
     """PostgreSQL: lock the rows of channels that look free and have a due post, skipping any
     channel another claimer holds at this moment (``FOR UPDATE SKIP LOCKED``)."""
     now = bindparam("c_now", type_=UTCDateTime())
-    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
-    has_due = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status.in_(CLAIMABLE), due_at <= now).exists()
+    has_due = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _CLAIMABLE_ROW, _P.c.due_at <= now).exists()
     busy = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _P.c.status == PostStatus.PUBLISHING.value).exists()
     return (select(_C.c.id)
             .where(_C.c.status == ChannelStatus.ACTIVE.value,
@@ -300,19 +301,33 @@ def renew_leases(engine: Engine, worker: str, post_ids: Sequence[int], until: dt
                                       _P.c.status == PostStatus.PUBLISHING.value).values(lease_expires_at=until))
 
 
+def _next_due_statement() -> Any:
+    """The earliest of: the first due time of a post on an active channel that no rate limit holds
+    back (walking ``ix_posts_due_at`` in order), and the end of the earliest rate limit that holds
+    back a post (few channels are rate-limited). Together: min over waiting posts of
+    max(due_at, rate_limited_until), without computing it for every waiting post at every poll."""
+    free = (select(_P.c.due_at).select_from(_P.join(_C, _C.c.id == _P.c.channel_id))
+            .where(_CLAIMABLE_ROW, _P.c.due_at.is_not(None), _C.c.status == ChannelStatus.ACTIVE.value,
+                   or_(_C.c.rate_limited_until.is_(None), _C.c.rate_limited_until <= _P.c.due_at))
+            .order_by(_P.c.due_at).limit(1))
+    held = select(_P.c.id).where(_P.c.channel_id == _C.c.id, _CLAIMABLE_ROW, _P.c.due_at < _C.c.rate_limited_until)
+    limited = select(func.min(_C.c.rate_limited_until)).where(
+        _C.c.status == ChannelStatus.ACTIVE.value, _C.c.rate_limited_until.is_not(None), held.exists())
+    return select(free.scalar_subquery(), limited.scalar_subquery())
+
+
+_NEXT_DUE = _next_due_statement()
+
+
 def next_due(engine: Engine, now: dt.datetime) -> dt.datetime | None:
     """When the next waiting post on an active channel comes due (rate limits included)."""
-    due_at = func.coalesce(_P.c.next_attempt_at, _P.c.scheduled_at)
-    when = func.max(due_at, func.coalesce(_C.c.rate_limited_until, due_at)) if engine.dialect.name == "sqlite" \
-        else func.greatest(due_at, func.coalesce(_C.c.rate_limited_until, due_at))
-    q = (select(func.min(when)).select_from(_P.join(_C, _C.c.id == _P.c.channel_id))
-         .where(_P.c.status.in_(WAITING), _C.c.status == ChannelStatus.ACTIVE.value))
     with engine.connect() as conn:
-        value = conn.execute(q).scalar()
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite max()/min() over expressions lose the column type
+        row = conn.execute(_NEXT_DUE).one()
+    values = [_aware(v) for v in row if v is not None]
+    return min(values) if values else None
+
+
+def _aware(value: dt.datetime | str) -> dt.datetime:
+    if isinstance(value, str):  # SQLite's min() over a column may lose its type
         value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
