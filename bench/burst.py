@@ -556,6 +556,8 @@ def count_db_calls(engine: Any) -> dict[str, list[float]]:
         words = sql.split()
         head = " ".join(words[:1]).upper()
         table = next((w for w in words if w in ("posts", "channels", "history", "heartbeats")), "")
+        if head == "WITH" and "INSERT INTO history" in sql:
+            return "WITH claimed AS (UPDATE posts …), attempts AS (INSERT history …)"
         if head == "SELECT" and "FOR NO KEY UPDATE" in sql:
             return "SELECT … channels FOR NO KEY UPDATE (claim: lock)"
         if head == "SELECT" and "FROM history" in sql:

@@ -10,7 +10,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Engine, Integer, Table, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    Engine,
+    Integer,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from scheduler.models import (
@@ -111,8 +124,23 @@ def _lock_free_channels_statement() -> Any:
             .with_for_update(skip_locked=True, of=_C, key_share=True))
 
 
+def _with_attempts(claim: Any) -> Any:
+    """PostgreSQL: the claim and its attempts' history rows in one statement and round trip (a
+    data-modifying CTE), each claimed row with its ``history_id``."""
+    claimed = claim.cte("claimed")
+    from_status = case((claimed.c.next_attempt_at.is_not(None), PostStatus.RETRY_WAIT.value),
+                       else_=PostStatus.SCHEDULED.value)
+    attempts = (insert(_H).from_select(
+        ["post_id", "channel_id", "action", "started_at", "from_status", "to_status", "actor"],
+        select(claimed.c.id, claimed.c.channel_id, literal("attempt"), bindparam("c_now", type_=UTCDateTime()),
+               from_status, literal(PostStatus.PUBLISHING.value), bindparam("c_worker")))
+        .returning(_H.c.id, _H.c.post_id).cte("attempts"))
+    return select(claimed, attempts.c.id.label("history_id")).join(attempts, attempts.c.post_id == claimed.c.id)
+
+
 _CLAIM = _claim_statement()
 _CLAIM_LOCKED = _claim_statement(only_locked_channels=True)
+_CLAIM_LOCKED_WITH_ATTEMPTS = _with_attempts(_CLAIM_LOCKED)
 _LOCK_CHANNELS = _lock_free_channels_statement()
 
 
@@ -139,19 +167,20 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
                 channel_ids = list(conn.execute(_LOCK_CHANNELS, params).scalars())
                 if not channel_ids:
                     return []
-                rows = conn.execute(_CLAIM_LOCKED, {**params, "c_channels": channel_ids}).all()
+                rows = conn.execute(_CLAIM_LOCKED_WITH_ATTEMPTS, {**params, "c_channels": channel_ids}).all()
+                ids = [(r.history_id, r.id) for r in rows]
             else:
                 rows = conn.execute(_CLAIM, params).all()
+                if not rows:
+                    return []
+                ids = [(h, post_id) for h, post_id in conn.execute(
+                    insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True), [
+                    dict(post_id=r.id, channel_id=r.channel_id, action="attempt", started_at=now,
+                         from_status=PostStatus.RETRY_WAIT.value if r.next_attempt_at else PostStatus.SCHEDULED.value,
+                         to_status=PostStatus.PUBLISHING.value, actor=worker)
+                    for r in rows])]
             if not rows:
                 return []
-            history_rows = [
-                dict(post_id=r.id, channel_id=r.channel_id, action="attempt", started_at=now,
-                     from_status=PostStatus.RETRY_WAIT.value if r.next_attempt_at else PostStatus.SCHEDULED.value,
-                     to_status=PostStatus.PUBLISHING.value, actor=worker)
-                for r in rows
-            ]
-            ids = conn.execute(insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True),
-                               history_rows).all()
             retried = [r.id for r in rows if r.attempts > 1]
             uncertain = uncertain_since(conn, retried) if retried else {}
     hid = {post_id: h for h, post_id in ids}
