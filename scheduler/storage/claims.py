@@ -124,23 +124,32 @@ def _lock_free_channels_statement() -> Any:
             .with_for_update(skip_locked=True, of=_C, key_share=True))
 
 
+def _attempts_from(claimed: Any) -> Any:
+    """INSERT of the attempts' history rows of the posts in ``claimed`` (just claimed: their
+    status is already ``publishing``, so where they came from is told by ``next_attempt_at``)."""
+    from_status = case((claimed.c.next_attempt_at.is_not(None), PostStatus.RETRY_WAIT.value),
+                       else_=PostStatus.SCHEDULED.value)
+    return insert(_H).from_select(
+        ["post_id", "channel_id", "action", "started_at", "from_status", "to_status", "actor"],
+        select(claimed.c.id, claimed.c.channel_id, literal("attempt"), bindparam("c_now", type_=UTCDateTime()),
+               from_status, literal(PostStatus.PUBLISHING.value), bindparam("c_worker"))
+        .where(*([claimed.c.id.in_(bindparam("c_ids", expanding=True))] if claimed is _P else [])),
+    ).returning(_H.c.id, _H.c.post_id)
+
+
 def _with_attempts(claim: Any) -> Any:
     """PostgreSQL: the claim and its attempts' history rows in one statement and round trip (a
     data-modifying CTE), each claimed row with its ``history_id``."""
     claimed = claim.cte("claimed")
-    from_status = case((claimed.c.next_attempt_at.is_not(None), PostStatus.RETRY_WAIT.value),
-                       else_=PostStatus.SCHEDULED.value)
-    attempts = (insert(_H).from_select(
-        ["post_id", "channel_id", "action", "started_at", "from_status", "to_status", "actor"],
-        select(claimed.c.id, claimed.c.channel_id, literal("attempt"), bindparam("c_now", type_=UTCDateTime()),
-               from_status, literal(PostStatus.PUBLISHING.value), bindparam("c_worker")))
-        .returning(_H.c.id, _H.c.post_id).cte("attempts"))
+    attempts = _attempts_from(claimed).cte("attempts")
     return select(claimed, attempts.c.id.label("history_id")).join(attempts, attempts.c.post_id == claimed.c.id)
 
 
 _CLAIM = _claim_statement()
 _CLAIM_LOCKED = _claim_statement(only_locked_channels=True)
 _CLAIM_LOCKED_WITH_ATTEMPTS = _with_attempts(_CLAIM_LOCKED)
+#: SQLite (no data-modifying CTE): the attempts of the posts ``c_ids``, one statement all the same.
+_ATTEMPTS_OF_IDS = _attempts_from(_P)
 _LOCK_CHANNELS = _lock_free_channels_statement()
 
 
@@ -174,11 +183,7 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
                 if not rows:
                     return []
                 ids = [(h, post_id) for h, post_id in conn.execute(
-                    insert(_H).returning(_H.c.id, _H.c.post_id, sort_by_parameter_order=True), [
-                    dict(post_id=r.id, channel_id=r.channel_id, action="attempt", started_at=now,
-                         from_status=PostStatus.RETRY_WAIT.value if r.next_attempt_at else PostStatus.SCHEDULED.value,
-                         to_status=PostStatus.PUBLISHING.value, actor=worker)
-                    for r in rows])]
+                    _ATTEMPTS_OF_IDS, {**params, "c_ids": [r.id for r in rows]})]
             if not rows:
                 return []
             retried = [r.id for r in rows if r.attempts > 1]
