@@ -103,6 +103,9 @@ class PartResult:
     paths: list[str] = field(default_factory=list)
     duplicates: int = 0
     fake_cpu_seconds: float = 0.0
+    #: The dispatcher's database work from T on: per statement kind, [count, wall seconds], plus
+    #: "checkout" (a pool checkout, with its pre-ping) and "commit".
+    db_calls: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -503,6 +506,7 @@ async def _dispatch_burst(settings: Any, db: Any, opts: Options) -> PartResult:
     poller = asyncio.create_task(poll())
     profiler = None
     await asyncio.sleep(scheduled - time.time())
+    calls = count_db_calls(db.engine)
     rss0, cpu0 = rss_mb(), time.process_time()
     if opts.profile:
         import cProfile
@@ -533,7 +537,64 @@ async def _dispatch_burst(settings: Any, db: Any, opts: Options) -> PartResult:
     with db.session() as session:
         statuses = post_store.counts_by_status(session)
     return PartResult("dispatcher", opts.posts, statuses.get("published", 0), scheduled, done, cpu, rss0,
-                      peak_rss_mb(), statuses=statuses)
+                      peak_rss_mb(), statuses=statuses, db_calls=calls)
+
+
+def count_db_calls(engine: Any) -> dict[str, list[float]]:
+    """From now on, count the engine's statements (by kind), pool checkouts and commits and the
+    wall time they block the event loop: the round trips of a burst, a figure cProfile hides."""
+    from sqlalchemy import event
+
+    calls: dict[str, list[float]] = {}
+
+    def add(kind: str, seconds: float) -> None:
+        c = calls.setdefault(kind, [0, 0.0])
+        c[0] += 1
+        c[1] += seconds
+
+    def kind_of(sql: str) -> str:
+        words = sql.split()
+        head = " ".join(words[:1]).upper()
+        table = next((w for w in words if w in ("posts", "channels", "history", "heartbeats")), "")
+        if head == "WITH" and "INSERT INTO history" in sql:
+            return "WITH claimed AS (UPDATE posts …), attempts AS (INSERT history …)"
+        if head == "SELECT" and "FOR NO KEY UPDATE" in sql:
+            return "SELECT … channels FOR NO KEY UPDATE (claim: lock)"
+        if head == "SELECT" and "FROM history" in sql:
+            table = "history"
+        return f"{head} {table}".strip()
+
+    def before(conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool) -> None:
+        context._bench_t0 = time.perf_counter()
+
+    def after(conn: Any, _cursor: Any, sql: str, _params: Any, context: Any, many: bool) -> None:
+        add(kind_of(sql) + (" (executemany)" if many else ""), time.perf_counter() - context._bench_t0)
+
+    def timed(kind: str, fn: Any) -> Any:
+        def run(*args: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                add(kind, time.perf_counter() - t0)
+        return run
+
+    dialect = engine.dialect  # instance attributes win over the dialect's methods
+    dialect.do_commit = timed("COMMIT", dialect.do_commit)
+    dialect.do_ping = timed("pre-ping (each pool checkout)", dialect.do_ping)
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    return calls
+
+
+def db_calls_report(calls: dict[str, list[float]], posts: int) -> list[str]:
+    total = sum(s for _, s in calls.values())
+    lines = [f"dispatcher's database calls from T: {sum(int(n) for n, _ in calls.values()):,} "
+             f"({sum(int(n) for n, _ in calls.values()) / max(1, posts):.2f} per post), "
+             f"{total:.2f} s of the event loop's time"]
+    for kind, (n, secs) in sorted(calls.items(), key=lambda kv: -kv[1][1]):
+        lines.append(f"  {kind:<58} {int(n):>6} calls {secs * 1000:>9.1f} ms  ({secs * 1000 / max(1, n):.2f} ms each)")
+    return lines
 
 
 RUNNERS = {"floor": run_floor, "gated": run_gated_floor, "aiohttp": run_aiohttp_floor, "dispatcher": run_dispatcher,
@@ -581,6 +642,8 @@ def report(results: dict[str, PartResult], opts: Options) -> str:
     if d:
         extra = f"statuses {d.statuses}; duplicate sends {d.duplicates}; RSS at T {d.rss_start_mb:.0f} MB"
         lines.append(f"dispatcher: {extra}")
+        if d.db_calls:
+            lines += db_calls_report(d.db_calls, d.posts)
         lines.append(f"targets: p99 lateness {d.pct(99):.2f} s (<= 3 s): {_yes(d.pct(99) <= 3)}; "
                      f"CPU {d.cpu_per_post_ms:.2f} ms/post (<= 3 ms): {_yes(d.cpu_per_post_ms <= 3)}; "
                      f"all published: {_yes(d.published == d.posts)}")

@@ -54,6 +54,8 @@ class Options:
     products: int = 50_000
     page: int = 50
     explain: bool = False
+    #: Seconds to sample an idle `promo serve` over the database (0: not run).
+    idle_seconds: float = 0.0
 
 
 @dataclass
@@ -160,9 +162,14 @@ def measure(db: Database, o: Options, name: str, workdir: Path) -> Result:
     event.remove(db.engine, "before_cursor_execute", capture)
     res.figures["claim"] = (f"{claim * 1000:.1f} ms, {len(claimed):,} claimed of {o.posts:,} queued "
                             f"({o.due:,} due), history rows included")
+    unclaim(db)
+    for limit in (256, 10_000):  # the dispatcher's batch (CLAIM_BATCH), and every due post at once
+        ms, n = claim_statements(db, limit)
+        res.figures[f"claim statements, limit {limit:,}"] = f"{ms:.1f} ms ({n:,} posts; rolled back)"
     if o.explain:
-        unclaim(db)
         res.explain = explain_claim(db, statements[:-1])  # the last one inserts the attempts' history
+    if o.idle_seconds:
+        res.figures["idle promo serve"] = idle_service(db, workdir, o.idle_seconds)
 
     sink = workdir / f"export-{name}.csv"
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -230,6 +237,105 @@ def explain_claim(db: Database, statements: list[tuple[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def claim_statements(db: Database, limit: int, runs: int = 5) -> tuple[float, int]:
+    """Median ms of the claim's statements alone (PostgreSQL: lock the free channels, then take
+    their earliest due posts; SQLite: the one UPDATE), each run rolled back; and posts taken."""
+    params: dict[str, Any] = {"c_now": NOW, "c_limit": limit, "c_worker": CLAIMER,
+                              "c_expires": NOW + dt.timedelta(minutes=5)}
+    times, taken = [], 0
+    for _ in range(runs + 1):
+        with db.engine.connect() as conn:
+            trans = conn.begin()
+            start = time.perf_counter()
+            if conn.dialect.name == "postgresql":
+                channels = list(conn.execute(store._LOCK_CHANNELS, params).scalars())
+                rows = conn.execute(store._CLAIM_LOCKED, {**params, "c_channels": channels}).all() if channels else []
+            else:
+                rows = conn.execute(store._CLAIM, params).all()
+            times.append(time.perf_counter() - start)
+            taken = len(rows)
+            trans.rollback()
+    return statistics.median(times[1:]) * 1000, taken
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of proc(5))
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def idle_service(db: Database, workdir: Path, seconds: float) -> str:
+    """`promo serve` (default poll: a dispatcher tick every PROMO_POLL_SECONDS) over the filled
+    database with nothing due (the posts are due at the benchmark's NOW, in 2027): once its first
+    tick is recorded and the start-up jobs settled, its CPU (utime+stime from /proc) and RSS over
+    ``seconds``; on PostgreSQL also the CPU of the server processes serving its connections."""
+    import subprocess
+    import sys
+
+    from scheduler.models import Heartbeat
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    pg = db.engine.dialect.name == "postgresql"
+    if pg:
+        url += ("&" if "?" in url else "?") + "application_name=promo-idle-bench"
+    env = {**os.environ, "PROMO_DATABASE_URL": url, "PROMO_SECRET_KEY": "scale-benchmark-secret-key",
+           "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PATH": str(workdir / "outbox.jsonl"),
+           "PROMO_TEMPLATES_DIR": str(Path(__file__).resolve().parents[1] / "templates"),
+           "PROMO_ENV_FILE": str(workdir / "none.env"), "PROMO_LOG_LEVEL": "WARNING",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with db.engine.begin() as conn:
+        conn.execute(Heartbeat.__table__.delete())
+    log = workdir / "idle-serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "serve", "--health-port", "0"], cwd=workdir,
+                                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # up: its first tick is on record
+            with db.engine.connect() as conn:
+                if conn.execute(select(func.count()).select_from(Heartbeat.__table__)).scalar_one():
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"promo serve did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        time.sleep(min(10.0, seconds))  # the start-up jobs (highlight sweep, event promotion) finish
+        backends: list[int] = []
+        if pg:
+            with db.engine.connect() as conn:
+                backends = list(conn.execute(text("SELECT pid FROM pg_stat_activity "
+                                                  "WHERE application_name = 'promo-idle-bench'")).scalars())
+        hz = os.sysconf("SC_CLK_TCK")
+        before = _cpu_ticks(proc.pid)
+        server_before = {b: _cpu_ticks(b) for b in backends if Path(f"/proc/{b}").exists()}
+        load = os.getloadavg()[0]
+        start = time.monotonic()
+        rss = []
+        while time.monotonic() - start < seconds:
+            time.sleep(min(1.0, seconds))
+            rss.append(_rss_mib(proc.pid))
+        took = time.monotonic() - start
+        cpu = (_cpu_ticks(proc.pid) - before) / hz / took * 100
+        server = sum(_cpu_ticks(b) - t for b, t in server_before.items() if Path(f"/proc/{b}").exists()) / hz
+        figure = (f"{cpu:.2f}% of a core over {took:.0f} s, RSS {rss[-1]:.0f} MiB (max {max(rss):.0f})"
+                  f"; load average {load:.2f}")
+        if pg:
+            figure += f"; its {len(server_before)} PostgreSQL server processes {server / took * 100:.2f}% of a core"
+        return figure
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 def unclaim(db: Database) -> None:
     """Put back what the timed claim changed, so the plan is explained on the same state."""
     with db.engine.begin() as conn:
@@ -263,7 +369,8 @@ def databases(urls: list[str], workdir: Path) -> Iterator[list[tuple[str, Databa
                         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
                     admin.dispose()
                 cleanup.append(drop)
-                made.append(("postgresql", Database(PG_URL, connect_args={"options": f"-csearch_path={schema}"})))
+                sep = "&" if "?" in PG_URL else "?"  # in the URL: `promo serve` (idle_service) uses it too
+                made.append(("postgresql", Database(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")))
             else:
                 made.append((url.split(":")[0], Database(url)))
         for _, db in made:
@@ -301,9 +408,11 @@ def main(args: list[str] | None = None) -> int:
     p.add_argument("--database-url", action="append", default=None,
                    help='a database URL, or "sqlite"/"postgresql" (default both; repeatable)')
     p.add_argument("--explain", action="store_true", help="print the claim's query plan")
+    p.add_argument("--idle-seconds", type=float, default=30.0,
+                   help="sample an idle `promo serve` over the database this long (default 30; 0: skip)")
     a = p.parse_args(args)
     o = Options(posts=a.posts, history=a.history, due=min(a.due, a.posts), depth=a.depth, products=a.products,
-                explain=a.explain)
+                explain=a.explain, idle_seconds=a.idle_seconds)
     print(report(run(o, a.database_url or ["sqlite", "postgresql"]), o))
     return 0
 

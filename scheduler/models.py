@@ -35,12 +35,14 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Computed,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -67,6 +69,7 @@ class PostStatus(enum.StrEnum):
 
 TERMINAL = frozenset({PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.NEEDS_REVIEW,
                       PostStatus.CANCELLED, PostStatus.EXPIRED})
+CLAIMABLE_WHERE: dict[str, Any] = {f"{d}_where": text("status IN ('scheduled', 'retry_wait')") for d in ("postgresql", "sqlite")}
 
 
 class PostKind(enum.StrEnum):
@@ -187,8 +190,7 @@ class Post(Base):
     __tablename__ = "posts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
-    #: A :class:`PostKind`.
-    kind: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(30))  #: a :class:`PostKind`
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
     template: Mapped[str | None] = mapped_column(String(200))
@@ -198,12 +200,12 @@ class Post(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     image_path: Mapped[str | None] = mapped_column(String(500))
     image_alt: Mapped[str | None] = mapped_column(String(500))
-    #: The images after the cover (albums, carousels), each fitted for this channel: JSON
-    #: ``[[path, alt or null], …]``; None = the cover alone.
+    #: Images after the cover (albums, carousels), fitted for this channel: JSON ``[[path, alt|null], …]`` or None.
     more_images: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)
     scheduled_at: Mapped[dt.datetime | None]
-    next_attempt_at: Mapped[dt.datetime | None]
+    next_attempt_at: Mapped[dt.datetime | None]  #: due_at: computed by the database on every write (0008)
+    due_at: Mapped[dt.datetime | None] = mapped_column(Computed("coalesce(next_attempt_at, scheduled_at)", True))
     published_at: Mapped[dt.datetime | None]
     remote_id: Mapped[str | None] = mapped_column(String(300))
     remote_url: Mapped[str | None] = mapped_column(String(500))
@@ -212,20 +214,18 @@ class Post(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[dt.datetime | None]
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
-    #: A natural key for posts jobs create (e.g. "highlight:2026-11-28:fb"), unique when set.
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)  #: jobs' natural key ("highlight:2026-11-28:fb")
     error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(100), default="system")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     channel: Mapped[Channel] = relationship()
 
-    __table_args__ = (Index("ix_posts_due", "status", "channel_id", "scheduled_at"),
-                      Index("ix_posts_status_scheduled", "status", "scheduled_at"),
-                      Index("ix_posts_channel_status", "channel_id", "status"),
-                      Index("ix_posts_product_id", "product_id"), Index("ix_posts_event_id", "event_id"),
-                      # the calendar's day cells (migration 0007)
-                      Index("ix_posts_scheduled_at", "scheduled_at"))
+    __table_args__ = (Index("ix_posts_status_scheduled", "status", "scheduled_at"),
+                      Index("ix_posts_channel_status", "channel_id", "status"), Index("ix_posts_product_id", "product_id"),
+                      Index("ix_posts_event_id", "event_id"), Index("ix_posts_scheduled_at", "scheduled_at"),  # 0007: calendar
+                      Index("ix_posts_claim_due", "channel_id", "due_at", **CLAIMABLE_WHERE),  # 0008: the claim,
+                      Index("ix_posts_due_at", "due_at", **CLAIMABLE_WHERE))  # the idle poll; claimable posts only
 
 
 class HistoryEntry(Base):

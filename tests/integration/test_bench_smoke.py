@@ -40,7 +40,7 @@ def test_report_shows_each_part_and_the_ratios() -> None:
 def test_scale_benchmark_runs_at_tiny_sizes() -> None:
     from bench import scale
 
-    opts = scale.Options(posts=60, history=300, due=12, depth=100, products=40, page=10, explain=True)
+    opts = scale.Options(posts=60, history=300, due=12, depth=100, products=40, page=10, explain=True, idle_seconds=1)
     results = scale.run(opts, ["sqlite"])
     text = scale.report(results, opts)
     figures = results[0].figures
@@ -49,6 +49,8 @@ def test_scale_benchmark_runs_at_tiny_sizes() -> None:
     assert all(figures[f"import products ({k})"].startswith("40 rows")
                for k in ("no hook", "per-record hook", "batched hook"))
     assert "history page 100 rows deep" in text and "claim plan:" in text
+    assert "(12 posts; rolled back)" in figures["claim statements, limit 256"]  # the same 12, not taken
+    assert "% of a core over" in figures["idle promo serve"] and "RSS" in figures["idle promo serve"]
 
 
 def test_web_benchmark_runs_at_tiny_sizes() -> None:
