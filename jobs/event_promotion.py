@@ -44,6 +44,7 @@ from scheduler.models import (
     PostKind,
     PostStatus,
     Product,
+    Umkm,
     utcnow,
 )
 from scheduler.planner import Source, compose_for, create_posts, resolve_channels
@@ -342,26 +343,38 @@ def record_change_hook(settings: Settings, composer: Composer, actor: str) -> Ca
                                                                    changed, actor=actor)
 
 
-def on_records_changed(settings: Settings, composer: Composer, session: Session, kind: str, records: list[Any],
+def on_records_changed(settings: Settings, composer: Composer, session: Session, kind: str, ids: list[str],
                        changed: dict[str, set[str]], *, actor: str = ACTOR, now: dt.datetime | None = None) -> None:
-    """:func:`on_record_change` for a batch of records (an import calls it once per 1,000):
-    products and UMKM recompose the unsent highlight posts of the whole batch in one query;
-    events are (re)planned one by one, in file order, as before."""
+    """:func:`on_record_change` for a batch of records by external id (an import calls it once per
+    1,000): events are loaded and (re)planned one by one, in file order; for products and UMKM one
+    query finds the batch's products that have unsent highlight posts, and only those are loaded."""
     now = now or utcnow()
     if kind == "events":
-        for record in records:
-            on_record_change(settings, composer, session, kind, record, changed.get(record.external_id, set()),
+        order = {e: n for n, e in enumerate(ids)}
+        events = sorted(session.scalars(select(Event).where(Event.external_id.in_(ids))),
+                        key=lambda e: order[e.external_id])
+        for event in events:
+            on_record_change(settings, composer, session, kind, event, changed.get(event.external_id, set()),
                              actor=actor, now=now)
-    elif kind == "products":
-        refresh_unsent_highlights(settings, session, composer, records, actor=actor, now=now)
-    elif kind == "umkm" and records:
-        products = session.scalars(select(Product).where(Product.umkm_id.in_([r.id for r in records]))).all()
+        return
+    # One query for the batch, by the posts' product index: which of its products have unsent
+    # highlight posts (usually none); only those are loaded.
+    if kind == "products":
+        batch = select(Product.id).where(Product.external_id.in_(ids))
+    elif kind == "umkm":
+        batch = select(Product.id).join(Umkm, Product.umkm_id == Umkm.id).where(Umkm.external_id.in_(ids))
+    else:
+        return
+    concerned = select(Post.product_id).where(Post.product_id.in_(batch), Post.kind == PostKind.DAILY_HIGHLIGHT,
+                                              Post.status.in_(UNSENT))
+    products = session.scalars(select(Product).where(Product.id.in_(concerned)).order_by(Product.id)).all()
+    if products:
         refresh_unsent_highlights(settings, session, composer, products, actor=actor, now=now)
 
 
 def records_changed_hook(settings: Settings, composer: Composer,
-                         actor: str) -> Callable[[Session, str, list[Any], dict[str, set[str]]], None]:
+                         actor: str) -> Callable[[Session, str, list[str], dict[str, set[str]]], None]:
     """The batched :func:`record_change_hook` for imports (``import_file(on_changes=…)``): one
-    query per 1,000 products instead of one per product."""
-    return lambda session, kind, records, changed: on_records_changed(settings, composer, session, kind, records,
-                                                                      changed, actor=actor)
+    query per 1,000 records, and no record loaded unless it has something to update."""
+    return lambda session, kind, ids, changed: on_records_changed(settings, composer, session, kind, ids,
+                                                                  changed, actor=actor)

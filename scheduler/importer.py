@@ -77,7 +77,7 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
                 on_change: Callable[[Session, str, Any, set[str]], None] | None = None,
                 max_description_chars: int = MAX_DESCRIPTION_CHARS,
                 progress: Callable[[int, int], None] | None = None,
-                on_changes: Callable[[Session, str, list[Any], dict[str, set[str]]], None] | None = None,
+                on_changes: Callable[[Session, str, list[str], dict[str, set[str]]], None] | None = None,
                 ) -> ImportResult:
     """Validate the whole file, then write it in the caller's transaction.
 
@@ -85,7 +85,8 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
     is called after each batch (the CLI draws a bar from it). One audit row records the
     import: the ids it created, and each changed record's fields before and after.
     ``on_change`` is called for every created or changed record after the writes, in file order;
-    ``on_changes`` (the same, batched) once per ``BATCH`` of them, with their changed fields by id.
+    ``on_changes`` (the same, batched) once per ``BATCH`` of them with their external ids (in file
+    order) and their changed fields by id: plain values, no record loaded for it.
 
     A problem with the file's columns (one missing, unknown ones) is fatal even with
     ``skip_invalid``: it is the file that is wrong, not some of its rows.
@@ -181,20 +182,20 @@ def _write(session: Session, model: type[Record], plan: _Plan, progress: Callabl
 
 def _notify(session: Session, kind: str, changes: dict[str, set[str]],
             on_change: Callable[[Session, str, Any, set[str]], None] | None,
-            on_changes: Callable[[Session, str, list[Any], dict[str, set[str]]], None] | None) -> None:
-    """The change hooks, in file order: ``on_changes`` once per BATCH, ``on_change`` per record."""
-    model = MODEL[kind]
+            on_changes: Callable[[Session, str, list[str], dict[str, set[str]]], None] | None) -> None:
+    """The change hooks, in file order: ``on_changes`` once per BATCH with the external ids (no
+    record is loaded for it: the hook loads what it needs, often nothing); ``on_change`` per record."""
     ext_ids = list(changes)
     for i in range(0, len(ext_ids), BATCH):
         chunk_ids = ext_ids[i:i + BATCH]
-        records = cast("Iterable[Record]", session.scalars(select(model).where(
-            cast(Any, model).external_id.in_(chunk_ids))))
-        order = {e: n for n, e in enumerate(chunk_ids)}
-        ordered = sorted(records, key=lambda r: order[r.external_id])
         if on_changes:
-            on_changes(session, kind, ordered, {e: changes[e] for e in chunk_ids})
+            on_changes(session, kind, chunk_ids, {e: changes[e] for e in chunk_ids})
         if on_change:
-            for record in ordered:
+            model = MODEL[kind]
+            records = cast("Iterable[Record]", session.scalars(select(model).where(
+                cast(Any, model).external_id.in_(chunk_ids))))
+            order = {e: n for n, e in enumerate(chunk_ids)}
+            for record in sorted(records, key=lambda r: order[r.external_id]):
                 on_change(session, kind, record, changes[record.external_id])
 
 

@@ -18,8 +18,9 @@ from scheduler.models import AuditEntry, Event, Product, Umkm, utcnow
 
 #: Called for each record an import creates or changes (the event-promotion job hooks in here).
 OnChange = Callable[[Session, str, Any, set[str]], None]
-#: The same, batched: once per 1,000 records with their changed fields by id (much faster for big files).
-OnChanges = Callable[[Session, str, list[Any], dict[str, set[str]]], None]
+#: The same, batched: once per 1,000 records, with their external ids (file order) and changed fields
+#: by id, no record loaded (much faster for big files).
+OnChanges = Callable[[Session, str, list[str], dict[str, set[str]]], None]
 
 
 def import_records(ctx: Context, actor: Actor, kind: str, path: Path, *, skip_invalid: bool = False,

@@ -89,7 +89,6 @@ def test_the_batched_change_hook_gets_every_changed_record_once(any_db: Database
     calls: list[tuple[list[str], dict[str, set[str]]]] = []
     with any_db.session() as s:
         import_file(s, "products", products_csv(tmp_path / "p.csv", BATCH + 3), tz=WITA, actor="t",
-                    on_changes=lambda _s, kind, records, fields: calls.append(
-                        ([r.external_id for r in records], fields)))
+                    on_changes=lambda _s, kind, ids, fields: calls.append((ids, fields)))
     assert [len(ids) for ids, _ in calls] == [BATCH, 3]  # one call per batch, not per row
     assert calls[0][0][:2] == ["p0", "p1"] and "name" in calls[0][1]["p0"]
