@@ -357,18 +357,19 @@ def on_records_changed(settings: Settings, composer: Composer, session: Session,
             on_record_change(settings, composer, session, kind, event, changed.get(event.external_id, set()),
                              actor=actor, now=now)
         return
-    # One query for the batch, by the posts' product index: which of its products have unsent
-    # highlight posts (usually none); only those are loaded.
+    # One query for the batch: which of its products have unsent highlight posts (usually none);
+    # only those are loaded. A join, so products reach their posts by the posts' product index
+    # (with a subquery SQLite read every queued post through the status index, once per batch).
+    concerned = select(Post.product_id).join(Product, Post.product_id == Product.id)
     if kind == "products":
-        batch = select(Product.id).where(Product.external_id.in_(ids))
+        concerned = concerned.where(Product.external_id.in_(ids))
     elif kind == "umkm":
-        batch = select(Product.id).join(Umkm, Product.umkm_id == Umkm.id).where(Umkm.external_id.in_(ids))
+        concerned = concerned.join(Umkm, Product.umkm_id == Umkm.id).where(Umkm.external_id.in_(ids))
     else:
         return
-    concerned = select(Post.product_id).where(Post.product_id.in_(batch), Post.kind == PostKind.DAILY_HIGHLIGHT,
-                                              Post.status.in_(UNSENT))
-    products = session.scalars(select(Product).where(Product.id.in_(concerned)).order_by(Product.id)).all()
-    if products:
+    product_ids = set(session.scalars(concerned.where(Post.kind == PostKind.DAILY_HIGHLIGHT, Post.status.in_(UNSENT))))
+    if product_ids:
+        products = session.scalars(select(Product).where(Product.id.in_(product_ids)).order_by(Product.id)).all()
         refresh_unsent_highlights(settings, session, composer, products, actor=actor, now=now)
 
 
