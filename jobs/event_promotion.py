@@ -358,16 +358,18 @@ def on_records_changed(settings: Settings, composer: Composer, session: Session,
                              actor=actor, now=now)
         return
     # One query for the batch: which of its products have unsent highlight posts (usually none);
-    # only those are loaded. A join, so products reach their posts by the posts' product index
-    # (with a subquery SQLite read every queued post through the status index, once per batch).
-    concerned = select(Post.product_id).join(Product, Post.product_id == Product.id)
+    # only those are loaded. The status is checked here, not in SQL: given a status to match,
+    # SQLite read every queued post through the status index instead of the batch's posts
+    # through the product index (60 ms a batch with 100,000 queued posts).
+    concerned = select(Post.product_id, Post.status).join(Product, Post.product_id == Product.id)
     if kind == "products":
         concerned = concerned.where(Product.external_id.in_(ids))
     elif kind == "umkm":
         concerned = concerned.join(Umkm, Product.umkm_id == Umkm.id).where(Umkm.external_id.in_(ids))
     else:
         return
-    product_ids = set(session.scalars(concerned.where(Post.kind == PostKind.DAILY_HIGHLIGHT, Post.status.in_(UNSENT))))
+    found = session.execute(concerned.where(Post.kind == PostKind.DAILY_HIGHLIGHT))
+    product_ids = {product_id for product_id, status in found if status in UNSENT}
     if product_ids:
         products = session.scalars(select(Product).where(Product.id.in_(product_ids)).order_by(Product.id)).all()
         refresh_unsent_highlights(settings, session, composer, products, actor=actor, now=now)

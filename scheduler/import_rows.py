@@ -202,21 +202,28 @@ class _RowCheck:
 
 def _cut_oversized(r: _RowCheck, kind: str, limits: dict[str, int]) -> set[str]:
     """Over-long cells are reported by length alone and not parsed further (nor echoed)."""
-    over: dict[str, int] = {}
-    for col, value in r.row.items():
-        limit = limits.get(col)
-        if limit is None or value is None:
-            continue
-        size = (len(value) if type(value) is str else sum(len(str(x)) for x in value) if isinstance(value, list)
-                else len(value) if isinstance(value, str) else 0)
-        if size > limit:
-            over[col] = size
+    over = {c: len(v) for c, v in r.row.items() if type(v) is str and len(v) > limits.get(c, _UNLIMITED)}
+    over.update({c: n for c, v in r.row.items()  # JSON: numbers, lists
+                 if v is not None and type(v) is not str and (n := _size(v)) > limits.get(c, _UNLIMITED)})
+    if not over:
+        return set()
+    r.row = dict(r.row)  # the file's row stays as it was read
     for col in [c for c in COLUMNS[kind] if c in over]:  # reported in the kind's column order
         setting = " (PROMO_MAX_DESCRIPTION_CHARS)" if col == "description" else ""
         r.bad(col, f"{over[col]:,} characters, over the limit of {limits[col]:,}{setting}")
         r.row[col] = None
         r.texts[col] = ""
     return set(over) & set(COLUMNS[kind])
+
+
+_UNLIMITED = 2**63
+
+
+def _size(value: Any) -> int:
+    """A JSON cell's length in characters (a list's items together; 0 for a number)."""
+    if isinstance(value, list):
+        return sum(len(str(x)) for x in value)
+    return len(value) if isinstance(value, str) else 0
 
 
 def _check_id(r: _RowCheck, seen_ids: dict[str, int]) -> None:
@@ -303,7 +310,7 @@ def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
     seen_ids: dict[str, int] = {}
     limits = {**FIELD_LIMITS, "description": max_description_chars}
     for line, cells in rows:
-        r = _RowCheck(line, dict(cells))
+        r = _RowCheck(line, cells)
         if "__invalid__" in cells:
             r.bad("-", cells["__invalid__"])
             problems.extend(r.problems)
