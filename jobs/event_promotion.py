@@ -361,11 +361,15 @@ def on_records_changed(settings: Settings, composer: Composer, session: Session,
     # only those are loaded. The status is checked here, not in SQL: given a status to match,
     # SQLite read every queued post through the status index instead of the batch's posts
     # through the product index (60 ms a batch with 100,000 queued posts).
+    # A record the import created (its id among its changed fields) has no posts yet.
+    existed = [e for e in ids if "external_id" not in changed.get(e, ())]
+    if not existed:
+        return
     concerned = select(Post.product_id, Post.status).join(Product, Post.product_id == Product.id)
     if kind == "products":
-        concerned = concerned.where(Product.external_id.in_(ids))
+        concerned = concerned.where(Product.external_id.in_(existed))
     elif kind == "umkm":
-        concerned = concerned.join(Umkm, Product.umkm_id == Umkm.id).where(Umkm.external_id.in_(ids))
+        concerned = concerned.join(Umkm, Product.umkm_id == Umkm.id).where(Umkm.external_id.in_(existed))
     else:
         return
     found = session.execute(concerned.where(Post.kind == PostKind.DAILY_HIGHLIGHT))

@@ -87,7 +87,8 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
     import: the ids it created, and each changed record's fields before and after.
     ``on_change`` is called for every created or changed record after the writes, in file order;
     ``on_changes`` (the same, batched) once per ``BATCH`` of them with their external ids (in file
-    order) and their changed fields by id: plain values, no record loaded for it.
+    order) and their changed fields by id: plain values, no record loaded for it. A record the
+    import created has all its fields there, ``external_id`` included (an update never has it).
 
     A problem with the file's columns (one missing, unknown ones) is fatal even with
     ``skip_invalid``: it is the file that is wrong, not some of its rows.
