@@ -97,3 +97,44 @@ def test_the_batched_change_hook_gets_every_changed_record_once(any_db: Database
         import_file(s, "products", products_csv(tmp_path / "p.csv", BATCH + 3, price=26000), tz=WITA, actor="t",
                     on_changes=lambda _s, kind, ids, fields: calls.append((ids, fields)))
     assert calls[1] == (["p1000", "p1001", "p1002"], {f"p{i}": {"price"} for i in (1000, 1001, 1002)})
+
+
+def test_the_real_command_draws_a_bar_on_a_terminal_and_nothing_in_a_pipe(tmp_path: Path) -> None:
+    """`promo import` with stderr on a pseudo-terminal shows the bar; piped (a log, cron), it does not."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from tests.integration.test_cli import UMKM, base_env, subprocess_promo
+
+    env = base_env(tmp_path)
+    (tmp_path / "umkm.csv").write_text(UMKM, encoding="utf-8")
+    assert subprocess_promo(tmp_path, env, "db", "upgrade").returncode == 0
+    assert subprocess_promo(tmp_path, env, "import", "umkm", "umkm.csv").returncode == 0
+    products_csv(tmp_path / "p.csv", 2 * BATCH + 500)
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a terminal 80 columns wide
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "import", "products", "p.csv"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=terminal, env={"PATH": os.environ.get("PATH", ""), **env})
+    shown = b""
+    while True:  # read the terminal while the command runs (the terminal stays open on this side)
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            shown += os.read(main, 4096)
+        elif proc.poll() is not None:
+            break
+    os.close(terminal)
+    os.close(main)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.decode() == "products: 2500 created, 0 updated, 0 unchanged\n"
+    assert "import products" in shown.decode() and "1000/2500" in shown.decode()
+
+    products_csv(tmp_path / "p.csv", 2 * BATCH + 500, price=26000)  # 2,500 rows to update, stderr a pipe
+    piped = subprocess_promo(tmp_path, env, "import", "products", "p.csv")
+    assert piped.returncode == 0 and piped.stdout == "products: 0 created, 2500 updated, 0 unchanged\n"
+    assert piped.stderr == ""
