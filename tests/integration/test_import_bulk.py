@@ -138,3 +138,39 @@ def test_the_real_command_draws_a_bar_on_a_terminal_and_nothing_in_a_pipe(tmp_pa
     piped = subprocess_promo(tmp_path, env, "import", "products", "p.csv")
     assert piped.returncode == 0 and piped.stdout == "products: 0 created, 2500 updated, 0 unchanged\n"
     assert piped.stderr == ""
+
+
+def test_re_imports_update_every_kind_of_field(any_db: Database, tmp_path: Path) -> None:
+    """Edited rows update text, numbers, lists, yes/no, times and emptied cells alike, on both
+    databases (the batched UPDATEs set only the changed columns, the import's time once)."""
+    import datetime as dt
+
+    from scheduler.models import Event, Umkm
+
+    def run(kind: str, text: str) -> tuple[int, int, int]:
+        (tmp_path / f"{kind}.csv").write_text(text, encoding="utf-8")
+        with any_db.session() as s:
+            r = import_file(s, kind, tmp_path / f"{kind}.csv", tz=WITA, actor="t")
+        return r.created, r.updated, r.unchanged
+
+    assert run("umkm", "id,name,city,curated\nu1,Toko,Balikpapan,ya\nu2,Dua,Samarinda,tidak\n") == (2, 0, 0)
+    assert run("umkm", "id,name,city,curated\nu1,Toko Baru,,tidak\nu2,Dua,Samarinda,ya\n") == (0, 2, 0)
+    head = "id,umkm_id,name,description,price,url,tags,curation,active\n"
+    assert run("products", head + "p1,u1,A,Renyah,25000,https://a.id/p1,snack|kue,approved,true\n"
+                                  "p2,u1,B,,1000,,,pending,true\n") == (2, 0, 0)
+    assert run("products", head + "p1,u2,A,,26000,,kue,rejected,false\n"
+                                  "p2,u1,B,Baru,1000,https://a.id/p2,oleh-oleh|snack,pending,true\n") == (0, 2, 0)
+    head = "id,name,starts_at,ends_at,status\n"
+    assert run("events", head + "e1,Pasar,2027-03-01 16:00,2027-03-05 22:00,scheduled\n") == (1, 0, 0)
+    assert run("events", head + "e1,Pasar Malam,2027-03-02 17:30,,cancelled\n") == (0, 1, 0)
+    with any_db.read_session() as s:
+        u1, u2 = s.scalars(select(Umkm).order_by(Umkm.external_id)).all()
+        assert (u1.name, u1.city, u1.curated, u2.curated) == ("Toko Baru", None, False, True)
+        p1, p2 = s.scalars(select(Product).order_by(Product.external_id)).all()
+        assert (p1.umkm_id, p1.description, p1.price, p1.url, p1.tags, p1.curation, p1.active) == (
+            u2.id, None, 26000, None, ["kue"], "rejected", False)
+        assert (p2.description, p2.url, p2.tags) == ("Baru", "https://a.id/p2", ["oleh-oleh", "snack"])
+        e1 = s.scalars(select(Event)).one()
+        assert (e1.name, e1.ends_at, e1.status) == ("Pasar Malam", None, "cancelled")
+        assert e1.starts_at == dt.datetime(2027, 3, 2, 9, 30, tzinfo=dt.UTC)  # 17:30 WITA
+        assert e1.updated_at > e1.created_at
