@@ -174,3 +174,22 @@ def test_re_imports_update_every_kind_of_field(any_db: Database, tmp_path: Path)
         assert (e1.name, e1.ends_at, e1.status) == ("Pasar Malam", None, "cancelled")
         assert e1.starts_at == dt.datetime(2027, 3, 2, 9, 30, tzinfo=dt.UTC)  # 17:30 WITA
         assert e1.updated_at > e1.created_at
+
+
+def test_one_bad_row_late_in_a_big_file_writes_nothing(any_db: Database, tmp_path: Path) -> None:
+    import pytest
+
+    from scheduler.errors import ImportValidationError
+
+    with any_db.session() as s:
+        import_file(s, "umkm", _umkm(tmp_path), tz=WITA, actor="t")
+    path = products_csv(tmp_path / "p.csv", 2 * BATCH + 500)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[2400] = lines[2400].replace(",u1,", ",u9,")  # past two batches' worth of good rows
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ImportValidationError) as caught, any_db.session() as s:
+        import_file(s, "products", path, tz=WITA, actor="t")
+    assert [(p.line, p.column) for p in caught.value.problems] == [(2401, "umkm_id")]
+    with any_db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Product)) == 0
+        assert s.scalars(select(AuditEntry).where(AuditEntry.action == "import", AuditEntry.entity == "products")).all() == []
