@@ -133,7 +133,9 @@ class _Plan:
 
 def _plan(session: Session, kind: str, good: list[tuple[int, dict[str, Any]]], umkm_ids: dict[str, int]) -> _Plan:
     table_ = cast(SATable, MODEL[kind].__table__)
-    existing = {r.external_id: r for r in session.execute(select(table_.c.id, *(table_.c[c] for c in _WRITTEN[kind])))}
+    written = _WRITTEN[kind]
+    at = {c: n for n, c in enumerate(written, start=1)}  # a stored row is (id, *written)
+    existing = {r[1]: tuple(r) for r in session.execute(select(table_.c.id, *(table_.c[c] for c in written)))}
     plan = _Plan()
     for _line, fields in good:
         if kind == "products":
@@ -143,14 +145,17 @@ def _plan(session: Session, kind: str, good: list[tuple[int, dict[str, Any]]], u
             plan.creates.append(fields)
             plan.changes[fields["external_id"]] = set(fields)
             continue
-        changed = {k for k, v in fields.items() if getattr(old, k) != v}
+        if tuple(fields.get(c) for c in written) == old[1:]:  # the usual re-imported row: one comparison
+            plan.unchanged += 1
+            continue
+        changed = {k for k, v in fields.items() if old[at[k]] != v}
         if not changed:
             plan.unchanged += 1
             continue
-        plan.updates.append({"id": old.id, **{k: fields[k] for k in changed}})
+        plan.updates.append({"id": old[0], **{k: fields[k] for k in changed}})
         plan.changes[fields["external_id"]] = changed
         plan.updated_audit[fields["external_id"]] = {
-            "before": {k: _jsonable(getattr(old, k)) for k in sorted(changed)},
+            "before": {k: _jsonable(old[at[k]]) for k in sorted(changed)},
             "after": {k: _jsonable(fields[k]) for k in sorted(changed)}}
     return plan
 
