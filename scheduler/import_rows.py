@@ -72,6 +72,8 @@ def parse_price(v: Any) -> int | None:
         if not v.is_integer():
             raise ValueError(f"{_show(v)} is not a whole number of rupiah")
         n = int(v)
+    elif isinstance(v, str) and (digits := v.strip()).isdigit() and digits.isascii():
+        n = int(digits)  # the usual cell (25000): no regex
     else:
         s = _text(v).replace("Rp", "").replace("rp", "").replace(" ", "")
         # Indonesian thousands separators: 25.000 or 25,000 (whole rupiah only)
@@ -179,12 +181,17 @@ class _RowCheck:
     row: dict[str, Any]
     out: dict[str, Any] = field(default_factory=dict)
     problems: list[RowProblem] = field(default_factory=list)
+    #: Each cell as stripped text ("" when empty or absent), made once per row.
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.texts = {k: v.strip() if type(v) is str else _text(v) for k, v in self.row.items()}
 
     def bad(self, column: str, reason: str) -> None:
         self.problems.append(RowProblem(self.line, column, reason))
 
     def text(self, col: str) -> str:
-        return _text(self.row.get(col))
+        return self.texts.get(col, "")
 
     def cast(self, col: str, fn: Callable[[Any], Any], target: str | None = None) -> None:
         try:
@@ -195,17 +202,28 @@ class _RowCheck:
 
 def _cut_oversized(r: _RowCheck, kind: str, limits: dict[str, int]) -> set[str]:
     """Over-long cells are reported by length alone and not parsed further (nor echoed)."""
-    oversized: set[str] = set()
-    for col in COLUMNS[kind]:
-        value = r.row.get(col)
-        size = (sum(len(str(x)) for x in value) if isinstance(value, list)
-                else len(value) if isinstance(value, str) else 0)
-        if size > limits[col]:
-            setting = " (PROMO_MAX_DESCRIPTION_CHARS)" if col == "description" else ""
-            r.bad(col, f"{size:,} characters, over the limit of {limits[col]:,}{setting}")
-            oversized.add(col)
-            r.row[col] = None
-    return oversized
+    over = {c: len(v) for c, v in r.row.items() if type(v) is str and len(v) > limits.get(c, _UNLIMITED)}
+    over.update({c: n for c, v in r.row.items()  # JSON: numbers, lists
+                 if v is not None and type(v) is not str and (n := _size(v)) > limits.get(c, _UNLIMITED)})
+    if not over:
+        return set()
+    r.row = dict(r.row)  # the file's row stays as it was read
+    for col in [c for c in COLUMNS[kind] if c in over]:  # reported in the kind's column order
+        setting = " (PROMO_MAX_DESCRIPTION_CHARS)" if col == "description" else ""
+        r.bad(col, f"{over[col]:,} characters, over the limit of {limits[col]:,}{setting}")
+        r.row[col] = None
+        r.texts[col] = ""
+    return set(over) & set(COLUMNS[kind])
+
+
+_UNLIMITED = 2**63
+
+
+def _size(value: Any) -> int:
+    """A JSON cell's length in characters (a list's items together; 0 for a number)."""
+    if isinstance(value, list):
+        return sum(len(str(x)) for x in value)
+    return len(value) if isinstance(value, str) else 0
 
 
 def _check_id(r: _RowCheck, seen_ids: dict[str, int]) -> None:
@@ -230,6 +248,9 @@ def _umkm_fields(r: _RowCheck) -> None:
 def _images(r: _RowCheck) -> str | None:
     """``image`` and/or ``images`` (several separated by ``;``; the first is the cover), stored
     together in the record's image field, ``;``-separated."""
+    if not (r.text("image") or r.text("images") or r.text("image_alt")):
+        r.out["image_alt"] = None
+        return None
     paths = [p.strip() for p in [r.text("image"), *r.text("images").split(";")] if p.strip()]
     joined = ";".join(dict.fromkeys(paths))
     if len(joined) > FIELD_LIMITS["images"]:
@@ -289,7 +310,7 @@ def validate(kind: str, rows: list[tuple[int, dict[str, Any]]], *, tz: ZoneInfo,
     seen_ids: dict[str, int] = {}
     limits = {**FIELD_LIMITS, "description": max_description_chars}
     for line, cells in rows:
-        r = _RowCheck(line, dict(cells))
+        r = _RowCheck(line, cells)
         if "__invalid__" in cells:
             r.bad("-", cells["__invalid__"])
             problems.extend(r.problems)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,7 @@ def cmd_records_list(app: App) -> int:
     """A table shows the first 100 records by id and how to see more; ``--limit N``, ``--after ID``
     and ``--search Q`` page (keyset, by id) in any format; ``--limit 0``, and csv/json without
     --limit/--after/--search, give every record as before."""
-    from scheduler.actions.records import list_records, search_records
+    from scheduler.actions.records import LIST_COLUMNS, iter_records, list_records, search_records
     from scheduler.importer import COLUMNS
 
     app.require_schema()
@@ -53,6 +55,9 @@ def cmd_records_list(app: App) -> int:
         raise UsageError(f"--limit {a.limit}: 0 (all) or more")
     paged = a.limit != 0 and (a.format == "table" or a.limit is not None or a.after is not None or bool(a.search))
     if not paged and not a.search and a.after is None:
+        if a.format != "table":  # every record: printed as it is read, never all held at once
+            _stream(iter_records(app.ctx, app.who, a.kind), a.format, LIST_COLUMNS[a.kind])
+            return EXIT_OK
         found = list_records(app.ctx, app.who, a.kind)
         emit(found.rows, a.format, list(found.rows[0]) if found.rows else found.columns, found.columns)
         return EXIT_OK
@@ -77,6 +82,34 @@ def cmd_records_list(app: App) -> int:
               f"{shlex.quote(page.next_after)}` for the next ones, `--limit 0` for all",
               file=sys.stdout if a.format == "table" else sys.stderr)
     return EXIT_OK
+
+
+def _stream(rows: Iterator[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:
+    """Rows as ``emit`` prints them (the same text), written as they come: JSON an array of
+    objects indented by 2, CSV with a byte order mark, the first row's keys as its header."""
+    import json
+
+    out = sys.stdout
+    first = next(rows, None)
+    if fmt == "json":
+        if first is None:
+            out.write("[]\n")
+            return
+        out.write("[\n")
+        for n, row in enumerate(itertools.chain([first], rows)):
+            text = json.dumps(row, ensure_ascii=False, indent=2, default=str)
+            out.write((",\n" if n else "") + "  " + text.replace("\n", "\n  "))
+        out.write("\n]\n")
+        return
+    from scheduler.cli.output import human
+    from scheduler.views import csv_cell
+
+    header = list(first) if first is not None else list(columns)
+    out.write("\ufeff")  # the byte order mark lets Excel read Indonesian text as UTF-8 (see README, "CSV")
+    w = csv.writer(out)
+    w.writerow(header)
+    for row in itertools.chain([first] if first is not None else [], rows):
+        w.writerow([csv_cell(human(row.get(k))) for k in header])
 
 
 def _for_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

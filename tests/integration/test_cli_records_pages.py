@@ -63,3 +63,33 @@ def test_search_narrows_and_json_without_limit_gives_everything(promo) -> None:
 def test_a_negative_limit_is_a_usage_error(promo) -> None:
     code, _, err = promo("records", "list", "umkm", "--limit", "-1")
     assert code == 2 and "--limit -1: 0 (all) or more" in err
+
+
+def test_every_record_as_json_or_csv_is_written_as_it_is_read(promo) -> None:  # type: ignore[no-untyped-def]
+    """Without --limit, json and csv stream the records (read 1,000 at a time, no record objects):
+    the same text as before, an empty list included."""
+    assert promo("records", "list", "products", "--format", "json")[1] == "[]\n"
+    assert promo("records", "list", "products", "--format", "csv")[1].splitlines()[0] == (
+        "\ufeffid,umkm_id,name,price_text,curation,active,tags")
+    catalogue(promo, 2500)
+    Path("odd.csv").write_text('id,umkm_id,name,price,tags\nq1,u1,"=HYPERLINK(""x"")",1234567,a;b\n', encoding="utf-8")
+    assert promo("import", "products", "odd.csv")[0] == 0
+    out = promo("records", "list", "products", "--format", "json")[1]
+    rows = json.loads(out)
+    assert out == json.dumps(rows, ensure_ascii=False, indent=2) + "\n"  # as emit prints a list
+    assert len(rows) == 2501 and [r["id"] for r in rows[:2]] == ["p0000", "p0001"]
+    assert rows[-1] == {"id": "q1", "umkm_id": "u1", "name": '=HYPERLINK("x")', "description": None,
+                        "price": 1234567, "price_text": "Rp 1.234.567", "url": None, "image": None,
+                        "tags": ["a", "b"], "curation": "pending", "active": True}
+    lines = promo("records", "list", "products", "--format", "csv")[1].splitlines()
+    assert lines[0] == "\ufeffid,umkm_id,name,description,price,price_text,url,image,tags,curation,active"
+    assert len(lines) == 1 + 2501 and lines[1] == "p0000,u1,Kue 0,Renyah,25000,Rp 25.000,,,snack,approved,yes"
+    assert lines[-1] == "q1,u1,\"'=HYPERLINK(\"\"x\"\")\",,1234567,Rp 1.234.567,,,\"a, b\",pending,yes"
+
+
+def test_prices_in_the_list_read_as_the_templates_write_them() -> None:
+    from scheduler.actions.records import _rupiah
+    from scheduler.composer.filters import rupiah
+
+    for price in (0, 7, 999, 1000, 25000, 1234567, 10**13, -5000, None):
+        assert _rupiah(price) == rupiah(price)

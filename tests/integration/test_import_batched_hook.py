@@ -1,5 +1,6 @@
-"""`promo import` (and the web app's import) recompose unsent highlight posts once per batch of
-1,000 records, not once per record: the same posts change, far fewer queries."""
+"""`promo import` (and the web app's import) recompose unsent highlight posts with one query per
+batch of 1,000 records, not one per record, and load only the products that have such a post:
+the same posts change, far fewer queries and no record loaded for nothing."""
 
 from __future__ import annotations
 
@@ -23,33 +24,40 @@ def test_an_umkm_no_longer_curated_cancels_its_unsent_highlight(world: World) ->
     assert {r.status for r in world.rows()} == {"cancelled"}
 
 
-def test_a_product_edit_in_a_big_file_still_recomposes(world: World) -> None:  # noqa: F811
+def counted_refreshes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The products each highlight refresh is given, by external id, one list per call."""
+    calls: list[list[str]] = []
+    real = jobs.event_promotion.refresh_unsent_highlights
+
+    def counting(settings: Any, session: Any, composer: Any, products: Any, **kw: Any) -> list[str]:
+        products = list(products)
+        calls.append([p.external_id for p in products])
+        return real(settings, session, composer, products, **kw)
+
+    monkeypatch.setattr(jobs.event_promotion, "refresh_unsent_highlights", counting)
+    return calls
+
+
+def test_a_product_edit_in_a_big_file_still_recomposes(world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     [made, _] = world.run(at(START, "09:00"))
     ref = made.product
     others = [{"id": f"z{i:04d}", "umkm_id": "u00", "name": f"Lain {i}", "description": "", "price": "1000",
                "curation": "approved", "active": "true"} for i in range(1500)]
     mine = {"id": ref, "umkm_id": f"u{ref[1:3]}", "name": "Nama Baru Sekali", "description": "Baru.",
             "price": "12000", "curation": "approved", "active": "true"}
+    calls = counted_refreshes(monkeypatch)
     world.load("products", [*others, mine])  # the edited product is in the second batch
     assert all("Nama Baru Sekali" in p.text for p in world.posts())
+    assert calls == [[ref]]  # of 1,501 records, only the one with an unsent highlight post was loaded
 
 
-def test_cli_import_refreshes_highlights_once_per_batch(promo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    calls: list[int] = []
-    real = jobs.event_promotion.refresh_unsent_highlights
-
-    def counting(settings: Any, session: Any, composer: Any, products: Any, **kw: Any) -> list[str]:
-        products = list(products)
-        calls.append(len(products))
-        return real(settings, session, composer, products, **kw)
-
-    monkeypatch.setattr(jobs.event_promotion, "refresh_unsent_highlights", counting)
+def test_cli_import_loads_no_product_that_has_no_unsent_highlight(promo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    calls = counted_refreshes(monkeypatch)
     lines = ["id,umkm_id,name,description,price,image,url,tags,curation"]
     lines += [f"b{i},u1,Amplang {i},Renyah,{25000 + i},,,snack,approved" for i in range(2500)]
     Path("many.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert promo("import", "umkm", "umkm.csv")[0] == 0
-    calls.clear()
     code, out, err = promo("import", "products", "many.csv")
     assert code == 0, err
     assert out.strip() == "products: 2500 created, 0 updated, 0 unchanged"
-    assert calls == [1000, 1000, 500]  # (one call per product before: 2,500)
+    assert calls == []  # (one call per product until 2026-11-29, then one per 1,000 with every product loaded)
