@@ -45,12 +45,14 @@ class CleanImage:
     stripped: bool
 
 
-def _open(data: bytes, name: str, shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None) -> Image.Image:
+def _open(data: bytes, name: str, shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None,
+          load: bool = True) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
         if shrink is not None and img.format == "JPEG" and (size := shrink(img)) is not None:
             img.draft(None, size)  # JPEG decodes at 1/2, 1/4 or 1/8 scale directly: far less work
-        img.load()  # decodes the pixels: a truncated or corrupt file fails here, not at the platform
+        if load:
+            img.load()  # decodes the pixels: a truncated or corrupt file fails here, not at the platform
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not a JPEG, PNG, GIF or WebP image") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -67,6 +69,22 @@ def open_image(data: bytes, name: str = "image",
     ``shrink`` may name, from the undecoded header, the smallest size (as stored) the caller needs:
     a JPEG is then decoded at the smallest DCT scale at least that big."""
     return _open(data, name, shrink)
+
+
+def open_header(data: bytes, name: str = "image",
+                shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None) -> Image.Image:
+    """Like :func:`open_image` without decoding the pixels yet: its ``size`` is the size it will
+    decode at (after ``shrink``); :func:`load_image` decodes it."""
+    return _open(data, name, shrink, load=False)
+
+
+def load_image(img: Image.Image, name: str = "image") -> Image.Image:
+    """Decodes an image from :func:`open_header` (:class:`ImageError` when the pixels cannot be read)."""
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{name}: the image cannot be read ({exc})") from None
+    return img
 
 
 def orientation(img: Image.Image) -> int:
