@@ -132,15 +132,21 @@ def has_metadata(img: Image.Image) -> bool:
     return img.format == "PNG" and bool(getattr(img, "text", None))
 
 
-def without_metadata(data: bytes, name: str = "image") -> CleanImage:
+def without_metadata(data: bytes, name: str = "image", check_pixels: bool = True) -> CleanImage:
     """The image without EXIF, XMP, IPTC, comments or text chunks, its orientation applied to
-    the pixels and its colour profile kept. An image without metadata comes back unchanged."""
-    img = _open(data, name)
+    the pixels and its colour profile kept. An image without metadata comes back unchanged.
+
+    ``check_pixels=False`` is for a file decoded and written when it was queued (a fitted copy): a
+    JPEG's pixels are then decoded only when there is metadata to remove, not to check them again."""
+    img = _open(data, name, load=check_pixels)
+    if img.format != "JPEG":  # a PNG's text chunks may follow its pixels: only a JPEG's header tells all
+        load_image(img, name)
     fmt = str(img.format)
     mime = MIME[fmt]
     if not has_metadata(img):
         w, h = img.size
         return CleanImage(data, ImageInfo(mime, w, h), stripped=False)
+    load_image(img, name)
     upright = ImageOps.exif_transpose(img)
     turned = _orientation(img) != 1
     icc = img.info.get("icc_profile")
