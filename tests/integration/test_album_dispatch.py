@@ -1,5 +1,7 @@
-"""One post with five images queued on X, Telegram, Facebook, LinkedIn and Discord, then sent by the
-dispatcher (each platform's documented answers, httpx.MockTransport): every platform receives the
+"""One post with five images queued on X, Telegram, Facebook, LinkedIn, Discord, Instagram and Threads,
+then sent by the
+dispatcher (each platform's documented answers, httpx.MockTransport; Instagram and Threads
+fetch them from PROMO_PUBLIC_MEDIA_BASE_URL): every platform receives the
 copies fitted for it when queued, byte for byte, in the order given (the cover first), as many as
 one post of it takes, each within its ImageRules; nothing is fitted while sending. (The request
 shapes of each album are checked field by field in tests/platforms/test_<platform>.py; Mastodon's
@@ -33,13 +35,18 @@ from tests.platforms.multipart_util import form_parts
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "104857600123"
+IG, TH = "17841400000000001", "25012345678901234"
 CHANNELS = {
     "x": {"ACCESS_TOKEN": "SECRET-x-access-token-123"},
     "telegram": {"BOT_TOKEN": "123456789:SECRET-telegram-token-abcdef", "CHAT_ID": "@umkmbalikpapan"},
     "facebook": {"PAGE_ID": PAGE, "ACCESS_TOKEN": "EAAB-SECRET-page-token"},
     "linkedin": {"ORGANIZATION_ID": "2414183", "ACCESS_TOKEN": "SECRET-linkedin-token"},
     "discord": {"WEBHOOK_URL": "https://discord.com/api/webhooks/1143334455667788990/SECRET-discord-webhook-token"},
+    "instagram": {"IG_USER_ID": IG, "ACCESS_TOKEN": "IGAA-SECRET-ig-token", "GRAPH_HOST": "graph.instagram.com",
+                  "POLL_INTERVAL": "0"},
+    "threads": {"USER_ID": TH, "ACCESS_TOKEN": "THAA-SECRET-threads-token", "POLL_INTERVAL": "0"},
 }
+PUBLIC = "https://media.example/promo"  # PROMO_PUBLIC_MEDIA_BASE_URL: Instagram and Threads fetch from it
 ALTS = ["Sampul: kue lapis legit", "Irisan kue lapis", "Kotak hadiah", "Etalase toko", "Pembeli antre"]
 WEBHOOK = {"type": 1, "id": "1143334455667788990", "name": "Promo Kota", "channel_id": "1100000000000000002",
            "guild_id": "1000000000000000001", "application_id": None}
@@ -78,6 +85,8 @@ class Platforms:
             return self.x(request)
         if path.startswith("/rest/") or path.startswith("/up/"):
             return self.linkedin(request)
+        if IG in path or TH in path or path.startswith(("/v21.0/1788", "/v1.0/1788", "/v21.0/1792", "/v1.0/1792")):
+            return self.graph(request)
         if path.startswith("/v"):
             return self.facebook(request)
         raise AssertionError(f"unexpected request {request.method} {request.url}")
@@ -129,6 +138,26 @@ class Platforms:
         self.posted["linkedin"] = json.loads(request.content)["content"]
         return httpx.Response(201, headers={"x-restli-id": "urn:li:share:7141138937766391808"})
 
+    def graph(self, request: httpx.Request) -> httpx.Response:
+        """Instagram and Threads: a container per image (is_carousel_item), the CAROUSEL one, publish."""
+        platform = "instagram" if request.url.path.startswith("/v21.0/") else "threads"
+        version = request.url.path.split("/")[1]
+        if request.method == "GET":
+            container = request.url.path.rsplit("/", 1)[-1]
+            if container == "17920238422030506":
+                return httpx.Response(200, json={"id": container, "permalink": f"https://{platform}.example/p/1"})
+            return httpx.Response(200, json={"id": container, "status_code": "FINISHED", "status": "FINISHED"})
+        form = dict(httpx.QueryParams(request.content.decode()))
+        if request.url.path.endswith("_publish"):
+            return httpx.Response(200, json={"id": "17920238422030506"})
+        if form.get("is_carousel_item") == "true":
+            self.received[platform].append(form["image_url"].encode())
+            self.posted.setdefault(platform + " alts", []).append(form.get("alt_text"))
+        elif form.get("media_type") == "CAROUSEL":
+            self.posted[platform] = form["children"].split(",")
+        assert version in ("v21.0", "v1.0")
+        return httpx.Response(200, json={"id": f"178894555600{next(self.ids):05d}"})
+
     def discord(self, request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
             return httpx.Response(200, json=WEBHOOK)
@@ -141,12 +170,16 @@ class Platforms:
                                          "timestamp": "2026-08-22T01:00:00.000000+00:00"})
 
 
+@pytest.mark.parametrize("names", [("x", "telegram", "facebook", "linkedin", "discord"), ("instagram", "threads")],
+                         ids=["uploaded", "by-url"])
 def test_each_platform_receives_its_fitted_copies_in_order_as_many_as_it_takes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        names: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db", "PROMO_TEMPLATES_DIR": str(ROOT / "templates"),
            "PROMO_MEDIA_DIR": str(tmp_path / "media"), "PROMO_HEALTH_PORT": "0", "PROMO_MAX_ATTEMPTS": "1",
-           "PROMO_SECRET_KEY": "a long passphrase for the album tests", "PROMO_CHANNELS": ",".join(CHANNELS)}
-    for platform, options in CHANNELS.items():
+           "PROMO_SECRET_KEY": "a long passphrase for the album tests", "PROMO_CHANNELS": ",".join(names)}
+    if "instagram" in names:  # with a public media URL, Discord would link the images instead of uploading them
+        env["PROMO_PUBLIC_MEDIA_BASE_URL"] = PUBLIC
+    for platform, options in ((n, CHANNELS[n]) for n in names):
         env[f"PROMO_CHANNEL_{platform.upper()}_PLATFORM"] = platform
         env[f"PROMO_CHANNEL_{platform.upper()}_BASE_URL"] = "http://127.0.0.1:9"
         env.update({f"PROMO_CHANNEL_{platform.upper()}_{k}": v for k, v in options.items()})
@@ -156,7 +189,7 @@ def test_each_platform_receives_its_fitted_copies_in_order_as_many_as_it_takes(
     photos = sources(tmp_path)
     composer = Composer(settings.templates_dir, settings.timezone, settings.language)
     with db.session() as session:
-        chans = resolve_channels(session, settings, list(CHANNELS))
+        chans = resolve_channels(session, settings, list(names))
         source = find_source(session, text="Kue lapis legit, Rp 25.000 #UMKM")
         posts = create_posts(session, settings, composer, source, chans, now_flag=True, actor="test",
                              image=[str(p) for p in photos], image_alt=ALTS)
@@ -180,11 +213,14 @@ def test_each_platform_receives_its_fitted_copies_in_order_as_many_as_it_takes(
         for post_id, platform in ids.items():
             post = session.get(Post, post_id)
             assert post is not None and post.status == PostStatus.PUBLISHED.value, (platform, post and post.error)
-            paths = [str(post.image_path)] + [p for p, _ in json.loads(post.more_images or "[]")]
-            copies[platform] = [Path(p).read_bytes() for p in paths]
+            paths = [Path(str(post.image_path))] + [Path(p) for p, _ in json.loads(post.more_images or "[]")]
+            copies[platform] = [p.read_bytes() for p in paths]
+            if adapter_class(platform).rules.images.by_url:  # type: ignore[union-attr]
+                assert platforms.received[platform] == [f"{PUBLIC}/{p.name}".encode() for p in paths], platform
+                platforms.received[platform] = copies[platform]  # what the platform fetches from there
     db.dispose()
 
-    for platform in CHANNELS:
+    for platform in names:
         rules = adapter_class(platform).rules.images
         assert rules is not None
         sent = platforms.received[platform]
@@ -195,11 +231,16 @@ def test_each_platform_receives_its_fitted_copies_in_order_as_many_as_it_takes(
             assert MIME[str(img.format)] in rules.formats and len(data) <= rules.max_bytes, platform
             assert fitting._size_ok(rules, img.width, img.height), (platform, img.size)
             assert not img.getexif().get_ifd(0x8825), platform  # no GPS position left
-        assert round(shown[0].width / shown[0].height, 2) == 0.75, platform  # the upright phone photo first
+        cover = 0.8 if platform == "instagram" else 0.75  # the upright phone photo first (padded to 4:5 there)
+        assert round(shown[0].width / shown[0].height, 2) == cover, platform
         assert sent[2] == photos[2].read_bytes()  # already fine everywhere: sent as attached
-    assert len(platforms.posted["x"]) == 4
-    assert [a.get("description") for a in platforms.posted["discord"]] == ALTS
-    assert [i.get("altText") for i in platforms.posted["linkedin"]["multiImage"]["images"]] == ALTS
-    assert len(platforms.posted["facebook"]) == 5
+    if "x" in names:
+        assert len(platforms.posted["x"]) == 4
+        assert [a.get("description") for a in platforms.posted["discord"]] == ALTS
+        assert [i.get("altText") for i in platforms.posted["linkedin"]["multiImage"]["images"]] == ALTS
+        assert len(platforms.posted["facebook"]) == 5
+    else:
+        for platform in names:
+            assert len(platforms.posted[platform]) == 5 and platforms.posted[platform + " alts"] == ALTS, platform
 
 
