@@ -31,7 +31,7 @@ from scheduler.media import MIME, ImageError, has_metadata, load_image, open_hea
 from scheduler.platforms.types import ImageRules
 
 #: Bumped when fitting changes, so stored copies made the old way are not reused.
-FIT_VERSION = "1"
+FIT_VERSION = "2"
 #: Tried in turn before the size is touched; then the size is reduced at SCALED_QUALITY.
 JPEG_QUALITIES = (90, 80, 70)
 SCALED_QUALITY = 80
@@ -227,9 +227,9 @@ def _encode(img: Image.Image, fmt: str, quality: int | None, icc: bytes | None) 
 
 
 def _first_scale(img: Image.Image, fmt: str, quality: int | None, icc: bytes | None, size: int, limit: int) -> float:
-    """The scale expected to bring ``size`` bytes within ``limit``: bytes ∝ scale^k, k measured on a
-    half-size copy (2 for flat areas, ~1.5 for a photo's grain, which keeps more bytes per pixel)."""
-    k = max(1.0, math.log2(size / max(1, len(_encode(img.reduce(2), fmt, quality, icc)))))
+    """The scale expected to bring ``size`` bytes within ``limit``: bytes ∝ scale^k, k measured at half size."""
+    half = img.reduce(2) if img.mode not in ("P", "1") else img.resize(((img.width + 1) // 2, (img.height + 1) // 2))
+    k = max(1.0, math.log2(size / max(1, len(_encode(half, fmt, quality, icc)))))  # photo ~1.5, noise ~2.5
     return min(0.9, float((limit / size) ** (1 / k)) * 0.95)
 
 

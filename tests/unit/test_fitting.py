@@ -284,3 +284,14 @@ def test_a_photo_scaled_to_a_byte_limit_is_scaled_once_from_the_full_image_and_f
     bigger = Image.open(io.BytesIO(grainy)).resize((int(fitted.width * 1.1), int(fitted.height * 1.1)),
                                                    Image.Resampling.LANCZOS)
     assert len(save(bigger, "JPEG", quality=80)) > limit
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "L", "RGBA"])
+def test_a_png_of_any_mode_over_the_byte_limit_is_scaled_down_within_it(mode: str) -> None:
+    noise = Image.frombytes("RGB", (800, 600), random.Random(3).randbytes(800 * 600 * 3))
+    img = noise.quantize(256) if mode == "P" else noise.convert(mode)
+    data = save(img, "PNG")
+    limit = len(data) // 3
+    fitted = fit_image(data, ImageRules(formats=frozenset({"image/png"}), max_bytes=limit))
+    assert fitted.mime == "image/png" and len(fitted.data) <= limit and fitted.width < 800
+    assert Image.open(io.BytesIO(fitted.data)).mode == img.mode
