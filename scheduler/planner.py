@@ -21,7 +21,7 @@ from scheduler.composer import Composed, Composer, event_context, product_contex
 from scheduler.config import ChannelConfig, Settings
 from scheduler.downloads import is_url
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
-from scheduler.fitting import FitOption, fit_image
+from scheduler.fitting import FitCache, FitOption, fit_image
 from scheduler.media import ImageError, inspect_image
 from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
@@ -113,15 +113,16 @@ def _by_id(session: Session, model: Any, ident: str) -> Any:
     return row
 
 
-def image_preview(cfg: ChannelConfig, rules: PlatformRules, data: bytes) -> dict[str, Any]:
+def image_preview(cfg: ChannelConfig, rules: PlatformRules, data: bytes, cache: FitCache | None = None) -> dict[str, Any]:
     """What this channel's platform would receive of an image (``promo compose --image``), made in
-    memory and stored nowhere: type, size, dimensions and each change, or why it cannot be fitted."""
+    memory and stored nowhere: type, size, dimensions and each change, or why it cannot be fitted.
+    One ``cache`` for every channel's preview of the image decodes it once (:class:`FitCache`)."""
     if rules.images is None:
         info = inspect_image(data)
         return {"format": info.mime, "width": info.width, "height": info.height, "bytes": len(data),
                 "changes": [], "as_attached": True}
     try:
-        fitted = fit_image(data, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")))
+        fitted = fit_image(data, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")), cache=cache)
     except ImageError as exc:
         return {"error": f"the image cannot be fitted: {exc}"}
     return {"format": fitted.mime, "width": fitted.width, "height": fitted.height, "bytes": len(fitted.data),
