@@ -165,12 +165,12 @@ def _padded(img: Image.Image, size: tuple[int, int], option: FitOption) -> Image
     mode = "RGBA" if _has_alpha(img) else "RGB"
     if option.colour is not None:
         canvas = Image.new(mode, size, option.colour)
-    else:  # blurred on a small copy (cheap), then enlarged: smooth either way
-        small = img.convert(mode).copy()
-        small.thumbnail((64, 64))
+    else:  # blurred on a copy box-averaged to about 64 px (cheap), then enlarged: smooth either way
+        src = img if img.mode not in ("P", "1") else img.convert(mode)  # modes Image.reduce refuses
+        small = src.reduce(max(1, max(img.size) // 64)).convert(mode)
         fill = ImageOps.fit(small, (max(1, size[0] * 64 // max(size)), max(1, size[1] * 64 // max(size))))
         canvas = fill.filter(ImageFilter.GaussianBlur(4)).resize(size, Image.Resampling.BILINEAR)
-    layer = img.convert(mode)
+    layer = img if img.mode == mode else img.convert(mode)
     canvas.paste(layer, ((size[0] - img.width) // 2, (size[1] - img.height) // 2),
                  layer if mode == "RGBA" else None)
     return canvas

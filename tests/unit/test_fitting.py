@@ -295,3 +295,12 @@ def test_a_png_of_any_mode_over_the_byte_limit_is_scaled_down_within_it(mode: st
     fitted = fit_image(data, ImageRules(formats=frozenset({"image/png"}), max_bytes=limit))
     assert fitted.mime == "image/png" and len(fitted.data) <= limit and fitted.width < 800
     assert Image.open(io.BytesIO(fitted.data)).mode == img.mode
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "L", "LA", "RGBA"])
+def test_a_strip_of_any_mode_is_padded_with_a_blurred_fill_of_itself(mode: str) -> None:
+    strip = Image.new("RGB", (100, 5000), (200, 30, 30))
+    img = strip.quantize(16) if mode == "P" else strip.convert(mode)
+    fitted = fit_image(save(img, "PNG"), rules("telegram"))
+    assert fitted.mime == "image/png" and (fitted.width, fitted.height) == (252, 5000)
+    assert fitted.changes == ("padded 100×5000 → 252×5000 with blurred fill (ratio 1:19.90)",)
