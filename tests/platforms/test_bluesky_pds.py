@@ -259,7 +259,8 @@ def noisy_photo(width: int, height: int, seed: int) -> bytes:
     return out.getvalue()
 
 
-def queue_and_dispatch(account: Account, tmp_path: Path, photos: list[Path], alts: list[str]) -> Post:
+def queue_and_dispatch(account: Account, tmp_path: Path, photos: list[Path], alts: list[str],
+                       link: str | None = None) -> Post:
     """Queues a post with ``photos`` on a Bluesky channel of the test account (fitting each), runs
     the real dispatcher once, and returns the post as stored."""
     env = {"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db", "PROMO_TEMPLATES_DIR": str(TEMPLATES),
@@ -274,7 +275,7 @@ def queue_and_dispatch(account: Account, tmp_path: Path, photos: list[Path], alt
     composer = Composer(settings.templates_dir, settings.timezone, settings.language)
     with db.session() as session:
         chans = resolve_channels(session, settings, ["bsky"])
-        source = find_source(session, text="Kue lapis legit, Rp 25.000 #UMKM")
+        source = find_source(session, text="Kue lapis legit, Rp 25.000 #UMKM", link=link)
         [post] = create_posts(session, settings, composer, source, chans, now_flag=True, actor="test",
                               image=[str(p) for p in photos], image_alt=alts)
         post_id = post.id
@@ -399,3 +400,15 @@ def test_an_album_of_four_large_photos_reaches_the_pds_in_order_each_fitted_with
         shown = Image.open(io.BytesIO(stored))
         shapes.append(round(shown.width / shown.height, 2))
     assert shapes == [1.5, 0.67, 1.0, 1.67]  # the cover first, then the others in the order given
+
+
+def test_with_a_link_the_fitted_cover_is_the_cards_thumb_within_the_pds_thumb_limit(account, big_photo, tmp_path):
+    """A card's thumb is where this PDS itself enforces 1,000,000 bytes (see above)."""
+    post = queue_and_dispatch(account, tmp_path, [big_photo], ["Kue lapis"], link="https://umkm.example/kue")
+    assert post.status == PostStatus.PUBLISHED.value, post.error
+    value = get_record(account, str(post.remote_id).rsplit("/", 1)[-1]).json()["value"]
+    external = value["embed"]["external"]
+    assert value["embed"]["$type"] == "app.bsky.embed.external" and external["uri"] == "https://umkm.example/kue"
+    thumb = external["thumb"]
+    assert thumb["mimeType"] == "image/jpeg" and thumb["size"] <= BLUESKY_IMAGE_LIMIT
+    assert stored_blob(account, thumb["ref"]["$link"]) == Path(str(post.image_path)).read_bytes()
