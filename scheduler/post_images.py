@@ -94,7 +94,11 @@ def image_for_channel(settings: Settings, cfg: ChannelConfig, rules: PlatformRul
     """The image file this channel's post sends: the copy fitted to the platform's image rules
     (made now, stored once by content hash), or the stored image where the platform declares none.
 
-    An image that cannot be fitted is refused naming the channel, its platform and why."""
+    An image that cannot be fitted, or whose alt text is longer than the platform takes (never cut:
+    it is staff text), is refused naming the channel, its platform and why."""
+    if alt and rules.images is not None and rules.images.max_alt and len(alt) > rules.images.max_alt:
+        raise ValidationError(f"channel {cfg.name} ({cfg.platform}): alt text of {len(alt):,} characters is over "
+                              f"the platform's {rules.images.max_alt:,}; shorten it; nothing queued")
     if stored is None or rules.images is None:
         check_image_for(rules, cfg.name, media_for(settings, str(stored), alt) if stored else None)
         return stored

@@ -25,6 +25,7 @@ from scheduler import fitting
 from scheduler.composer import Composer
 from scheduler.config import load_settings
 from scheduler.dispatch import Dispatcher
+from scheduler.errors import ValidationError
 from scheduler.media import MIME
 from scheduler.models import Post, PostStatus
 from scheduler.planner import create_posts, find_source, resolve_channels
@@ -244,3 +245,28 @@ def test_each_platform_receives_its_fitted_copies_in_order_as_many_as_it_takes(
             assert len(platforms.posted[platform]) == 5 and platforms.posted[platform + " alts"] == ALTS, platform
 
 
+
+
+def test_an_alt_text_over_xs_1000_characters_is_refused_when_queued_naming_the_channel(tmp_path: Path) -> None:
+    env = {"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db", "PROMO_TEMPLATES_DIR": str(ROOT / "templates"),
+           "PROMO_MEDIA_DIR": str(tmp_path / "media"), "PROMO_CHANNELS": "x,telegram",
+           "PROMO_CHANNEL_X_PLATFORM": "x", "PROMO_CHANNEL_X_ACCESS_TOKEN": "SECRET-x-access-token-123",
+           "PROMO_CHANNEL_TELEGRAM_PLATFORM": "telegram", "PROMO_CHANNEL_TELEGRAM_BOT_TOKEN": "1:SECRET-tg-token",
+           "PROMO_CHANNEL_TELEGRAM_CHAT_ID": "@umkmbalikpapan"}
+    settings = load_settings(env)
+    db = Database(settings.database_url)
+    db.upgrade()
+    photo = tmp_path / "kue.jpg"
+    photo.write_bytes(image_bytes("JPEG", 640, 480))
+    composer = Composer(settings.templates_dir, settings.timezone, settings.language)
+    with db.session() as session:
+        chans = resolve_channels(session, settings, ["x", "telegram"])
+        source = find_source(session, text="Kue lapis legit")
+        with pytest.raises(ValidationError, match="channel x \\(x\\): alt text of 1,001 characters is over the "
+                                                  "platform's 1,000"):
+            create_posts(session, settings, composer, source, chans, now_flag=True, actor="test",
+                         image=[str(photo)], image_alt=["a" * 1001])
+        posts = create_posts(session, settings, composer, source, chans, now_flag=True, actor="test",
+                             image=[str(photo)], image_alt=["a" * 1000])
+        assert [p.image_alt for p in posts] == ["a" * 1000] * 2
+    db.dispose()

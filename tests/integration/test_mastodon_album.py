@@ -135,3 +135,23 @@ def test_the_fake_refuses_what_the_server_would(masto: StrictMastodon) -> None:
         assert client.post("/api/v1/statuses", json={"status": "y", "media_ids": ids[:1]}).status_code == 422  # attached
     assert len(masto.refused) == 10 and masto.unexpected == []
 
+
+
+def test_an_alt_text_longer_than_the_servers_description_limit_is_refused_when_queued(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Alt text is staff text: never cut. The limit is the server's own (learned by channels check)."""
+    with StrictMastodon(token=TOKEN, description_limit=120) as server:
+        values = {"PROMO_ENV_FILE": str(tmp_path / "none.env"), "PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db",
+                  "PROMO_TEMPLATES_DIR": str(ROOT / "templates"), "PROMO_MEDIA_DIR": str(tmp_path / "media"),
+                  "PROMO_CHANNELS": "kota", "PROMO_CHANNEL_KOTA_PLATFORM": "mastodon",
+                  "PROMO_CHANNEL_KOTA_BASE_URL": server.base_url, "PROMO_CHANNEL_KOTA_ACCESS_TOKEN": TOKEN}
+        cli_in(monkeypatch, tmp_path, values)
+        (tmp_path / "kue.jpg").write_bytes(image_bytes("JPEG", 640, 480))
+        long_alt = "Kue lapis legit berlapis sembilan di atas piring putih, " * 3  # 168 characters
+        args = ["post", "new", "--text", "Kue lapis", "--channel", "kota", "--now", "--image", "kue.jpg"]
+        assert run_cli(capsys, "channels", "check", "kota")[0] == 0
+        code, out = run_cli(capsys, *args, "--alt", long_alt)
+        assert code == 1 and f"alt text of {len(long_alt)} characters is over the platform's 120" in out
+        assert run_cli(capsys, "post", "list", "--format", "json")[1].strip() in ("[]", "")
+        code, out = run_cli(capsys, *args, "--alt", long_alt[:120])
+        assert code == 0, out
