@@ -37,9 +37,9 @@ from scheduler import errors, leases
 from scheduler.config import ChannelConfig, Settings
 from scheduler.httpclient import make_clients
 from scheduler.models import Channel, PostKind, PostStatus, utcnow
-from scheduler.planner import media_for, more_media
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Adapter, ChannelContext, PlatformRules, PublishResult, ReadyPost
+from scheduler.post_images import media_for, more_media
 from scheduler.redact import install_record_redaction, redact
 from scheduler.retry import BudgetUsed, Decision, NotOnPlatform, decide, resend_is_safe
 from scheduler.storage import channels as channel_store

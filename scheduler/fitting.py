@@ -23,22 +23,23 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageFilter, ImageOps
 
-from scheduler.media import MIME, ImageError, has_metadata, open_image, orientation
+from scheduler.media import MIME, ImageError, has_metadata, load_image, open_header, orientation
 from scheduler.platforms.types import ImageRules
 
 #: Bumped when fitting changes, so stored copies made the old way are not reused.
-FIT_VERSION = "1"
+FIT_VERSION = "2"
 #: Tried in turn before the size is touched; then the size is reduced at SCALED_QUALITY.
 JPEG_QUALITIES = (90, 80, 70)
 SCALED_QUALITY = 80
-#: Over this many times the byte limit at one quality, the next qualities are not tried (stepping
-#: 90 → 70 roughly halves a photo; it cannot bring it under a third).
-HOPELESS = 2.5
+#: Over this many times the byte limit at a quality, the lower ones are not tried: stepping 90 → 70
+#: roughly halves a photo (never to under a third), 80 → 70 takes off a fifth (never a third).
+HOPELESS = {90: 2.5, 80: 1.5}
 #: Smallest side a fitted copy is scaled down to before the image is refused as too big.
 MIN_SIDE = 64
 #: Padding and cropping aim this far inside the ratio range, so rounding to whole pixels stays in it.
@@ -133,20 +134,10 @@ def _draft_size(img: Image.Image, rules: ImageRules, option: FitOption) -> tuple
     return (math.ceil(w * scale) + 1, math.ceil(h * scale) + 1)
 
 
-def _header_size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as header:
-        return header.size
-
-
 def _resized(img: Image.Image, scale: float) -> Image.Image:
     w, h = img.size
     size = (max(1, math.floor(w * scale)), max(1, math.floor(h * scale)))
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0 if scale < 1 else None)
-
-
-def _eight_bit(img: Image.Image) -> Image.Image:
-    """A 16-bit greyscale image as 8-bit (Pillow reads 16-bit colour PNGs as 8-bit already)."""
-    return img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
 
 
 def _eight_bit_rgb(img: Image.Image, icc: bytes | None, changes: list[str]) -> tuple[Image.Image, bytes | None]:
@@ -154,9 +145,9 @@ def _eight_bit_rgb(img: Image.Image, icc: bytes | None, changes: list[str]) -> t
     if img.mode == "CMYK":
         changes.append("CMYK converted to RGB")
         return img.convert("RGB"), None
-    if img.mode in _SIXTEEN_BIT:
+    if img.mode in _SIXTEEN_BIT:  # greyscale (Pillow reads 16-bit colour PNGs as 8-bit already)
         changes.append("16-bit reduced to 8-bit")
-        return _eight_bit(img), icc
+        return img.convert("I").point(lambda v: v * (1 / 256)).convert("L"), icc
     return img, icc
 
 
@@ -176,12 +167,12 @@ def _padded(img: Image.Image, size: tuple[int, int], option: FitOption) -> Image
     mode = "RGBA" if _has_alpha(img) else "RGB"
     if option.colour is not None:
         canvas = Image.new(mode, size, option.colour)
-    else:  # blurred on a small copy (cheap), then enlarged: smooth either way
-        small = img.convert(mode).copy()
-        small.thumbnail((64, 64))
+    else:  # blurred on a copy box-averaged to about 64 px (cheap), then enlarged: smooth either way
+        src = img if img.mode not in ("P", "1") else img.convert(mode)  # modes Image.reduce refuses
+        small = src.reduce(max(1, max(img.size) // 64)).convert(mode)
         fill = ImageOps.fit(small, (max(1, size[0] * 64 // max(size)), max(1, size[1] * 64 // max(size))))
         canvas = fill.filter(ImageFilter.GaussianBlur(4)).resize(size, Image.Resampling.BILINEAR)
-    layer = img.convert(mode)
+    layer = img if img.mode == mode else img.convert(mode)
     canvas.paste(layer, ((size[0] - img.width) // 2, (size[1] - img.height) // 2),
                  layer if mode == "RGBA" else None)
     return canvas
@@ -237,36 +228,42 @@ def _encode(img: Image.Image, fmt: str, quality: int | None, icc: bytes | None) 
     return out.getvalue()
 
 
+def _first_scale(img: Image.Image, fmt: str, quality: int | None, icc: bytes | None, size: int, limit: int) -> float:
+    """The scale expected to bring ``size`` bytes within ``limit``: bytes ∝ scale^k, k measured at half size."""
+    half = img.reduce(2) if img.mode not in ("P", "1") else img.resize(((img.width + 1) // 2, (img.height + 1) // 2))
+    k = max(1.0, math.log2(size / max(1, len(_encode(half, fmt, quality, icc)))))  # photo ~1.5, noise ~2.5
+    return min(0.9, float((limit / size) ** (1 / k)) * 0.95)
+
+
 def _within_bytes(img: Image.Image, fmt: str, rules: ImageRules, icc: bytes | None,
-                  changes: list[str]) -> tuple[bytes, Image.Image]:
+                  changes: list[str], cache: FitCache) -> tuple[bytes, Image.Image]:
     """Encoded within ``max_bytes``: quality stepped down first (JPEG_QUALITIES), then the size
     at SCALED_QUALITY, down to MIN_SIDE."""
     lossy = fmt in ("JPEG", "WEBP")
-    data = b""
     tried: dict[int | None, bytes] = {}
     for q in (JPEG_QUALITIES if lossy else (None, 1)):
-        data = tried[q] = _encode(img, fmt, q, icc)
+        data = tried[q] = cache.encode(img, fmt, q, icc)
         if len(data) <= rules.max_bytes:
             if lossy:
                 changes.append(f"quality {q}")
             return data, img
-        if lossy and len(data) > HOPELESS * rules.max_bytes:
+        if lossy and q in HOPELESS and len(data) > HOPELESS[q] * rules.max_bytes:
             break  # lower quality cannot make up that much: the size has to go down anyway
-    quality = SCALED_QUALITY if lossy else 1
-    if lossy:
-        data = tried.get(quality) or _encode(img, fmt, quality, icc)
-    start = img.size
-    while True:
-        scale = min(0.9, math.sqrt(rules.max_bytes / len(data)) * 0.95)
-        if min(img.size) * scale < MIN_SIDE or (rules.min_width and img.width * scale < rules.min_width):
+    quality = SCALED_QUALITY if lossy else 1  # PNG: the optimised encoding (tried last)
+    data = tried.get(quality) or _encode(img, fmt, quality, icc)
+    start, scaled, total = img, img, _first_scale(img, fmt, quality, icc, len(data), rules.max_bytes)
+    while True:  # each try scaled from the start (resampling a resampled image would blur it more)
+        total *= 1 if scaled is start else min(0.9, math.sqrt(rules.max_bytes / len(data)) * 0.95)
+        if min(start.size) * total < MIN_SIDE or (rules.min_width and start.width * total < rules.min_width):
             raise ImageError(f"cannot be brought under {rules.max_bytes:,} bytes "
-                             f"({len(data):,} bytes at {img.width}×{img.height})")
-        img = _resized(img, scale)
-        data = _encode(img, fmt, quality, icc)
+                             f"({len(data):,} bytes at {scaled.width}×{scaled.height})")
+        scaled = _resized(start, total)
+        data = _encode(scaled, fmt, quality, icc)
         if len(data) <= rules.max_bytes:
             at = f" at quality {quality}" if lossy else ""
-            changes.append(f"scaled {start[0]}×{start[1]} → {img.width}×{img.height}{at} to fit {rules.max_bytes:,} bytes")
-            return data, img
+            changes.append(f"scaled {start.width}×{start.height} → {scaled.width}×{scaled.height}{at} "
+                           f"to fit {rules.max_bytes:,} bytes")
+            return data, scaled
 
 
 def _animated_kept(data: bytes, img: Image.Image, rules: ImageRules) -> Fitted | None:
@@ -276,35 +273,88 @@ def _animated_kept(data: bytes, img: Image.Image, rules: ImageRules) -> Fitted |
     return Fitted(data, "image/gif", img.width, img.height, ("animated GIF kept",), original=True)
 
 
-def fit_image(data: bytes, rules: ImageRules, option: FitOption | None = None, name: str = "image") -> Fitted:
-    """The copy of ``data`` that ``rules`` take; :class:`ImageError` saying why when there is none."""
+class _Decoded:
+    """One decoding of a source (at one JPEG scale) and, made on first use, its upright 8-bit pixels."""
+
+    def __init__(self, img: Image.Image, stored_size: tuple[int, int]) -> None:
+        self.img = img
+        self.stored_size = stored_size
+        self._ready: tuple[Image.Image, bytes | None, tuple[str, ...]] | None = None
+
+    def ready(self) -> tuple[Image.Image, bytes | None, tuple[str, ...]]:
+        """The pixels every platform starts from (first frame, upright, 8-bit), ICC profile, changes so far."""
+        if self._ready is None:
+            img, changes = self.img, []
+            if img.format == "JPEG" and img.size != self.stored_size:
+                changes.append(f"decoded at {img.width}×{img.height} (JPEG reduced-scale decoding; "
+                               "it is scaled down anyway)")
+            icc = img.info.get("icc_profile")
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            if has_metadata(img):
+                changes.append("metadata removed")
+            if orientation(img) != 1:
+                img = ImageOps.exif_transpose(img)
+                changes.append("turned upright (EXIF orientation)")
+            img, icc = _eight_bit_rgb(img, icc, changes)
+            self._ready = (img, icc, tuple(changes))
+        return self._ready
+
+
+class FitCache:
+    """Work shared by the fits of one image for several platforms: its decoding (per JPEG scale), upright
+    pixels and their encodings (per format and quality), made once instead of once per platform. Holds
+    one source at a time (another source empties it): fit each image for every channel in turn."""
+
+    def __init__(self) -> None:
+        self._data = b""
+        self._decoded: dict[tuple[int, int], _Decoded] = {}
+        self._encoded: dict[tuple[int, str, int | None], tuple[Image.Image, bytes]] = {}
+
+    def decoded(self, data: bytes, name: str, shrink: Callable[[Image.Image], tuple[int, int] | None]) -> _Decoded:
+        if data is not self._data and data != self._data:
+            self._data, self._decoded, self._encoded = data, {}, {}
+        stored: list[tuple[int, int]] = []  # the size before JPEG reduced-scale decoding
+
+        def noted(h: Image.Image) -> tuple[int, int] | None:
+            stored.append(h.size)
+            return shrink(h)
+        header = open_header(data, name, noted)
+        if header.size not in self._decoded:
+            self._decoded[header.size] = _Decoded(load_image(header, name), stored[0] if stored else header.size)
+        return self._decoded[header.size]
+
+    def encode(self, img: Image.Image, fmt: str, quality: int | None, icc: bytes | None) -> bytes:
+        if not any(d._ready is not None and img is d._ready[0] for d in self._decoded.values()):
+            return _encode(img, fmt, quality, icc)  # pixels of one platform's own (padded, scaled…)
+        if (key := (id(img), fmt, quality)) not in self._encoded:
+            self._encoded[key] = (img, _encode(img, fmt, quality, icc))  # img kept: its id stays its own
+        return self._encoded[key][1]
+
+
+def fit_image(data: bytes, rules: ImageRules, option: FitOption | None = None, name: str = "image",
+              cache: FitCache | None = None) -> Fitted:
+    """The copy of ``data`` that ``rules`` take; :class:`ImageError` saying why when there is none.
+    ``cache`` shares the decoding and encodings with the other platforms' fits of the same image."""
     option = option or FitOption()
-    img = open_image(data, name, lambda header: _draft_size(header, rules, option))
+    cache = cache or FitCache()
+    decoded = cache.decoded(data, name, lambda header: _draft_size(header, rules, option))
+    img = decoded.img
     src = str(img.format)
     animated = getattr(img, "n_frames", 1) > 1
     if animated:
         kept = _animated_kept(data, img, rules)
         if kept is not None:
             return kept
-    turned = orientation(img) != 1
-    needs_pixels = turned or img.mode == "CMYK" or img.mode in _SIXTEEN_BIT or animated
+    needs_pixels = orientation(img) != 1 or img.mode == "CMYK" or img.mode in _SIXTEEN_BIT or animated
     if (MIME[src] in rules.formats and not needs_pixels and len(data) <= rules.max_bytes
             and _size_ok(rules, *img.size) and not has_metadata(img)):
         return Fitted(data, MIME[src], img.width, img.height, original=True)
-    changes: list[str] = []
-    if src == "JPEG" and img.size != _header_size(data):
-        changes.append(f"decoded at {img.width}×{img.height} (JPEG reduced-scale decoding; it is scaled down anyway)")
-    icc = img.info.get("icc_profile")
+    img, icc, done = decoded.ready()
+    changes = list(done)
     if animated:
         why = "the platform takes no GIF" if "image/gif" not in rules.formats else "too large to keep animated"
-        changes.append(f"animated GIF: first frame only ({why})")
-        img.seek(0)
-    if has_metadata(img):
-        changes.append("metadata removed")
-    if turned:
-        img = ImageOps.exif_transpose(img)
-        changes.append("turned upright (EXIF orientation)")
-    img, icc = _eight_bit_rgb(img, icc, changes)
+        changes.insert(0, f"animated GIF: first frame only ({why})")
     fmt = _target_format(src, img, rules)
     if fmt == "JPEG" and _has_alpha(img):
         img = _flatten(img, option.colour or (255, 255, 255))
@@ -322,7 +372,7 @@ def fit_image(data: bytes, rules: ImageRules, option: FitOption | None = None, n
         img = _resized(img, scale)
         changes.append(f"scaled {'up' if scale > 1 else ''}{' ' if scale > 1 else ''}{before[0]}×{before[1]} "
                        f"→ {img.width}×{img.height}")
-    out, img = _within_bytes(img, fmt, rules, icc, changes)
+    out, img = _within_bytes(img, fmt, rules, icc, changes, cache)
     if not _size_ok(rules, *img.size):
         raise ImageError(f"cannot be fitted to {img.width}×{img.height} within the platform's pixel limits")
     return Fitted(out, MIME[fmt], img.width, img.height, tuple(changes))
@@ -346,14 +396,14 @@ class FitFacts:
 
 
 def fitted_file(media_dir: Path, source: Path, rules: ImageRules, option: FitOption | None = None,
-                name: str = "image") -> Path:
+                name: str = "image", cache: FitCache | None = None) -> Path:
     """The stored copy of ``source`` for ``rules``: made once, named by the hash of the source and
     the rules, reused after; ``source`` itself when it needs no change."""
-    return fitted_copy(media_dir, source, rules, option, name)[0]
+    return fitted_copy(media_dir, source, rules, option, name, cache)[0]
 
 
 def fitted_copy(media_dir: Path, source: Path, rules: ImageRules, option: FitOption | None = None,
-                name: str = "image") -> tuple[Path, FitFacts]:
+                name: str = "image", cache: FitCache | None = None) -> tuple[Path, FitFacts]:
     """:func:`fitted_file` and what was done: noted beside the copy (``fit-<key>.json``) when it is
     made, so asking again (the compose page's preview, then queueing) reads the note, fitting nothing."""
     option = option or FitOption()
@@ -366,10 +416,10 @@ def fitted_copy(media_dir: Path, source: Path, rules: ImageRules, option: FitOpt
     for ext in _EXT.values():
         existing = media_dir / f"fit-{key}{ext}"
         if existing.exists():
-            return existing, facts or _fit(data, rules, option, name, note)[1]
+            return existing, facts or _fit(data, rules, option, name, note, cache)[1]
     if facts is not None and facts.original:
         return source, facts
-    fitted, facts = _fit(data, rules, option, name, note)
+    fitted, facts = _fit(data, rules, option, name, note, cache)
     if fitted.original:
         return source, facts
     target = media_dir / f"fit-{key}{_EXT[_FORMAT[fitted.mime]]}"
@@ -379,8 +429,9 @@ def fitted_copy(media_dir: Path, source: Path, rules: ImageRules, option: FitOpt
     return target, facts
 
 
-def _fit(data: bytes, rules: ImageRules, option: FitOption, name: str, note: Path) -> tuple[Fitted, FitFacts]:
-    fitted = fit_image(data, rules, option, name)
+def _fit(data: bytes, rules: ImageRules, option: FitOption, name: str, note: Path,
+         cache: FitCache | None = None) -> tuple[Fitted, FitFacts]:
+    fitted = fit_image(data, rules, option, name, cache)
     facts = FitFacts(fitted.mime, fitted.width, fitted.height, len(fitted.data), fitted.changes, fitted.original)
     note.parent.mkdir(parents=True, exist_ok=True)
     tmp = note.with_suffix(".part")

@@ -15,6 +15,7 @@ its pool as it has connections and the rest wait on an asyncio semaphore.
 from __future__ import annotations
 
 import asyncio
+import io
 import ssl
 from collections.abc import AsyncIterator
 
@@ -94,8 +95,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
                    if k.lower() != b"content-length"]
         body = await request.aread()
+        # aiohttp warns (ResourceWarning) that a bytes body over 1 MiB may hold up the event loop, and
+        # sends a file-like one in chunks: an image upload goes as a stream.
+        data: bytes | io.BytesIO | None = io.BytesIO(body) if len(body) > 2**20 else body or None
         try:
-            async with session.request(request.method, str(request.url), data=body or None, headers=headers,
+            async with session.request(request.method, str(request.url), data=data, headers=headers,
                                        allow_redirects=False, timeout=timeout,
                                        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding")) as r:
                 content = await r.read()

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
 from scheduler.models import Post, PostKind, PostStatus
-from scheduler.planner import media_for, more_media
 from scheduler.platforms.base import Adapter, PlatformRules, PublishResult, ReadyPost
+from scheduler.post_images import media_for, more_media
 from scheduler.redact import redact
 from scheduler.retry import resend_is_safe
 from scheduler.storage import claims

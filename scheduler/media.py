@@ -45,12 +45,14 @@ class CleanImage:
     stripped: bool
 
 
-def _open(data: bytes, name: str, shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None) -> Image.Image:
+def _open(data: bytes, name: str, shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None,
+          load: bool = True) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
         if shrink is not None and img.format == "JPEG" and (size := shrink(img)) is not None:
             img.draft(None, size)  # JPEG decodes at 1/2, 1/4 or 1/8 scale directly: far less work
-        img.load()  # decodes the pixels: a truncated or corrupt file fails here, not at the platform
+        if load:
+            img.load()  # decodes the pixels: a truncated or corrupt file fails here, not at the platform
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not a JPEG, PNG, GIF or WebP image") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -67,6 +69,22 @@ def open_image(data: bytes, name: str = "image",
     ``shrink`` may name, from the undecoded header, the smallest size (as stored) the caller needs:
     a JPEG is then decoded at the smallest DCT scale at least that big."""
     return _open(data, name, shrink)
+
+
+def open_header(data: bytes, name: str = "image",
+                shrink: Callable[[Image.Image], tuple[int, int] | None] | None = None) -> Image.Image:
+    """Like :func:`open_image` without decoding the pixels yet: its ``size`` is the size it will
+    decode at (after ``shrink``); :func:`load_image` decodes it."""
+    return _open(data, name, shrink, load=False)
+
+
+def load_image(img: Image.Image, name: str = "image") -> Image.Image:
+    """Decodes an image from :func:`open_header` (:class:`ImageError` when the pixels cannot be read)."""
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{name}: the image cannot be read ({exc})") from None
+    return img
 
 
 def orientation(img: Image.Image) -> int:
@@ -114,15 +132,21 @@ def has_metadata(img: Image.Image) -> bool:
     return img.format == "PNG" and bool(getattr(img, "text", None))
 
 
-def without_metadata(data: bytes, name: str = "image") -> CleanImage:
+def without_metadata(data: bytes, name: str = "image", check_pixels: bool = True) -> CleanImage:
     """The image without EXIF, XMP, IPTC, comments or text chunks, its orientation applied to
-    the pixels and its colour profile kept. An image without metadata comes back unchanged."""
-    img = _open(data, name)
+    the pixels and its colour profile kept. An image without metadata comes back unchanged.
+
+    ``check_pixels=False`` is for a file decoded and written when it was queued (a fitted copy): a
+    JPEG's pixels are then decoded only when there is metadata to remove, not to check them again."""
+    img = _open(data, name, load=check_pixels)
+    if img.format != "JPEG":  # a PNG's text chunks may follow its pixels: only a JPEG's header tells all
+        load_image(img, name)
     fmt = str(img.format)
     mime = MIME[fmt]
     if not has_metadata(img):
         w, h = img.size
         return CleanImage(data, ImageInfo(mime, w, h), stripped=False)
+    load_image(img, name)
     upright = ImageOps.exif_transpose(img)
     turned = _orientation(img) != 1
     icc = img.info.get("icc_profile")

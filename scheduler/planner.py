@@ -7,9 +7,7 @@ create posts; none of them checks who acts, and none of them publishes (only the
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,19 +19,19 @@ from sqlalchemy.orm import Session
 from scheduler import values
 from scheduler.composer import Composed, Composer, event_context, product_context, text_context
 from scheduler.config import ChannelConfig, Settings
-from scheduler.downloads import download_image, is_url
+from scheduler.downloads import is_url
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
-from scheduler.fitting import FitOption, fit_image, fitted_file
-from scheduler.media import ImageError, file_mime, inspect_image
+from scheduler.fitting import FitCache, FitOption, fit_image
+from scheduler.media import ImageError, inspect_image
 from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
-from scheduler.platforms.base import Media, PlatformRules
+from scheduler.platforms.base import PlatformRules
+from scheduler.post_images import channel_images, image_list, store_image
 from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.textrules import TextRule
 from scheduler.utm import campaign_name, tagged, wants_tags
 
-_EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
 SLOT_HORIZON_DAYS = 60
 
 
@@ -43,74 +41,6 @@ def parse_when(value: str, tz: Any) -> dt.datetime:
         return values.parse_when(value, tz)
     except ValueError as exc:
         raise ValidationError(f"--at {exc}") from None
-
-
-def store_image(settings: Settings, source: str | Path, label: str = "--image") -> tuple[Path, str]:
-    """Check an image file and copy it into the media folder under its content hash.
-
-    ``label`` says where the file came from in error messages (``--image``, or the record's image).
-    A URL is downloaded first (once: :func:`scheduler.downloads.download_image`)."""
-    path = download_image(settings, str(source), label) if is_url(str(source)) else Path(source)
-    if not path.is_file():
-        raise ValidationError(f"{label} {source}: no such file")
-    size = path.stat().st_size
-    if size > settings.max_image_bytes:
-        raise ValidationError(f"{label} {source}: {size:,} bytes is over the {settings.max_image_bytes:,}-byte limit "
-                              "(PROMO_MAX_IMAGE_BYTES)")
-    # Decoded whole, so a renamed, truncated or corrupt file is refused now rather than by a platform later.
-    data = path.read_bytes()
-    mime = inspect_image(data, f"{label} {source}").mime
-    digest = hashlib.sha256(data).hexdigest()[:24]
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
-    target = settings.media_dir / f"{digest}{_EXT[mime]}"
-    if not target.exists():
-        shutil.copyfile(path, target)
-    return target, mime
-
-
-def media_for(settings: Settings, image_path: str | None, alt: str | None = None) -> Media | None:
-    if not image_path:
-        return None
-    p = Path(image_path)
-    public = f"{settings.public_media_base_url}/{p.name}" if settings.public_media_base_url else None
-    mime = file_mime(p) or "application/octet-stream"
-    return Media(path=p, mime=mime, size=p.stat().st_size if p.exists() else 0, alt_text=alt, public_url=public)
-
-
-def more_media(settings: Settings, more_images: str | None) -> tuple[Media, ...]:
-    """The images after the cover stored on a post (:attr:`Post.more_images`)."""
-    if not more_images:
-        return ()
-    out = []
-    for path, alt in json.loads(more_images):
-        media = media_for(settings, path, alt)
-        if media is not None:
-            out.append(media)
-    return tuple(out)
-
-
-def _image_list(image: str | Sequence[str] | None, alt: str | Sequence[str | None] | None) -> list[tuple[str, str | None]]:
-    """``--image`` (once or repeated) paired in order with ``--alt``; extra alts are an error."""
-    paths = [image] if isinstance(image, str) else list(image or [])
-    alts = [alt] if isinstance(alt, str) or alt is None else list(alt)
-    if alt is None:
-        alts = []
-    if len(alts) > max(len(paths), 1):
-        raise ValidationError(f"{len(alts)} --alt for {len(paths)} --image: give at most one --alt per image, in order")
-    return [(p, alts[i] if i < len(alts) else None) for i, p in enumerate(paths) if p]
-
-
-def check_image_for(rules: PlatformRules, channel: str, image: Media | None) -> None:
-    if image is None:
-        if rules.requires_image:
-            raise ValidationError(f"channel {channel}: this platform needs an image (use --image)")
-        return
-    if image.mime not in rules.image_types:
-        raise ValidationError(f"channel {channel}: {image.mime} images are not accepted "
-                              f"(takes {', '.join(sorted(rules.image_types))})")
-    if image.size > rules.max_image_bytes:
-        raise ValidationError(f"channel {channel}: image is {image.size:,} bytes, over the platform's "
-                              f"{rules.max_image_bytes:,}-byte limit")
 
 
 def next_free_slot(cfg: ChannelConfig, after: dt.datetime, taken: set[dt.datetime]) -> dt.datetime:
@@ -183,31 +113,16 @@ def _by_id(session: Session, model: Any, ident: str) -> Any:
     return row
 
 
-def image_for_channel(settings: Settings, cfg: ChannelConfig, rules: PlatformRules, stored: Path | None,
-                      alt: str | None = None) -> Path | None:
-    """The image file this channel's post sends: the copy fitted to the platform's image rules
-    (made now, stored once by content hash), or the stored image where the platform declares none.
-
-    An image that cannot be fitted is refused naming the channel, its platform and why."""
-    if stored is None or rules.images is None:
-        check_image_for(rules, cfg.name, media_for(settings, str(stored), alt) if stored else None)
-        return stored
-    try:
-        return fitted_file(settings.media_dir, stored, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")))
-    except ImageError as exc:
-        raise ValidationError(f"channel {cfg.name} ({cfg.platform}): the image cannot be fitted: {exc}; "
-                              "nothing queued") from None
-
-
-def image_preview(cfg: ChannelConfig, rules: PlatformRules, data: bytes) -> dict[str, Any]:
+def image_preview(cfg: ChannelConfig, rules: PlatformRules, data: bytes, cache: FitCache | None = None) -> dict[str, Any]:
     """What this channel's platform would receive of an image (``promo compose --image``), made in
-    memory and stored nowhere: type, size, dimensions and each change, or why it cannot be fitted."""
+    memory and stored nowhere: type, size, dimensions and each change, or why it cannot be fitted.
+    One ``cache`` for every channel's preview of the image decodes it once (:class:`FitCache`)."""
     if rules.images is None:
         info = inspect_image(data)
         return {"format": info.mime, "width": info.width, "height": info.height, "bytes": len(data),
                 "changes": [], "as_attached": True}
     try:
-        fitted = fit_image(data, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")))
+        fitted = fit_image(data, rules.images, FitOption.parse(cfg.options.get("IMAGE_FIT")), cache=cache)
     except ImageError as exc:
         return {"error": f"the image cannot be fitted: {exc}"}
     return {"format": fitted.mime, "width": fitted.width, "height": fitted.height, "bytes": len(fitted.data),
@@ -316,7 +231,7 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     """
     now = now or utcnow()
     at = _requested_time(settings, when=when, queue=queue, now_flag=now_flag, draft=draft, now=now)
-    given = _image_list(image, image_alt)
+    given = image_list(image, image_alt)
     if given:
         stored_image: Path | None = store_image(settings, given[0][0])[0]
         more = [(store_image(settings, p)[0], a) for p, a in given[1:]]
@@ -330,12 +245,11 @@ def create_posts(session: Session, settings: Settings, composer: Composer, sourc
     plan: list[tuple[Channel, ChannelConfig, Composed, dt.datetime | None, Path | None, str | None]] = []
     slot: dt.datetime | None  # a free slot (--queue), --at, now (--now), or None for a draft
     too_long: list[tuple[str, TooLongError]] = []
+    copies = channel_images(settings, [(cfg, rules_for(cfg, channel_store.plain_state(row))) for row, cfg in channels],
+                            stored_image, cover_alt, more)
     for row, cfg in channels:
         state = channel_store.plain_state(row)
-        rules = rules_for(cfg, state)
-        fitted = image_for_channel(settings, cfg, rules, stored_image, cover_alt)
-        room = rules.images.per_post - 1 if rules.images is not None else 0  # the cover alone where no albums
-        extra = [[str(image_for_channel(settings, cfg, rules, path, alt)), alt] for path, alt in more[:room]]
+        fitted, extra = copies[cfg.name]
         try:
             composed = compose_for(composer, cfg, source, now=now, tz=settings.timezone,
                                    with_image=fitted is not None, template=template, state=state, shorten=shorten)

@@ -98,7 +98,6 @@ def check_channels(ctx: Context, actor: Actor, name: str | None = None) -> list[
         import httpx
 
         from scheduler.dispatch import make_adapter
-        from scheduler.platforms.base import MemoryState
 
         out = []
         async with httpx.AsyncClient(timeout=settings.publish_timeout) as client:
@@ -107,7 +106,9 @@ def check_channels(ctx: Context, actor: Actor, name: str | None = None) -> list[
                 if cfg is None:
                     out.append((n, "unknown", f"no channel named {n!r}"))
                     continue
-                state: Any = store.DbChannelState(ctx.db, ids[n], settings) if settings.secret_key else MemoryState()
+                # kept in the row (plain values need no PROMO_SECRET_KEY): what check learns (a Mastodon
+                # server's limits) is what composing and fitting use
+                state = store.DbChannelState(ctx.db, ids[n], settings)
                 try:
                     out.append((n, "OK", await make_adapter(settings, cfg, state, client).check()))
                 except errors.AuthError as exc:

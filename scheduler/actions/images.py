@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scheduler import planner
+from scheduler import post_images
 from scheduler.actions import Actor, Context, require
 from scheduler.config import ChannelConfig
 from scheduler.errors import NotFoundError, ValidationError
@@ -65,7 +65,7 @@ def stage_image(ctx: Context, actor: Actor, data: bytes, name: str) -> Staged:
     with tempfile.TemporaryDirectory(prefix="promo-upload-") as folder:
         upload = Path(folder) / "upload"
         upload.write_bytes(data)
-        stored, mime = planner.store_image(ctx.settings, upload, label)
+        stored, mime = post_images.store_image(ctx.settings, upload, label)
     return Staged(stored.name, mime, info.width, info.height, len(data))
 
 

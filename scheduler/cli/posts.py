@@ -25,6 +25,7 @@ from scheduler.cli.output import (
 
 
 def cmd_compose(app: App) -> int:
+    from scheduler.fitting import FitCache
     from scheduler.planner import compose_for, find_source, image_preview, resolve_channels, rules_for
     from scheduler.storage import channels as store
 
@@ -32,6 +33,7 @@ def cmd_compose(app: App) -> int:
     composer = app.composer()
     failed = 0
     image = _compose_image(app.args.image)
+    previews = FitCache()  # the image decoded once for every channel's preview
     rows: list[dict[str, Any]] = []  # a composed text with its counts, or an error, per channel
     with app.db.read_session() as session:  # a preview stores nothing
         a = app.args
@@ -50,7 +52,7 @@ def cmd_compose(app: App) -> int:
                          "text": composed.text, "shortened": composed.shortened,
                          "counts": [{"count": n, "limit": r.limit, "method": r.method} for r, n in composed.counts]})
             if image is not None:
-                rows[-1]["image"] = image_preview(cfg, rules_for(cfg, store.plain_state(row)), image)
+                rows[-1]["image"] = image_preview(cfg, rules_for(cfg, store.plain_state(row)), image, previews)
                 failed += "error" in rows[-1]["image"]
     if app.args.format == "json":
         print(json.dumps(rows, ensure_ascii=False, indent=2))

@@ -206,10 +206,10 @@ class BlueskyAdapter(Adapter):
     async def _upload(self, image: Media) -> dict[str, Any]:
         name = f"image {image.path.name}"
         try:
-            # Bluesky's docs ask clients to strip EXIF (a phone photo carries its GPS position);
-            # decoding takes a few milliseconds, so it runs off the event loop. (Images queued since
-            # fitting have none left: they come back unchanged.)
-            clean = await asyncio.to_thread(without_metadata, image.read_bytes(), name)
+            # Bluesky's docs ask clients to strip EXIF (a phone photo carries its GPS position). Images
+            # queued since fitting have none left: they come back unchanged, read from the header
+            # without decoding (it was decoded when queued); anything else is decoded off the event loop.
+            clean = await asyncio.to_thread(without_metadata, image.read_bytes(), name, False)
         except ImageError as exc:
             raise RejectedContent(str(exc)) from None
         data = clean.data

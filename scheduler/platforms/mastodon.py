@@ -64,16 +64,17 @@ _TAG = re.compile(r"<[^>]+>")
 #: Upstream's ``image_size_limit`` and ``image_matrix_limit``; a server's own are read by `channels check`.
 DEFAULT_IMAGE_BYTES = 16 * MB
 DEFAULT_IMAGE_PIXELS = 33_177_600
+DEFAULT_DESCRIPTION_LIMIT = 1500  # characters of alt text (media_attachments.description_limit)
 
 
 def _rules(max_characters: int, honours_key: bool = True, image_bytes: int = DEFAULT_IMAGE_BYTES,
-           image_pixels: int = DEFAULT_IMAGE_PIXELS) -> PlatformRules:
+           image_pixels: int = DEFAULT_IMAGE_PIXELS, alt: int = DEFAULT_DESCRIPTION_LIMIT) -> PlatformRules:
     return PlatformRules(
         text=(TextRule(max_characters, "mastodon"),),
         # up to 4 attachments (max_media_attachments' default)
         images=ImageRules(formats=frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
                                              "image/avif"}),
-                          max_bytes=image_bytes, max_pixels=image_pixels, per_post=4),
+                          max_bytes=image_bytes, max_pixels=image_pixels, per_post=4, max_alt=alt),
         can_reconcile=True,
         idempotent_for=KEY_WINDOW if honours_key else None,
     )
@@ -147,7 +148,8 @@ class MastodonAdapter(Adapter):
         limit = int(stored) if stored and stored.isdigit() and int(stored) > 0 else DEFAULT_MAX_CHARACTERS
         return _rules(limit, honours_key=cls.honours_key(options, state),
                       image_bytes=_positive(state, "image_size_limit", DEFAULT_IMAGE_BYTES),
-                      image_pixels=_positive(state, "image_matrix_limit", DEFAULT_IMAGE_PIXELS))
+                      image_pixels=_positive(state, "image_matrix_limit", DEFAULT_IMAGE_PIXELS),
+                      alt=_positive(state, "description_limit", DEFAULT_DESCRIPTION_LIMIT))
 
     @staticmethod
     def honours_key(options: Mapping[str, str], state: ChannelState | None) -> bool:
@@ -342,7 +344,7 @@ class MastodonAdapter(Adapter):
             await self.ctx.state.update({"max_characters": str(limit)})
         media = config.get("media_attachments") if isinstance(config, dict) else None
         if response.status_code == 200 and isinstance(media, dict):
-            learned = {k: str(media[k]) for k in ("image_size_limit", "image_matrix_limit")
+            learned = {k: str(media[k]) for k in ("image_size_limit", "image_matrix_limit", "description_limit")
                        if isinstance(media.get(k), int) and media[k] > 0}
             if learned:
                 await self.ctx.state.update(learned)

@@ -48,6 +48,9 @@ class ImageRules:
     #: The platform fetches the image from its public URL (PROMO_PUBLIC_MEDIA_BASE_URL) instead of
     #: receiving the bytes.
     by_url: bool = False
+    #: Characters of alt text per image (X 1,000; Mastodon the server's description_limit); None = no cap.
+    #: Not part of :meth:`key`: the copy does not depend on it.
+    max_alt: int | None = None
 
     def key(self) -> str:
         """A stable text of every value (part of a fitted copy's content hash)."""

@@ -74,7 +74,7 @@ class XAdapter(Adapter):
     rules = PlatformRules(
         text=(TextRule(280, "x_weighted"),),
         # 5 MB, up to 4 photos per post. The 8192 px side is from X's media best practices (unconfirmed).
-        images=ImageRules(formats=COMMON_IMAGES, max_bytes=5 * MB, max_side=8192, per_post=4),
+        images=ImageRules(formats=COMMON_IMAGES, max_bytes=5 * MB, max_side=8192, per_post=4, max_alt=1000),
         can_reconcile=True,
     )
     required_keys = (("ACCESS_TOKEN",), OAUTH1_KEYS)

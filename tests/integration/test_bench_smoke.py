@@ -68,3 +68,14 @@ def test_web_benchmark_runs_at_tiny_sizes() -> None:
     assert result.page_loads > 0
     text = web.report(result, opts)
     assert "ratio p99 page loads / quiet" in text and "POST /api/v1/preview" in text
+
+
+def test_fit_images_benchmark_fits_every_platform_the_same_shared_or_alone() -> None:
+    from bench import fit_images
+
+    data = fit_images.photo(800, 600)
+    rules = fit_images.platform_rules()
+    times, shared = fit_images.fit_all(data, rules, shared=True)
+    _, alone = fit_images.fit_all(data, rules, shared=False)
+    assert set(times) == set(shared) == {p for p, _ in rules} and len(rules) == 9
+    assert {p: f.data for p, f in shared.items()} == {p: f.data for p, f in alone.items()}

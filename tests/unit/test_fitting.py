@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from scheduler import fitting
-from scheduler.fitting import FitOption, fit_image, fitted_copy, fitted_file
+from scheduler.fitting import FitCache, FitOption, fit_image, fitted_copy, fitted_file
 from scheduler.media import ImageError
 from scheduler.platforms import PLATFORMS, adapter_class
 from scheduler.platforms.base import MemoryState
@@ -270,3 +270,58 @@ def test_image_fit_is_a_channel_key_of_every_platform_taking_images() -> None:
         assert any("IMAGE_FIT 'stretch' is not pad, pad:#rrggbb or crop" in p
                    for p in cls.validate_options({**base, "IMAGE_FIT": "stretch"}))
     assert "IMAGE_FIT" not in adapter_class("outbox").all_keys()
+
+
+def test_one_cache_for_every_platform_gives_each_the_copy_it_gets_alone_and_decodes_once_per_scale(
+        big_jpeg: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    alone = {p: fit_image(big_jpeg, rules(p)) for p in IMAGE_PLATFORMS}
+    decoded: list[tuple[int, int]] = []
+    real_load = fitting.load_image
+
+    def counted(img: Image.Image, name: str = "image") -> Image.Image:
+        decoded.append(img.size)
+        return real_load(img, name)
+
+    monkeypatch.setattr(fitting, "load_image", counted)
+    cache = FitCache()
+    shared = {p: fit_image(big_jpeg, rules(p), cache=cache) for p in IMAGE_PLATFORMS}
+    assert {p: (f.data, f.changes) for p, f in shared.items()} == {p: (f.data, f.changes) for p, f in alone.items()}
+    # the full-size photo once, and once at each reduced JPEG scale (Instagram and Threads: 1440 wide)
+    assert sorted(decoded) == sorted(set(decoded)) and (6000, 4000) in decoded and len(decoded) <= 3
+    # another image empties the cache: it holds one image at a time
+    before = len(decoded)
+    fit_image(image_bytes("JPEG", 800, 600, noise=True), rules("bluesky"), cache=cache)
+    fit_image(big_jpeg, rules("x"), cache=cache)
+    assert decoded[before:] == [(800, 600), (6000, 4000)]
+
+
+def test_a_photo_scaled_to_a_byte_limit_is_scaled_once_from_the_full_image_and_fills_the_limit() -> None:
+    grainy = image_bytes("JPEG", 1600, 1200, noise=True)
+    limit = 300_000
+    fitted = fit_image(grainy, ImageRules(formats=frozenset({"image/jpeg"}), max_bytes=limit))
+    assert len(fitted.data) <= limit
+    assert fitted.changes[-1].startswith("scaled 1600×1200 →") and fitted.changes[-1].endswith("to fit 300,000 bytes")
+    # the estimate lands near the limit rather than far under it (a tenth bigger would be over)
+    bigger = Image.open(io.BytesIO(grainy)).resize((int(fitted.width * 1.1), int(fitted.height * 1.1)),
+                                                   Image.Resampling.LANCZOS)
+    assert len(save(bigger, "JPEG", quality=80)) > limit
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "L", "RGBA"])
+def test_a_png_of_any_mode_over_the_byte_limit_is_scaled_down_within_it(mode: str) -> None:
+    noise = Image.frombytes("RGB", (800, 600), random.Random(3).randbytes(800 * 600 * 3))
+    img = noise.quantize(256) if mode == "P" else noise.convert(mode)
+    data = save(img, "PNG")
+    limit = len(data) // 3
+    fitted = fit_image(data, ImageRules(formats=frozenset({"image/png"}), max_bytes=limit))
+    assert fitted.mime == "image/png" and len(fitted.data) <= limit and fitted.width < 800
+    assert Image.open(io.BytesIO(fitted.data)).mode == img.mode
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "L", "LA", "RGBA"])
+def test_a_strip_of_any_mode_is_padded_with_a_blurred_fill_of_itself(mode: str) -> None:
+    strip = Image.new("RGB", (100, 5000), (200, 30, 30))
+    img = strip.quantize(16) if mode == "P" else strip.convert(mode)
+    fitted = fit_image(save(img, "PNG"), rules("telegram"))
+    assert fitted.mime == "image/png" and (fitted.width, fitted.height) == (252, 5000)
+    assert fitted.changes == ("padded 100×5000 → 252×5000 with blurred fill (ratio 1:19.90)",)

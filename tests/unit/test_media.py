@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageFile
 
 from scheduler.media import ImageError, inspect_image, without_metadata
 from tests.helpers import image_bytes
@@ -95,3 +95,25 @@ def test_bmp_is_named_as_unsupported() -> None:
     Image.new("RGB", (4, 4)).save(buf, "BMP")
     with pytest.raises(ImageError, match="BMP images are not supported"):
         inspect_image(buf.getvalue(), "kue.bmp")
+
+
+def test_a_fitted_copy_is_sent_without_decoding_it_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At send time (Bluesky) a copy queued without metadata is only read from its header: no
+    decoding in the dispatcher's burst; one that has metadata is still decoded and stripped."""
+    clean = image_bytes("JPEG", 2000, 1500, noise=True)
+    tagged = image_bytes("JPEG", 60, 40, orientation=6, gps=True)
+    decoded: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counted(self: ImageFile.ImageFile) -> object:
+        decoded.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counted)
+    same = without_metadata(clean, "fit.jpg", check_pixels=False)
+    assert same.data == clean and not same.stripped and (same.info.width, same.info.height) == (2000, 1500)
+    assert decoded == []
+    stripped = without_metadata(tagged, "phone.jpg", check_pixels=False)
+    assert stripped.stripped and b"PhoneMaker" not in stripped.data and (stripped.info.width, stripped.info.height) == (40, 60)
+    assert decoded and all(size == (60, 40) for size in decoded)
+    assert without_metadata(clean, "fit.jpg").data == clean and (2000, 1500) in decoded  # checked by default

@@ -14,7 +14,7 @@ import time_machine
 from PIL import Image
 from sqlalchemy import func, select
 
-from scheduler import planner
+from scheduler import planner, post_images
 from scheduler.actions import Actor, Context
 from scheduler.actions import posts as actions
 from scheduler.composer import Composer
@@ -313,7 +313,7 @@ def test_several_images_the_first_the_cover_each_fitted_and_kept_within_the_plat
     assert [alt for _path, alt in more] == [None, "Kue 2", None]  # X: up to 4 in all
     third = Image.open(io.BytesIO(Path(more[1][0]).read_bytes()))
     assert third.size == (480, 640) and not third.getexif()  # fitted like the cover
-    ready = planner.more_media(world.settings, x.more_images)
+    ready = post_images.more_media(world.settings, x.more_images)
     assert [m.alt_text for m in ready] == [None, "Kue 2", None] and all(m.mime == "image/jpeg" for m in ready)
     with pytest.raises(ValidationError, match="3 --alt for 2 --image"):
         world.new("x_kota", product="p1", now_flag=True, image=paths[:2], image_alt=["a", "b", "c"])
