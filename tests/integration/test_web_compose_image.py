@@ -46,9 +46,10 @@ def fits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     done: list[str] = []
     real = fitting.fit_image
 
-    def counted(data: bytes, rules: Any, option: Any = None, name: str = "image") -> fitting.Fitted:
+    def counted(data: bytes, rules: Any, option: Any = None, name: str = "image",
+                cache: Any = None) -> fitting.Fitted:
         done.append(rules.key())
-        return real(data, rules, option, name)
+        return real(data, rules, option, name, cache)
 
     monkeypatch.setattr(fitting, "fit_image", counted)
     yield done
