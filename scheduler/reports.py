@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, String, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from scheduler.models import Channel, Metric, MetricSchedule, Post, PostStatus, Product, Umkm
@@ -46,13 +47,27 @@ class _Post:
     kind: str
     product: str | None
     umkm: str | None
-    published_at: dt.datetime
+    #: when it was published, as read (:func:`_utc` makes it a datetime when asked: most never are)
+    at: str | dt.datetime
     #: likes, shares, replies, saves and reach (else views) of the latest read; None: no read
     figures: tuple[int, int, int, int, int] | None
-    #: when its counters are read next (the metrics schedule); None: not on it or no read left
-    next_read: dt.datetime | None = None
-    hour: int = 0
-    engagement: int = 0
+    #: its local hour of publishing
+    hour: int
+    engagement: int
+    #: on the metrics schedule (its next read, as read: None once none is left), or not yet
+    scheduled: bool = False
+    next_at: str | dt.datetime | None = None
+
+    @property
+    def published_at(self) -> dt.datetime:
+        return _utc(self.at)
+
+    def next_read(self, offsets: Sequence[dt.timedelta]) -> dt.datetime | None:
+        """When its counters are read next: the schedule's time, else the first of ``offsets``
+        after publishing (the collector puts it on the schedule at its next run)."""
+        if self.scheduled:
+            return _utc(self.next_at) if self.next_at is not None else None
+        return self.published_at + offsets[0] if offsets else None
 
 
 def _latest_figures(posts: Select[Any]) -> Any:
@@ -69,17 +84,24 @@ def _latest_figures(posts: Select[Any]) -> Any:
             .group_by(Metric.post_id).subquery())
 
 
-def published(session: Session, *, since: dt.datetime, until: dt.datetime, tz: ZoneInfo | None = None,
-              offsets: Sequence[dt.timedelta] = ()) -> list[_Post]:
+def _utc(value: str | dt.datetime) -> dt.datetime:
+    """A UTC column read without its type's conversion (10,000 rows: that conversion, value by
+    value, was a third of a month's report): SQLite gives naive UTC text, PostgreSQL a datetime."""
+    at = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+def published(session: Session, *, since: dt.datetime, until: dt.datetime, tz: ZoneInfo | None = None
+              ) -> list[_Post]:
     """The posts published in [since, until), oldest id first, each with its latest read's figures
-    and its next read (the schedule's, else ``offsets[0]`` after publishing): one query, grouped as
-    often as a page needs (:func:`group`)."""
+    and its place on the metrics schedule: one query, grouped as often as a page needs (:func:`group`)."""
     in_period = (Post.status == PostStatus.PUBLISHED.value, Post.published_at >= since, Post.published_at < until)
     figures = _latest_figures(select(Post.id).where(*in_period))
     rows = session.connection().execute(
-        select(Post.id, Post.kind, Post.published_at, Channel.name, Channel.platform, Product.name, Umkm.name,
+        select(Post.id, Post.kind, type_coerce(Post.published_at, String()), Channel.name, Channel.platform,
+               Product.name, Umkm.name,
                figures.c.post_id, *(figures.c[n] for n in (*ENGAGEMENT, "reach", "views")),
-               MetricSchedule.post_id, MetricSchedule.next_at)
+               MetricSchedule.post_id, type_coerce(MetricSchedule.next_at, String()))
         .join(Channel, Channel.id == Post.channel_id)
         .outerjoin(Product, Product.id == Post.product_id)
         .outerjoin(Umkm, Umkm.id == Product.umkm_id)
@@ -87,20 +109,30 @@ def published(session: Session, *, since: dt.datetime, until: dt.datetime, tz: Z
         .outerjoin(MetricSchedule, MetricSchedule.post_id == Post.id)
         .where(*in_period).order_by(Post.id)).all()
     zone = tz or ZoneInfo("UTC")
+    hours: dict[str, int] = {}  # a UTC hour ('2027-03-01 16') → its local hour; -1: the zone's offset has minutes
+
+    def local_hour(at: str | dt.datetime) -> int:
+        if isinstance(at, str):  # SQLite: parse a month's ~720 hours rather than 10,000 times
+            hour = hours.get(at[:13])
+            if hour is None:
+                start = _utc(at[:13] + ":00:00")
+                offset = zone.utcoffset(start)
+                whole = offset is not None and offset.seconds % 3600 == 0  # not India's +05:30
+                hour = hours[at[:13]] = start.astimezone(zone).hour if whole else -1
+            if hour >= 0:
+                return hour
+        return _utc(at).astimezone(zone).hour
+
     out = []
     for (pid, kind, at, channel, platform, product, umkm, read, likes, shares, replies, saves, reach, views,
          scheduled, next_at) in rows:
         assert at is not None  # the query asks for it
-        got, upcoming = None, None
+        got = None
         if read is not None:
             got = (int(likes or 0), int(shares or 0), int(replies or 0), int(saves or 0),
                    int(reach if reach is not None else views or 0))
-        elif scheduled is not None:
-            upcoming = next_at
-        elif offsets:
-            upcoming = at + offsets[0]
-        out.append(_Post(pid, platform, channel, kind, product, umkm, at, got, upcoming, at.astimezone(zone).hour,
-                         sum(got[:4]) if got else 0))
+        out.append(_Post(pid, platform, channel, kind, product, umkm, at, got, local_hour(at),
+                         sum(got[:4]) if got else 0, scheduled is not None, next_at))
     return out
 
 
@@ -108,18 +140,15 @@ def hour_name(hour: int) -> str:
     return f"{hour:02d}:00"
 
 
+HOURS = tuple(hour_name(h) for h in range(24))
+#: Each grouping's key of a post.
+_KEYS: dict[str, Callable[[_Post], str]] = {
+    "umkm": lambda p: p.umkm or NONE, "product": lambda p: p.product or NONE, "channel": attrgetter("channel"),
+    "platform": attrgetter("platform"), "kind": attrgetter("kind"), "hour": lambda p: HOURS[p.hour]}
+
+
 def _key(by: str, p: _Post) -> str:
-    if by == "umkm":
-        return p.umkm or NONE
-    if by == "product":
-        return p.product or NONE
-    if by == "channel":
-        return p.channel
-    if by == "platform":
-        return p.platform
-    if by == "kind":
-        return p.kind
-    return hour_name(p.hour)
+    return _KEYS[by](p)
 
 
 def gives_counters(platform: str) -> bool:
@@ -139,10 +168,11 @@ def group(posts: Sequence[_Post], by: str, tz: ZoneInfo | None = None) -> list[d
     if by not in GROUPS:
         raise ValueError(f"by must be one of {', '.join(GROUPS)}")
     groups: dict[str, list[_Post]] = defaultdict(list)
+    key = _KEYS[by]
     for p in posts:
-        groups[_key(by, p)].append(p)
+        groups[key(p)].append(p)
     if by == "hour":
-        return [_row(hour_name(h), groups.get(hour_name(h), [])) for h in range(24)] if posts else []
+        return [_row(h, groups.get(h, [])) for h in HOURS] if posts else []
     out = [_row(key, members) for key, members in groups.items()]
     out.sort(key=lambda r: (r["engagement"] is None, -(r["engagement"] or 0), r["group"]))
     return out
@@ -185,19 +215,20 @@ def sections(session: Session, *, since: dt.datetime, until: dt.datetime, tz: Zo
              groups: Sequence[str] = GROUPS, top: int = 10, offsets: Sequence[dt.timedelta] = ()) -> Sections:
     """The period's totals (one row named :data:`TOTAL`) and the rows of each of ``groups``
     (as :func:`report` gives them), from one read of the posts: the Reports pages."""
-    posts = published(session, since=since, until=until, tz=tz, offsets=offsets)
+    posts = published(session, since=since, until=until, tz=tz)
     ranked = sorted((p for p in posts if p.figures), key=lambda p: (-p.engagement, p.id))[:top]
     rows = {by: group(posts, by) for by in groups}
-    counting = {p.platform for p in posts if gives_counters(p.platform)}
+    counting = {name for name in {p.platform for p in posts} if gives_counters(name)}
     unread: dict[str, dict[str, dt.datetime | None]] = {}
     for by in groups:
         blank = {r["group"] for r in rows[by] if r["posts"] and not r["measured"]}
         waiting: dict[str, dt.datetime | None] = {}
-        for p in posts:
-            key = _key(by, p)
+        key_of = _KEYS[by]
+        for p in posts if blank else ():
+            key = key_of(p)
             if key in blank and p.platform in counting:
-                known = waiting.get(key)
-                waiting[key] = p.next_read if known is None else min(known, p.next_read or known)
+                known, upcoming = waiting.get(key), p.next_read(offsets)
+                waiting[key] = upcoming if known is None else min(known, upcoming or known)
         unread[by] = waiting
     return Sections(_row(TOTAL, posts), dict(sorted(Counter(p.platform for p in posts).items())), rows,
                     [{"id": p.id, "channel": p.channel, "platform": p.platform, "published_at": p.published_at,

@@ -65,3 +65,16 @@ def test_web_benchmark_runs_at_tiny_sizes() -> None:
     assert result.page_loads > 0
     text = web.report(result, opts)
     assert "ratio p99 page loads / quiet" in text and "POST /api/v1/preview" in text
+
+
+def test_reports_benchmark_runs_at_tiny_sizes() -> None:
+    """bench/reports.py end to end, small: a month of posts with counters, every Reports address
+    answered (200) through a real `promo web`, and the ratios printed (no timing asserted)."""
+    from bench import reports
+
+    filled, times = reports.measure(reports.Options(posts=40, umkm=3, reads=2, runs=1))
+    assert filled.startswith("40 posts, 320 counter rows")  # 32 on counting platforms × 2 reads × 5 counters
+    assert set(times) == {reports.BASELINE, "/reports (by channel)", "/reports (by hour)", "/reports/monthly",
+                          "/reports/monthly CSV", "/api/v1/reports/monthly"}
+    assert all(ms > 0 and cpu >= 0 for ms, cpu in times.values())
+    assert "server CPU ms" in reports.report(filled, times)

@@ -174,3 +174,20 @@ def test_a_months_sections_on_sqlite_and_postgresql(any_db: Database, tmp_path: 
     assert len(march.rows["hour"]) == 24 and reports.best_hours(march.rows["hour"]) == ["19:00", "09:00"]
     assert march.unread["umkm"] == {}  # every UMKM with posts has a measured one or only Discord
     assert [t["engagement"] for t in march.top] == [1255, 10, 1]
+
+
+def test_hours_in_a_zone_whose_offset_has_minutes(any_db: Database, tmp_path: Any) -> None:
+    """India's +05:30: a post's local hour is its own, not its UTC hour's (the read model works
+    hours out once per UTC hour only where the offset is whole hours)."""
+    from zoneinfo import ZoneInfo
+
+    from tests.reportdata import at, environment, seed
+
+    settings = load_settings({**environment(tmp_path), "PROMO_DATABASE_URL": any_db.url})
+    seed(any_db, settings)
+    india = ZoneInfo("Asia/Kolkata")
+    with any_db.read_session() as s:
+        rows = reports.report(s, since=at(3, 1, 0, 0), until=at(3, 31, 0, 0), by="hour", tz=india)
+    # 09:10, 19:05, 09:30, 12:00, 19:45, 19:10 in Makassar (UTC+8) are 06:40, 16:35, 07:00, 09:30, 17:15, 16:40 in India
+    assert {r["group"]: r["posts"] for r in rows if r["posts"]} == {"06:00": 1, "07:00": 1, "09:00": 1, "16:00": 2,
+                                                                    "17:00": 1}

@@ -107,3 +107,14 @@ def test_columns_for_every_hour_with_the_best_highlighted_and_no_zero_for_what_i
     assert texts(svg, "tick") == [f"{h:02d}" for h in range(0, 24, 3)]
     assert texts(svg, "legend") == ["best hours", "no posts", "no counters"]
     assert max(float(t.get("x", "0")) for t in svg.iter(f"{SVG}text")) <= WIDTH  # nothing drawn outside
+
+
+def test_the_pages_figures_are_written_as_babel_writes_them() -> None:
+    from scheduler.composer.filters import number
+    from scheduler.web.report_views import figure_format
+
+    for language in ("id", "en"):
+        fmt = figure_format(language)
+        for value in (0, 7, 1234, 1255.0, 12345678, 5.5, 632.5, 0.25, 1234.57, 11.33, 2340.1):
+            assert fmt(value) == str(number(int(value) if float(value).is_integer() else value, language)), value
+    assert figure_format("id")(12345.5) == "12.345,5" and figure_format("en")(12345.5) == "12,345.5"
