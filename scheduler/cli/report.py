@@ -34,8 +34,9 @@ def cmd_report(app: App) -> int:
     out: list[dict[str, Any]] = [{app.args.by: r["group"], **{k: v for k, v in r.items() if k != "group"}}
                                  for r in rows]
     if app.args.format == "table":
-        # A group with nothing measured says so instead of showing zeros.
-        out = [{**r, "engagement": "n/a" if r["engagement"] is None else r["engagement"]} for r in out]
+        # A group with nothing measured says so instead of showing zeros; an hour without posts: "-".
+        out = [{**r, "engagement": ("-" if not r["posts"] else "n/a") if r["engagement"] is None else r["engagement"]}
+               for r in out]
     emit(out, app.args.format, fields,
          (app.args.by, "posts", "measured", "reach_views", "engagement", "engagement_per_post", "best_platform"))
     if app.args.format == "table" and best:

@@ -132,6 +132,8 @@ def test_cli_formats_and_exit_codes(env: dict[str, str], capsys: pytest.CaptureF
     code, out = run_cli(capsys, "report", "--since", "2027-03-01", "--until", "2027-03-04", "--by", "hour")
     assert code == 0 and out.rstrip().endswith("best hours: 19:00-20:00, 09:00-10:00")
     assert sum(1 for line in out.splitlines() if line[:2].isdigit() and line[2:5] == ":00") == 24
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[2:5] == ":00"}
+    assert lines["03:00"] == ["0", "0", "-"] and lines["12:00"] == ["1", "0", "n/a"]  # no posts, no counters
     assert run_cli(capsys, "report", "--since", "1 March")[0] == 2
     code, out = run_cli(capsys, "report", "--since", "2027-03-04", "--until", "2027-03-01")
     assert code == 2 and "before --since" in out
