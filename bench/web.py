@@ -105,12 +105,16 @@ def generate(path: Path, o: Options) -> tuple[str, str]:
 
 
 @contextmanager
-def serving(args: list[str], env: dict[str, str], tmp: Path, port: int) -> Iterator[str]:
-    """``promo ARGS`` in a child process until the web app answers on ``port``; its base URL."""
+def serving(args: list[str], env: dict[str, str], tmp: Path, port: int,
+            started: list[subprocess.Popen[bytes]] | None = None) -> Iterator[str]:
+    """``promo ARGS`` in a child process until the web app answers on ``port``; its base URL
+    (the process is appended to ``started`` if given: its CPU time can be read)."""
     log = open(tmp / f"{args[0]}.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", *args, "--port", str(port)], cwd=tmp,
                             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    if started is not None:
+        started.append(proc)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -29,14 +29,19 @@ def cmd_report(app: App) -> int:
         raise UsageError(f"--until ({app.args.until}) is before --since ({app.args.since})")
     with app.db.read_session() as session:
         rows = reports.report(session, since=since, until=until, by=app.args.by, tz=tz)
+    best = reports.best_hours(rows) if app.args.by == "hour" else []
     fields = (app.args.by, *reports.FIELDS[1:])
     out: list[dict[str, Any]] = [{app.args.by: r["group"], **{k: v for k, v in r.items() if k != "group"}}
                                  for r in rows]
     if app.args.format == "table":
-        # A group with nothing measured says so instead of showing zeros.
-        out = [{**r, "engagement": "n/a" if r["engagement"] is None else r["engagement"]} for r in out]
+        # A group with nothing measured says so instead of showing zeros; an hour without posts: "-".
+        out = [{**r, "engagement": ("-" if not r["posts"] else "n/a") if r["engagement"] is None else r["engagement"]}
+               for r in out]
     emit(out, app.args.format, fields,
          (app.args.by, "posts", "measured", "reach_views", "engagement", "engagement_per_post", "best_platform"))
+    if app.args.format == "table" and best:
+        # Every hour of the day is a row (in the day's order); the best ones are named here.
+        print("best hours: " + ", ".join(f"{h}-{int(h[:2]) + 1:02d}:00" for h in best))
     return EXIT_OK
 
 

@@ -128,3 +128,58 @@ def line_chart(chart_id: str, title: str, x_labels: Sequence[str], series: Mappi
         parts.append(f'<line class="key" x1="{lx}" x2="{lx + 22}" y1="{ly}" y2="{ly}"/>'
                      f'<text class="legend" x="{lx + 28}" y="{ly + 4}">{escape(name)}</text></g>')
     return Markup("".join([*parts, "</svg></figure>"]))  # every text in it is escaped
+
+
+#: A column chart's plot height, the room above the columns for the best ones' figures, and below
+#: for the labels and the legend.
+COLUMN_PLOT, COLUMN_TOP, COLUMN_LABELS = 120, 22, 24
+#: How a column without a figure is drawn: no posts at all, or posts without counters.
+NO_POSTS, NO_FIGURE = "no-posts", "no-figure"
+
+
+def column_chart(chart_id: str, title: str, columns: Sequence[tuple[str, float | None, str]], *, desc: str = "",
+                 fmt: Format = str, best: Sequence[str] = (), legend: Mapping[str, str] | None = None,
+                 label_every: int = 3, names: Sequence[str] = (), empty: str = "nothing to show") -> Markup:
+    """One column per ``(label, value, why)`` in their order (the hours of a day), each as tall as
+    its value against the largest. A value of None draws no column but a mark: ``why`` is
+    :data:`NO_POSTS` (a short dotted line) or :data:`NO_FIGURE` (a hollow stub), never a zero.
+    Labels in ``best`` are highlighted (class ``best``) with their figure above the column.
+    Every column has a tooltip (``<title>``): its name (``names``, else its label) and figure or
+    ``why``'s legend text; every ``label_every``-th column's label is written below it.
+    ``legend``: class (``best``, :data:`NO_POSTS`, :data:`NO_FIGURE`) → its text, drawn below."""
+    if not columns:
+        return _empty(chart_id, title, desc, "column", empty)
+    legend = dict(legend or {})
+    top = max((v for _l, v, _w in columns if v is not None and v > 0), default=0.0)
+    step = (WIDTH - 8) / len(columns)
+    base = COLUMN_TOP + COLUMN_PLOT
+    keys = [k for k in ("best", NO_POSTS, NO_FIGURE) if k in legend]
+    parts = _open(chart_id, base + COLUMN_LABELS + 18 * len(keys) + 4, title, desc, "column")
+    parts.append(f'<line class="grid" x1="4" x2="{WIDTH - 4}" y1="{base}" y2="{base}"/>')
+    for i, (label, value, why) in enumerate(columns):
+        x = 4 + i * step
+        mid = x + step / 2
+        tip = escape(names[i] if i < len(names) else label) + ": " + escape(fmt(value) if value is not None else legend.get(why, why))
+        if value is None:
+            parts.append(f'<g class="column"><line class="{NO_POSTS}" x1="{_n(x + 2)}" x2="{_n(x + step - 2)}" '
+                         f'y1="{base - 2}" y2="{base - 2}"><title>{tip}</title></line></g>' if why == NO_POSTS else
+                         f'<g class="column"><rect class="{NO_FIGURE}" x="{_n(x + 2)}" y="{base - 12}" '
+                         f'width="{_n(step - 4)}" height="11"><title>{tip}</title></rect></g>')
+        else:
+            height = COLUMN_PLOT * max(value, 0) / top if top else 0.0
+            parts.append(f'<g class="column"><rect class="{"bar best" if label in best else "bar"}" x="{_n(x + 2)}" '
+                         f'y="{_n(base - height)}" width="{_n(step - 4)}" height="{_n(height)}"><title>{tip}</title></rect>')
+            if label in best:
+                anchor = "start" if i < 2 else "end" if i >= len(columns) - 2 else "middle"
+                parts.append(f'<text class="value best" x="{_n(x if i < 2 else x + step if anchor == "end" else mid)}" '
+                             f'y="{_n(base - height - 5)}" text-anchor="{anchor}">{escape(fmt(value))}</text>')
+            parts.append("</g>")
+        if i % label_every == 0:
+            parts.append(f'<text class="tick" x="{_n(mid)}" y="{base + 16}" text-anchor="middle">{escape(label)}</text>')
+    for k, key in enumerate(keys):
+        y = base + COLUMN_LABELS + 18 * k + 10
+        mark = (f'<rect class="bar best" x="8" y="{y - 9}" width="14" height="10"/>' if key == "best" else
+                f'<line class="{NO_POSTS}" x1="8" x2="22" y1="{y - 2}" y2="{y - 2}"/>' if key == NO_POSTS else
+                f'<rect class="{NO_FIGURE}" x="8" y="{y - 9}" width="14" height="10"/>')
+        parts.append(f'{mark}<text class="legend" x="28" y="{y}">{escape(legend[key])}</text>')
+    return Markup("".join([*parts, "</svg></figure>"]))  # every text in it is escaped

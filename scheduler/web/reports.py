@@ -18,38 +18,32 @@ their posts count under Posts and never as zero engagement.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
-from markupsafe import Markup
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from scheduler import reports
-from scheduler.composer.filters import number
 from scheduler.errors import ValidationError
 from scheduler.models import utcnow
 from scheduler.platforms import PLATFORMS, adapter_class
 from scheduler.storage import posts as post_store
 from scheduler.views import csv_text, local
 from scheduler.web.apimodels import errors
-from scheduler.web.charts import bar_chart, line_chart
+from scheduler.web.charts import line_chart
 from scheduler.web.core import Who, typed_handler
 from scheduler.web.i18n import _, translations
 from scheduler.web.params import MonthApi, MonthQuery, PostRef, ReportQuery
 from scheduler.web.planning import day_range
+from scheduler.web.report_views import GROUP_WORDS, best_hours_text, figure_format, group_chart, shown_rows
 from scheduler.web.webapp import WebApp
 
 #: The groupings of the monthly report, in its order.
 MONTHLY = ("umkm", "product", "channel", "platform", "hour")
-#: Bars in one chart (a table beside it has every row).
-TOP_BARS = 12
-#: Each grouping as a tab and a heading says it.
-GROUP_WORDS = {"umkm": _("UMKM"), "product": _("Product"), "channel": _("Channel"), "platform": _("Platform"),
-               "kind": _("Post kind"), "hour": _("Hour of the day")}
 #: The counters as people say them.
 COUNTER_WORDS = {"views": _("views"), "reach": _("reach"), "likes": _("likes"), "shares": _("shares"),
                  "replies": _("replies"), "saves": _("saves"), "clicks": _("clicks"), "quotes": _("quotes"),
@@ -103,7 +97,10 @@ class ReportOut(BaseModel):
     timezone: str
     by: str
     total: RowOut
-    rows: list[RowOut]
+    rows: list[RowOut] = Field(description="by=hour: all 24 local hours in the day's order (an hour without posts: "
+                                           "posts 0 and no figures); otherwise most engagement first")
+    best_hours: list[str] = Field(description="by=hour: the (at most 3) hours with the most engagement per measured "
+                                              "post, best first ('19:00' is 19.00-20.00 local); otherwise empty")
     top: list[TopPost]
     no_counters: list[NoCounters]
 
@@ -116,7 +113,9 @@ class MonthlyOut(BaseModel):
     until: dt.date
     timezone: str
     total: RowOut
-    sections: dict[str, list[RowOut]]
+    sections: dict[str, list[RowOut]] = Field(description="grouping → rows; hour: all 24 local hours")
+    best_hours: list[str] = Field(description="the (at most 3) hours with the most engagement per measured post, "
+                                              "best first ('19:00' is 19.00-20.00 local)")
     top: list[TopPost]
     no_counters: list[NoCounters]
 
@@ -165,6 +164,14 @@ def no_counters(platforms: dict[str, int]) -> list[dict[str, Any]]:
             for p, n in platforms.items() if not reports.gives_counters(p)]
 
 
+def unread(s: reports.Sections, by: str, board: WebApp) -> dict[str, str | None]:
+    """Groups with nothing measured yet on platforms that give counters → their next read (local,
+    ISO), ``"due"`` when it is already due (the next collection run reads it), None if none is scheduled."""
+    now = utcnow()
+    return {group: None if at is None else "due" if at <= now else local(at, board.tz)
+            for group, at in s.unread[by].items()}
+
+
 def _top(s: reports.Sections, board: WebApp) -> list[dict[str, Any]]:
     return [{**t, "published_at": local(t["published_at"], board.tz)} for t in s.top]
 
@@ -195,7 +202,7 @@ def post_engagement(data: dict[str, Any], language: str) -> dict[str, Any]:
     """What the post page shows of :func:`post_reads`: the charts of its counters over time and
     each counter's figures per read."""
     say = translations(language).gettext
-    fmt = _numbers(language)
+    fmt = figure_format(language)
     reads = data["reads"]
     labels = [after_label(r["hours_after"] or 0, say) for r in reads]
     names = [n for n in COUNTER_WORDS if any(n in r["counts"] for r in reads)]
@@ -214,30 +221,6 @@ def post_engagement(data: dict[str, Any], language: str) -> dict[str, Any]:
     return {**data, "charts": charts, "labels": labels, "names": [n for n in names if n != "engagement"]}
 
 
-# --- what the pages show -------------------------------------------------------------------------
-
-def _numbers(language: str) -> Callable[[float], str]:
-    """Figures with the reader's thousand separator (12.345 and 11,5 in Indonesian)."""
-    return lambda value: str(number(int(value) if float(value).is_integer() else value, language))
-
-
-def group_label(key: str, say: Callable[[str], str]) -> str:
-    """A group's name; the posts of no UMKM or product are "(none)" in the reader's language."""
-    return say(_("(none)")) if key == reports.NONE else key
-
-
-def group_chart(by: str, rows: Sequence[dict[str, Any]], language: str) -> Markup:
-    """Engagement per measured post per group: the best first (hours: in the day's order)."""
-    say = translations(language).gettext
-    shown = sorted(rows, key=lambda r: r["group"]) if by == "hour" else list(rows)[:TOP_BARS]
-    bars = [(group_label(r["group"], say), r["engagement_per_post"]) for r in shown]
-    title = say(_("Engagement per post: %(what)s")) % {"what": say(GROUP_WORDS[by])}
-    return bar_chart(f"chart-{by}", title, bars, fmt=_numbers(language), missing=say(_("no counters")),
-                     empty=say(_("No posts published in this period.")),
-                     desc=say(_("Likes, shares, replies and saves per post whose counters were read; "
-                                "the table below has every figure.")))
-
-
 def _language(request: Request) -> str:
     who: Who | None = getattr(request.state, "who", None)
     return who.language if who else "id"
@@ -245,7 +228,7 @@ def _language(request: Request) -> str:
 
 def _render(board: WebApp, request: Request, template: str, **context: Any) -> Response:
     language = _language(request)
-    return board.render(request, template, num=_numbers(language), group_words=GROUP_WORDS,
+    return board.render(request, template, num=figure_format(language), group_words=GROUP_WORDS,
                         counter_words=COUNTER_WORDS, no_group=reports.NONE, offsets=metric_offsets(board, language),
                         **context)
 
@@ -282,20 +265,24 @@ def register(api: FastAPI, board: WebApp) -> None:
     async def figures(q: ReportQuery) -> tuple[dt.date, dt.date, reports.Sections]:
         since, until = period(q, today())
         start, end = bounds(since, until, board)
-        found = await board.read(lambda s: reports.sections(s, since=start, until=end, tz=tz, groups=(q.by,)))
+        found = await board.read(lambda s: reports.sections(s, since=start, until=end, tz=tz, groups=(q.by,),
+                                                            offsets=board.settings.metrics_at))
         return since, until, found
 
     async def month_figures(month: dt.date | None) -> tuple[dt.date, reports.Sections]:
         first = month or today().replace(day=1)
         start, end = reports.month_bounds(first, tz)
-        return first, await board.read(lambda s: reports.sections(s, since=start, until=end, tz=tz, groups=MONTHLY))
+        return first, await board.read(lambda s: reports.sections(s, since=start, until=end, tz=tz, groups=MONTHLY,
+                                                                  offsets=board.settings.metrics_at))
 
     async def reports_page(request: Request, q: ReportQuery) -> Response:
         since, until, s = await figures(q)
+        language = _language(request)
         return _render(board, request, "reports.html", since=since, until=until, by=q.by, total=s.total,
-                       rows=s.rows[q.by], top=_top(s, board), no_counters=no_counters(s.platforms),
-                       chart=group_chart(q.by, s.rows[q.by], _language(request)), groups=reports.GROUPS,
-                       month=until.replace(day=1))
+                       rows=shown_rows(q.by, s.rows[q.by]), top=_top(s, board), no_counters=no_counters(s.platforms),
+                       chart=group_chart(q.by, s.rows[q.by], language), groups=reports.GROUPS,
+                       month=until.replace(day=1), unread=unread(s, q.by, board), best=reports.best_hours(s.rows[q.by]),
+                       best_text=best_hours_text(s.rows[q.by], language) if q.by == "hour" else "")
 
     async def monthly_page(request: Request, q: MonthQuery) -> Response:
         first, s = await month_figures(q.month)
@@ -304,7 +291,9 @@ def register(api: FastAPI, board: WebApp) -> None:
         last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
         language = _language(request)
         return _render(board, request, "reports_monthly.html", month=first, last=last, total=s.total,
-                       sections=[(by, s.rows[by], group_chart(by, s.rows[by], language)) for by in MONTHLY],
+                       sections=[(by, shown_rows(by, s.rows[by]), group_chart(by, s.rows[by], language), unread(s, by, board),
+                                  best_hours_text(s.rows[by], language) if by == "hour" else "") for by in MONTHLY],
+                       best=reports.best_hours(s.rows["hour"]),
                        top=_top(s, board), no_counters=no_counters(s.platforms),
                        previous=(first - dt.timedelta(days=1)).replace(day=1),
                        following=(first + dt.timedelta(days=32)).replace(day=1))
@@ -315,6 +304,7 @@ def register(api: FastAPI, board: WebApp) -> None:
         since, until, s = await figures(q)
         answer = ReportOut.model_validate({"since": since, "until": until, "timezone": str(tz), "by": q.by,
                                            "total": s.total, "rows": s.rows[q.by], "top": _top(s, board),
+                                           "best_hours": reports.best_hours(s.rows[q.by]) if q.by == "hour" else [],
                                            "no_counters": no_counters(s.platforms)})
         return board.as_json(answer.model_dump(mode="json"))
 
@@ -328,6 +318,7 @@ def register(api: FastAPI, board: WebApp) -> None:
         answer = MonthlyOut.model_validate({"month": f"{first:%Y-%m}", "since": first, "until": last,
                                             "timezone": str(tz), "total": s.total,
                                             "sections": {by: s.rows[by] for by in MONTHLY}, "top": _top(s, board),
+                                            "best_hours": reports.best_hours(s.rows["hour"]),
                                             "no_counters": no_counters(s.platforms)})
         return board.as_json(answer.model_dump(mode="json"))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from tests.e2e.conftest import screenshot_on_failure
 from tests.helpers import wait_for
 from tests.reportdata import environment, seed
 from tests.webapp import PASSWORD, Served, add_user
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +91,20 @@ def test_a_viewer_reads_the_report_prints_the_month_and_downloads_it(d: Any, sit
     assert a > 100 and 0 < b < a / 100
     assert "tanpa angka" in d.find_element(By.ID, "chart-umkm").text
     rows = d.find_element(By.ID, "rows-umkm").text
-    assert "Warung Bu Sri 2 2 2.300 1.265 632,5 bluesky" in rows and "tanpa angka" in rows
+    assert "Warung Bu Sri 2 2 2.300 1.265 632,5 bluesky" in rows and "platform tidak memberi angka" in rows
     assert "Discord tidak memberikan angka interaksi" in d.find_element(By.ID, "about-counters").text
 
     arrive(d, d.find_element(By.ID, "tab-hour"), "by=hour")
-    labels = d.find_elements(By.CSS_SELECTOR, "#chart-hour text.label")
-    assert [t.text for t in labels] == ["09:00", "12:00", "19:00"]
+    assert len(d.find_elements(By.CSS_SELECTOR, "#chart-hour g.column")) == 24  # the whole day
+    best = d.find_elements(By.CSS_SELECTOR, "#chart-hour g.column rect.best")
+    assert len(best) == 2 and all(b.size["height"] > 0 for b in best)
+    assert d.find_element(By.ID, "best-hours").text == "Jam terbaik: 19.00–20.00, 09.00–10.00 (interaksi per posting, waktu setempat)."
+    # The README's picture: refreshed on request only, so a test run leaves the repository as it was.
+    d.set_window_size(1100, 1500)
+    d.execute_script("window.scrollTo(0, 0)")
+    shot = REPO / "docs" / "reports.png" if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "reports.png"
+    assert d.save_screenshot(str(shot))
+    d.set_window_size(1280, 1000)
 
     arrive(d, d.find_element(By.ID, "monthly"), "/reports/monthly?month=2027-03")
     assert d.find_element(By.TAG_NAME, "h1").text == "Laporan bulanan 2027-03"

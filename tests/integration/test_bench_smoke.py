@@ -79,3 +79,16 @@ def test_fit_images_benchmark_fits_every_platform_the_same_shared_or_alone() -> 
     _, alone = fit_images.fit_all(data, rules, shared=False)
     assert set(times) == set(shared) == {p for p, _ in rules} and len(rules) == 9
     assert {p: f.data for p, f in shared.items()} == {p: f.data for p, f in alone.items()}
+
+
+def test_reports_benchmark_runs_at_tiny_sizes() -> None:
+    """bench/reports.py end to end, small: a month of posts with counters, every Reports address
+    answered (200) through a real `promo web`, and the ratios printed (no timing asserted)."""
+    from bench import reports
+
+    filled, times = reports.measure(reports.Options(posts=40, umkm=3, reads=2, runs=1))
+    assert filled.startswith("40 posts, 320 counter rows")  # 32 on counting platforms × 2 reads × 5 counters
+    assert set(times) == {reports.BASELINE, "/reports (by channel)", "/reports (by hour)", "/reports/monthly",
+                          "/reports/monthly CSV", "/api/v1/reports/monthly"}
+    assert all(ms > 0 and cpu >= 0 for ms, cpu in times.values())
+    assert "server CPU ms" in reports.report(filled, times)

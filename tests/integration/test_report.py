@@ -104,10 +104,14 @@ def test_a_platform_without_counters_shows_no_engagement_rather_than_zero(env: d
     assert rows["outbox"]["posts"] == 1 and rows["outbox"]["measured"] == 0 and rows["outbox"]["engagement"] is None
 
 
-def test_by_hour_uses_the_organisations_timezone(env: dict[str, str]) -> None:
+def test_by_hour_uses_the_organisations_timezone_and_gives_every_hour(env: dict[str, str]) -> None:
     rows = report("hour")
-    assert {k: (r["posts"], r["engagement"]) for k, r in rows.items()} == {
+    assert list(rows) == [f"{h:02d}:00" for h in range(24)]  # the day's order, every hour
+    assert {k: (r["posts"], r["engagement"]) for k, r in rows.items() if r["posts"]} == {
         "19:00": (1, 15), "09:00": (2, 9), "12:00": (1, None)}
+    assert rows["03:00"] | {} == {"group": "03:00", "posts": 0, "measured": 0, **dict.fromkeys(
+        ("reach_views", "engagement", "engagement_per_post", "likes", "shares", "replies", "saves", "best_platform"))}
+    assert reports.best_hours(list(rows.values())) == ["19:00", "09:00"]  # 15 a post, then 4.5
     assert set(report("product")) == {"Kue Lapis", "Kopi Susu"}
     assert set(report("kind")) == {"product_highlight"}
     assert set(report("channel")) == {"bsky", "masto", "outbox"}
@@ -125,6 +129,11 @@ def test_cli_formats_and_exit_codes(env: dict[str, str], capsys: pytest.CaptureF
     assert code == 0
     outbox = next(line for line in out.splitlines() if line.startswith("outbox"))
     assert "n/a" in outbox
+    code, out = run_cli(capsys, "report", "--since", "2027-03-01", "--until", "2027-03-04", "--by", "hour")
+    assert code == 0 and out.rstrip().endswith("best hours: 19:00-20:00, 09:00-10:00")
+    assert sum(1 for line in out.splitlines() if line[:2].isdigit() and line[2:5] == ":00") == 24
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[2:5] == ":00"}
+    assert lines["03:00"] == ["0", "0", "-"] and lines["12:00"] == ["1", "0", "n/a"]  # no posts, no counters
     assert run_cli(capsys, "report", "--since", "1 March")[0] == 2
     code, out = run_cli(capsys, "report", "--since", "2027-03-04", "--until", "2027-03-01")
     assert code == 2 and "before --since" in out
@@ -163,5 +172,24 @@ def test_a_months_sections_on_sqlite_and_postgresql(any_db: Database, tmp_path: 
     assert march.platforms == {"bluesky": 2, "discord": 1, "mastodon": 2, "telegram": 1}
     assert [(r["group"], r["engagement"]) for r in march.rows["umkm"]] == [
         ("Warung Bu Sri", 1265), ("Kopi Kita", 1), ("(none)", None)]
-    assert [r["group"] for r in march.rows["hour"]] == ["19:00", "09:00", "12:00"]
+    assert [r["group"] for r in march.rows["hour"] if r["posts"]] == ["09:00", "12:00", "19:00"]
+    assert len(march.rows["hour"]) == 24 and reports.best_hours(march.rows["hour"]) == ["19:00", "09:00"]
+    assert march.unread["umkm"] == {}  # every UMKM with posts has a measured one or only Discord
     assert [t["engagement"] for t in march.top] == [1255, 10, 1]
+
+
+def test_hours_in_a_zone_whose_offset_has_minutes(any_db: Database, tmp_path: Any) -> None:
+    """India's +05:30: a post's local hour is its own, not its UTC hour's (the read model works
+    hours out once per UTC hour only where the offset is whole hours)."""
+    from zoneinfo import ZoneInfo
+
+    from tests.reportdata import at, environment, seed
+
+    settings = load_settings({**environment(tmp_path), "PROMO_DATABASE_URL": any_db.url})
+    seed(any_db, settings)
+    india = ZoneInfo("Asia/Kolkata")
+    with any_db.read_session() as s:
+        rows = reports.report(s, since=at(3, 1, 0, 0), until=at(3, 31, 0, 0), by="hour", tz=india)
+    # 09:10, 19:05, 09:30, 12:00, 19:45, 19:10 in Makassar (UTC+8) are 06:40, 16:35, 07:00, 09:30, 17:15, 16:40 in India
+    assert {r["group"]: r["posts"] for r in rows if r["posts"]} == {"06:00": 1, "07:00": 1, "09:00": 1, "16:00": 2,
+                                                                    "17:00": 1}

@@ -46,8 +46,9 @@ BY = {
                 "tele": (1, 0, None, None)},
     "platform": {"bluesky": (2, 1, 1255, 1255.0), "mastodon": (2, 2, 11, 5.5), "discord": (1, 0, None, None),
                  "telegram": (1, 0, None, None)},
-    # local hours (UTC+8): 09:10 and 09:30; 19:05, 19:45 and 19:10; 12:00
-    "hour": {"19:00": (3, 1, 1255, 1255.0), "09:00": (2, 2, 11, 5.5), "12:00": (1, 0, None, None)},
+    # local hours (UTC+8): 09:10 and 09:30; 19:05, 19:45 and 19:10; 12:00; every other hour without posts
+    "hour": {**{f"{h:02d}:00": (0, 0, None, None) for h in range(24)},
+             "19:00": (3, 1, 1255, 1255.0), "09:00": (2, 2, 11, 5.5), "12:00": (1, 0, None, None)},
     "product": {"Kue Lapis": (2, 2, 1265, 632.5), "Kopi Susu": (3, 1, 1, 1.0), "(none)": (1, 0, None, None)},
     "kind": {"product_highlight": (5, 3, 1266, 422.0), "free_text": (1, 0, None, None)},
 }
@@ -117,6 +118,9 @@ def test_the_api_gives_the_hand_computed_figures(site: Site) -> None:
         rows = site.api("/api/v1/reports", **MARCH, by=by).json()["rows"]
         assert {r["group"]: (r["posts"], r["measured"], r["engagement"], r["engagement_per_post"])
                 for r in rows} == expected, by
+    hours = site.api("/api/v1/reports", **MARCH, by="hour").json()
+    assert [r["group"] for r in hours["rows"]] == [f"{h:02d}:00" for h in range(24)]  # the day's order
+    assert hours["best_hours"] == ["19:00", "09:00"] and data["best_hours"] == []
 
 
 def test_the_web_and_promo_report_give_the_same_rows(site: Site, monkeypatch: pytest.MonkeyPatch,
@@ -144,7 +148,8 @@ def test_the_month_is_the_organisations_month(site: Site) -> None:
     assert march["sections"]["umkm"] == BY_UMKM
     april = site.api("/api/v1/reports/monthly", month="2027-04").json()
     assert (april["total"]["posts"], april["total"]["engagement"]) == (1, 99)
-    assert april["sections"]["hour"][0]["group"] == "00:00"
+    assert april["sections"]["hour"][0]["group"] == "00:00" and april["best_hours"] == ["00:00"]
+    assert march["best_hours"] == ["19:00", "09:00"] and len(march["sections"]["hour"]) == 24
     empty = site.api("/api/v1/reports/monthly", month="2026-01").json()
     assert empty["total"] == {"group": "(all)", "posts": 0, "measured": 0, **NOTHING}
     assert empty["sections"]["umkm"] == [] and empty["no_counters"] == []
@@ -176,7 +181,7 @@ def test_the_reports_page_shows_the_figures_in_indonesian(site: Site) -> None:
         ["UMKM", "Posting", "Terukur", "Jangkauan / tayangan", "Interaksi", "Per posting", "Platform terbaik"],
         ["Warung Bu Sri", "2", "2", "2.300", "1.265", "632,5", "bluesky"],
         ["Kopi Kita", "3", "1", "40", "1", "1", "mastodon"],
-        ["(tidak ada)", "1", "0", "–", "tanpa angka", "–", "–"]]  # nothing measured: never a 0
+        ["(tidak ada)", "1", "0", "–", "platform tidak memberi angka", "–", "–"]]  # nothing measured: never a 0
     assert "Discord tidak memberikan angka interaksi: postingnya (1)" in text
     assert "Telegram tidak memberikan angka interaksi" in text
     chart = re.search(r'<figure class="chart chart-bar" id="chart-umkm">.*?</figure>', text, re.S)
@@ -190,11 +195,36 @@ def test_the_reports_page_shows_the_figures_in_indonesian(site: Site) -> None:
 def test_the_best_hours_are_local_hours(site: Site) -> None:
     with site.client() as c:
         page = c.get("/reports", params={**MARCH, "by": "hour"}).text
-    rows = table(page, "rows-hour")
-    assert [r[:5] for r in rows[1:]] == [["19:00", "3", "1", "0", "1.255"], ["09:00", "2", "2", "2.340", "11"],
-                                         ["12:00", "1", "0", "–", "tanpa angka"]]
+    rows = table(page, "rows-hour")  # the hours with posts, in the day's order; the chart has every hour
+    assert [r[:5] for r in rows[1:]] == [["09:00 jam terbaik", "2", "2", "2.340", "11"],
+                                         ["12:00", "1", "0", "–", "platform tidak memberi angka"],
+                                         ["19:00 jam terbaik", "3", "1", "0", "1.255"]]
+    assert "Jam terbaik: 19.00–20.00, 09.00–10.00 (interaksi per posting, waktu setempat)." in html.unescape(page)
     chart = re.search(r'id="chart-hour">.*?</figure>', page, re.S).group(0)  # type: ignore[union-attr]
-    assert re.findall(r'<text class="label"[^>]*>([^<]*)</text>', chart) == ["09:00", "12:00", "19:00"]
+    tips = re.findall(r"<title>([^<]*)</title>", chart)
+    assert len(tips) == 24  # every hour of the day, each saying what it is
+    assert tips[:2] == ["00.00–01.00: tidak ada posting", "01.00–02.00: tidak ada posting"]
+    assert (tips[9], tips[12], tips[19]) == ("09.00–10.00: 5,5", "12.00–13.00: tanpa angka", "19.00–20.00: 1.255")
+    assert sum(t.endswith("tidak ada posting") for t in tips) == 21  # never drawn as 0
+    assert len(re.findall(r'<rect class="bar best"', chart)) == 2 + 1  # the two best hours and the legend's mark
+    assert re.findall(r'<text class="value best"[^>]*>([^<]*)</text>', chart) == ["5,5", "1.255"]
+    assert re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', chart) == [f"{h:02d}" for h in range(0, 24, 3)]
+    with site.client("emma") as c:
+        english = c.get("/reports", params={**MARCH, "by": "hour"}).text
+    assert "Best hours: 19:00–20:00, 09:00–10:00 (engagement per post, local time)." in html.unescape(english)
+
+
+def test_a_group_with_nothing_measured_says_why(site: Site) -> None:
+    """No counters given by the platform, or not read yet (with the next read), in the tables too."""
+    with site.client() as c:
+        page = c.get("/reports", params={"since": "2027-03-11", "until": "2027-03-20", "by": "platform"}).text
+    assert [r[:5] for r in table(page, "rows-platform")[1:]] == [
+        ["bluesky", "1", "0", "–", "belum dibaca: dibaca berikutnya 2027-03-20 20:10"],  # p8, 1 h after 19:10
+        ["discord", "1", "0", "–", "platform tidak memberi angka"],
+        ["telegram", "1", "0", "–", "platform tidak memberi angka"]]
+    with site.client("emma") as c:
+        english = c.get("/reports", params={"since": "2027-03-20", "until": "2027-03-20", "by": "umkm"}).text
+    assert table(english, "rows-umkm")[1][:5] == ["Kopi Kita", "1", "0", "–", "not read yet: next read 2027-03-20 20:10"]
 
 
 def test_the_default_period_is_the_last_30_days_in_the_organisations_timezone(site: Site) -> None:
@@ -223,7 +253,9 @@ def test_the_monthly_page_is_printable_and_downloads_as_csv(site: Site) -> None:
         assert f'id="chart-{by}"' in page.text and f'id="rows-{by}"' in page.text
     assert table(page.text, "rows-platform")[1:] == [
         ["bluesky", "2", "1", "0", "1.255", "1.255", "bluesky"], ["mastodon", "2", "2", "2.340", "11", "5,5", "mastodon"],
-        ["discord", "1", "0", "–", "tanpa angka", "–", "–"], ["telegram", "1", "0", "–", "tanpa angka", "–", "–"]]
+        ["discord", "1", "0", "–", "platform tidak memberi angka", "–", "–"],
+        ["telegram", "1", "0", "–", "platform tidak memberi angka", "–", "–"]]
+    assert 'id="best-hours"' in page.text and 'class="bar best"' in page.text
     assert 'href="/reports/monthly?month=2027-03&amp;format=csv"' in page.text
     assert 'href="/reports/monthly?month=2027-02"' in page.text and 'href="/reports/monthly?month=2027-04"' in page.text
     assert '<script src="/static/print.js"></script>' in page.text
@@ -234,7 +266,9 @@ def test_the_monthly_page_is_printable_and_downloads_as_csv(site: Site) -> None:
     assert rows[0] == {"section": "total", **{k: "" if v is None else str(v) for k, v in TOTAL.items()}}
     assert [(r["section"], r["group"], r["engagement"]) for r in rows[1:4]] == [
         ("umkm", "Warung Bu Sri", "1265"), ("umkm", "Kopi Kita", "1"), ("umkm", "(none)", "")]
-    assert [r["section"] for r in rows].count("hour") == 3 and len(rows) == 1 + 3 + 3 + 4 + 4 + 3
+    assert [r["section"] for r in rows].count("hour") == 24 and len(rows) == 1 + 3 + 3 + 4 + 4 + 24
+    assert [(r["group"], r["posts"], r["engagement"]) for r in rows if r["section"] == "hour"][8:10] == [
+        ("08:00", "0", ""), ("09:00", "2", "11")]  # an hour without posts: 0 posts, no figures
     # February: a UMKM named like a formula, with markup: text on the page, never a formula in the sheet
     assert "=HYPERLINK(&#34;http://x.test&#34;)&lt;b&gt;Bu&lt;/b&gt;" in february.text and "<b>Bu" not in february.text
     odd = next(r for r in csv.DictReader(io.StringIO(february_csv.content.decode("utf-8-sig"))) if r["section"] == "umkm")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from scheduler.web.charts import WIDTH, bar_chart, line_chart
+from scheduler.web.charts import NO_FIGURE, NO_POSTS, WIDTH, bar_chart, column_chart, line_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -87,3 +87,34 @@ def test_a_line_per_series_over_evenly_spaced_reads() -> None:
     assert ys[2] == min(float(line.get("y1", "0")) for line in svg.iter(f"{SVG}line") if line.get("class") == "grid")
     assert len(lines["series s1"].findall(f"{SVG}circle")) == 2  # no point where nothing was read
     assert texts(svg, "legend") == ["likes", "shares"] and texts(svg, "tick")[-3:] == ["1 h", "24 h", "7 d"]
+
+
+def test_columns_for_every_hour_with_the_best_highlighted_and_no_zero_for_what_is_missing() -> None:
+    hours = [(f"{h:02d}", None, NO_POSTS) for h in range(24)]
+    hours[9], hours[12], hours[19], hours[20] = ("09", 5.5, ""), ("12", None, NO_FIGURE), ("19", 11.0, ""), ("20", 0.0, "")
+    svg = parse(column_chart("chart-hour", "t", hours, best=["19", "09"], fmt=lambda v: f"{v:g}",
+                             legend={"best": "best hours", NO_POSTS: "no posts", NO_FIGURE: "no counters"},
+                             names=[f"{h:02d}.00" for h in range(24)]))
+    columns = [g for g in svg.iter(f"{SVG}g") if g.get("class") == "column"]
+    assert len(columns) == 24
+    drawn = {c[0].findtext(f"{SVG}title"): c[0].get("class") for c in columns}
+    assert drawn["09.00: 5.5"] == drawn["19.00: 11"] == "bar best" and drawn["20.00: 0"] == "bar"
+    assert drawn["12.00: no counters"] == NO_FIGURE
+    assert sum(k.endswith(": no posts") and v == NO_POSTS for k, v in drawn.items()) == 20
+    heights = {c[0].findtext(f"{SVG}title"): float(c[0].get("height", "nan")) for c in columns if c[0].tag.endswith("rect")}
+    assert heights["19.00: 11"] / heights["09.00: 5.5"] == 2 and heights["20.00: 0"] == 0
+    assert texts(svg, "value best") == ["5.5", "11"]  # the best hours' figures, in the day's order
+    assert texts(svg, "tick") == [f"{h:02d}" for h in range(0, 24, 3)]
+    assert texts(svg, "legend") == ["best hours", "no posts", "no counters"]
+    assert max(float(t.get("x", "0")) for t in svg.iter(f"{SVG}text")) <= WIDTH  # nothing drawn outside
+
+
+def test_the_pages_figures_are_written_as_babel_writes_them() -> None:
+    from scheduler.composer.filters import number
+    from scheduler.web.report_views import figure_format
+
+    for language in ("id", "en"):
+        fmt = figure_format(language)
+        for value in (0, 7, 1234, 1255.0, 12345678, 5.5, 632.5, 0.25, 1234.57, 11.33, 2340.1):
+            assert fmt(value) == str(number(int(value) if float(value).is_integer() else value, language)), value
+    assert figure_format("id")(12345.5) == "12.345,5" and figure_format("en")(12345.5) == "12,345.5"
