@@ -35,6 +35,8 @@ from scheduler.utm import campaign_name, tagged, wants_tags
 
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
 SLOT_HORIZON_DAYS = 60
+#: Longest alt text an image takes (the posts table's ``image_alt`` column holds the cover's).
+MAX_ALT = 500
 
 
 def parse_when(value: str, tz: Any) -> dt.datetime:
@@ -97,6 +99,9 @@ def _image_list(image: str | Sequence[str] | None, alt: str | Sequence[str | Non
         alts = []
     if len(alts) > max(len(paths), 1):
         raise ValidationError(f"{len(alts)} --alt for {len(paths)} --image: give at most one --alt per image, in order")
+    for n, text in enumerate(alts, 1):
+        if text and len(text) > MAX_ALT:
+            raise ValidationError(f"the alt text of image {n} is {len(text):,} characters, over {MAX_ALT}")
     return [(p, alts[i] if i < len(alts) else None) for i, p in enumerate(paths) if p]
 
 

@@ -54,10 +54,18 @@ def queue_posts(ctx: Context, actor: Actor, *, channels: Sequence[str], product:
                 kind: str | None = None, template: str | None = None, at: str | None = None,
                 queue: bool = False, now: bool = False, draft: bool = False,
                 image: str | Sequence[str] | None = None, alt: str | Sequence[str | None] | None = None,
-                shorten: bool = False) -> Queued:
+                shorten: bool = False, image_ids: Sequence[str] | None = None) -> Queued:
     """Compose and store one post per channel (see :func:`scheduler.planner.create_posts`);
-    several images (the first is the cover) go as an album where the platform has them."""
+    several images (the first is the cover) go as an album where the platform has them.
+
+    ``image_ids`` names images stored by :func:`scheduler.actions.images.stage_image` (the web app's
+    uploads) instead of ``image`` paths, with ``alt`` in the same order; an id that names no
+    stored image raises :class:`NotFoundError` naming it."""
     require(actor, "post.queue")
+    if image_ids:
+        if image:
+            raise ValidationError("give images either as files or as uploaded image ids, not both")
+        image = [str(images.staged_path(ctx, i)) for i in image_ids]
     composer = ctx.composer()
     with ctx.db.session() as session:
         source = planner.find_source(session, product=product, event=event, text=text, link=link, kind=kind)
