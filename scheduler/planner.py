@@ -24,7 +24,7 @@ from scheduler.config import ChannelConfig, Settings
 from scheduler.downloads import download_image, is_url
 from scheduler.errors import NotFoundError, TooLongError, ValidationError
 from scheduler.fitting import FitOption, fit_image, fitted_file
-from scheduler.media import ImageError, file_mime, inspect_image
+from scheduler.media import ImageError, file_mime, inspect_image, touch
 from scheduler.models import Channel, Event, Post, PostKind, PostStatus, Product, utcnow
 from scheduler.platforms import adapter_class
 from scheduler.platforms.base import Media, PlatformRules
@@ -65,8 +65,9 @@ def store_image(settings: Settings, source: str | Path, label: str = "--image") 
     digest = hashlib.sha256(data).hexdigest()[:24]
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     target = settings.media_dir / f"{digest}{_EXT[mime]}"
-    if not target.exists():
+    if not touch(target):  # the same bytes stored before: reused, marked as used now
         shutil.copyfile(path, target)
+        touch(target)
     return target, mime
 
 

@@ -193,7 +193,7 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
             shorten: Annotated[bool, Form()] = False,
             when: Annotated[When, Form()] = "queue",
             at: Annotated[str, Form(max_length=40)] = "",
-            alt: Annotated[str, Form(max_length=1500)] = "",
+            alt: Annotated[str, Form(max_length=500)] = "",
             do: Annotated[Literal["preview", "save"], Form()] = "save",
             image: Annotated[UploadFile | None, File()] = None) -> Response:
         body = PostCreate(channels=channels or ["-"], source=source, product=product, event=event, text=text,
