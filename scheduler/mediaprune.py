@@ -172,14 +172,16 @@ def prune(settings: Settings, db: Database, *, actor: str = "system", now: dt.da
     write lock (SQLite) or an advisory lock (PostgreSQL), so two processes never both prune."""
     now = now or utcnow()
     entry_id: int | None = None
+    if only_if_due:  # most checks find it done: answered without the write lock
+        with db.read_session() as session:
+            if not _due(session, now):
+                return None
     if not dry_run:
         with db.session() as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-            if only_if_due:
-                last = session.scalar(select(func.max(AuditEntry.at)).where(AuditEntry.action == ACTION))
-                if last is not None and last > now - EVERY:
-                    return None
+            if only_if_due and not _due(session, now):  # another process claimed it meanwhile
+                return None
             entry = AuditEntry(actor=actor, action=ACTION, entity="media", at=now, detail={"started": True})
             session.add(entry)
             session.flush()
@@ -194,3 +196,8 @@ def prune(settings: Settings, db: Database, *, actor: str = "system", now: dt.da
                 row.detail = {"files": result.files, "bytes": result.bytes, "kept": result.kept}
         log.info("media prune: %s (PROMO_MEDIA_KEEP_DAYS=%d)", result.describe(), settings.media_keep_days)
     return result
+
+
+def _due(session: Session, now: dt.datetime) -> bool:
+    last = session.scalar(select(func.max(AuditEntry.at)).where(AuditEntry.action == ACTION))
+    return last is None or last <= now - EVERY

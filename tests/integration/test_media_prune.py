@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from scheduler.actions.media import prune_media
 from scheduler.cli import main
 from scheduler.config import load_settings
 from scheduler.errors import PermissionDenied, StateError
+from scheduler.mediaprune import prune
 from scheduler.models import AuditEntry, PostStatus
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
@@ -163,6 +165,24 @@ def test_housekeeping_prunes_once_a_day_for_the_cluster_and_a_viewer_may_not(ctx
         assert [r.actor for r in runs] == ["system", "system"]
     with pytest.raises(PermissionDenied):
         prune_media(ctx, Actor("vina", "viewer"))
+
+
+def test_two_processes_checking_at_the_same_moment_prune_once(ctx: Context) -> None:
+    start = threading.Barrier(2)
+    results: list[object] = []
+
+    def run() -> None:
+        start.wait()
+        results.append(prune(ctx.settings, ctx.db, now=T0, only_if_due=True))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 2 and sum(r is not None for r in results) == 1
+    with ctx.db.read_session() as s:
+        assert len(s.scalars(select(AuditEntry).where(AuditEntry.action == "media.prune")).all()) == 1
 
 
 def test_promo_media_prune_dry_run_lists_and_deletes_nothing(
