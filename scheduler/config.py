@@ -88,6 +88,7 @@ class Settings:
     require_approval: bool = False
     templates_dir: Path = Path("templates")
     media_dir: Path = Path("media")
+    media_keep_days: int = 30
     public_media_base_url: str | None = None
     max_image_bytes: int = 32 * 1024 * 1024
     media_allow_private_urls: bool = False

@@ -21,7 +21,7 @@ import httpx
 
 from scheduler.config import Settings
 from scheduler.errors import ValidationError
-from scheduler.media import inspect_image
+from scheduler.media import inspect_image, touch
 
 TIMEOUT_SECONDS = 20.0
 MAX_REDIRECTS = 3
@@ -58,7 +58,7 @@ def download_image(settings: Settings, url: str, label: str = "--image",
     key = hashlib.sha256(url.encode()).hexdigest()[:24]
     for ext in _EXT.values():
         done = settings.media_dir / f"url-{key}{ext}"
-        if done.exists():
+        if touch(done):  # fetched before: reused, marked as used now (media pruning spares it)
             return done
     deadline = time.monotonic() + TIMEOUT_SECONDS
     data, current = b"", url
@@ -96,4 +96,5 @@ def download_image(settings: Settings, url: str, label: str = "--image",
     tmp = target.with_suffix(target.suffix + ".part")
     tmp.write_bytes(data)
     tmp.replace(target)
+    touch(target)
     return target

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter, ImageOps
 
-from scheduler.media import MIME, ImageError, has_metadata, load_image, open_header, orientation
+from scheduler.media import MIME, ImageError, has_metadata, load_image, open_header, orientation, touch
 from scheduler.platforms.types import ImageRules
 
 #: Bumped when fitting changes, so stored copies made the old way are not reused.
@@ -415,7 +415,7 @@ def fitted_copy(media_dir: Path, source: Path, rules: ImageRules, option: FitOpt
     facts = _read_note(note)
     for ext in _EXT.values():
         existing = media_dir / f"fit-{key}{ext}"
-        if existing.exists():
+        if touch(existing):  # made before: reused, marked as used now (media pruning spares it)
             return existing, facts or _fit(data, rules, option, name, note, cache)[1]
     if facts is not None and facts.original:
         return source, facts
@@ -426,6 +426,7 @@ def fitted_copy(media_dir: Path, source: Path, rules: ImageRules, option: FitOpt
     tmp = target.with_suffix(target.suffix + ".part")
     tmp.write_bytes(fitted.data)
     tmp.replace(target)  # whole or absent: a crash never leaves half a file under the final name
+    touch(target)
     return target, facts
 
 

@@ -9,6 +9,8 @@ platform does not strip metadata itself (Bluesky: its docs ask clients to strip 
 from __future__ import annotations
 
 import io
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,3 +171,15 @@ def without_metadata(data: bytes, name: str = "image", check_pixels: bool = True
         upright.save(out, "GIF", save_all=frames > 1)
     w, h = upright.size
     return CleanImage(out.getvalue(), ImageInfo(mime, w, h), stripped=True)
+
+
+def touch(path: Path) -> bool:
+    """Mark a stored media file as just used (its modification time now): media pruning
+    (:mod:`scheduler.mediaprune`) never deletes a file used in the last day. False when it is
+    not there (never stored, or pruned meanwhile): the caller stores it again."""
+    now = time.time()
+    try:
+        os.utime(path, (now, now))
+    except FileNotFoundError:
+        return False
+    return True

@@ -15,10 +15,12 @@ from scheduler.config import ChannelConfig, Settings
 from scheduler.downloads import download_image, is_url
 from scheduler.errors import ValidationError
 from scheduler.fitting import FitCache, FitOption, fitted_file
-from scheduler.media import ImageError, file_mime, inspect_image
+from scheduler.media import ImageError, file_mime, inspect_image, touch
 from scheduler.platforms.base import Media, PlatformRules
 
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
+#: Longest alt text an image takes (the posts table's ``image_alt`` column holds the cover's).
+MAX_ALT = 500
 
 
 def store_image(settings: Settings, source: str | Path, label: str = "--image") -> tuple[Path, str]:
@@ -39,8 +41,9 @@ def store_image(settings: Settings, source: str | Path, label: str = "--image") 
     digest = hashlib.sha256(data).hexdigest()[:24]
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     target = settings.media_dir / f"{digest}{_EXT[mime]}"
-    if not target.exists():
+    if not touch(target):  # the same bytes stored before: reused, marked as used now
         shutil.copyfile(path, target)
+        touch(target)
     return target, mime
 
 
@@ -73,6 +76,9 @@ def image_list(image: str | Sequence[str] | None, alt: str | Sequence[str | None
         alts = []
     if len(alts) > max(len(paths), 1):
         raise ValidationError(f"{len(alts)} --alt for {len(paths)} --image: give at most one --alt per image, in order")
+    for n, text in enumerate(alts, 1):
+        if text and len(text) > MAX_ALT:
+            raise ValidationError(f"the alt text of image {n} is {len(text):,} characters, over {MAX_ALT}")
     return [(p, alts[i] if i < len(alts) else None) for i, p in enumerate(paths) if p]
 
 

@@ -156,6 +156,12 @@ SETTINGS: tuple[Setting, ...] = (
              "PROMO_MAX_IMAGE_BYTES, 20 s). Addresses on this machine or a private network are refused unless this\n"
              "is true (tests, an intranet image server)."),
             section="general", field="media_allow_private_urls", commented=True),
+    Setting("MEDIA_KEEP_DAYS", lambda v: int(_number(1, integer=True)(v)), "30",
+            ("Images of a post that is done (published, cancelled, failed or expired) are kept this many days\n"
+             "after, so a failed or expired post can still be retried; then the daily housekeeping deletes them\n"
+             "(originals, fitted copies, downloads) unless a post still waiting uses them. Uploads no post uses\n"
+             "go after a day. By hand: `promo media prune [--dry-run]`."),
+            section="general", field="media_keep_days"),
     Setting("UTM", _bool, "false",
             ("Tag links to PROMO_UTM_DOMAINS when a post is queued: utm_source=<platform>, utm_medium=social,\n"
              "utm_campaign=<kind>-<record id>, utm_content=<post id> (parameters already on a link are kept)."),

@@ -27,7 +27,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
     ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.import_rows", "scheduler.import_table", "scheduler.alerts", "scheduler.unsent",
      "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.leases", "scheduler.metrics",
-     "scheduler.reports", "scheduler.fitting", "scheduler.downloads", "scheduler.post_images"),
+     "scheduler.reports", "scheduler.fitting", "scheduler.downloads", "scheduler.post_images",
+     "scheduler.mediaprune"),
     # what people do (queue, approve, cancel, import, channels, users): one function each, CLI and web alike
     ("scheduler.actions",),
     # scheduled job functions: plain arguments, never the service

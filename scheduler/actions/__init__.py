@@ -12,7 +12,7 @@ the web app or API carries their role, and an action their role does not allow r
 
 Modules: :mod:`.posts` (queue, approve, reject, cancel, reschedule, retry, submit, mark
 published, edit), :mod:`.records` (import, list), :mod:`.channels` (list, add, check, pause,
-resume, rotate secrets), :mod:`.users` (add, list, passwd, disable, API tokens), :mod:`.templates` (export).
+resume, rotate secrets), :mod:`.users` (add, list, passwd, disable, API tokens), :mod:`.templates` (export), :mod:`.media` (prune).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ NEEDS: dict[str, Role] = {
     "users.disable": Role.ADMIN,
     "users.token": Role.ADMIN,
     "templates.export": Role.ADMIN,
+    "media.prune": Role.ADMIN,
 }
 
 

@@ -8,9 +8,11 @@ no such post), none of them does.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -54,10 +56,18 @@ def queue_posts(ctx: Context, actor: Actor, *, channels: Sequence[str], product:
                 kind: str | None = None, template: str | None = None, at: str | None = None,
                 queue: bool = False, now: bool = False, draft: bool = False,
                 image: str | Sequence[str] | None = None, alt: str | Sequence[str | None] | None = None,
-                shorten: bool = False) -> Queued:
+                shorten: bool = False, image_ids: Sequence[str] | None = None) -> Queued:
     """Compose and store one post per channel (see :func:`scheduler.planner.create_posts`);
-    several images (the first is the cover) go as an album where the platform has them."""
+    several images (the first is the cover) go as an album where the platform has them.
+
+    ``image_ids`` names images stored by :func:`scheduler.actions.images.stage_image` (the web app's
+    uploads) instead of ``image`` paths, with ``alt`` in the same order; an id that names no
+    stored image raises :class:`NotFoundError` naming it."""
     require(actor, "post.queue")
+    if image_ids:
+        if image:
+            raise ValidationError("give images either as files or as uploaded image ids, not both")
+        image = [str(images.staged_path(ctx, i)) for i in image_ids]
     composer = ctx.composer()
     with ctx.db.session() as session:
         source = planner.find_source(session, product=product, event=event, text=text, link=link, kind=kind)
@@ -122,6 +132,11 @@ def retry(ctx: Context, actor: Actor, post_ids: Sequence[int], *, now: dt.dateti
         if post.status not in (PostStatus.FAILED.value, PostStatus.EXPIRED.value, PostStatus.NEEDS_REVIEW.value):
             raise StateError(f"post {post.id} is {post.status}; only failed, expired or needs_review posts can be "
                              "retried")
+        gone = _missing_images(post)
+        if gone:
+            raise StateError(f"post {post.id}: its image {gone} is no longer stored (images are deleted "
+                             f"PROMO_MEDIA_KEEP_DAYS={ctx.settings.media_keep_days} days after a post is done); "
+                             "queue it again with its images")
         reason = "retry requested"
         if post.status == PostStatus.NEEDS_REVIEW.value:
             reason = "retry requested after review (staff confirmed it is not on the platform)"
@@ -129,6 +144,12 @@ def retry(ctx: Context, actor: Actor, post_ids: Sequence[int], *, now: dt.dateti
                                      scheduled_at=now or utcnow(), next_attempt_at=None, failures=0, error=None)
 
     return _each(ctx, post_ids, step)
+
+
+def _missing_images(post: Post) -> str | None:
+    """The name of the first image file of ``post`` that is no longer there, or None."""
+    paths = [post.image_path] + [p for p, _alt in json.loads(post.more_images or "[]")]
+    return next((Path(p).name for p in paths if p and not Path(p).exists()), None)
 
 
 def mark_published(ctx: Context, actor: Actor, post_ids: Sequence[int], url: str | None = None) -> list[Changed]:

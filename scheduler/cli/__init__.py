@@ -5,7 +5,7 @@ does not fit, bad configuration); 2 a usage error. Times typed by people are in 
 organisation's timezone; output shows local time with its offset.
 
 One module per command group (:mod:`.posts`, :mod:`.records`, :mod:`.channels`,
-:mod:`.history`, :mod:`.users`, :mod:`.service`) parses arguments, calls
+:mod:`.history`, :mod:`.users`, :mod:`.service`, :mod:`.media`) parses arguments, calls
 :mod:`scheduler.actions` (every change a person makes) or a read model, and prints;
 :mod:`.output` holds what they share. The CLI acts as the operator, with full rights.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scheduler import errors
-from scheduler.cli import channels, history, posts, records, report, service, users
+from scheduler.cli import channels, history, media, posts, records, report, service, users
 from scheduler.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_report(sub)
     channels.add_secrets(sub)
     service.add_demo_and_templates(sub)
+    media.add_media(sub)
     return p
 
 

@@ -14,8 +14,7 @@ with ``{"error": …}``.
 from __future__ import annotations
 
 import contextlib
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -36,7 +35,17 @@ from scheduler.textrules import UNIT_NAMES
 from scheduler.views import HistoryFilter, history_rows, post_row
 from scheduler.web.core import Who, _local_path
 from scheduler.web.params import PostRef
-from scheduler.web.posting_api import MAX_TEXT, Approver, Editor, PostCreate, PostId, Source, When, _when
+from scheduler.web.posting_api import (
+    MAX_TEXT,
+    Approver,
+    Editor,
+    ImageRef,
+    PostCreate,
+    PostId,
+    Source,
+    When,
+    _when,
+)
 from scheduler.web.reports import COUNTER_WORDS, metric_offsets, post_engagement, post_reads
 from scheduler.web.webapp import WebApp
 
@@ -131,20 +140,6 @@ async def _compose_page(board: WebApp, request: Request, form: dict[str, Any], *
                         size=_size(request), FIT_WORDS=FIT_WORDS)
 
 
-@contextlib.contextmanager
-def _uploaded(data: bytes | None, filename: str) -> Iterator[str | None]:
-    """The uploaded image as a file for the queue action (which checks it again and copies it into
-    the media folder); gone afterwards."""
-    if data is None:
-        yield None
-        return
-    with tempfile.TemporaryDirectory(prefix="promo-upload-") as folder:
-        name = FilePath(filename or "image").name[:100] or "image"
-        path = FilePath(folder) / name
-        path.write_bytes(data)
-        yield str(path)
-
-
 async def _read_image(board: WebApp, image: UploadFile | None) -> tuple[bytes | None, str]:
     """The upload's bytes, checked as `--image` is: its size, and Pillow decodes it whole."""
     if image is None or not image.filename:
@@ -198,12 +193,12 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
             shorten: Annotated[bool, Form()] = False,
             when: Annotated[When, Form()] = "queue",
             at: Annotated[str, Form(max_length=40)] = "",
-            alt: Annotated[str, Form(max_length=1500)] = "",
+            alt: Annotated[str, Form(max_length=500)] = "",
             do: Annotated[Literal["preview", "save"], Form()] = "save",
             image: Annotated[UploadFile | None, File()] = None) -> Response:
         body = PostCreate(channels=channels or ["-"], source=source, product=product, event=event, text=text,
-                          link=link, kind=None, template=template, shorten=shorten, when=when, at=at, alt=alt)
-        form = {**body.model_dump(), "channels": channels}
+                          link=link, kind=None, template=template, shorten=shorten, when=when, at=at)
+        form = {**body.model_dump(), "channels": channels, "alt": alt}
         previews: list[actions.Preview] | None = None
         try:
             data, name = await _read_image(board, image)
@@ -216,9 +211,11 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
                 return await _compose_page(board, request, form, previews=previews)
             if not channels:
                 raise ValidationError("choose at least one channel")
-            with _uploaded(data, name) as path:
-                queued = await board.act(who, actions.queue_posts, channels=channels, image=path, **_when(body),
-                                         alt=body.alt or None, **body.source_args())
+            # Queued by the stored image's id, as the API's images are (POST /api/v1/posts).
+            if staged is not None:
+                body.images = [ImageRef(id=staged.id, alt=alt.strip() or None)]
+            queued = await board.act(who, actions.queue_posts, channels=channels, **_when(body),
+                                     **body.image_args(), **body.source_args())
         except (ComposeError, ValidationError, NotFoundError, StateError) as exc:
             return await _compose_page(board, request, form, status=400, previews=previews, error=str(exc))
         ids = [r["id"] for r in queued.rows]

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, File, Path, Query, UploadFile
 from pydantic import BaseModel, Field
 
+from scheduler import post_images
 from scheduler.actions import images
 from scheduler.actions import posts as actions
 from scheduler.errors import ValidationError
@@ -60,12 +61,29 @@ class PreviewBody(SourceFields):
                                              "what its platform receives of it (implies image)")
 
 
+class ImageRef(BaseModel):
+    """An image sent to POST /api/v1/images, and its alt text."""
+
+    id: str = Field(pattern=images.STAGED.pattern, description="the ``id`` POST /api/v1/images answered")
+    alt: str | None = Field(None, max_length=post_images.MAX_ALT,
+                            description="what the image shows, for people who cannot see it")
+
+
 class PostCreate(SourceFields):
-    """A new post per channel: the compose form's fields (an image only through the form)."""
+    """A new post per channel: the compose form's fields."""
 
     when: When = Field("draft", description="at a local time (at), the next free slot (queue), now, or a draft")
     at: str | None = Field(None, max_length=40, description='"YYYY-MM-DD HH:MM" local time, or ISO 8601 with offset')
-    alt: str | None = Field(None, max_length=1500, description="the image's alt text")
+    images: list[ImageRef] = Field(default_factory=list, max_length=20,
+                                   description="images sent to POST /api/v1/images, in order (the first is the "
+                                               "cover), as `--image`/`--alt` repeated: each fitted per channel, "
+                                               "and each platform gets as many as it takes per post")
+
+    def image_args(self) -> dict[str, Any]:
+        """The images as :func:`scheduler.actions.posts.queue_posts` takes them (ids and alts in order)."""
+        if not self.images:
+            return {}
+        return {"image_ids": [i.id for i in self.images], "alt": [(i.alt or "").strip() or None for i in self.images]}
 
 
 class TextEdit(BaseModel):
@@ -128,9 +146,10 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901 - one small clo
     @api.post("/api/v1/posts", tags=["api"], status_code=201, response_model=Created,
               responses=errors(404, 409))
     async def api_create(body: PostCreate, who: Editor) -> dict[str, Any]:
-        """One post per channel, all or none (like `promo post new`); the posts as /api/v1/posts rows."""
+        """One post per channel, all or none (like `promo post new`); the posts as /api/v1/posts rows.
+        An image id that names no stored image is refused (404, naming it): nothing is queued."""
         queued = await board.act(who, actions.queue_posts, channels=body.channels, **_when(body),
-                                 alt=body.alt or None, **body.source_args())
+                                 **body.image_args(), **body.source_args())
         return {"posts": queued.rows}
 
     @api.patch("/api/v1/posts/{id}", tags=["api"], response_model=Edited, responses=errors(404, 409))

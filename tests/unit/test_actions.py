@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from scheduler.actions import NEEDS, ROLES, Actor, Role, require
 from scheduler.actions import channels as channel_actions
+from scheduler.actions import media as media_actions
 from scheduler.actions import posts as post_actions
 from scheduler.actions import records as record_actions
 from scheduler.actions import templates as template_actions
@@ -122,6 +123,7 @@ CASES: dict[str, tuple[Setup, Callable[[World, Actor, Any], Any]]] = {
     "users.token": (lambda w: user_actions.add_user(w.ctx, Actor("op"), "rina", "editor"),
                     lambda w, a, _: user_actions.create_token(w.ctx, a, "rina", "laporan")),
     "templates.export": (lambda w: w.tmp / "tpl", lambda w, a, dest: template_actions.export(a, dest)),
+    "media.prune": (lambda w: None, lambda w, a, _: media_actions.prune_media(w.ctx, a)),
 }
 
 
