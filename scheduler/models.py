@@ -199,7 +199,7 @@ class Post(Base):
     title: Mapped[str | None] = mapped_column(String(300))
     summary: Mapped[str | None] = mapped_column(Text)
     image_path: Mapped[str | None] = mapped_column(String(500))
-    image_alt: Mapped[str | None] = mapped_column(String(500))
+    image_alt: Mapped[str | None] = mapped_column(Text)
     #: Images after the cover (albums, carousels), fitted for this channel: JSON ``[[path, alt|null], …]`` or None.
     more_images: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)

@@ -19,8 +19,8 @@ from scheduler.media import ImageError, file_mime, inspect_image, touch
 from scheduler.platforms.base import Media, PlatformRules
 
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp"}
-#: Longest alt text an image takes (the posts table's ``image_alt`` column holds the cover's).
-MAX_ALT = 500
+#: Longest alt text any image takes (Mastodon's default description limit; a platform that takes less refuses more).
+MAX_ALT = 1_500
 
 
 def store_image(settings: Settings, source: str | Path, label: str = "--image") -> tuple[Path, str]:

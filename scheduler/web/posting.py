@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+from scheduler import post_images
 from scheduler.actions import Actor, images
 from scheduler.actions import posts as actions
 from scheduler.composer.filters import number
@@ -193,7 +194,7 @@ def register(api: FastAPI, board: WebApp) -> None:  # noqa: C901, PLR0915 - one 
             shorten: Annotated[bool, Form()] = False,
             when: Annotated[When, Form()] = "queue",
             at: Annotated[str, Form(max_length=40)] = "",
-            alt: Annotated[str, Form(max_length=500)] = "",
+            alt: Annotated[str, Form(max_length=post_images.MAX_ALT)] = "",
             do: Annotated[Literal["preview", "save"], Form()] = "save",
             image: Annotated[UploadFile | None, File()] = None) -> Response:
         body = PostCreate(channels=channels or ["-"], source=source, product=product, event=event, text=text,
