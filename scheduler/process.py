@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger("promo.service")
-#: A child that dies again within this many seconds of its start waits twice as long as the last
-#: time before the next start (1 s, 2 s, 4 s … up to :data:`MAX_BACKOFF`); one that ran longer, 1 s.
+#: A child that dies within this many seconds of its start waits twice as long as the last time
+#: before the next start (1 s, 2 s, 4 s … up to :data:`MAX_BACKOFF`); one that ran longer, 1 s.
 STEADY_SECONDS = 60.0
 MAX_BACKOFF = 60.0
 
@@ -76,6 +76,15 @@ def exit_status(returncode: int | None) -> str:
     return f"status {returncode}"
 
 
+def restart_delay(lived: float, last: float) -> float:
+    """Seconds to wait before starting again a child that died after ``lived`` seconds, when the
+    wait before its last start was ``last`` (0: none yet): 1 s, then twice the last wait while it
+    keeps dying within :data:`STEADY_SECONDS`, at most :data:`MAX_BACKOFF`."""
+    if lived >= STEADY_SECONDS or last <= 0:
+        return 1.0
+    return min(MAX_BACKOFF, last * 2)
+
+
 def _in_child(parent: int, nice: int) -> None:
     die_with_parent(parent)
     if nice:
@@ -102,7 +111,7 @@ class Children:
         for spec in self.specs:
             self.procs.append(await self._spawn(spec))
             self._started.append(time.monotonic())
-            self._backoff.append(1.0)
+            self._backoff.append(0.0)
 
     def pids(self, what: str) -> list[int]:
         return [p.pid for p, s in zip(self.procs, self.specs, strict=True) if s.what == what]
@@ -123,8 +132,7 @@ class Children:
     async def _restart(self, i: int, stop: asyncio.Event) -> None:
         spec, dead = self.specs[i], self.procs[i]
         lived = time.monotonic() - self._started[i]
-        delay = 1.0 if lived >= STEADY_SECONDS else self._backoff[i]
-        self._backoff[i] = 1.0 if lived >= STEADY_SECONDS else min(MAX_BACKOFF, delay * 2)
+        delay = self._backoff[i] = restart_delay(lived, self._backoff[i])
         log.warning("%s pid %s exited with %s after %.0f s; starting another in %.0f s%s", spec.what, dead.pid,
                     exit_status(dead.returncode), lived, delay, f" ({spec.after_death})" if spec.after_death else "")
         try:
@@ -132,8 +140,12 @@ class Children:
             return  # stopping: no new one
         except TimeoutError:
             pass
-        self.procs[i] = await self._spawn(spec)
         self._started[i] = time.monotonic()
+        try:
+            self.procs[i] = await self._spawn(spec)
+        except OSError:  # no process could be started (limits): the dead one stands in, and is retried later
+            log.exception("%s could not be started", spec.what)
+            return
         log.warning("%s restarted: pid %s", spec.what, self.procs[i].pid)
 
     async def stop(self) -> None:
