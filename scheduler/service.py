@@ -18,7 +18,13 @@ arguments; none of them imports this module.
 * ``history-archive`` (with PROMO_HISTORY_KEEP_DAYS, daily at 03:00): moves old history rows into
   a gzip CSV in PROMO_HISTORY_ARCHIVE_DIR; main process only.
 
-SIGTERM/SIGINT stop claiming, wait for in-flight publishes and write their results.
+Child processes (scheduler/process.py): PROMO_WORKERS - 1 extra dispatch-only workers, and with
+``promo serve --web`` the web app beside the service in its own process (``promo web`` on the
+socket this process bound), so page loads never share the dispatcher's interpreter. A child that
+dies is restarted after a backoff; the children die with this process, even when it is killed.
+
+SIGTERM/SIGINT stop claiming, stop the child processes, wait for in-flight publishes and write
+their results.
 """
 
 from __future__ import annotations
@@ -29,12 +35,10 @@ import datetime as dt
 import errno
 import json
 import logging
-import os
 import signal
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -55,7 +59,7 @@ from scheduler.config import WEEKDAYS, Settings
 from scheduler.dispatch import Dispatcher
 from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, PostKind, utcnow
-from scheduler.process import die_with_parent
+from scheduler.process import Child, Children
 from scheduler.storage.db import Database
 from scheduler.storage.wakeup import DueListener
 from scheduler.values import human_duration
@@ -158,29 +162,19 @@ def highlight_trigger(settings: Settings) -> BaseTrigger:
     return triggers[0] if len(triggers) == 1 else OrTrigger(triggers)
 
 
-class Stoppable(Protocol):
-    """A server the service started and stops when it stops (aiohttp's AppRunner)."""
-
-    async def cleanup(self) -> None: ...
-
-
-#: Starts another server on the service's loop (the dashboard of `promo serve --web`).
-ServerStart = Callable[[], Awaitable[Stoppable]]
-
-
 class Service:
     """One service process: scheduler + dispatcher + health endpoint."""
 
     def __init__(self, settings: Settings, db: Database, *, health_port: int | None = None,
-                 workers: int = 1, dispatch_only: bool = False, web: ServerStart | None = None):
+                 workers: int = 1, dispatch_only: bool = False, web: Child | None = None):
         """``health_port`` (``--health-port``) overrides PROMO_HEALTH_PORT; either one makes a taken
-        port an error, while the default port falls back to a free one."""
+        port an error, while the default port falls back to a free one. ``web`` (``promo serve --web``)
+        is the web app's process, started and kept running beside the service's."""
         self.settings = settings
         self.db = db
         #: Extra dispatch-only processes to start (PROMO_WORKERS - 1): a burst uses every core.
         self.extra_workers = max(0, workers - 1) if not dispatch_only else 0
         self.dispatch_only = dispatch_only
-        self._children: list[asyncio.subprocess.Process] = []
         self.alerter = Alerter(db, settings.alert_channel, settings.alert_min_interval)
         self.dispatcher = Dispatcher(settings, db, alert=self.alerter)
         self.scheduler = AsyncIOScheduler(timezone=settings.timezone)
@@ -190,9 +184,11 @@ class Service:
         self._health_setting = "--health-port" if health_port is not None else \
             "PROMO_HEALTH_PORT" if settings.health_port_explicit else None
         self._health: asyncio.base_events.Server | None = None
-        #: Starts the dashboard (``promo serve --web``), or None.
+        #: The web app's process (``promo serve --web``), or None: never on this process's loop, so
+        #: page loads never hold up a due post.
         self.web = web
-        self._web: Stoppable | None = None
+        #: The child processes once started: extra dispatch workers, the web app.
+        self.children: Children | None = None
         self.jobs = declared_jobs(settings)
         self._stop = asyncio.Event()
         self.started_at = utcnow()
@@ -313,8 +309,6 @@ class Service:
         self.dispatcher.reload_channels()
         if self.health_port:
             await self._start_health()
-        if self.web is not None:
-            self._web = await self.web()
         # Leases of a process that died are resolved before anything new is claimed.
         await self.dispatcher.resolve_expired_leases()
         self.dispatcher.start()
@@ -323,7 +317,7 @@ class Service:
             self.listener.start()
         self.add_jobs()
         self.scheduler.start()
-        supervisor = asyncio.create_task(self._supervise()) if self.extra_workers else None
+        supervisor = await self._start_children()
         dispatch_now = self.jobs["dispatch"]
         await dispatch_now.func(*dispatch_now.args(self))
         log.info("promo-scheduler %s as %s; Ctrl-C stops it",
@@ -335,51 +329,33 @@ class Service:
             await asyncio.to_thread(self.listener.stop)
         if self._wake_task is not None:
             await asyncio.gather(self._wake_task, return_exceptions=True)
-        if supervisor is not None:
-            supervisor.cancel()
-            await self._stop_children()
+        if supervisor is not None and self.children is not None:
+            await supervisor
+            await self.children.stop()
         await self.dispatcher.drain()
         if self._health is not None:
             self._health.close()
             await self._health.wait_closed()
-        if self._web is not None:
-            await self._web.cleanup()
         with self.db.session() as session:
             session.execute(delete(Heartbeat).where(Heartbeat.worker == self.dispatcher.worker))
         log.info("stopped")
 
 
-    # --- extra dispatch processes (PROMO_WORKERS) -------------------------------------------
+    # --- child processes: extra dispatch workers (PROMO_WORKERS), the web app (--web) -------------
 
-    async def _start_child(self) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "scheduler.cli", "serve", "--dispatch-only", "--health-port", "0",
-            env=os.environ.copy(), stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent)
-
-    async def _supervise(self) -> None:
-        """Keep PROMO_WORKERS - 1 dispatch-only processes running; restart one that dies."""
-        self._children = [await self._start_child() for _ in range(self.extra_workers)]
-        log.info("started %d extra dispatch worker(s): pids %s", len(self._children),
-                 ", ".join(str(c.pid) for c in self._children))
-        while not self._stop.is_set():
-            waits = {asyncio.ensure_future(c.wait()): i for i, c in enumerate(self._children)}
-            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            for fut in pending:
-                fut.cancel()
-            for fut in done:
-                i = waits[fut]
-                log.warning("dispatch worker pid %s exited with %s; starting another (its leases expire and "
-                            "are resolved as after a crash)", self._children[i].pid, fut.result())
-                await asyncio.sleep(1.0)
-                self._children[i] = await self._start_child()
-
-    async def _stop_children(self) -> None:
-        for child in self._children:
-            if child.returncode is None:
-                child.send_signal(signal.SIGTERM)
-        for child in self._children:
-            try:
-                await asyncio.wait_for(child.wait(), timeout=self.settings.publish_timeout * 4 + 10)
-            except TimeoutError:
-                child.kill()
-                await child.wait()
+    async def _start_children(self) -> asyncio.Task[None] | None:
+        """Start them, and a task that restarts any that dies until the service stops."""
+        worker = Child("dispatch worker", ("serve", "--dispatch-only", "--health-port", "0"),
+                       stop_seconds=self.settings.publish_timeout * 4 + 10,
+                       after_death="its leases expire and are resolved as after a crash")
+        specs = [worker] * self.extra_workers + ([self.web] if self.web is not None else [])
+        if not specs:
+            return None
+        self.children = Children(specs)
+        await self.children.start()
+        if self.extra_workers:
+            log.info("started %d extra dispatch worker(s): pids %s", self.extra_workers,
+                     ", ".join(str(p) for p in self.children.pids(worker.what)))
+        if self.web is not None:
+            log.info("web app process: pid %s", ", ".join(str(p) for p in self.children.pids(self.web.what)))
+        return asyncio.create_task(self.children.watch(self._stop), name="children")

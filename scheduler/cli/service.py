@@ -63,25 +63,29 @@ def cmd_serve(app: App) -> int:
     workers = app.args.workers if app.args.workers is not None else app.settings.workers
     if workers < 1:
         raise UsageError("--workers must be at least 1")
-    web_at = None
+    web_app, sock = None, None
     if app.args.web and not app.args.dispatch_only:
-        from functools import partial
-
         from scheduler import web
 
-        web.check_exposure(app.settings, app.args.host)
-        web_at = partial(web.start, app.settings, app.db, app.args.host, app.args.port)
-    service = Service(app.settings, app.db, health_port=app.args.health_port, workers=workers,
-                      dispatch_only=app.args.dispatch_only, web=web_at)
-    if app.args.dispatch_only:
-        run_async(service.run())
-        return EXIT_OK
-    for cfg in app.settings.channels:
-        if cfg.platform == "outbox":
-            print(f"channel {cfg.name}: posts are appended to {Path(cfg.options.get('PATH') or 'outbox.jsonl').resolve()}",
-                  flush=True)
-    print("history: promo history   ·   queue: promo post list   ·   health: promo status", flush=True)
-    run_async(service.run())  # logs the dashboard's address once it listens
+        # Bound here, so a taken port stops `promo serve` with its message; the web app runs in its
+        # own process on it (web.process), never on this process's loop.
+        sock = web.listen(app.settings, app.db, app.args.host, app.args.port)
+        web_app = web.process(app.args.host, sock)
+    try:
+        service = Service(app.settings, app.db, health_port=app.args.health_port, workers=workers,
+                          dispatch_only=app.args.dispatch_only, web=web_app)
+        if app.args.dispatch_only:
+            run_async(service.run())
+            return EXIT_OK
+        for cfg in app.settings.channels:
+            if cfg.platform == "outbox":
+                print(f"channel {cfg.name}: posts are appended to "
+                      f"{Path(cfg.options.get('PATH') or 'outbox.jsonl').resolve()}", flush=True)
+        print("history: promo history   ·   queue: promo post list   ·   health: promo status", flush=True)
+        run_async(service.run())  # the web app's process logs its address once it serves
+    finally:
+        if sock is not None:
+            sock.close()
     return EXIT_OK
 
 
@@ -91,7 +95,7 @@ def cmd_web(app: App) -> int:
 
     app.require_schema()
     setup_logging(app.settings.log_level, app.settings.log_format)
-    web.run_web(app.settings, app.args.host, app.args.port)
+    web.run_web(app.settings, app.args.host, app.args.port, listen_fd=app.args.listen_fd)
     return EXIT_OK
 
 
@@ -218,6 +222,9 @@ def add_serve_and_status(sub: Any) -> None:
                     help="address (default 127.0.0.1; any other needs an admin with a password: "
                          "promo users add NAME --role admin)")
     wb.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    wb.add_argument("--listen-fd", type=int, default=None, metavar="FD",
+                    help="serve on this inherited, already listening socket instead of binding --host/--port "
+                         "(what promo serve --web starts)")
     wb.set_defaults(func=cmd_web)
 
     st = sub.add_parser("status", help="is the service ticking, and how many posts are in each state")

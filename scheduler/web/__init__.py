@@ -1,8 +1,11 @@
 """The staff web app (`promo serve --web`, or alone: :func:`run_web`): pages and a JSON API over
 the same rows the `promo` command prints, behind accounts with roles.
 
-FastAPI (Starlette) served by uvicorn: inside the service on its own event loop
-(:func:`start`), or alone (:func:`run_web`). Every database read runs in a thread.
+FastAPI (Starlette) served by uvicorn, always in a process of its own (:func:`run_web`): alone
+(`promo web`), or beside the service (`promo serve --web`: the service binds the socket with
+:func:`listen` and runs `promo web --listen-fd` on it as a supervised child, :func:`process`), so
+page loads never delay a due post. :func:`start` serves it on a running loop (tests). Every
+database read runs in a thread.
 
 Who: every route but the login page and the static files depends on :func:`require` (a session
 cookie, or ``Authorization: Bearer`` on ``/api/v1/``), which also checks the role and, for
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 from collections.abc import Iterator
 from functools import partial
@@ -39,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from scheduler.config import Settings
 from scheduler.errors import ConfigError
 from scheduler.models import User
+from scheduler.process import Child
 from scheduler.storage.db import Database
 from scheduler.web import admin, answers, planning, posting, posting_api, records, reports, session
 from scheduler.web.core import (
@@ -122,7 +127,7 @@ def asgi(settings: Settings, db: Database) -> ASGIApp:
 
 
 class _EmbeddedServer:
-    """uvicorn inside the service: the service owns the signals, so uvicorn must not take them."""
+    """uvicorn on a loop somebody else runs (tests): the caller owns the signals, so uvicorn must not take them."""
 
     def __init__(self, server: Any, task: asyncio.Task[None]):
         self.server = server
@@ -150,14 +155,16 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as exc:
-        raise ConfigError(f"web app: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        hint = "; choose another port with --port" if exc.errno == errno.EADDRINUSE else ""
+        raise ConfigError(f"web app: cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock
 
 
 async def start(settings: Settings, db: Database, host: str, port: int) -> _EmbeddedServer:
-    """Serve the web app on the running loop; ``await handle.cleanup()`` stops it gracefully."""
+    """Serve the web app on the running loop (tests); ``await handle.cleanup()`` stops it gracefully.
+    The service never does this: `promo serve --web` runs it in its own process (:func:`process`)."""
     import uvicorn
 
     check_exposure(settings, host, db)
@@ -176,7 +183,7 @@ async def start(settings: Settings, db: Database, host: str, port: int) -> _Embe
             raise ConfigError(f"web app: could not start on {host}:{port}")
         await asyncio.sleep(0.01)
     bound = sock.getsockname()[1]  # the real port, also when asked for port 0
-    log.info("web app: http://%s:%d/", host if ":" not in host else f"[{host}]", bound)
+    log.info("web app: %s", _address(host, bound))
     return _EmbeddedServer(server, task)
 
 
@@ -200,18 +207,51 @@ def _foreground_class() -> Any:
     return Foreground
 
 
-def run_web(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the web app alone in the foreground (`promo web`) until Ctrl-C or SIGTERM (then exits normally)."""
+def _address(host: str, port: int) -> str:
+    return f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
+
+
+def listen(settings: Settings, db: Database, host: str, port: int) -> socket.socket:
+    """The web app's listening socket for `promo serve --web`, bound by the service itself: a taken
+    port or an address refused (:func:`check_exposure`) stops the service before it starts, and
+    the socket outlives a restart of the web app's process (requests wait in its queue meanwhile)."""
+    check_exposure(settings, host, db)
+    return _bind(host, port)
+
+
+#: The web app's CPU niceness beside the service (added to the service's): when both want the
+#: cores, a due post goes first. bench/web.py (200 posts due, 4 clients loading pages, 3 rounds)
+#: on a busy 2-core machine: at 0 the posts came 2.2x later during page loads than quietly (the
+#: web app took a core from the dispatcher), at 10 0.76x, with pages as fast as in one process.
+WEB_NICE = 10
+
+
+def process(host: str, sock: socket.socket) -> Child:
+    """The web app beside the service: `promo web` in its own process on the socket of :func:`listen`
+    (it does no publishing and runs no jobs)."""
+    port = sock.getsockname()[1]
+    return Child("web app", ("web", "--host", host, "--port", str(port), "--listen-fd", str(sock.fileno())),
+                 pass_fds=(sock.fileno(),), nice=WEB_NICE, stop_seconds=15)
+
+
+def run_web(settings: Settings, host: str = "127.0.0.1", port: int = 8080, listen_fd: int | None = None) -> None:
+    """Run the web app alone in the foreground (`promo web`) until Ctrl-C or SIGTERM (then exits normally);
+    on the listening socket ``listen_fd`` when given (what `promo serve --web` starts), else on ``host:port``."""
     Foreground = _foreground_class()
     db = Database(settings.database_url, settings.db_busy_seconds)
     try:
         check_exposure(settings, host, db)
-        sock = _bind(host, port)
-        log.info("web app: http://%s:%d/", host if ":" not in host else f"[{host}]", port)
+        if listen_fd is None:
+            sock = _bind(host, port)
+        else:
+            sock = socket.socket(fileno=listen_fd)
+            sock.setblocking(False)
+        port = sock.getsockname()[1]
+        log.info("web app: %s", _address(host, port))
         Foreground(_config(settings, db, host, port)).run(sockets=[sock])
     finally:
         db.dispose()
 
 
 __all__ = ["COOKIE", "NAV", "ROUTES", "SECURITY_HEADERS", "User", "Who", "asgi", "check_exposure", "is_loopback",
-           "make_app", "require", "route_roles", "run_web", "start"]
+           "listen", "make_app", "process", "require", "route_roles", "run_web", "start"]

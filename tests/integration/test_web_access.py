@@ -118,6 +118,8 @@ def test_a_taken_port_is_named(promo_env: Any, tmp_path: Path) -> None:
                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert res.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "Traceback" not in res.stderr
+    assert "choose another port with --port" in res.stderr  # the setting to change
+    assert "web app process" not in res.stderr, "nothing started"
 
 
 # --- every route needs someone -------------------------------------------------------------------
