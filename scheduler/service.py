@@ -9,7 +9,8 @@ arguments; none of them imports this module.
   at the next due time, so a post goes out within a second of its time rather than at
   the next poll. On PostgreSQL a ``LISTEN`` thread (storage/wakeup.py) also runs it as
   soon as any process commits a post that is due (``promo post new --now`` elsewhere).
-* ``housekeeping``: renews our leases and resolves leases whose owner died.
+* ``housekeeping``: renews our leases, resolves leases whose owner died and, once a day per
+  cluster, deletes media files no post needs any more (PROMO_MEDIA_KEEP_DAYS).
 * ``daily-highlight`` (at its times), ``daily-highlight-sweep`` (catch-up, expiring
   unapproved posts) and ``event-promotion``: create posts (never publish), in the main
   process only.
@@ -114,7 +115,7 @@ def declared_jobs(settings: Settings) -> dict[str, JobSpec]:
                 dispatch_args, IntervalTrigger(seconds=poll, timezone=tz), misfire_grace=30),
         JobSpec("dispatch-wake", "publish the next due post at its time", dispatch, dispatch_args, None,
                 misfire_grace=60),
-        JobSpec("housekeeping", "renew leases; resolve leases of dead workers", housekeeping,
+        JobSpec("housekeeping", "renew leases; resolve leases of dead workers; prune unused media daily", housekeeping,
                 lambda s: (s.dispatcher,), IntervalTrigger(seconds=renew, timezone=tz), misfire_grace=60),
         JobSpec("daily-highlight", "create the day's UMKM highlight on " + _channels(settings.highlight_channels),
                 highlight_job, create_args, highlight_trigger(settings), misfire_grace=highlight_grace,
