@@ -104,7 +104,7 @@ class PartResult:
     duplicates: int = 0
     fake_cpu_seconds: float = 0.0
     #: The dispatcher's database work from T on: per statement kind, [count, wall seconds], plus
-    #: "checkout" (a pool checkout, with its pre-ping) and "commit".
+    #: "checkout" (a pool checkout; pinged only after it sat idle) and "commit".
     db_calls: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -556,6 +556,8 @@ def count_db_calls(engine: Any) -> dict[str, list[float]]:
         words = sql.split()
         head = " ".join(words[:1]).upper()
         table = next((w for w in words if w in ("posts", "channels", "history", "heartbeats")), "")
+        if head == "WITH" and "FROM unnest" in sql:
+            return "WITH … UPDATE posts, UPDATE history FROM unnest (results)"
         if head == "WITH" and "INSERT INTO history" in sql:
             return "WITH claimed AS (UPDATE posts …), attempts AS (INSERT history …)"
         if head == "SELECT" and "FOR NO KEY UPDATE" in sql:
@@ -581,7 +583,7 @@ def count_db_calls(engine: Any) -> dict[str, list[float]]:
 
     dialect = engine.dialect  # instance attributes win over the dialect's methods
     dialect.do_commit = timed("COMMIT", dialect.do_commit)
-    dialect.do_ping = timed("pre-ping (each pool checkout)", dialect.do_ping)
+    dialect.do_ping = timed("ping (a checkout after IDLE_PING_SECONDS idle)", dialect.do_ping)
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
     return calls

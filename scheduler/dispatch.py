@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import random
@@ -45,7 +46,7 @@ from scheduler.retry import BudgetUsed, Decision, NotOnPlatform, decide, resend_
 from scheduler.storage import channels as channel_store
 from scheduler.storage import claims
 from scheduler.storage import posts as post_store
-from scheduler.storage.db import Database
+from scheduler.storage.db import Database, retry_disconnect
 from scheduler.values import human_duration
 
 log = logging.getLogger("promo.dispatch")
@@ -56,6 +57,9 @@ CLAIM_BATCH = 256
 FLUSH_DELAY = 0.005
 #: The least time between two claims triggered by finished publishes.
 TICK_GAP = 0.05
+#: Look for posts to expire at most this often (a burst ticks every TICK_GAP; lateness limits are
+#: minutes or more, so a post expires at most this much later than it could).
+EXPIRE_GAP = dt.timedelta(seconds=1)
 
 
 def worker_id() -> str:
@@ -95,6 +99,7 @@ class Dispatcher:
         self._retick = False
         self._last_tick_at = 0.0
         self.last_tick: dt.datetime | None = None
+        self._expired_at: dt.datetime | None = None
         self.published = 0
         self.closing = False
 
@@ -150,12 +155,14 @@ class Dispatcher:
                 now = self.clock()
                 self.last_tick = now
                 self._last_tick_at = asyncio.get_running_loop().time()
-                self.expire_stale(now)
+                if self._expired_at is None or not self._expired_at <= now < self._expired_at + EXPIRE_GAP:
+                    retry_disconnect(functools.partial(self.expire_stale, now))
+                    self._expired_at = now
                 # Channels with a post in flight are excluded by the claim itself (status publishing).
-                claimed = claims.claim_due(
-                    self.db.engine, worker=self.worker, now=now,
+                claimed = retry_disconnect(functools.partial(
+                    claims.claim_due, self.db.engine, worker=self.worker, now=now,
                     lease=dt.timedelta(seconds=self.settings.lease_seconds), limit=CLAIM_BATCH,
-                )
+                ))
                 for c in claimed:
                     self._inflight[c.id] = asyncio.create_task(self._publish(c), name=f"publish-{c.id}")
                 started += len(claimed)
@@ -298,8 +305,13 @@ class Dispatcher:
         batch, self._done = self._done, []
         if not batch:
             return
-        claims.finish_attempts(self.db.engine, self.worker, [d.outcome for d in batch],
-                                   [d.channel for d in batch if d.channel is not None])
+        try:
+            retry_disconnect(functools.partial(
+                claims.finish_attempts, self.db.engine, self.worker, [d.outcome for d in batch],
+                [d.channel for d in batch if d.channel is not None]))
+        except BaseException:
+            self._done[:0] = batch  # not written: the next flush writes them
+            raise
         for d in batch:
             self._inflight.pop(d.outcome.post_id, None)
             if d.channel is not None and d.channel.status is not None:

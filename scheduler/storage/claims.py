@@ -36,6 +36,7 @@ from scheduler.models import (
     utcnow,
 )
 from scheduler.redact import redact
+from scheduler.storage.finish_pg import FINISH_PG, arrays
 from scheduler.storage.posts import CLAIMABLE
 
 
@@ -274,13 +275,21 @@ def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
                 values["status"] = ch.status.value
                 values["status_reason"] = redact(ch.reason)
             conn.execute(update(_C).where(_C.c.id == ch.channel_id).values(**values))
-        ids = [o.post_id for o in outcomes]
-        held = set(conn.scalars(select(_P.c.id).where(_P.c.id.in_(ids), _P.c.status == PostStatus.PUBLISHING.value,
-                                                       _P.c.lease_owner == worker)))
         rows = [_post_values(o) for o in outcomes]
-        mine = [r for r, o in zip(rows, outcomes, strict=True) if o.post_id in held]
-        if mine:
-            conn.execute(_FINISH_POST, mine)
+        history = [_history_values(o) for o in outcomes]
+        if conn.dialect.name == "postgresql" and outcomes:
+            # One statement for every post still held and every history row (arrays, unnest).
+            held = set(conn.execute(FINISH_PG, {"worker": worker, **arrays(rows, "p_"), **arrays(history, "h_")})
+                       .scalars())
+        else:
+            ids = [o.post_id for o in outcomes]
+            held = set(conn.scalars(select(_P.c.id).where(
+                _P.c.id.in_(ids), _P.c.status == PostStatus.PUBLISHING.value, _P.c.lease_owner == worker)))
+            mine = [r for r, o in zip(rows, outcomes, strict=True) if o.post_id in held]
+            if mine:
+                conn.execute(_FINISH_POST, mine)
+            if history:
+                conn.execute(_FINISH_HISTORY, history)
         lost = [o.post_id for o in outcomes if o.post_id not in held]
         for r, o in zip(rows, outcomes, strict=True):
             if o.post_id in held or o.to != PostStatus.PUBLISHED:
@@ -291,12 +300,13 @@ def finish_attempts(engine: Engine, worker: str, outcomes: Sequence[Outcome],
                                  PostStatus.PUBLISHING.value]),
             ).values(**{k.removeprefix("b_"): v for k, v in r.items()
                         if k != "b_id" and not (k == "b_failures" and v is None)}))
-        conn.execute(_FINISH_HISTORY, [
-            {"b_id": o.history_id, "b_finished_at": o.finished_at, "b_to_status": o.to.value,
-             "b_outcome": o.outcome, "b_error": redact(o.error) if o.error else None,
-             "b_http_status": o.http_status, "b_remote_id": o.remote_id, "b_remote_url": o.remote_url}
-            for o in outcomes])
     return lost
+
+
+def _history_values(o: Outcome) -> dict[str, object]:
+    return {"b_id": o.history_id, "b_finished_at": o.finished_at, "b_to_status": o.to.value,
+            "b_outcome": o.outcome, "b_error": redact(o.error) if o.error else None,
+            "b_http_status": o.http_status, "b_remote_id": o.remote_id, "b_remote_url": o.remote_url}
 
 
 def _post_values(o: Outcome) -> dict[str, object]:
