@@ -69,6 +69,9 @@ _WRITTEN: dict[str, tuple[str, ...]] = {
     "events": ("external_id", "name", "description", "venue", "city", "starts_at", "ends_at", "url", "image",
                "image_alt", "tags", "status"),
 }
+#: The batched change hook: ``(session, kind, external ids, changed fields by external id,
+#: database ids of the updated records by external id)``.
+OnChanges = Callable[[Session, str, list[str], dict[str, set[str]], dict[str, int]], None]
 #: Rows per INSERT/UPDATE statement.
 BATCH = 1000
 
@@ -78,7 +81,7 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
                 on_change: Callable[[Session, str, Any, set[str]], None] | None = None,
                 max_description_chars: int = MAX_DESCRIPTION_CHARS,
                 progress: Callable[[int, int], None] | None = None,
-                on_changes: Callable[[Session, str, list[str], dict[str, set[str]]], None] | None = None,
+                on_changes: OnChanges | None = None,
                 ) -> ImportResult:
     """Validate the whole file, then write it in the caller's transaction.
 
@@ -87,8 +90,10 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
     import: the ids it created, and each changed record's fields before and after.
     ``on_change`` is called for every created or changed record after the writes, in file order;
     ``on_changes`` (the same, batched) once per ``BATCH`` of them with their external ids (in file
-    order) and their changed fields by id: plain values, no record loaded for it. A record the
-    import created has all its fields there, ``external_id`` included (an update never has it).
+    order), their changed fields by external id (plain values, no record loaded for it) and the
+    database ids of the updated ones by external id (a hook looks them up by primary or foreign
+    key rather than by external id). A record the import created has all its fields there,
+    ``external_id`` included (an update never has it), and no database id (it has no posts yet).
 
     A problem with the file's columns (one missing, unknown ones) is fatal even with
     ``skip_invalid``: it is the file that is wrong, not some of its rows.
@@ -115,7 +120,7 @@ def import_file(session: Session, kind: str, path: Path, *, tz: ZoneInfo, actor:
                                        "updated": plan.updated_audit}))
     session.flush()
     if (on_change or on_changes) and plan.changes:
-        _notify(session, kind, plan.changes, on_change, on_changes)
+        _notify(session, kind, plan, on_change, on_changes)
     return result
 
 
@@ -127,6 +132,7 @@ class _Plan:
     creates: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     changes: dict[str, set[str]] = field(default_factory=dict)
+    record_ids: dict[str, int] = field(default_factory=dict)
     updated_audit: dict[str, dict[str, Any]] = field(default_factory=dict)
     unchanged: int = 0
 
@@ -154,6 +160,7 @@ def _plan(session: Session, kind: str, good: list[tuple[int, dict[str, Any]]], u
             continue
         plan.updates.append({"id": old[0], **{k: fields[k] for k in changed}})
         plan.changes[fields["external_id"]] = changed
+        plan.record_ids[fields["external_id"]] = old[0]
         plan.updated_audit[fields["external_id"]] = {
             "before": {k: _jsonable(old[at[k]]) for k in sorted(changed)},
             "after": {k: _jsonable(fields[k]) for k in sorted(changed)}}
@@ -195,16 +202,18 @@ def _import_time(session: Session, table_: SATable) -> Any:
     return type_coerce(bindparam("import_now", process(now) if process else now), NullType())
 
 
-def _notify(session: Session, kind: str, changes: dict[str, set[str]],
-            on_change: Callable[[Session, str, Any, set[str]], None] | None,
-            on_changes: Callable[[Session, str, list[str], dict[str, set[str]]], None] | None) -> None:
-    """The change hooks, in file order: ``on_changes`` once per BATCH with the external ids (no
-    record is loaded for it: the hook loads what it needs, often nothing); ``on_change`` per record."""
+def _notify(session: Session, kind: str, plan: _Plan, on_change: Callable[[Session, str, Any, set[str]], None] | None,
+            on_changes: OnChanges | None) -> None:
+    """The change hooks, in file order: ``on_changes`` once per BATCH with the external ids and the
+    updated records' database ids (no record is loaded for it: the hook loads what it needs, often
+    nothing); ``on_change`` per record."""
+    changes, record_ids = plan.changes, plan.record_ids
     ext_ids = list(changes)
     for i in range(0, len(ext_ids), BATCH):
         chunk_ids = ext_ids[i:i + BATCH]
         if on_changes:
-            on_changes(session, kind, chunk_ids, {e: changes[e] for e in chunk_ids})
+            on_changes(session, kind, chunk_ids, {e: changes[e] for e in chunk_ids},
+                       {e: record_ids[e] for e in chunk_ids if e in record_ids})
         if on_change:
             model = MODEL[kind]
             records = cast("Iterable[Record]", session.scalars(select(model).where(
