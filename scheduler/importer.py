@@ -171,7 +171,9 @@ def _plan(session: Session, kind: str, good: list[tuple[int, dict[str, Any]]], u
 
 
 def _write(session: Session, model: type[Record], plan: _Plan, progress: Callable[[int, int], None] | None) -> None:
-    """Multi-row INSERTs, then one executemany UPDATE per set of changed columns, BATCH rows each."""
+    """INSERTs, then UPDATEs per set of changed columns, BATCH rows a statement: multi-row INSERTs
+    and executemany UPDATEs on SQLite; on PostgreSQL one statement per batch over arrays, one per
+    column (``INSERT … SELECT unnest(…)``, ``UPDATE … FROM (SELECT unnest(…))``)."""
     table_ = cast(SATable, model.__table__)
     total = len(plan.creates) + len(plan.updates)
     done = 0
@@ -179,22 +181,31 @@ def _write(session: Session, model: type[Record], plan: _Plan, progress: Callabl
         progress(0, total)
     stamp = _import_time(session, table_)
     batches: list[tuple[Any, Any, int]] = []  # (statement, parameters, rows)
+    arrays = session.get_bind().dialect.name == "postgresql"  # one statement per batch, an array per column
+
+    def as_arrays(rows: list[dict[str, Any]], cols: list[str]) -> dict[str, list[Any]]:
+        return {f"a_{k}": [json.dumps(r[k]) for r in rows] if isinstance(table_.c[k].type, JSON)
+                else [r[k] for r in rows] for k in cols}
+
     for i in range(0, len(plan.creates), BATCH):
         rows = plan.creates[i:i + BATCH]
-        batches.append((insert(table_).values(created_at=stamp, updated_at=stamp), rows, len(rows)))
+        if arrays and all(r.keys() == rows[0].keys() for r in rows):
+            cols = list(rows[0])
+            add = insert(table_).from_select([*cols, "created_at", "updated_at"], select(
+                *_unnested(table_, cols), stamp, stamp))
+            batches.append((add, as_arrays(rows, cols), len(rows)))
+        else:
+            batches.append((insert(table_).values(created_at=stamp, updated_at=stamp), rows, len(rows)))
     by_keys: dict[frozenset[str], list[dict[str, Any]]] = {}
     for u in plan.updates:
         by_keys.setdefault(frozenset(u), []).append(u)
-    arrays = session.get_bind().dialect.name == "postgresql"
     for group in by_keys.values():
         cols = [k for k in group[0] if k != "id"]
-        if arrays:  # one statement per batch, a column's values in one array
+        if arrays:
             statement = _update_from_arrays(table_, cols, stamp)
-            as_json = {c for c in cols if isinstance(table_.c[c].type, JSON)}
             for i in range(0, len(group), BATCH):
                 rows = group[i:i + BATCH]
-                batches.append((statement, {f"a_{k}": [json.dumps(r[k]) for r in rows] if k in as_json
-                                            else [r[k] for r in rows] for k in ("id", *cols)}, len(rows)))
+                batches.append((statement, as_arrays(rows, ["id", *cols]), len(rows)))
             continue
         statement = (update(table_).where(table_.c.id == bindparam("b_id"))
                      .values({**{c: bindparam(f"b_{c}") for c in cols}, "updated_at": stamp}))
@@ -210,21 +221,28 @@ def _write(session: Session, model: type[Record], plan: _Plan, progress: Callabl
 
 def _update_from_arrays(table_: SATable, cols: list[str], stamp: Any) -> Any:
     """PostgreSQL: one UPDATE for a batch, its rows given as one array per column, ``UPDATE … SET
-    c = v.c FROM (SELECT unnest(:ids) AS id, unnest(:c) AS c …) AS v WHERE id = v.id``: the
+    c = v.c FROM (SELECT unnest(:a_id) AS id, unnest(:a_c) AS c …) AS v WHERE id = v.id``: the
     server plans and runs one statement instead of 1,000 (the executemany, even pipelined).
     """
-    def column(name: str) -> Any:
+    rows = select(*_unnested(table_, ["id", *cols])).subquery("v")
+    return (update(table_).where(table_.c.id == rows.c.id)
+            .values({**{c: rows.c[c] for c in cols}, "updated_at": stamp}))
+
+
+def _unnested(table_: SATable, cols: list[str]) -> list[Any]:
+    """``unnest(:a_col) AS col`` per column, side by side (PostgreSQL zips them into rows)."""
+    out = []
+    for name in cols:
         type_ = table_.c[name].type
         if isinstance(type_, JSON):  # a list in a list would be a 2-D array: sent as JSON text
-            return cast_(func.unnest(cast_(bindparam(f"a_{name}", type_=ARRAY(Text)), ARRAY(Text))), type_).label(name)
+            out.append(cast_(func.unnest(cast_(bindparam(f"a_{name}", type_=ARRAY(Text)), ARRAY(Text))), type_)
+                       .label(name))
+            continue
         # strings as text[], not varchar(n)[]: an explicit cast to varchar(n) would cut a long value
         # where the assignment to the column refuses it (as the INSERT and the SQLite UPDATE do)
         array = ARRAY(Text if isinstance(type_, String) else type_)
-        return func.unnest(cast_(bindparam(f"a_{name}", type_=array), array)).label(name)
-
-    rows = select(*(column(c) for c in ("id", *cols))).subquery("v")
-    return (update(table_).where(table_.c.id == rows.c.id)
-            .values({**{c: rows.c[c] for c in cols}, "updated_at": stamp}))
+        out.append(func.unnest(cast_(bindparam(f"a_{name}", type_=array), array)).label(name))
+    return out
 
 
 def _import_time(session: Session, table_: SATable) -> Any:
