@@ -44,7 +44,6 @@ from scheduler.models import (
     PostKind,
     PostStatus,
     Product,
-    Umkm,
     utcnow,
 )
 from scheduler.planner import Source, compose_for, create_posts, resolve_channels
@@ -344,13 +343,13 @@ def record_change_hook(settings: Settings, composer: Composer, actor: str) -> Ca
 
 
 def on_records_changed(settings: Settings, composer: Composer, session: Session, kind: str, ids: list[str],
-                       changed: dict[str, set[str]], record_ids: dict[str, int] | None = None, *, actor: str = ACTOR,
+                       changed: dict[str, set[str]], record_ids: dict[str, int], *, actor: str = ACTOR,
                        now: dt.datetime | None = None) -> None:
     """:func:`on_record_change` for a batch of records by external id (an import calls it once per
     1,000): events are loaded and (re)planned one by one, in file order; for products and UMKM one
     query finds the batch's products that have unsent highlight posts, and only those are loaded.
-    ``record_ids``: the database ids of the records that existed before (by external id; the
-    import gives them), else looked up here; a record the import created has no posts yet."""
+    ``record_ids``: the database ids of the records the import updated, by external id (a record
+    it created has none, and no posts yet)."""
     now = now or utcnow()
     if kind == "events":
         order = {e: n for n, e in enumerate(ids)}
@@ -362,11 +361,6 @@ def on_records_changed(settings: Settings, composer: Composer, session: Session,
         return
     if kind not in ("products", "umkm"):
         return
-    if record_ids is None:
-        model = Product if kind == "products" else Umkm
-        existed = [e for e in ids if "external_id" not in changed.get(e, ())]
-        record_ids = dict(session.execute(select(model.external_id, model.id).where(
-            model.external_id.in_(existed)))) if existed else {}
     if not record_ids:
         return
     # One query for the batch by database id: which of its products have unsent highlight posts
