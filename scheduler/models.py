@@ -128,7 +128,7 @@ class Product(Base):
     __tablename__ = "products"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
-    umkm_id: Mapped[int] = mapped_column(ForeignKey("umkm.id"))
+    umkm_id: Mapped[int] = mapped_column(ForeignKey("umkm.id"), index=True)  # 0009: the import hook
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     price: Mapped[int | None] = mapped_column(BigInteger)

@@ -13,14 +13,11 @@ from sqlalchemy.orm import Session
 
 from scheduler.actions import Actor, Context, require
 from scheduler.errors import ImportValidationError, NotFoundError, ValidationError
-from scheduler.importer import COLUMNS, KINDS, MODEL, ImportResult, import_file, validate
+from scheduler.importer import COLUMNS, KINDS, MODEL, ImportResult, OnChanges, import_file, validate
 from scheduler.models import AuditEntry, Event, Product, Umkm, utcnow
 
 #: Called for each record an import creates or changes (the event-promotion job hooks in here).
 OnChange = Callable[[Session, str, Any, set[str]], None]
-#: The same, batched: once per 1,000 records, with their external ids (file order) and changed fields
-#: by id, no record loaded (much faster for big files).
-OnChanges = Callable[[Session, str, list[str], dict[str, set[str]]], None]
 
 
 def import_records(ctx: Context, actor: Actor, kind: str, path: Path, *, skip_invalid: bool = False,

@@ -10,13 +10,28 @@ from typing import Any
 import pytest
 
 import jobs.event_promotion
+from scheduler.storage.db import Database
 from tests.integration import test_cli
-from tests.integration.test_highlight import START, World, at, sqlite_db, world  # noqa: F401  (fixtures)
+from tests.integration.test_highlight import START, World, at, catalogue_rows
 
 promo = test_cli.promo  # the fixture: run `promo ARGS` in-process in tmp_path
 
 
-def test_an_umkm_no_longer_curated_cancels_its_unsent_highlight(world: World) -> None:  # noqa: F811
+@pytest.fixture
+def world(tmp_path: Path, any_db: Database) -> World:
+    """test_highlight's world (a catalogue, two highlight channels), on SQLite and on PostgreSQL:
+    the hook finds the posts by the updated records' database ids on both."""
+    w = World(tmp_path, any_db, ("kota", "dua", "alerts"), HIGHLIGHT_CHANNELS="kota,dua", ALERT_CHANNEL="alerts")
+    umkm, products = catalogue_rows()
+    # 100 UMKM first: the catalogue's UMKM ids (101-113) are then no product's id (1-43), so
+    # a hook that took one for the other finds nothing
+    w.load("umkm", [{"id": f"pad{i}", "name": "Lain", "curated": "tidak"} for i in range(100)])
+    w.load("umkm", umkm)
+    w.load("products", products)
+    return w
+
+
+def test_an_umkm_no_longer_curated_cancels_its_unsent_highlight(world: World) -> None:
     [made, _] = world.run(at(START, "09:00"))
     umkm_ref = f"u{made.product[1:3]}"
     world.load("umkm", [{"id": umkm_ref, "name": "UMKM Baru", "city": "Balikpapan", "curated": "tidak"}])
@@ -38,7 +53,7 @@ def counted_refreshes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     return calls
 
 
-def test_a_product_edit_in_a_big_file_still_recomposes(world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_a_product_edit_in_a_big_file_still_recomposes(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     [made, _] = world.run(at(START, "09:00"))
     ref = made.product
     others = [{"id": f"z{i:04d}", "umkm_id": "u00", "name": f"Lain {i}", "description": "", "price": "1000",

@@ -89,13 +89,13 @@ def test_the_batched_change_hook_gets_every_changed_record_once(any_db: Database
     calls: list[tuple[list[str], dict[str, set[str]]]] = []
     with any_db.session() as s:
         import_file(s, "products", products_csv(tmp_path / "p.csv", BATCH + 3), tz=WITA, actor="t",
-                    on_changes=lambda _s, kind, ids, fields: calls.append((ids, fields)))
+                    on_changes=lambda _s, kind, ids, fields, _db_ids: calls.append((ids, fields)))
     assert [len(ids) for ids, _ in calls] == [BATCH, 3]  # one call per batch, not per row
     assert calls[0][0][:2] == ["p0", "p1"] and {"name", "external_id"} <= calls[0][1]["p0"]  # created: every field
     calls.clear()
     with any_db.session() as s:
         import_file(s, "products", products_csv(tmp_path / "p.csv", BATCH + 3, price=26000), tz=WITA, actor="t",
-                    on_changes=lambda _s, kind, ids, fields: calls.append((ids, fields)))
+                    on_changes=lambda _s, kind, ids, fields, _db_ids: calls.append((ids, fields)))
     assert calls[1] == (["p1000", "p1001", "p1002"], {f"p{i}": {"price"} for i in (1000, 1001, 1002)})
 
 
