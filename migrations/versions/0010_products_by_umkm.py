@@ -4,16 +4,16 @@ A batch of 1,000 edited UMKM is matched to its products by ``products.umkm_id``,
 posts by ``posts.product_id`` (indexed since 0001); without this index every batch read the
 whole products table.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-29 22:50:00
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
