@@ -168,6 +168,7 @@ def measure(db: Database, o: Options, name: str, workdir: Path) -> Result:
         res.figures[f"claim statements, limit {limit:,}"] = f"{ms:.1f} ms ({n:,} posts; rolled back)"
     if o.explain:
         res.explain = explain_claim(db, statements[:-1])  # the last one inserts the attempts' history
+    res.figures["promo history (default page)"] = history_command(db, workdir)
     if o.idle_seconds:
         res.figures["idle promo serve"] = idle_service(db, workdir, o.idle_seconds)
 
@@ -288,6 +289,42 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def promo_env(db: Database, workdir: Path, application: str) -> dict[str, str]:
+    """The environment of a `promo` process over the benchmark's database (PostgreSQL connections
+    named ``application``, so their server processes can be found)."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    if db.engine.dialect.name == "postgresql":
+        url += ("&" if "?" in url else "?") + f"application_name={application}"
+    return {**os.environ, "PROMO_DATABASE_URL": url, "PROMO_SECRET_KEY": "scale-benchmark-secret-key",
+            "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PATH": str(workdir / "outbox.jsonl"),
+            "PROMO_TEMPLATES_DIR": str(Path(__file__).resolve().parents[1] / "templates"),
+            "PROMO_ENV_FILE": str(workdir / "none.env"), "PROMO_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def history_command(db: Database, workdir: Path, runs: int = 3) -> str:
+    """`promo history` as a person types it (the newest 50 rows), process start included: the median
+    wall time of ``runs``, beside `promo --help` (start-up alone) in the same run."""
+    import subprocess
+    import sys
+
+    env = promo_env(db, workdir, "promo-history-bench")
+
+    def median_s(*args: str) -> float:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "scheduler.cli", *args], cwd=workdir, env=env,
+                                  capture_output=True, text=True, check=False)
+            times.append(time.perf_counter() - start)
+            if done.returncode:
+                raise RuntimeError(f"promo {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return sorted(times)[len(times) // 2]
+
+    history, version = median_s("history"), median_s("--help")
+    return f"{history:.2f} s (promo --help {version:.2f} s in the same run: {history / version:.1f}x)"
+
+
 def idle_service(db: Database, workdir: Path, seconds: float) -> str:
     """`promo serve` (default poll: a dispatcher tick every PROMO_POLL_SECONDS) over the filled
     database with nothing due (the posts are due at the benchmark's NOW, in 2027): once its first
@@ -298,15 +335,8 @@ def idle_service(db: Database, workdir: Path, seconds: float) -> str:
 
     from scheduler.models import Heartbeat
 
-    url = db.engine.url.render_as_string(hide_password=False)
     pg = db.engine.dialect.name == "postgresql"
-    if pg:
-        url += ("&" if "?" in url else "?") + "application_name=promo-idle-bench"
-    env = {**os.environ, "PROMO_DATABASE_URL": url, "PROMO_SECRET_KEY": "scale-benchmark-secret-key",
-           "PROMO_CHANNELS": "outbox", "PROMO_CHANNEL_OUTBOX_PATH": str(workdir / "outbox.jsonl"),
-           "PROMO_TEMPLATES_DIR": str(Path(__file__).resolve().parents[1] / "templates"),
-           "PROMO_ENV_FILE": str(workdir / "none.env"), "PROMO_LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = promo_env(db, workdir, "promo-idle-bench")
     with db.engine.begin() as conn:
         conn.execute(Heartbeat.__table__.delete())
     log = workdir / "idle-serve.log"
