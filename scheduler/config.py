@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dotenv import dotenv_values
-
 from scheduler.errors import ConfigError
 from scheduler.redact import redact, register_secret
 from scheduler.settings_casts import (
@@ -162,6 +160,8 @@ def read_environment(env_file: str | os.PathLike[str] | None = None,
     path = Path(env_file or (environ or os.environ).get("PROMO_ENV_FILE", ".env"))
     merged: dict[str, str] = {}
     if path.is_file():
+        from dotenv import dotenv_values  # here: most runs have no .env file to parse
+
         merged.update({k: v or "" for k, v in dotenv_values(path).items()})
     merged.update(environ if environ is not None else os.environ)
     return merged

@@ -34,7 +34,6 @@ from scheduler.models import (
 from scheduler.redact import redact
 from scheduler.rows import HISTORY_FIELDS as HISTORY_FIELDS
 from scheduler.rows import HistoryRow, PostRow
-from scheduler.storage import channels as channel_store
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
@@ -350,6 +349,10 @@ def status_report(session: Session, settings: Settings, now: dt.datetime | None 
 
 def channel_states(session: Session, settings: Settings, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Each stored channel: active or paused (and why), and a rate limit still running."""
+    # Here, not at the top: the channel store brings the adapters' base (httpx) and the
+    # secrets' cipher (cryptography), which `promo history` and `promo post list` never need.
+    from scheduler.storage import channels as channel_store
+
     now = now or utcnow()
     rows = []
     for c in session.scalars(select(Channel).order_by(Channel.name)):

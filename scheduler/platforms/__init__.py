@@ -1,15 +1,19 @@
 """Platform adapters: ``base`` plus one module per platform.
 
 The registry maps a platform name (as written in ``PROMO_CHANNEL_<NAME>_PLATFORM``) to
-its module; modules are imported on first use.
+its module; modules are imported on first use, so reading the settings loads only the
+adapters of the configured channels (and `promo history` without channels none at all).
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from scheduler.errors import ConfigError
-from scheduler.platforms.base import Adapter
+
+if TYPE_CHECKING:  # importing the base brings httpx: only the adapters actually used load it
+    from scheduler.platforms.base import Adapter
 
 PLATFORMS: dict[str, str] = {
     "outbox": "scheduler.platforms.outbox:OutboxAdapter",

@@ -18,13 +18,15 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import regex
 
 from scheduler.platforms.base import ReadyPost
 from scheduler.textrules import graphemes, hashtag_spans, url_spans
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 #: The base32-sortable alphabet of TIDs (sorts the same as the numbers it encodes).
 TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"

@@ -20,9 +20,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from scheduler.errors import (
     AuthError,
@@ -52,6 +50,9 @@ from scheduler.platforms.types import (
     no_metrics,
 )
 from scheduler.redact import redact, register_secret
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 #: The values of :mod:`scheduler.platforms.types` are part of what this module offers adapters.
 __all__ = [
@@ -189,6 +190,8 @@ class Adapter(ABC):
             problems.append(f"IMAGE_FIT {fit!r} is not pad, pad:#rrggbb or crop")
         base = options.get("BASE_URL")
         if base:
+            import httpx
+
             parsed = httpx.URL(base)
             if parsed.scheme not in ("http", "https") or not parsed.host:
                 problems.append(f"BASE_URL {base!r} is not an http(s) URL")
@@ -246,6 +249,8 @@ class Adapter(ABC):
         A failure to connect means nothing reached the platform (Transient); a timeout or
         a dropped connection after the request went out may have published (UnknownOutcome).
         """
+        import httpx
+
         try:
             return await self.http.request(method, url, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

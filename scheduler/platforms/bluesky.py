@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from scheduler.errors import AuthError, Duplicate, PublishError, RateLimited, RejectedContent, UnknownOutcome
 from scheduler.media import ImageError, without_metadata
@@ -43,6 +41,9 @@ from scheduler.platforms.base import (
 )
 from scheduler.redact import register_secret
 from scheduler.textrules import TextRule
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 POST = "app.bsky.feed.post"
 #: Refresh this long before the access token expires (the atproto SDK uses 15 minutes too).

@@ -20,9 +20,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from scheduler import __version__
 from scheduler.errors import (
@@ -54,6 +52,9 @@ from scheduler.platforms.httpkit import before_publishing
 from scheduler.redact import register_secret
 from scheduler.textrules import TextRule
 
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
+
 _WEBHOOK_PATH = re.compile(r"/webhooks/(\d+)/([A-Za-z0-9_.\-]+)/?$")
 API_VERSION = "v10"
 EMBED_TITLE, EMBED_DESCRIPTION = 256, 4096
@@ -75,12 +76,16 @@ _CLOUDFLARE_CODE = re.compile(r"error(?:\s+code)?:?\s*(1\d{3})", re.I)
 
 def parse_webhook_url(url: str) -> tuple[str, str] | None:
     """``(webhook_id, token)`` from a Discord webhook URL, or None when it is not one."""
+    import httpx
+
     match = _WEBHOOK_PATH.search(httpx.URL(url).path) if url else None
     return (match.group(1), match.group(2)) if match else None
 
 
 def thread_id(url: str) -> str | None:
     """The ``thread_id`` query parameter of a webhook URL (the thread its messages go to)."""
+    import httpx
+
     try:
         value = httpx.URL(url).params.get("thread_id") if url else None
     except httpx.InvalidURL:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from scheduler.errors import (
     AuthError,
@@ -25,6 +23,9 @@ from scheduler.errors import (
     UnknownOutcome,
 )
 from scheduler.platforms.base import Adapter, utcnow
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 THROTTLE_CODES = {4, 17, 32, 341, 613}  # app, user, page, app-limit, custom
 AUTH_CODES = {102, 190}

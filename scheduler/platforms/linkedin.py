@@ -16,10 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from scheduler.errors import (
     AuthError,
@@ -53,6 +51,9 @@ from scheduler.platforms.base import (
 from scheduler.platforms.httpkit import before_publishing, find_recent, parse_iso
 from scheduler.redact import register_secret
 from scheduler.textrules import TextRule, little_escaped
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 REFRESH_AHEAD = dt.timedelta(days=1)
 _URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")

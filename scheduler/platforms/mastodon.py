@@ -19,9 +19,7 @@ import datetime as dt
 import html
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from scheduler.errors import AuthError, PublishError, RateLimited, RejectedContent, Transient, UnknownOutcome
 from scheduler.platforms.base import (
@@ -44,6 +42,9 @@ from scheduler.platforms.base import (
 )
 from scheduler.platforms.httpkit import before_publishing, find_recent, parse_iso
 from scheduler.textrules import TextRule
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 DEFAULT_MAX_CHARACTERS = 500
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -311,6 +312,8 @@ class MastodonAdapter(Adapter):
     async def detect_software(self) -> str | None:
         """Which software the server runs (NodeInfo ``software.name``, else ``/api/v1/instance``),
         kept in the channel state; None when the server could not be asked (nothing stored)."""
+        import httpx
+
         name: str | None = None
         try:
             response = await self.send("GET", f"{self.base_url}/.well-known/nodeinfo")
@@ -335,6 +338,8 @@ class MastodonAdapter(Adapter):
         return name
 
     async def check(self) -> str:
+        import httpx
+
         response = await self.send("GET", f"{self.base_url}/api/v2/instance")
         # Older servers lack /api/v2/instance; the default of 500 then stays.
         config = json_body(response).get("configuration")

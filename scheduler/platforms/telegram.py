@@ -14,9 +14,7 @@ import html
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from scheduler.errors import AuthError, PublishError, RateLimited, RejectedContent, Transient, UnknownOutcome
 from scheduler.platforms.base import (
@@ -36,6 +34,9 @@ from scheduler.platforms.base import (
 )
 from scheduler.textrules import TextRule
 from scheduler.values import is_true
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 _CHAT_ID = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?\d+)$")
 _BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")

@@ -15,8 +15,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-
-import httpx
+from typing import TYPE_CHECKING
 
 from scheduler.errors import AuthError, RateLimited
 from scheduler.platforms.base import (
@@ -34,6 +33,9 @@ from scheduler.platforms.base import (
 from scheduler.redact import register_secret
 from scheduler.textrules import TextRule
 from scheduler.values import is_true
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -101,6 +103,8 @@ class WebhookAdapter(Adapter):
         url = self.option("URL") or ""
         base = self.option("BASE_URL")
         if base:  # BASE_URL replaces scheme, host and port, keeping the path
+            import httpx
+
             u, b = httpx.URL(url), httpx.URL(base)
             url = str(u.copy_with(scheme=b.scheme, host=b.host, port=b.port))
         return url

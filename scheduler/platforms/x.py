@@ -18,9 +18,7 @@ import html
 import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from scheduler.errors import (
     AuthError,
@@ -55,6 +53,9 @@ from scheduler.platforms.base import (
 from scheduler.platforms.httpkit import before_publishing
 from scheduler.platforms.x_auth import OAuth1Signer, OAuth2Tokens
 from scheduler.textrules import TextRule, find_urls
+
+if TYPE_CHECKING:  # imported where requests are made: reading the settings needs no HTTP client
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ class XAdapter(Adapter):
     async def _call(self, method: str, path: str, params: Mapping[str, str] | None = None,
                     **kwargs: Any) -> httpx.Response:
         """One API request with the channel's credentials; on a 401, refresh once and resend."""
+        import httpx
+
         url = str(httpx.URL(self.base_url + path, params=params))
         if self._signer is not None:
             headers = {"Authorization": self._signer.header(method, url)}

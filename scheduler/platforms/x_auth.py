@@ -14,9 +14,6 @@ import hashlib
 import time
 from typing import TYPE_CHECKING
 
-import httpx
-from authlib.oauth1 import ClientAuth
-
 from scheduler.errors import AuthError, RateLimited, Transient, UnknownOutcome
 from scheduler.platforms.base import json_body, retry_at_from_headers
 
@@ -40,6 +37,8 @@ class OAuth1Signer:
     """
 
     def __init__(self, api_key: str, api_secret: str, token: str, token_secret: str):
+        from authlib.oauth1 import ClientAuth  # here: reading the settings needs no OAuth library
+
         self._auth = ClientAuth(api_key, api_secret, token=token, token_secret=token_secret)
 
     def header(self, method: str, url: str) -> str:
@@ -110,6 +109,8 @@ class OAuth2Tokens:
         client_id, secret = self._opt("CLIENT_ID"), self._opt("CLIENT_SECRET")
         data = {"grant_type": "refresh_token", "refresh_token": self.refresh_token, "client_id": client_id}
         # Confidential clients (with a client secret) authenticate with HTTP Basic.
+        import httpx
+
         auth = httpx.BasicAuth(client_id, secret) if secret else None
         try:
             response = await self.adapter.send(

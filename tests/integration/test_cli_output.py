@@ -311,3 +311,34 @@ def test_help_and_usage_errors_do_not_import_the_heavy_libraries(tmp_path: Path)
                           env={"PATH": os.environ.get("PATH", "")})
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "HEAVY:"
+
+
+# --- read-only commands load no HTTP client, templates or translations -------------------------------
+
+def test_history_post_list_and_status_load_no_http_client_templates_or_unused_adapters(tmp_path: Path) -> None:
+    """`promo history` is typed to look something up: it reads (and checks) the settings, which
+    loads the adapters of the configured channels, and the database, and nothing else: no httpx,
+    no OAuth library, no cipher, no Jinja2/Babel, no adapter of a platform no channel uses."""
+    env = {"PATH": os.environ.get("PATH", ""), "PROMO_DATABASE_URL": f"sqlite:///{tmp_path}/promo.db",
+           "PROMO_CHANNELS": "outbox,fb,tg,xk", "PROMO_CHANNEL_OUTBOX_PLATFORM": "outbox",
+           "PROMO_CHANNEL_FB_PLATFORM": "facebook", "PROMO_CHANNEL_FB_PAGE_ID": "104857600123",
+           "PROMO_CHANNEL_FB_ACCESS_TOKEN": "EAABtoken", "PROMO_CHANNEL_TG_PLATFORM": "telegram",
+           "PROMO_CHANNEL_TG_BOT_TOKEN": "123456789:abc", "PROMO_CHANNEL_TG_CHAT_ID": "@umkm",
+           "PROMO_CHANNEL_XK_PLATFORM": "x", "PROMO_CHANNEL_XK_ACCESS_TOKEN": "xtoken"}
+    upgrade = subprocess.run([sys.executable, "-m", "scheduler.cli", "db", "upgrade"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120, env=env)
+    assert upgrade.returncode == 0, upgrade.stderr
+    probe = ("import sys\nfrom scheduler.cli import main\n"
+             "codes = [main(argv) for argv in (['history'], ['post', 'list'], ['status'])]\n"
+             "heavy = ('httpx', 'authlib', 'cryptography', 'jinja2', 'babel', 'PIL', 'dotenv')\n"
+             "unused = ('webhook', 'instagram', 'threads', 'mastodon', 'bluesky', 'linkedin', 'discord')\n"
+             "print('CODES:' + ','.join(map(str, codes)))\n"
+             "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules) + ';'\n"
+             "      + ','.join(m for m in unused if 'scheduler.platforms.' + m in sys.modules)\n"
+             "      + ';' + str('scheduler.platforms.telegram' in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert done.returncode == 0, done.stderr
+    assert "(none)" in done.stdout  # the history page, empty
+    assert done.stdout.splitlines()[-2] == "CODES:0,0,0"
+    assert done.stdout.splitlines()[-1] == "HEAVY:;;True"  # the configured channels' adapters were checked
