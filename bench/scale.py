@@ -325,6 +325,18 @@ def history_command(db: Database, workdir: Path, runs: int = 3) -> str:
     return f"{history:.2f} s (promo --help {version:.2f} s in the same run: {history / version:.1f}x)"
 
 
+def stop(proc: Any) -> None:
+    """End a `promo` process the benchmark started: SIGTERM, then SIGKILL after 20 s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def idle_service(db: Database, workdir: Path, seconds: float) -> str:
     """`promo serve` (default poll: a dispatcher tick every PROMO_POLL_SECONDS) over the filled
     database with nothing due (the posts are due at the benchmark's NOW, in 2027): once its first
@@ -376,12 +388,7 @@ def idle_service(db: Database, workdir: Path, seconds: float) -> str:
             figure += f"; its {len(server_before)} PostgreSQL server processes {server / took * 100:.2f}% of a core"
         return figure
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 def unclaim(db: Database) -> None:

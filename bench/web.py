@@ -131,12 +131,7 @@ def serving(args: list[str], env: dict[str, str], tmp: Path, port: int,
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        scale.stop(proc)
         log.close()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 import time
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -112,3 +114,33 @@ def run_cli(capsys: Any, *args: str) -> tuple[int, str]:
     code = cli.main(list(args))
     out = capsys.readouterr()
     return code, out.out + out.err
+
+
+def album_photos(folder: Path, last: tuple[str, bytes]) -> list[Path]:
+    """Five files for an album, written into ``folder``: a phone photo (14 MB, shown 3000×4000, GPS),
+    a transparent PNG, a small JPEG fine as it is, a WebP, and ``last`` (name, bytes)."""
+    rgba = Image.new("RGBA", (2400, 1800), (0, 0, 0, 0))
+    rgba.paste(Image.open(io.BytesIO(image_bytes("PNG", 1200, 900, noise=True))), (600, 450))
+    png, webp = io.BytesIO(), io.BytesIO()
+    rgba.save(png, "PNG")
+    Image.open(io.BytesIO(image_bytes("JPEG", 2000, 2000, noise=True))).save(webp, "WEBP", quality=95)
+    files = {"phone.jpg": image_bytes("JPEG", 4000, 3000, orientation=6, gps=True, noise=True),
+             "logo.png": png.getvalue(), "small.jpg": image_bytes("JPEG", 800, 600),
+             "square.webp": webp.getvalue(), last[0]: last[1]}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
+
+
+def publish_due(settings: Any, db: Any, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """One dispatcher tick over what is due, then its results written (as the service's first tick)."""
+    from scheduler.dispatch import Dispatcher
+
+    async def run() -> None:
+        dispatcher = Dispatcher(settings, db, transport=transport, seed=1) if transport else \
+            Dispatcher(settings, db, seed=1)
+        dispatcher.start()
+        await dispatcher.tick()
+        await dispatcher.drain()
+
+    asyncio.run(run())

@@ -9,7 +9,6 @@ and Bluesky's whole paths in test_mastodon_album.py and tests/platforms/test_blu
 
 from __future__ import annotations
 
-import asyncio
 import io
 import itertools
 import json
@@ -24,14 +23,13 @@ from PIL import Image
 from scheduler import fitting
 from scheduler.composer import Composer
 from scheduler.config import load_settings
-from scheduler.dispatch import Dispatcher
 from scheduler.errors import ValidationError
 from scheduler.media import MIME
 from scheduler.models import Post, PostStatus
 from scheduler.planner import create_posts, find_source, resolve_channels
 from scheduler.platforms import adapter_class
 from scheduler.storage.db import Database
-from tests.helpers import image_bytes
+from tests.helpers import album_photos, image_bytes, publish_due
 from tests.platforms.multipart_util import form_parts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,18 +52,8 @@ WEBHOOK = {"type": 1, "id": "1143334455667788990", "name": "Promo Kota", "channe
 
 
 def sources(folder: Path) -> list[Path]:
-    """A phone photo (14 MB, shown 3000×4000, GPS), a transparent PNG, a small JPEG, a WebP, a wide banner."""
-    rgba = Image.new("RGBA", (2400, 1800), (0, 0, 0, 0))
-    rgba.paste(Image.open(io.BytesIO(image_bytes("PNG", 1200, 900, noise=True))), (600, 450))
-    png, webp = io.BytesIO(), io.BytesIO()
-    rgba.save(png, "PNG")
-    Image.open(io.BytesIO(image_bytes("JPEG", 2000, 2000, noise=True))).save(webp, "WEBP", quality=95)
-    files = {"phone.jpg": image_bytes("JPEG", 4000, 3000, orientation=6, gps=True, noise=True),
-             "logo.png": png.getvalue(), "small.jpg": image_bytes("JPEG", 800, 600),
-             "square.webp": webp.getvalue(), "banner.jpg": image_bytes("JPEG", 6000, 250)}
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    return [folder / name for name in files]
+    """The album's five files, the last a wide banner."""
+    return album_photos(folder, ("banner.jpg", image_bytes("JPEG", 6000, 250)))
 
 
 class Platforms:
@@ -202,13 +190,7 @@ def test_each_platform_receives_its_fitted_copies_in_order_as_many_as_it_takes(
     monkeypatch.setattr(fitting, "fit_image", no_fitting)
     platforms = Platforms()
 
-    async def publish() -> None:
-        dispatcher = Dispatcher(settings, db, transport=httpx.MockTransport(platforms), seed=1)
-        dispatcher.start()
-        await dispatcher.tick()
-        await dispatcher.drain()
-
-    asyncio.run(publish())
+    publish_due(settings, db, httpx.MockTransport(platforms))
     copies: dict[str, list[bytes]] = {}
     with db.session() as session:
         for post_id, platform in ids.items():

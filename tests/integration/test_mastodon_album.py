@@ -6,7 +6,6 @@ all the media ids in the order given, the cover first, at most 4. Nothing is fit
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from pathlib import Path
@@ -17,10 +16,9 @@ from PIL import Image
 
 from scheduler import fitting
 from scheduler.config import load_settings
-from scheduler.dispatch import Dispatcher
 from scheduler.models import Post, PostStatus
 from scheduler.storage.db import Database
-from tests.helpers import cli_in, image_bytes, run_cli
+from tests.helpers import album_photos, cli_in, image_bytes, publish_due, run_cli
 from tests.mastodonfake import StrictMastodon
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,19 +29,8 @@ ALTS = ["Sampul: kue lapis legit", "Irisan kue lapis", "Kotak hadiah", "Etalase 
 
 
 def photos(folder: Path) -> list[Path]:
-    """A phone photo (shown 3000×4000, GPS), a transparent PNG, a small JPEG fine as it is, a WebP, and a fifth."""
-    rgba = Image.new("RGBA", (2400, 1800), (0, 0, 0, 0))
-    rgba.paste(Image.open(io.BytesIO(image_bytes("PNG", 1200, 900, noise=True))), (600, 450))
-    png = io.BytesIO()
-    rgba.save(png, "PNG")
-    webp = io.BytesIO()
-    Image.open(io.BytesIO(image_bytes("JPEG", 2000, 2000, noise=True))).save(webp, "WEBP", quality=95)
-    files = {"phone.jpg": image_bytes("JPEG", 4000, 3000, orientation=6, gps=True, noise=True),
-             "logo.png": png.getvalue(), "small.jpg": image_bytes("JPEG", 800, 600),
-             "square.webp": webp.getvalue(), "fifth.jpg": image_bytes("JPEG", 640, 480)}
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    return [folder / name for name in files]
+    """The album's five files (one more than Mastodon takes)."""
+    return album_photos(folder, ("fifth.jpg", image_bytes("JPEG", 640, 480)))
 
 
 @pytest.fixture
@@ -78,13 +65,7 @@ def test_an_album_is_fitted_to_the_servers_limits_then_uploaded_and_posted_in_or
     settings = load_settings(values)
     db = Database(settings.database_url)
 
-    async def publish() -> None:
-        dispatcher = Dispatcher(settings, db, seed=1)
-        dispatcher.start()
-        await dispatcher.tick()
-        await dispatcher.drain()
-
-    asyncio.run(publish())
+    publish_due(settings, db)
     with db.session() as session:
         post = session.get(Post, post_id)
         assert post is not None and post.status == PostStatus.PUBLISHED.value, post and post.error

@@ -7,7 +7,6 @@ loopback ports with a temporary data directory. Without that install the suite s
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import json
@@ -28,14 +27,13 @@ from PIL import Image
 from scheduler import errors
 from scheduler.composer import Composer
 from scheduler.config import load_settings
-from scheduler.dispatch import Dispatcher
 from scheduler.models import Post, PostStatus
 from scheduler.planner import create_posts, find_source, resolve_channels
 from scheduler.platforms.atproto import tid_for
 from scheduler.platforms.base import ChannelContext, Media, MemoryState
 from scheduler.platforms.bluesky import BlueskyAdapter
 from scheduler.storage.db import Database
-from tests.helpers import image_bytes
+from tests.helpers import image_bytes, publish_due
 
 REPO = Path(__file__).resolve().parents[2]
 PDS_DIR = REPO / ".venv" / "pds"
@@ -280,13 +278,7 @@ def queue_and_dispatch(account: Account, tmp_path: Path, photos: list[Path], alt
                               image=[str(p) for p in photos], image_alt=alts)
         post_id = post.id
 
-    async def publish() -> None:
-        dispatcher = Dispatcher(settings, db, seed=1)
-        dispatcher.start()
-        await dispatcher.tick()
-        await dispatcher.drain()
-
-    asyncio.run(publish())
+    publish_due(settings, db)
     with db.session() as session:
         done = session.get(Post, post_id)
         assert done is not None
