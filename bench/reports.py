@@ -36,13 +36,12 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import func, insert, select
 
-from bench.web import serving, timed_ms
+from bench.web import serving, timed_ms, user_token
 from scheduler.config import load_settings
 from scheduler.models import Channel, Metric, Post, Product, Umkm
-from scheduler.storage import accounts
 from scheduler.storage import channels as channel_store
 from scheduler.storage.db import Database
-from tests.webapp import PASSWORD, add_user, free_port, log_in
+from tests.webapp import PASSWORD, free_port, log_in
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Asia/Makassar"
@@ -122,9 +121,7 @@ def fill(env: dict[str, str], posts: int, umkm: int, reads: int) -> tuple[str, s
                 conn.execute(insert(Metric), metrics[k:k + 20000])
             conn.exec_driver_sql("ANALYZE")
             count = conn.execute(select(func.count()).select_from(Metric)).scalar_one()
-        add_user(db, "ana", "viewer")
-        with db.session() as s:
-            token = accounts.create_token(s, "ana", "bench")[1]
+        token = user_token(db, "viewer")
     finally:
         db.dispose()
     return token, f"{posts:,} posts, {count:,} counter rows in {time.perf_counter() - t0:.1f} s"

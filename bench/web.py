@@ -90,6 +90,13 @@ def env_for(db_url: str, tmp: Path) -> dict[str, str]:
             "PROMO_POLL_SECONDS": "0.5", "PROMO_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
 
 
+def user_token(db: Database, role: str) -> str:
+    """The benchmark's user "ana" with ``role``, and an API token of hers."""
+    add_user(db, "ana", role)
+    with db.session() as session:
+        return accounts.create_token(session, "ana", "bench")[1]
+
+
 def generate(path: Path, o: Options) -> tuple[str, str]:
     """The filled database at ``path``; (the API token, a description of what it took)."""
     t0 = time.perf_counter()
@@ -99,9 +106,7 @@ def generate(path: Path, o: Options) -> tuple[str, str]:
         scale.fill(db, scale.Options(posts=o.posts, history=o.history, due=5))
         with db.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-        add_user(db, "ana", "admin")
-        with db.session() as session:
-            token = accounts.create_token(session, "ana", "bench")[1]
+        token = user_token(db, "admin")
     finally:
         db.dispose()
     return token, f"{time.perf_counter() - t0:.1f} s for {o.posts:,} posts + {o.history:,} history rows"
