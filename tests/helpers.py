@@ -137,8 +137,7 @@ def publish_due(settings: Any, db: Any, transport: httpx.AsyncBaseTransport | No
     from scheduler.dispatch import Dispatcher
 
     async def run() -> None:
-        dispatcher = Dispatcher(settings, db, transport=transport, seed=1) if transport else \
-            Dispatcher(settings, db, seed=1)
+        dispatcher = Dispatcher(settings, db, transport=transport, seed=1)
         dispatcher.start()
         await dispatcher.tick()
         await dispatcher.drain()
