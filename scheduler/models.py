@@ -28,14 +28,12 @@ written out by hand, so a change needs a deliberate edit in both places)::
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Computed,
     ForeignKey,
     Index,
     Integer,
@@ -46,63 +44,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from scheduler import tables
 from scheduler.dbtime import UTCDateTime as UTCDateTime  # re-exported: models is where they are used
 from scheduler.dbtime import utcnow as utcnow
+from scheduler.states import TERMINAL as TERMINAL  # re-exported: the words beside the tables
+from scheduler.states import ChannelStatus as ChannelStatus
+from scheduler.states import HighlightStatus as HighlightStatus
+from scheduler.states import PostKind as PostKind
+from scheduler.states import PostStatus as PostStatus
 
-
-class PostStatus(enum.StrEnum):
-    DRAFT = "draft"  #: being written; never published
-    PENDING_APPROVAL = "pending_approval"  #: waits for an approver (PROMO_REQUIRE_APPROVAL)
-    SCHEDULED = "scheduled"  #: will be published at scheduled_at
-    PUBLISHING = "publishing"  #: claimed by a dispatcher under a lease
-    RETRY_WAIT = "retry_wait"  #: a transient error or rate limit; next try at next_attempt_at
-    PUBLISHED = "published"  #: on the platform; remote_id/remote_url set
-    FAILED = "failed"  #: permanent error or retries used up
-    NEEDS_REVIEW = "needs_review"  #: outcome unknown where a retry could double-post; staff decide
-    CANCELLED = "cancelled"  #: withdrawn before publishing
-    EXPIRED = "expired"  #: came due too late to still make sense
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL
-
-
-TERMINAL = frozenset({PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.NEEDS_REVIEW,
-                      PostStatus.CANCELLED, PostStatus.EXPIRED})
 CLAIMABLE_WHERE: dict[str, Any] = {f"{d}_where": text("status IN ('scheduled', 'retry_wait')") for d in ("postgresql", "sqlite")}
 
 
-class PostKind(enum.StrEnum):
-    """What a post is about; picks its template folder and how late it may still go out."""
-
-    FREE_TEXT = "free_text"  #: text a staff member typed
-    PRODUCT_HIGHLIGHT = "product_highlight"  #: a product promoted by hand (`promo post new --product`)
-    DAILY_HIGHLIGHT = "daily_highlight"  #: the day's UMKM highlight, made by the daily-highlight job
-    EVENT_ANNOUNCEMENT = "event_announcement"  #: an event, PROMO_EVENT_ANNOUNCE_DAYS before it starts
-    EVENT_REMINDER = "event_reminder"  #: an event, PROMO_EVENT_REMINDER_DAYS before it starts
-    EVENT_DAYOF = "event_dayof"  #: an event on the day it starts
-    EVENT_ONGOING = "event_ongoing"  #: "still on today", each later day of a multi-day event
-    EVENT_CANCELLED = "event_cancelled"  #: the notice that a promoted event was cancelled
-    ALERT = "alert"  #: a message from the service to the alert channel (never alerts about itself)
-
-
-class HighlightStatus(enum.StrEnum):
-    """What the daily highlight decided for one day, channel and slot (a :class:`Highlight` row)."""
-
-    CREATED = "created"  #: its post was created; the product counts as featured
-    SKIPPED = "skipped"  #: missed (service down past the maximum lateness) or the post could not be composed
-    NOTHING_ELIGIBLE = "nothing_eligible"  #: no product was eligible that day
-    EXPIRED = "expired"  #: its post was not approved before its time; the product was not shown
-    CANCELLED = "cancelled"  #: its post was cancelled (the product stopped being eligible)
-
-
-class ChannelStatus(enum.StrEnum):
-    ACTIVE = "active"  #: publishing normally
-    NEEDS_REAUTH = "needs_reauth"  #: the platform refused our credentials; `channels check` re-activates
-    PAUSED = "paused"  #: paused by staff
-
-
 class Base(DeclarativeBase):
+    metadata = tables.metadata
     type_annotation_map = {dt.datetime: UTCDateTime()}
 
 
@@ -167,94 +122,88 @@ class Event(Base):
 class Channel(Base):
     """A channel's row: where it came from, its state, and (DB channels) its options."""
 
-    __tablename__ = "channels"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(60), unique=True)
-    platform: Mapped[str] = mapped_column(String(30))
-    source: Mapped[str] = mapped_column(String(10), default="env")  # env | db
+    __table__ = tables.channels
+    id: Mapped[int]
+    name: Mapped[str]
+    platform: Mapped[str]
+    source: Mapped[str]  #: env | db
     #: Non-secret options of a DB channel, plus the adapter's plain state under ``__state__``.
-    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    options: Mapped[dict[str, Any]]
     #: Fernet-encrypted JSON: secret options of DB channels and tokens the adapter refreshed.
-    secrets_enc: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default=ChannelStatus.ACTIVE)
-    status_reason: Mapped[str | None] = mapped_column(Text)
+    secrets_enc: Mapped[str | None]
+    status: Mapped[str]
+    status_reason: Mapped[str | None]
     rate_limited_until: Mapped[dt.datetime | None]
     last_alert_at: Mapped[dt.datetime | None]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
 
 
 class Post(Base):
-    """One post on one channel."""
+    """One post on one channel (columns: :data:`scheduler.tables.posts`)."""
 
-    __tablename__ = "posts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
-    kind: Mapped[str] = mapped_column(String(30))  #: a :class:`PostKind`
-    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
-    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
-    template: Mapped[str | None] = mapped_column(String(200))
-    text: Mapped[str] = mapped_column(Text)
-    link: Mapped[str | None] = mapped_column(String(500))
-    title: Mapped[str | None] = mapped_column(String(300))
-    summary: Mapped[str | None] = mapped_column(Text)
-    image_path: Mapped[str | None] = mapped_column(String(500))
-    image_alt: Mapped[str | None] = mapped_column(Text)
+    __table__ = tables.posts
+    id: Mapped[int]
+    channel_id: Mapped[int]
+    kind: Mapped[str]  #: a :class:`PostKind`
+    product_id: Mapped[int | None]
+    event_id: Mapped[int | None]
+    template: Mapped[str | None]
+    text: Mapped[str]
+    link: Mapped[str | None]
+    title: Mapped[str | None]
+    summary: Mapped[str | None]
+    image_path: Mapped[str | None]
+    image_alt: Mapped[str | None]
     #: Images after the cover (albums, carousels), fitted for this channel: JSON ``[[path, alt|null], …]`` or None.
-    more_images: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    more_images: Mapped[str | None]
+    status: Mapped[str]
     scheduled_at: Mapped[dt.datetime | None]
-    next_attempt_at: Mapped[dt.datetime | None]  #: due_at: computed by the database on every write (0008)
-    due_at: Mapped[dt.datetime | None] = mapped_column(Computed("coalesce(next_attempt_at, scheduled_at)", True))
+    next_attempt_at: Mapped[dt.datetime | None]
+    #: coalesce(next_attempt_at, scheduled_at), computed by the database on every write (0008)
+    due_at: Mapped[dt.datetime | None]
     published_at: Mapped[dt.datetime | None]
-    remote_id: Mapped[str | None] = mapped_column(String(300))
-    remote_url: Mapped[str | None] = mapped_column(String(500))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    remote_id: Mapped[str | None]
+    remote_url: Mapped[str | None]
+    attempts: Mapped[int]
+    failures: Mapped[int]
+    lease_owner: Mapped[str | None]
     lease_expires_at: Mapped[dt.datetime | None]
-    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)  #: jobs' natural key ("highlight:2026-11-28:fb")
-    error: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String(100), default="system")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    idempotency_key: Mapped[str]
+    dedupe_key: Mapped[str | None]  #: jobs' natural key ("highlight:2026-11-28:fb")
+    error: Mapped[str | None]
+    created_by: Mapped[str]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
     channel: Mapped[Channel] = relationship()
 
-    __table_args__ = (Index("ix_posts_status_scheduled", "status", "scheduled_at"),
-                      Index("ix_posts_channel_status", "channel_id", "status"), Index("ix_posts_product_id", "product_id"),
-                      Index("ix_posts_event_id", "event_id"), Index("ix_posts_scheduled_at", "scheduled_at"),  # 0007: calendar
-                      Index("ix_posts_claim_due", "channel_id", "due_at", **CLAIMABLE_WHERE),  # 0008: the claim,
-                      Index("ix_posts_due_at", "due_at", **CLAIMABLE_WHERE))  # the idle poll; claimable posts only
+
+# 0008: the claim and the idle poll, over claimable posts only (here, not in scheduler.tables:
+# their dialect options load the PostgreSQL dialect).
+Index("ix_posts_claim_due", tables.posts.c.channel_id, tables.posts.c.due_at, **CLAIMABLE_WHERE)
+Index("ix_posts_due_at", tables.posts.c.due_at, **CLAIMABLE_WHERE)
 
 
 class HistoryEntry(Base):
     """The history log: every publish attempt and every status change, with who and why."""
 
-    __tablename__ = "history"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
-    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
-    action: Mapped[str] = mapped_column(String(20))  # attempt | transition
-    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    __table__ = tables.history
+    id: Mapped[int]
+    post_id: Mapped[int]
+    channel_id: Mapped[int]
+    action: Mapped[str]  #: attempt | transition
+    started_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
-    from_status: Mapped[str | None] = mapped_column(String(20))
-    to_status: Mapped[str | None] = mapped_column(String(20))
-    outcome: Mapped[str | None] = mapped_column(String(30))
-    http_status: Mapped[int | None] = mapped_column(Integer)
-    remote_id: Mapped[str | None] = mapped_column(String(300))
-    remote_url: Mapped[str | None] = mapped_column(String(500))
-    error: Mapped[str | None] = mapped_column(Text)
-    actor: Mapped[str] = mapped_column(String(100), default="system")
+    from_status: Mapped[str | None]
+    to_status: Mapped[str | None]
+    outcome: Mapped[str | None]
+    http_status: Mapped[int | None]
+    remote_id: Mapped[str | None]
+    remote_url: Mapped[str | None]
+    error: Mapped[str | None]
+    actor: Mapped[str]
     post: Mapped[Post] = relationship()
     channel: Mapped[Channel] = relationship()
-
-    # Send budgets count one channel's attempts in a recent window (scheduler.budget, migration
-    # 0002); the filters of `promo history` and the web app (migration 0004).
-    __table_args__ = (Index("ix_history_channel_started", "channel_id", "started_at"),
-                      Index("ix_history_to_status_started", "to_status", "started_at"),
-                      Index("ix_history_outcome_started", "outcome", "started_at"),
-                      Index("ix_history_action_id", "action", "id"))
 
 
 class AuditEntry(Base):

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scheduler.models import PostKind
 from scheduler.settings_casts import (
     PREFIX,
     SettingProblems,
@@ -33,6 +32,7 @@ from scheduler.settings_casts import (
     parse_duration,
     parse_offsets,
 )
+from scheduler.states import PostKind
 
 #: Post kinds and how late each may still go out (see PROMO_MAX_LATENESS_<KIND>).
 DEFAULT_MAX_LATENESS: dict[str, str] = {

@@ -21,12 +21,13 @@ REPO = Path(__file__).resolve().parents[1]
 #: The floors, lowest first; a module's floor is that of its longest listed prefix.
 FLOORS: tuple[tuple[str, ...], ...] = (
     # the words (tables, enums) and what every module may use; none imports another floor
-    ("scheduler.errors", "scheduler.redact", "scheduler.models", "scheduler.dbtime", "scheduler.rows"),
+    ("scheduler.errors", "scheduler.redact", "scheduler.models", "scheduler.dbtime", "scheduler.rows", "scheduler.states",
+     "scheduler.tables"),
     (("scheduler.config", "scheduler.shipped", "scheduler.textrules", "scheduler.media", "scheduler.values", "scheduler.utm",
      "scheduler.settings_casts", "scheduler.settings_table", "scheduler.logs", "scheduler.process")),
     ("scheduler.storage", "scheduler.composer", "scheduler.platforms", "scheduler.httpclient"),
     ("scheduler.dispatch", "scheduler.planner", "scheduler.importer", "scheduler.import_rows", "scheduler.import_table", "scheduler.alerts", "scheduler.unsent",
-     "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.leases", "scheduler.metrics",
+     "scheduler.retry", "scheduler.budget", "scheduler.views", "scheduler.history_read", "scheduler.leases", "scheduler.metrics",
      "scheduler.reports", "scheduler.fitting", "scheduler.downloads", "scheduler.post_images",
      "scheduler.mediaprune"),
     # what people do (queue, approve, cancel, import, channels, users): one function each, CLI and web alike

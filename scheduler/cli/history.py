@@ -31,7 +31,8 @@ def cmd_history(app: App) -> int:
     """A table shows one page, newest first (``--limit``, default 50; ``--after ID`` for older
     rows) and how to see more. ``--format csv|json|jsonl`` without --limit/--after stream every
     matching row, oldest first, in constant memory; with them, the page, newest first."""
-    from scheduler import views
+    from scheduler import history_read  # Core only: `promo history` starts without the ORM
+    from scheduler.rows import HISTORY_FIELDS
 
     if app.args.cmd_history == "archive":
         return cmd_history_archive(app)
@@ -39,29 +40,29 @@ def cmd_history(app: App) -> int:
     if app.args.limit is not None and app.args.limit < 1:
         raise UsageError(f"--limit {app.args.limit}: must be at least 1")
     try:
-        f = views.HistoryFilter.parse(app.settings.timezone, channel=app.args.channel, status=app.args.status,
+        f = history_read.HistoryFilter.parse(app.settings.timezone, channel=app.args.channel, status=app.args.status,
                                       since=app.args.since, until=app.args.until, all=app.args.all,
                                       post_id=app.args.post)
     except errors.ValidationError as exc:
         raise UsageError(str(exc)) from None
     fmt, tz = app.args.format, app.settings.timezone
     paged = fmt == "table" or app.args.limit is not None or app.args.after is not None
-    with app.db.read_session() as session:
-        known_channel(app, session, app.args.channel)
+    with app.db.read_connection() as conn:
+        known_channel(app, conn, app.args.channel)
         if not paged:
-            rows = views.iter_history(session, f, tz)
+            rows = history_read.iter_history(conn, f, tz)
             if fmt == "csv":
-                views.write_csv(rows, views.HISTORY_FIELDS, sys.stdout)
+                history_read.write_csv(rows, HISTORY_FIELDS, sys.stdout)
             elif fmt == "jsonl":
-                views.write_jsonl(rows, views.HISTORY_FIELDS, sys.stdout)
+                history_read.write_jsonl(rows, HISTORY_FIELDS, sys.stdout)
             else:
                 write_json_array(rows, sys.stdout)
             return EXIT_OK
-        page = views.history_page(session, f, tz, after=app.args.after, limit=app.args.limit or DEFAULT_PAGE)
+        page = history_read.history_page(conn, f, tz, after=app.args.after, limit=app.args.limit or DEFAULT_PAGE)
     if fmt == "jsonl":
-        views.write_jsonl(page.rows, views.HISTORY_FIELDS, sys.stdout)
+        history_read.write_jsonl(page.rows, HISTORY_FIELDS, sys.stdout)
     else:
-        emit(with_reason(page.rows) if fmt == "table" else page.rows, fmt, views.HISTORY_FIELDS, _TABLE,
+        emit(with_reason(page.rows) if fmt == "table" else page.rows, fmt, HISTORY_FIELDS, _TABLE,
              {"reason": 50, "remote_url": 45})
     if page.next_after is not None:
         # On stderr, so a page piped into a file or a script stays clean.

@@ -114,7 +114,7 @@ def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], table_col
         print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
     if fmt == "csv":
-        from scheduler.views import csv_text
+        from scheduler.history_read import csv_text
 
         # The byte order mark lets Excel read Indonesian text as UTF-8 (see README, "CSV").
         sys.stdout.write(csv_text([{k: human(r.get(k)) for k in columns} for r in rows], columns, bom=True))
@@ -153,9 +153,9 @@ def known_channel(app: App, session: Any, name: str | None) -> str | None:
         return None
     from sqlalchemy import select
 
-    from scheduler.models import Channel
+    from scheduler.tables import channels
 
-    known = {c.name for c in app.settings.channels} | set(session.scalars(select(Channel.name)))
+    known = {c.name for c in app.settings.channels} | set(session.scalars(select(channels.c.name)))
     wanted = name.strip().lower()
     if wanted not in known:
         raise UsageError(f"--channel {name!r}: no such channel; the channels are "

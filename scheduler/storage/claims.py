@@ -8,12 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Engine,
     Integer,
-    Table,
     bindparam,
     case,
     func,
@@ -26,10 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from scheduler import tables
 from scheduler.models import (
-    Channel,
     ChannelStatus,
-    HistoryEntry,
     Post,
     PostStatus,
     UTCDateTime,
@@ -68,10 +66,7 @@ class Claimed:
     uncertain_since: dt.datetime | None = None
 
 
-# Declarative classes type __table__ as FromClause; these are plain Tables, which update()/insert() need.
-_P = cast(Table, Post.__table__)
-_C = cast(Table, Channel.__table__)
-_H = cast(Table, HistoryEntry.__table__)
+_P, _C, _H = tables.posts, tables.channels, tables.history
 #: Claimable (and waiting: the same two) in literals, as the partial indexes on ``due_at`` say it: with
 #: bound parameters neither SQLite nor a generic PostgreSQL plan can tell that those indexes apply.
 _CLAIMABLE_ROW = _P.c.status.in_([literal_column(f"'{s}'") for s in CLAIMABLE])

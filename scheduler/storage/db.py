@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.errors import ConfigError
 from scheduler.shipped import migrations_dir
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 _T = TypeVar("_T")
 READ_ONLY = "promo_read_only"
@@ -108,11 +111,19 @@ class Database:
         self.url = url
         self.busy_seconds = busy_seconds
         self.engine = make_engine(url, busy_seconds, **kwargs)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """The ORM's session factory, made on first use: a command that only reads through
+        :meth:`read_connection` (``promo history``) starts without importing the ORM."""
+        from sqlalchemy.orm import sessionmaker
+
+        sessions = sessionmaker(self.engine, expire_on_commit=False)
         if self.engine.dialect.name == "postgresql":
             from scheduler.storage.wakeup import install_sender
 
-            install_sender(self.sessions)
+            install_sender(sessions)
+        return sessions
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -134,6 +145,16 @@ class Database:
             finally:
                 session.expunge_all()  # what was read stays readable after the block
                 session.rollback()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection for commands that only read, with :meth:`read_session`'s guarantees
+        (no write lock taken or waited for; anything written is rolled back)."""
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            try:
+                yield conn
+            finally:
+                conn.rollback()
 
     def _alembic_config(self) -> Any:
         from alembic.config import Config

@@ -1,0 +1,85 @@
+"""`promo history` reads through SQLAlchemy Core alone: a fresh process answers without importing
+the ORM or mapping the models (most of its start-up time before), on SQLite without loading the
+PostgreSQL dialect either, and it prints the same rows the dashboard's ORM sessions read."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from scheduler.history_read import HistoryFilter, history_rows
+from scheduler.storage.db import Database
+from tests.integration.test_history_scale import T0, UTC, seed
+
+PROBE = """
+import json, sys
+from scheduler.cli import main
+for argv in json.loads(sys.argv[1]):
+    print("=== " + " ".join(argv), flush=True)
+    code = main(argv)
+    sys.stdout.flush()
+    print("=== exit", code)
+loaded = ("sqlalchemy.orm", "scheduler.models", "sqlalchemy.dialects.postgresql")
+print("LOADED:" + ",".join(m for m in loaded if m in sys.modules))
+"""
+
+
+def run_promo(tmp_path: Path, url: str, *commands: list[str]) -> tuple[list[str], set[str]]:
+    """Each command's standard output, run one after another in one fresh process, and which of
+    the watched modules that process had loaded by the end."""
+    env = {"PATH": os.environ.get("PATH", ""), "PROMO_DATABASE_URL": url, "PROMO_CHANNELS": "outbox",
+           "PROMO_CHANNEL_OUTBOX_PATH": str(tmp_path / "outbox.jsonl"), "PROMO_ENV_FILE": str(tmp_path / "none.env"),
+           "PROMO_TIMEZONE": "UTC"}
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(commands))], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    *body, last = done.stdout.rstrip("\n").split("\n")
+    assert last.startswith("LOADED:"), done.stdout
+    outputs, exits = [], []
+    for chunk in "\n".join(body).split("=== ")[1:]:
+        if chunk.startswith("exit "):
+            exits.append(chunk.split()[1])
+        else:
+            outputs.append(chunk.split("\n", 1)[1] if "\n" in chunk else "")
+    assert exits == ["0"] * len(commands), (done.stdout, done.stderr)
+    return outputs, {m for m in last.removeprefix("LOADED:").split(",") if m}
+
+
+def test_history_answers_on_core_alone_with_the_rows_the_dashboard_reads(db_url: str, tmp_path: Path) -> None:
+    db = Database(db_url)
+    db.upgrade()
+    seed(db, 40)
+    since = T0 + dt.timedelta(minutes=17)
+    with db.read_session() as s:  # the ORM session the web app reads through
+        newest = history_rows(s, HistoryFilter(), UTC, newest_first=True, limit=5)
+        attempts = history_rows(s, HistoryFilter(), UTC)
+        c1_all = history_rows(s, HistoryFilter(channel="c1", all=True), UTC)
+        published = history_rows(s, HistoryFilter(statuses=("published",), since=since), UTC)
+    db.dispose()
+    assert published and len(c1_all) < 40 and len(attempts) < 40  # the filters below select something
+
+    (page, c1_csv, published_jsonl, table), loaded = run_promo(
+        tmp_path, db_url,
+        ["history", "--limit", "5", "--format", "json"],
+        ["history", "--channel", "c1", "--all", "--format", "csv"],
+        ["history", "--status", "published", "--since", since.strftime("%Y-%m-%d %H:%M"), "--format", "jsonl"],
+        ["history"],
+    )
+
+    assert json.loads(page) == newest
+    rows = list(csv.DictReader(io.StringIO(c1_csv.removeprefix("\ufeff"))))
+    assert [int(r["id"]) for r in rows] == [r["id"] for r in c1_all]
+    assert {r["channel"] for r in rows} == {"c1"} and rows[0]["started_at"] == c1_all[0]["started_at"]
+    assert [json.loads(line) for line in published_jsonl.splitlines()] == published
+    lines = table.splitlines()
+    assert lines[0].startswith("STARTED_AT") and len(lines) == 1 + len(attempts)
+    assert lines[1].startswith(attempts[-1]["started_at"])  # newest first
+    assert "sqlalchemy.orm" not in loaded and "scheduler.models" not in loaded, loaded
+    if db_url.startswith("sqlite"):
+        assert "sqlalchemy.dialects.postgresql" not in loaded  # the partial indexes' options stay in models
