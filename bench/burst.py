@@ -62,7 +62,15 @@ from typing import Any
 
 import httpx
 
-from bench.cpu import box_busy_seconds, ceiling, cpu_table, delta, pid_cpu_seconds, postgres_cpu_seconds
+from bench.cpu import (
+    box_busy_seconds,
+    ceiling,
+    cpu_table,
+    delta,
+    others_note,
+    pid_cpu_seconds,
+    postgres_cpu_seconds,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("floor", "gated", "aiohttp", "dispatcher", "baseline")
@@ -713,6 +721,9 @@ def matrix_report(results: dict[str, PartResult], opts: Options, workers: Sequen
                              + (f" (>= 1.8x: {_yes(speedup >= 1.8)})" if n == 4 else ""))
         lines += [ceiling(pg1, results[f"PostgreSQL x{n}"], fastest.total, cores).line(f"PostgreSQL x{n}")
                   for n in workers if n > 1]
+    note = others_note([results[label] for label in labels], cores)
+    if note:
+        lines.append(note)
     return "\n".join(lines)
 
 

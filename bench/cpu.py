@@ -186,3 +186,15 @@ def cpu_table(runs: Sequence[Run], cores: int) -> list[str]:
                      f"{r.fake_cpu_seconds:>6.2f} {seconds(others):>7} {bound:>9.2f}s "
                      f"{100 * bound / r.total if r.total > 0 else 0:>10.0f}%")
     return lines
+
+
+def others_note(runs: Sequence[Run], cores: int) -> str | None:
+    """A warning when other processes on the machine used more than 5% of the cores during the
+    runs: the ceilings assume the cores were the run's alone, so they are then too high."""
+    others = [(r, r.box_cpu_seconds - work_cpu(r)) for r in runs if r.box_cpu_seconds is not None]
+    busy = [(r.name, o) for r, o in others if o > 0.05 * cores * r.total]
+    if not busy:
+        return None
+    worst = max(busy, key=lambda b: b[1])
+    return (f"note: other processes were busy during {len(busy)} of {len(runs)} runs (up to {worst[1]:.2f} CPU s "
+            f"in {worst[0]}): the ceilings assume the cores were the benchmark's alone; re-run on a quiet machine")

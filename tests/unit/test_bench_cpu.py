@@ -128,3 +128,9 @@ def test_matrix_report_keeps_its_lines_and_adds_the_cpu_and_the_ceiling() -> Non
     assert row[2:] == ["2.00", "0.50", "0.20", "0.00", "1.35s", "75%"]
     assert lines[-1] == ("PostgreSQL x4: 1.67x over x1; this machine's ceiling for that work 2.00x "
                          "(floor 1.50 s, CPU bound 1.35 s: 2 cores busy 75%) → 83% of the ceiling")
+    # Others used 0.1 and 0.2 CPU s, under 5% of the cores over each run: no note.
+    assert "other processes were busy" not in text
+    results["PostgreSQL x1"].box_cpu_seconds = 3.3 + 1.0  # a third of a core's worth of someone else's work
+    text = burst.matrix_report(results, burst.Options(posts=10), [1, 4], cores=2)
+    assert text.splitlines()[-1].startswith("note: other processes were busy during 1 of 3 runs (up to 1.00 CPU s "
+                                            "in PostgreSQL x1)")
