@@ -62,6 +62,16 @@ from typing import Any
 
 import httpx
 
+from bench.cpu import (
+    box_busy_seconds,
+    ceiling,
+    cpu_table,
+    delta,
+    others_note,
+    pid_cpu_seconds,
+    postgres_cpu_seconds,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("floor", "gated", "aiohttp", "dispatcher", "baseline")
 #: The plain clients, no database: the fastest of them is the floor the dispatcher is measured against.
@@ -106,6 +116,10 @@ class PartResult:
     #: The dispatcher's database work from T on: per statement kind, [count, wall seconds], plus
     #: "checkout" (a pool checkout; pinged only after it sat idle) and "commit".
     db_calls: dict[str, list[float]] = field(default_factory=dict)
+    #: CPU seconds from T until all were published of the local PostgreSQL server's processes (None:
+    #: SQLite, or /proc unreadable) and of every process on the machine but the bench's (None: unreadable).
+    db_cpu_seconds: float | None = None
+    box_cpu_seconds: float | None = None
 
     @property
     def total(self) -> float:
@@ -185,9 +199,7 @@ class Fake:
 
     def cpu_seconds(self) -> float:
         """CPU time the fake has used so far (to show it is not the bottleneck)."""
-        with open(f"/proc/{self.proc.pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return pid_cpu_seconds(self.proc.pid)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -465,12 +477,7 @@ def start_workers(opts: Options, env: dict[str, str], tmp: Path, db: Any) -> lis
 
 def workers_cpu(procs: list[subprocess.Popen[bytes]]) -> float:
     """CPU seconds the extra dispatch processes have used so far."""
-    cpu = 0.0
-    for p in procs:
-        with open(f"/proc/{p.pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return cpu
+    return sum(pid_cpu_seconds(p.pid) for p in procs)
 
 
 def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -505,9 +512,12 @@ async def _dispatch_burst(settings: Any, db: Any, opts: Options) -> PartResult:
 
     poller = asyncio.create_task(poll())
     profiler = None
+    # Read before T: reading every process's /proc entry takes a few ms, and the server is idle till T.
+    on_pg = db.engine.dialect.name == "postgresql"
+    pg0 = postgres_cpu_seconds() if on_pg else None
     await asyncio.sleep(scheduled - time.time())
     calls = count_db_calls(db.engine)
-    rss0, cpu0 = rss_mb(), time.process_time()
+    rss0, cpu0, box0 = rss_mb(), time.process_time(), box_busy_seconds(exclude=os.getppid())
     if opts.profile:
         import cProfile
 
@@ -531,13 +541,15 @@ async def _dispatch_burst(settings: Any, db: Any, opts: Options) -> PartResult:
     poller.cancel()
     await dispatcher.drain()  # writes the last results
     done, cpu = time.time(), time.process_time() - cpu0
+    box = delta(box0, box_busy_seconds(exclude=os.getppid()))  # the bench waiting on us is not
+    pg = delta(pg0, postgres_cpu_seconds() if on_pg else None)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(opts.profile)
     with db.session() as session:
         statuses = post_store.counts_by_status(session)
     return PartResult("dispatcher", opts.posts, statuses.get("published", 0), scheduled, done, cpu, rss0,
-                      peak_rss_mb(), statuses=statuses, db_calls=calls)
+                      peak_rss_mb(), statuses=statuses, db_calls=calls, db_cpu_seconds=pg, box_cpu_seconds=box)
 
 
 def count_db_calls(engine: Any) -> dict[str, list[float]]:
@@ -678,15 +690,25 @@ def run_matrix(opts: Options, fake: Fake, workers: Sequence[int]) -> str:
         result = run_part_isolated("dispatcher", run_opts, fake)
         result.name = label
         results[label] = result
+    return matrix_report(results, opts, workers)
+
+
+def matrix_report(results: dict[str, PartResult], opts: Options, workers: Sequence[int],
+                  cores: int | None = None) -> str:
+    """The matrix's figures: every run, the CPU of each dispatcher run, the ratios and, for each
+    PostgreSQL run with more than one process, the ceiling this machine's ``cores`` allow."""
+    cores = cores or os.cpu_count() or 1
+    labels = ["SQLite x1"] + [f"PostgreSQL x{n}" for n in workers]
     lines = [f"burst matrix: {opts.posts} posts due at once, one per channel; fake latency {opts.latency_ms:g} ms "
              f"(own process); {opts.clients} clients x {opts.connections} connections; {os.cpu_count()} CPUs",
              f"{'run':<16} {'published':>11} {'all done':>9} {'p50':>8} {'p99':>8} {'CPU/post':>9} {'dup':>4}"]
     for r in results.values():
         lines.append(f"{r.name:<16} {f'{r.published}/{r.posts}':>11} {r.total:>8.2f}s {r.pct(50):>7.2f}s "
                      f"{r.pct(99):>7.2f}s {r.cpu_per_post_ms:>7.2f}ms {r.duplicates:>4}")
+    lines += cpu_table([results[label] for label in labels], cores)
     fastest = min((results[n] for n in FLOORS), key=lambda r: r.total)
     lines.append(f"floor = fastest plain client: {fastest.name} {fastest.total:.2f} s")
-    for label, _ in runs:
+    for label in labels:
         lines.append(f"{label} / floor: {results[label].total / fastest.total:.2f}x")
     sqlite, pg1 = results["SQLite x1"], results.get("PostgreSQL x1")
     if pg1 is not None:
@@ -697,6 +719,11 @@ def run_matrix(opts: Options, fake: Fake, workers: Sequence[int]) -> str:
                 speedup = pg1.total / results[f"PostgreSQL x{n}"].total
                 lines.append(f"PostgreSQL x{n} speed-up over x1: {speedup:.2f}x"
                              + (f" (>= 1.8x: {_yes(speedup >= 1.8)})" if n == 4 else ""))
+        lines += [ceiling(pg1, results[f"PostgreSQL x{n}"], fastest.total, cores).line(f"PostgreSQL x{n}")
+                  for n in workers if n > 1]
+    note = others_note([results[label] for label in labels], cores)
+    if note:
+        lines.append(note)
     return "\n".join(lines)
 
 

@@ -6,7 +6,10 @@ the dispatcher part in a child process on a fresh SQLite database; only smaller.
 
 from __future__ import annotations
 
+import pytest
+
 from bench import burst
+from tests.conftest import PG_URL, pg_schema_url
 
 
 def test_dispatcher_part_publishes_every_post_once() -> None:
@@ -22,6 +25,30 @@ def test_dispatcher_part_publishes_every_post_once() -> None:
     assert sorted(result.paths) == sorted(f"/{burst.channel_name(i)}" for i in range(30))
     # Nothing was sent before it was due.
     assert min(result.lateness) >= 0
+
+
+@pytest.mark.postgres
+def test_matrix_runs_and_accounts_the_cpu_of_each_dispatcher_run() -> None:
+    """``--matrix 1,2`` end to end, small: the plain clients, SQLite, PostgreSQL with 1 and 2
+    processes; each dispatcher run reports its CPU (the local server's on PostgreSQL, "n/a" on
+    SQLite) and the x2 run its ceiling. Skips without the local PostgreSQL server."""
+    with pg_schema_url():  # skips, or fails under TEST_REQUIRE_POSTGRES=1, without a server
+        pass
+    opts = burst.Options(posts=30, latency_ms=10, clients=4, connections=2, lead=0.5, timeout=60,
+                         database_url=PG_URL)
+    with burst.Fake(opts.latency_ms) as fake:
+        text = burst.run_matrix(opts, fake, [1, 2])
+
+    lines = text.splitlines()
+    for label in ("SQLite x1", "PostgreSQL x1", "PostgreSQL x2"):
+        assert any(line.startswith(label) and "30/30" in line for line in lines), text
+        cpu_row = next(line for line in lines if line.startswith(label) and line.endswith("%")).split()
+        pg_cpu = cpu_row[3]
+        assert (pg_cpu == "n/a") == (label == "SQLite x1"), text
+        if label != "SQLite x1":
+            assert float(pg_cpu) > 0, text  # the server worked for the burst
+    assert "PostgreSQL x2 speed-up over x1:" in text
+    assert any(line.startswith("PostgreSQL x2: ") and line.endswith("of the ceiling") for line in lines), text
 
 
 def test_report_shows_each_part_and_the_ratios() -> None:
