@@ -1,20 +1,63 @@
 """History archiving (PROMO_HISTORY_KEEP_DAYS): once a day, history rows older than N days go
 into a gzip CSV in PROMO_HISTORY_ARCHIVE_DIR and are deleted from the database (rows of posts
-still waiting, publishing or in review stay; see :func:`scheduler.views.archive_history`)."""
+still waiting, publishing or in review stay; see :func:`scheduler.views.archive_history`).
+
+Every host's service runs the job at 03:00; one process of the cluster archives at a time
+(:func:`archive_turn`), so the rows land in one file, each once: the others find the lock taken
+and leave it, and a later run finds nothing old left."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
 
 from scheduler.models import utcnow
 from scheduler.storage.db import Database
 from scheduler.views import archive_history
 
 log = logging.getLogger("promo.history_archive")
+#: pg_try_advisory_lock key held while archiving ("hist" in ASCII).
+LOCK_KEY = 0x68697374
+#: On SQLite (one host) the turn is this file's lock, in the archive folder.
+LOCK_FILE = ".archiving"
+
+
+@contextmanager
+def archive_turn(db: Database, folder: Path) -> Iterator[bool]:
+    """True while this process holds the cluster's archiving turn, False when another process
+    has it (the caller then does nothing). PostgreSQL: a session advisory lock on a connection
+    held for the run (released on return, or by the server when the process dies); SQLite: an
+    exclusive ``flock`` of :data:`LOCK_FILE` (released likewise)."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}))
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                    conn.commit()
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def archive_file(folder: Path, day: dt.date) -> tuple[Path, BinaryIO]:
@@ -53,5 +96,10 @@ def archive_old_history(db: Database, tz: ZoneInfo, keep_days: int, folder: Path
 
 
 def history_archive_job(db: Database, tz: ZoneInfo, keep_days: int, folder: Path) -> tuple[Path | None, int]:
-    """The scheduled job (daily, with PROMO_HISTORY_KEEP_DAYS set)."""
-    return archive_old_history(db, tz, keep_days, folder)
+    """The scheduled job (daily, with PROMO_HISTORY_KEEP_DAYS set): archives when no other
+    process of the cluster is archiving, else leaves it to that one ((None, 0))."""
+    with archive_turn(db, folder) as mine:
+        if not mine:
+            log.info("history archive: another process of the cluster is archiving; left to it")
+            return None, 0
+        return archive_old_history(db, tz, keep_days, folder)

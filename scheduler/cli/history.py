@@ -110,14 +110,21 @@ def cmd_history_archive(app: App) -> int:
         before = views.day_bound(app.args.before, app.settings.timezone, end=False, what="--before")
     except errors.ValidationError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        out = path.open("xb")  # never over an earlier archive
-    except FileExistsError:
-        raise UsageError(f"{path}: already exists; choose another name (an archive is never overwritten)") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot create it ({exc.strerror})") from None
-    with out:
-        n = views.archive_history(app.db, before, out, tz=app.settings.timezone)
+    from jobs.history_archive import archive_turn
+
+    with archive_turn(app.db, app.settings.history_archive_dir) as mine:
+        if not mine:  # two archives at once would each copy the same rows
+            raise errors.PromoError("another process is archiving history right now (the daily "
+                                     "PROMO_HISTORY_KEEP_DAYS run or another `promo history archive`); "
+                                     "run this again when it has finished")
+        try:
+            out = path.open("xb")  # never over an earlier archive
+        except FileExistsError:
+            raise UsageError(f"{path}: already exists; choose another name (an archive is never overwritten)") from None
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot create it ({exc.strerror})") from None
+        with out:
+            n = views.archive_history(app.db, before, out, tz=app.settings.timezone)
     print(f"archived {n:,} history row(s) from before {app.args.before} into {path}; "
           f"deleted {n:,} from the database (rows of posts still waiting, publishing or in review stay)")
     return EXIT_OK

@@ -173,3 +173,21 @@ def test_archive_refuses_a_bad_date_or_name(promo, tmp_path: Path) -> None:
     assert code == 2 and "--before '2027-13-01'" in err and not (tmp_path / "a.csv.gz").exists()
     code, _, err = promo("history", "archive", "--before", "2027-01-01", "a.csv")
     assert code == 2 and "gzip CSV" in err
+
+
+def test_archive_refuses_while_another_process_archives(promo, tmp_path: Path) -> None:
+    """The daily job (or a colleague's `promo history archive`) holds the archiving turn: a second
+    archive at the same time would copy the same rows into its own file, so it refuses, says why
+    and leaves the database and the folder as they were."""
+    from jobs.history_archive import archive_turn
+
+    seed(db(), 300)
+    with archive_turn(db(), load_settings().history_archive_dir) as mine:
+        assert mine
+        code, out, err = promo("history", "archive", "--before", "2027-01-02", "old.csv.gz")
+    assert code == 1 and out == ""
+    assert "another process is archiving history right now" in err and "run this again" in err
+    assert not (tmp_path / "old.csv.gz").exists() and len(all_ids(all=True)) == 300
+    code, _, err = promo("history", "archive", "--before", "2027-01-02", "old.csv.gz")  # the turn is free again
+    assert code == 0, err
+    assert len(all_ids(all=True)) == 0

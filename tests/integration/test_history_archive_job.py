@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import time_machine
 from sqlalchemy import select
 
-from jobs.history_archive import history_archive_job
+from jobs.history_archive import archive_turn, history_archive_job
 from scheduler.config import load_settings
 from scheduler.jobs_info import describe_jobs
 from scheduler.models import HistoryEntry
@@ -50,12 +50,33 @@ def test_the_job_archives_only_rows_older_than_keep_days_and_never_clobbers(any_
     # Again the same day (a restart): nothing older is left, the first file stays as it was.
     with time_machine.travel(dt.datetime(2027, 1, 5, 9, 0, tzinfo=WITA), tick=False):
         assert history_archive_job(any_db, WITA, 2, folder) == (None, 0)
-    assert path.read_bytes() == first and sorted(p.name for p in folder.iterdir()) == ["history-2027-01-05.csv.gz"]
+    assert path.read_bytes() == first and sorted(p.name for p in folder.glob("history-*")) == ["history-2027-01-05.csv.gz"]
     # The same day with a shorter keep: a second file, the first untouched.
     with time_machine.travel(dt.datetime(2027, 1, 5, 10, 0, tzinfo=WITA), tick=False):
         path2, n2 = history_archive_job(any_db, WITA, 1, folder)
     assert path2 == folder / "history-2027-01-05-2.csv.gz" and n2 == len(archived(path2)) == 24 * 60
     assert path.read_bytes() == first
+
+
+def test_one_process_of_the_cluster_archives_at_a_time(any_db: Database, tmp_path: Path) -> None:
+    """Every host's service runs the job at 03:00: while one process holds the archiving turn,
+    another's run leaves the rows to it (two at once would each copy the same rows into their own
+    file); once the turn is free the next run archives them all, once."""
+    seed(any_db, 600)  # 2027-01-01 08:00 onwards, all older than the cutoff below
+    folder = tmp_path / "archive"
+    other = Database(any_db.url)  # another host's service: its own engine and connections
+    try:
+        with time_machine.travel(dt.datetime(2027, 1, 5, 3, 0, tzinfo=WITA), tick=False):
+            with archive_turn(any_db, folder) as mine:
+                assert mine
+                assert history_archive_job(other, WITA, 2, folder) == (None, 0)
+                assert len(started(any_db)) == 600 and not list(folder.glob("*.csv.gz"))
+            path, n = history_archive_job(other, WITA, 2, folder)
+    finally:
+        other.dispose()
+    assert path is not None and n == 600
+    rows = archived(path)
+    assert len({r["id"] for r in rows}) == len(rows) == 600 and started(any_db) == []
 
 
 def test_the_job_is_declared_only_with_keep_days(promo_env, tmp_path: Path) -> None:
