@@ -114,14 +114,6 @@ class HistoryFilter:
             c.append(history.c.post_id == self.post_id)
         return c
 
-    def query(self) -> Select[Any]:
-        """The matching history entries as ORM objects (the dashboard's page loads them with
-        their post and channel)."""
-        from scheduler.models import HistoryEntry
-
-        return (select(HistoryEntry).join(channels, channels.c.id == history.c.channel_id)
-                .join(posts, posts.c.id == history.c.post_id).where(*self.conditions()))
-
 
 def _history_columns() -> Select[Any]:
     """History rows with their channel and post columns: one query (joins), no lazy loads."""
@@ -143,7 +135,7 @@ def _filtered(f: HistoryFilter) -> Select[Any]:
 
 
 def _history_dict(r: Any, tz: ZoneInfo) -> dict[str, Any]:
-    """A row of :func:`_history_columns` as :func:`history_row` gives it."""
+    """A row of :func:`_history_columns` as `promo history`, the dashboard and the API give it."""
     is_error = r.action == "attempt" or r.to_status in _ERROR_STATES
     return vars(HistoryRow(
         id=r.id, post_id=r.post_id, channel=r.channel, platform=r.platform,

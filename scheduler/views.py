@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
 from scheduler.errors import ValidationError
-from scheduler.history_read import _ERROR_STATES
 from scheduler.history_read import (
     HistoryFilter as HistoryFilter,  # re-exported: views is the read models' home
 )
@@ -47,7 +46,7 @@ from scheduler.models import (
 )
 from scheduler.redact import redact
 from scheduler.rows import HISTORY_FIELDS as HISTORY_FIELDS
-from scheduler.rows import HistoryRow, PostRow
+from scheduler.rows import PostRow
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
@@ -72,21 +71,6 @@ def post_row(p: Post, tz: ZoneInfo) -> dict[str, Any]:
         text=p.text, link=p.link, remote_id=p.remote_id, remote_url=p.remote_url,
         attempts=p.attempts, error=p.error, image=p.image_path, template=p.template,
         created_by=p.created_by, next_attempt_at=local(p.next_attempt_at, tz) or None, image_alt=p.image_alt,
-    ))
-
-
-def history_row(h: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
-    p = h.post
-    # The column holds an attempt's error, or a transition's reason ("created", "approved").
-    is_error = h.action == "attempt" or h.to_status in _ERROR_STATES
-    return vars(HistoryRow(
-        id=h.id, post_id=h.post_id, channel=h.channel.name, platform=h.channel.platform,
-        action=h.action, started_at=local(h.started_at, tz), finished_at=local(h.finished_at, tz) or None,
-        from_status=h.from_status, to_status=h.to_status, outcome=h.outcome, http_status=h.http_status,
-        status=p.status, scheduled_at=local(p.scheduled_at, tz) or None,
-        published_at=local(p.published_at, tz) or None, text=p.text,
-        remote_id=h.remote_id, remote_url=h.remote_url, attempts=p.attempts,
-        error=h.error if is_error else None, actor=h.actor, note=None if is_error else h.error,
     ))
 
 

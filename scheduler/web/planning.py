@@ -23,13 +23,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Form, Query
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from scheduler.actions import posts as post_actions
 from scheduler.errors import PromoError, StateError, ValidationError
-from scheduler.models import Channel, ChannelStatus, HistoryEntry, Post, PostStatus, utcnow
+from scheduler.history_read import history_page as read_history_page
+from scheduler.models import Channel, ChannelStatus, Post, PostStatus, utcnow
 from scheduler.rows import HistoryRow
 from scheduler.storage.db import Database
 from scheduler.views import (
@@ -37,7 +38,6 @@ from scheduler.views import (
     HistoryFilter,
     channel_states,
     csv_cell,
-    history_row,
     status_report,
 )
 from scheduler.web.apimodels import Calendar, errors
@@ -161,13 +161,9 @@ def calendar_span(view: str, day: dt.date) -> tuple[dt.date, dt.date]:
 def history_page(session: Session, f: HistoryFilter, tz: ZoneInfo, after: int | None,
                  size: int = HISTORY_PAGE) -> tuple[list[dict[str, Any]], int | None]:
     """Newest first, the ``size`` rows older than row ``after`` (all when None), and the cursor of
-    the next page (None on the last): ``WHERE id < after ORDER BY id DESC LIMIT size+1``."""
-    q = f.query()
-    if after is not None:
-        q = q.where(HistoryEntry.id < after)
-    found = list(session.scalars(q.order_by(HistoryEntry.id.desc()).limit(size + 1)))
-    rows = [history_row(h, tz) for h in found[:size]]
-    return rows, (found[size - 1].id if len(found) > size else None)
+    the next page (None on the last): one keyset query, the rows `promo history` prints."""
+    page = read_history_page(session, f, tz, after=after, limit=size)
+    return page.rows, page.next_after
 
 
 def history_csv(db: Database, f: HistoryFilter, tz: ZoneInfo, chunk: int = CSV_CHUNK) -> Iterator[str]:
@@ -177,21 +173,20 @@ def history_csv(db: Database, f: HistoryFilter, tz: ZoneInfo, chunk: int = CSV_C
     writer = csv.writer(out)
     writer.writerow(HISTORY_FIELDS)
     yield "\ufeff" + out.getvalue()
-    last = 0
+    last: int | None = None
     while True:
-        with db.read_session() as session:
-            # The query joins the post and the channel already: read them from it, not one by one.
-            q = (f.query().options(contains_eager(HistoryEntry.post), contains_eager(HistoryEntry.channel))
-                 .where(HistoryEntry.id > last).order_by(HistoryEntry.id).limit(chunk))
-            batch = [history_row(h, tz) for h in session.scalars(q)]
-        if not batch:
+        with db.read_session() as session:  # one query a chunk, no connection held between chunks
+            page = read_history_page(session, f, tz, after=last, limit=chunk, newest_first=False)
+        if not page.rows:
             return
         out = io.StringIO()
         writer = csv.writer(out)
-        for r in batch:
+        for r in page.rows:
             writer.writerow([csv_cell(r.get(c)) for c in HISTORY_FIELDS])
         yield out.getvalue()
-        last = batch[-1]["id"]
+        if page.next_after is None:
+            return
+        last = page.next_after
 
 
 def today_data(session: Session, settings: Any, now: dt.datetime) -> dict[str, Any]:
