@@ -86,6 +86,23 @@ def test_pages_are_keyset_in_both_orders_and_one_query_each(any_db: Database) ->
         assert exact.next_after is None
 
 
+def test_the_dashboards_history_page_and_csv_are_the_cli_rows_one_query_a_page(any_db: Database) -> None:
+    from scheduler.web.planning import history_csv
+    from scheduler.web.planning import history_page as web_page
+
+    seed(any_db, 40, posts=12)
+    f = HistoryFilter(all=True)
+    with any_db.read_session() as s:
+        queries = count_queries(any_db)
+        rows, after = web_page(s, f, UTC, None, size=15)
+        assert len(queries) == 1  # not a query per row's post and channel
+        assert rows == history_page(s, f, UTC, limit=15).rows and after == rows[-1]["id"]
+        everything = history_rows(s, f, UTC)
+    exported = list(csv.DictReader(io.StringIO("".join(history_csv(any_db, f, UTC, chunk=7)).lstrip("\ufeff"))))
+    assert [int(r["id"]) for r in exported] == [r["id"] for r in everything]
+    assert [r["text"] for r in exported] == [r["text"] for r in everything]
+
+
 def test_pages_apply_the_filters(any_db: Database) -> None:
     seed(any_db, 60)
     with any_db.read_session() as s:
