@@ -24,7 +24,7 @@ from scheduler.highlight_views import featured_summary, highlight_history
 from scheduler.models import ApiToken, Channel, PostStatus, utcnow
 from scheduler.storage import accounts
 from scheduler.storage import posts as post_store
-from scheduler.storage.db import Database
+from scheduler.storage.db import Database, retry_disconnect
 from scheduler.views import (
     HistoryFilter,
     channel_states,
@@ -71,11 +71,15 @@ class WebApp:
         return value[:16].replace("T", " ")
 
     async def read(self, fn: Callable[[Session], Any]) -> Any:
+        """``fn`` in a read-only session, in a thread. Run once more on fresh connections when the
+        database ended the session (a PostgreSQL restart or failover): a read is safe to repeat,
+        so the page answers instead of an error. Writes are not repeated (a lost COMMIT's outcome
+        is unknown)."""
         def run() -> Any:
             with self.db.read_session() as session:
                 return fn(session)
 
-        return await asyncio.to_thread(run)
+        return await asyncio.to_thread(retry_disconnect, run)
 
     async def write(self, fn: Callable[[Session], Any]) -> Any:
         def run() -> Any:

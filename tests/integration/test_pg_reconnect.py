@@ -122,3 +122,21 @@ def test_without_the_idle_ping_a_killed_connection_fails_its_first_statement(set
         session.scalar(text("SELECT count(*) FROM posts"))
     with db.session() as session:  # the pool was invalidated: fresh connections from here on
         assert session.scalar(text("SELECT count(*) FROM posts")) == 3
+
+
+async def test_a_dashboard_read_is_answered_after_the_servers_sessions_end(setup) -> None:
+    """The web app's reads (every page and API answer reads through ``WebApp.read``) run once more
+    on fresh connections when PostgreSQL ended the pool's sessions, instead of answering 500."""
+    from sqlalchemy import func, select
+
+    from scheduler.web.webapp import WebApp
+
+    db, backends, _ids, settings, _other = setup
+    app = WebApp(settings, db)
+
+    def channels(session) -> int:  # type: ignore[no-untyped-def]
+        return int(session.scalar(select(func.count()).select_from(Channel)))
+
+    assert await app.read(channels) == 3
+    assert backends.terminate() >= 1  # used a moment ago: the idle ping does not look at it
+    assert await app.read(channels) == 3
