@@ -26,8 +26,8 @@ from scheduler.views import archive_history
 log = logging.getLogger("promo.history_archive")
 #: pg_try_advisory_lock key held while archiving ("hist" in ASCII).
 LOCK_KEY = 0x68697374
-#: On SQLite (one host) the turn is this file's lock, in the archive folder.
-LOCK_FILE = ".archiving"
+#: On SQLite (one host) the turn is the lock of a file beside the database: ``promo.db.archiving``.
+LOCK_SUFFIX = ".archiving"
 
 
 @contextmanager
@@ -35,7 +35,9 @@ def archive_turn(db: Database, folder: Path) -> Iterator[bool]:
     """True while this process holds the cluster's archiving turn, False when another process
     has it (the caller then does nothing). PostgreSQL: a session advisory lock on a connection
     held for the run (released on return, or by the server when the process dies); SQLite: an
-    exclusive ``flock`` of :data:`LOCK_FILE` (released likewise)."""
+    exclusive ``flock`` of the file beside the database (released likewise), so every process
+    using that database shares it whatever its working folder (an in-memory database: one in
+    ``folder``)."""
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as conn:
             got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}))
@@ -47,8 +49,13 @@ def archive_turn(db: Database, folder: Path) -> Iterator[bool]:
                     conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
                     conn.commit()
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / LOCK_FILE).open("a") as lock:
+    database = db.engine.url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        lock_path = Path(database + LOCK_SUFFIX)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock_path = folder / LOCK_SUFFIX
+    with lock_path.open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

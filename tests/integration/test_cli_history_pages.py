@@ -182,7 +182,8 @@ def test_archive_refuses_while_another_process_archives(promo, tmp_path: Path) -
     from jobs.history_archive import archive_turn
 
     seed(db(), 300)
-    with archive_turn(db(), load_settings().history_archive_dir) as mine:
+    # the service started from another folder (its PROMO_HISTORY_ARCHIVE_DIR elsewhere): same database, same turn
+    with archive_turn(db(), tmp_path / "the-service-folder" / "history-archive") as mine:
         assert mine
         code, out, err = promo("history", "archive", "--before", "2027-01-02", "old.csv.gz")
     assert code == 1 and out == ""
