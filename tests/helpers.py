@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import random
 import time
 from collections.abc import Callable, Hashable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -143,3 +145,13 @@ def publish_due(settings: Any, db: Any, transport: httpx.AsyncBaseTransport | No
         await dispatcher.drain()
 
     asyncio.run(run())
+
+
+def send_json(h: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    """Answer a fake server's request with ``body`` as JSON (the tests' stdlib fake platforms)."""
+    data = json.dumps(body).encode()
+    h.send_response(status)
+    h.send_header("Content-Type", "application/json; charset=utf-8")
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    h.wfile.write(data)

@@ -35,6 +35,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from tests.helpers import send_json
+
 MEDIA_FIELDS = {"file", "thumbnail", "description", "focus"}
 STATUS_FIELDS = {"status", "media_ids", "poll", "in_reply_to_id", "sensitive", "spoiler_text", "visibility",
                  "language", "scheduled_at"}
@@ -111,28 +113,28 @@ class StrictMastodon:
     def _answer(self, h: BaseHTTPRequestHandler, method: str, body: bytes) -> None:
         path = h.path.split("?")[0]
         if (method, path) == ("GET", "/.well-known/nodeinfo"):
-            return _json(h, 200, {"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+            return send_json(h, 200, {"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
                                              "href": f"{self.base_url}/nodeinfo/2.0"}]})
         if (method, path) == ("GET", "/nodeinfo/2.0"):
-            return _json(h, 200, {"version": "2.0", "software": {"name": "mastodon", "version": "4.3.1"}})
+            return send_json(h, 200, {"version": "2.0", "software": {"name": "mastodon", "version": "4.3.1"}})
         if (method, path) == ("GET", "/api/v2/instance"):
-            return _json(h, 200, self.instance())
+            return send_json(h, 200, self.instance())
         if h.headers.get("Authorization") != f"Bearer {self.token}":
-            return _json(h, 401, {"error": "The access token is invalid"})
+            return send_json(h, 401, {"error": "The access token is invalid"})
         if (method, path) == ("GET", "/api/v1/accounts/verify_credentials"):
-            return _json(h, 200, {"id": "109000000000000001", "username": "humas_kota", "acct": "humas_kota"})
+            return send_json(h, 200, {"id": "109000000000000001", "username": "humas_kota", "acct": "humas_kota"})
         with self._lock:
             try:
                 if (method, path) == ("POST", "/api/v2/media"):
-                    return _json(h, 200, self._media(h.headers.get("Content-Type") or "", body))
+                    return send_json(h, 200, self._media(h.headers.get("Content-Type") or "", body))
                 if (method, path) == ("POST", "/api/v1/statuses"):
-                    return _json(h, 200, self._status(h.headers.get("Content-Type") or "", body,
+                    return send_json(h, 200, self._status(h.headers.get("Content-Type") or "", body,
                                                        h.headers.get("Idempotency-Key")))
             except Refused as exc:
                 self.refused.append((path, exc.status, exc.error))
-                return _json(h, exc.status, {"error": exc.error})
+                return send_json(h, exc.status, {"error": exc.error})
         self.unexpected.append(f"{method} {h.path}")
-        return _json(h, 404, {"error": "Record not found"})
+        return send_json(h, 404, {"error": "Record not found"})
 
     def _media(self, content_type: str, body: bytes) -> dict[str, Any]:
         parts = _form(content_type, body)
@@ -217,12 +219,3 @@ def _form(content_type: str, body: bytes) -> list[tuple[str, str | None, str, by
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
     return [(str(part.get_param("name", header="content-disposition")), part.get_filename(),
              part.get_content_type(), part.get_payload(decode=True) or b"") for part in message.iter_parts()]
-
-
-def _json(h: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    h.send_response(status)
-    h.send_header("Content-Type", "application/json; charset=utf-8")
-    h.send_header("Content-Length", str(len(data)))
-    h.end_headers()
-    h.wfile.write(data)

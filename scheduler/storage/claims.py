@@ -176,10 +176,8 @@ def claim_due(engine: Engine, *, worker: str, now: dt.datetime, lease: dt.timede
                 ids = [(r.history_id, r.id) for r in rows]
             else:
                 rows = conn.execute(_CLAIM, params).all()
-                if not rows:
-                    return []
                 ids = [(h, post_id) for h, post_id in conn.execute(
-                    _ATTEMPTS_OF_IDS, {**params, "c_ids": [r.id for r in rows]})]
+                    _ATTEMPTS_OF_IDS, {**params, "c_ids": [r.id for r in rows]})] if rows else []
             if not rows:
                 return []
             retried = [r.id for r in rows if r.attempts > 1]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli_in, run_cli
+from tests.helpers import cli_in, run_cli, send_json
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = "SECRET-good-mastodon-token"
@@ -33,12 +33,7 @@ class Masto(BaseHTTPRequestHandler):
             self._json(404, {"error": "Record not found"})
 
     def _json(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, body)
 
     def log_message(self, *args: object) -> None:
         pass
