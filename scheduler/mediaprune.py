@@ -37,16 +37,14 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
-from scheduler.models import AuditEntry, Event, Post, PostStatus, Product, utcnow
+from scheduler.models import AuditEntry, Event, Post, Product, utcnow
+from scheduler.states import OPEN
 from scheduler.storage.db import Database
 
 log = logging.getLogger("promo.media")
 
 #: A file stored or used this recently is kept whatever references it (uploads not yet queued).
 GRACE = dt.timedelta(days=1)
-#: Posts that may still be sent: their images are always kept.
-WAITING = tuple(s.value for s in (PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED,
-                                  PostStatus.PUBLISHING, PostStatus.RETRY_WAIT, PostStatus.NEEDS_REVIEW))
 #: The names promo gives the files it stores (and their ``.part`` while being written).
 OURS = re.compile(r"^(?:fit-|url-)?[0-9a-f]{24}\.(?:jpg|png|gif|webp|json)(?:\.part)?$|^fit-[0-9a-f]{24}\.part$")
 ASIDE = ".prune-"
@@ -80,7 +78,7 @@ def needed_names(session: Session, now: dt.datetime, keep_days: int) -> set[str]
     rows = session.execute(
         select(Post.image_path, Post.more_images)
         .where(or_(Post.image_path.is_not(None), Post.more_images.is_not(None)))
-        .where(or_(Post.status.in_(WAITING), Post.updated_at >= since)))
+        .where(or_(Post.status.in_(OPEN), Post.updated_at >= since)))
     paths: list[str | None] = []
     for cover, more in rows:
         paths.append(cover)

@@ -28,6 +28,10 @@ class PostStatus(enum.StrEnum):
 
 TERMINAL = frozenset({PostStatus.PUBLISHED, PostStatus.FAILED, PostStatus.NEEDS_REVIEW,
                       PostStatus.CANCELLED, PostStatus.EXPIRED})
+#: Posts not done yet: they may still be sent, or wait for a person's review. Their history rows
+#: are never archived (a retry reads the earlier attempts) and their images never pruned.
+OPEN = (PostStatus.DRAFT.value, PostStatus.PENDING_APPROVAL.value, PostStatus.SCHEDULED.value,
+        PostStatus.PUBLISHING.value, PostStatus.RETRY_WAIT.value, PostStatus.NEEDS_REVIEW.value)
 
 
 class PostKind(enum.StrEnum):

@@ -41,12 +41,12 @@ from scheduler.models import (
     Heartbeat,
     HistoryEntry,
     Post,
-    PostStatus,
     utcnow,
 )
 from scheduler.redact import redact
 from scheduler.rows import HISTORY_FIELDS as HISTORY_FIELDS
 from scheduler.rows import PostRow
+from scheduler.states import OPEN
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database
 
@@ -85,12 +85,6 @@ def export_history(session: Session, f: HistoryFilter, tz: ZoneInfo, out: TextIO
     raise ValidationError(f"format {fmt!r}: csv or jsonl")
 
 
-#: Posts whose history may still be read by the dispatcher (an earlier attempt's outcome decides
-#: whether a retry may double-post): their rows are never archived.
-_LIVE = (PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.PUBLISHING,
-         PostStatus.RETRY_WAIT, PostStatus.NEEDS_REVIEW)
-
-
 def archive_history(db: Database, before: dt.datetime, out: BinaryIO, *, tz: ZoneInfo = ZoneInfo("UTC"),
                     batch: int = 2000) -> int:
     """Move history rows that started before ``before`` into a gzip CSV (``out``), deleting them
@@ -99,7 +93,6 @@ def archive_history(db: Database, before: dt.datetime, out: BinaryIO, *, tz: Zon
     attempt count lives on the post (``posts.attempts``), so it is unchanged. The rows are
     written and flushed before the transaction deleting them commits: an interruption leaves
     at worst a row both in the file and in the database, never in neither. Returns the count."""
-    live = [s.value for s in _LIVE]
     f = HistoryFilter(all=True)
     total = 0
     after = 0
@@ -109,7 +102,7 @@ def archive_history(db: Database, before: dt.datetime, out: BinaryIO, *, tz: Zon
         while True:
             with db.session() as session:
                 q = (_filtered(f).where(HistoryEntry.started_at < before, HistoryEntry.id > after,
-                                        Post.status.notin_(live))
+                                        Post.status.notin_(OPEN))
                      .order_by(HistoryEntry.id).limit(batch))
                 rows = [_history_dict(r, tz) for r in session.execute(q)]
                 if not rows:
