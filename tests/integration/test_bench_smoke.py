@@ -34,14 +34,16 @@ def test_matrix_runs_and_accounts_the_cpu_of_each_dispatcher_run() -> None:
     SQLite) and the x2 run its ceiling. Skips without the local PostgreSQL server."""
     with pg_schema_url():  # skips, or fails under TEST_REQUIRE_POSTGRES=1, without a server
         pass
-    opts = burst.Options(posts=30, latency_ms=10, clients=4, connections=2, lead=0.5, timeout=60,
+    # 300 posts: enough server work to be above /proc's 10 ms clock tick in every run (at 30 a run
+    # could read 0.00 s)
+    opts = burst.Options(posts=300, latency_ms=10, clients=4, connections=2, lead=0.5, timeout=60,
                          database_url=PG_URL)
     with burst.Fake(opts.latency_ms) as fake:
         text = burst.run_matrix(opts, fake, [1, 2])
 
     lines = text.splitlines()
     for label in ("SQLite x1", "PostgreSQL x1", "PostgreSQL x2"):
-        assert any(line.startswith(label) and "30/30" in line for line in lines), text
+        assert any(line.startswith(label) and "300/300" in line for line in lines), text
         cpu_row = next(line for line in lines if line.startswith(label) and line.endswith("%")).split()
         pg_cpu = cpu_row[3]
         assert (pg_cpu == "n/a") == (label == "SQLite x1"), text
