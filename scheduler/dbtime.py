@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from sqlalchemy import DateTime, TypeDecorator
@@ -32,3 +33,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def seconds_since(then: dt.datetime, now: dt.datetime, places: int = 3) -> float:
+    """Seconds from `then` to `now`, rounded *up* to `places` decimals: an age just past a
+    threshold (1.0004 s after a 1 s limit) must not print as the threshold itself."""
+    scale = 10.0 ** places
+    return math.ceil((now - then).total_seconds() * scale) / scale

@@ -57,6 +57,7 @@ from jobs.housekeeping import housekeeping
 from jobs.metrics import collect_metrics
 from scheduler.alerts import Alerter
 from scheduler.config import WEEKDAYS, Settings
+from scheduler.dbtime import seconds_since
 from scheduler.dispatch import Dispatcher
 from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, PostKind, utcnow
@@ -241,13 +242,13 @@ class Service:
     def health(self) -> tuple[bool, dict[str, object]]:
         now = utcnow()
         last = self.dispatcher.last_tick
-        age = (now - last).total_seconds() if last else None
+        age = seconds_since(last, now) if last else None
         ok = age is not None and age <= self.settings.health_stall_seconds
         return ok, {
             "status": "ok" if ok else "stalled",
             "worker": self.dispatcher.worker,
             "last_tick": last.isoformat() if last else None,
-            "seconds_since_tick": round(age, 3) if age is not None else None,
+            "seconds_since_tick": age,
             "stall_after_seconds": self.settings.health_stall_seconds,
             "in_flight": self.dispatcher.inflight,
             "published_since_start": self.dispatcher.published,

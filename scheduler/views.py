@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
+from scheduler.dbtime import seconds_since
 from scheduler.errors import ValidationError
 from scheduler.history_read import (
     HistoryFilter as HistoryFilter,  # re-exported: views is the read models' home
@@ -133,7 +134,7 @@ def status_report(session: Session, settings: Settings, now: dt.datetime | None 
     beats = list(session.scalars(select(Heartbeat).order_by(Heartbeat.started_at)))
     return {"now": local(now, tz), "counts": counts, "workers": [
         {"worker": b.worker, "last_tick": local(b.last_tick, tz),
-         "seconds_since_tick": round((now - b.last_tick).total_seconds(), 1),
+         "seconds_since_tick": seconds_since(b.last_tick, now, 1),
          "stalled": stalled(b.last_tick, settings, now)} for b in beats]}
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import time_machine
 
 from scheduler.config import load_settings
 from scheduler.models import PostStatus
@@ -209,3 +210,21 @@ def test_a_write_command_gives_up_with_a_clear_message_when_the_lock_stays_held(
                            text=True, timeout=20)
     assert again.returncode == 0, again.stderr
     db.dispose()
+
+
+def test_a_stalled_answer_never_prints_the_threshold_itself(promo_env) -> None:
+    """Just past the limit (1.0004 s after a tick, limit 1 s) the answer is 'stalled' and its age
+    reads above the limit: rounding to the nearest millisecond printed 1.0, which contradicts it."""
+    settings = load_settings(promo_env(HEALTH_STALL_SECONDS="1"))
+    db = Database(settings.database_url)
+    db.upgrade()
+    service = Service(settings, db)
+    tick = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
+    service.dispatcher.last_tick = tick
+    with time_machine.travel(tick + dt.timedelta(seconds=1, microseconds=400), tick=False):
+        ok, body = service.health()
+    assert not ok and body["status"] == "stalled"
+    assert body["seconds_since_tick"] > body["stall_after_seconds"]
+    with time_machine.travel(tick + dt.timedelta(seconds=1), tick=False):
+        ok, body = service.health()
+    assert ok and body["seconds_since_tick"] == 1.0
