@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, TypeDecorator
 
@@ -33,6 +34,13 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def local(value: dt.datetime | None, tz: ZoneInfo) -> str:
+    """ISO 8601 in the organisation's timezone, with its offset; "" for no time."""
+    if value is None:
+        return ""
+    return value.astimezone(tz).isoformat(timespec="seconds")
 
 
 def seconds_since(then: dt.datetime, now: dt.datetime, places: int = 3) -> float:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Select, select
 
 from scheduler import values
+from scheduler.dbtime import local as local
 from scheduler.errors import ValidationError
 from scheduler.rows import HistoryRow
 from scheduler.states import PostStatus
@@ -50,13 +51,6 @@ def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, bom: boo
     for r in rows:
         w.writerow([csv_cell(r.get(c)) for c in columns])
     return out.getvalue()
-
-
-def local(value: dt.datetime | None, tz: ZoneInfo) -> str:
-    """ISO 8601 in the organisation's timezone, with its offset; "" for no time."""
-    if value is None:
-        return ""
-    return value.astimezone(tz).isoformat(timespec="seconds")
 
 
 def day_bound(value: str, tz: ZoneInfo, *, end: bool, what: str = "date") -> dt.datetime:

@@ -298,10 +298,10 @@ class Highlight(Base):
 class Heartbeat(Base):
     """The dispatch loop's last tick per service process (for `promo status`)."""
 
-    __tablename__ = "heartbeats"
-    worker: Mapped[str] = mapped_column(String(100), primary_key=True)
-    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    last_tick: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table__ = tables.heartbeats
+    worker: Mapped[str]
+    started_at: Mapped[dt.datetime]
+    last_tick: Mapped[dt.datetime]
 
 
 class Metric(Base):

@@ -1,10 +1,11 @@
-"""The tables read most, in SQLAlchemy Core: channels, posts and history.
+"""The tables read most, in SQLAlchemy Core: channels, posts, history and the service's heartbeats.
 
 :mod:`scheduler.models` maps its classes onto these (``__table__``) and declares the other
 tables itself, all in one :data:`metadata`. They live apart so that a command that only reads
-(``promo history``) runs on Core alone: importing the ORM and mapping every class costs more
-than the query. The partial indexes over claimable posts are declared in :mod:`scheduler.models`
-(their dialect options load the PostgreSQL dialect, which SQLite never needs).
+(``promo history``, ``promo post list``, ``promo status``) runs on Core alone: importing the ORM
+and mapping every class costs more than the query. The partial indexes over claimable posts are
+declared in :mod:`scheduler.models` (their dialect options load the PostgreSQL dialect, which
+SQLite never needs).
 """
 
 from __future__ import annotations
@@ -106,4 +107,12 @@ history = Table(
     Index("ix_history_to_status_started", "to_status", "started_at"),
     Index("ix_history_outcome_started", "outcome", "started_at"),
     Index("ix_history_action_id", "action", "id"),
+)
+
+#: The dispatch loop's last tick per service process (`promo status`, /healthz's neighbour).
+heartbeats = Table(
+    "heartbeats", metadata,
+    Column("worker", String(100), primary_key=True),
+    _when("started_at", nullable=False, default=utcnow),
+    _when("last_tick", nullable=False, default=utcnow),
 )

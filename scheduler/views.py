@@ -19,7 +19,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from scheduler.config import Settings
-from scheduler.dbtime import seconds_since
 from scheduler.errors import ValidationError
 from scheduler.history_read import (
     HistoryFilter as HistoryFilter,  # re-exported: views is the read models' home
@@ -39,17 +38,17 @@ from scheduler.history_read import write_jsonl as write_jsonl
 from scheduler.models import (
     AuditEntry,
     Channel,
-    Heartbeat,
     HistoryEntry,
     Post,
     utcnow,
 )
 from scheduler.redact import redact
 from scheduler.rows import HISTORY_FIELDS as HISTORY_FIELDS
-from scheduler.rows import PostRow
 from scheduler.states import OPEN
-from scheduler.storage import posts as post_store
+from scheduler.storage import post_read
 from scheduler.storage.db import Database
+from scheduler.storage.post_read import stalled as stalled
+from scheduler.storage.post_read import status_report as status_report
 
 if TYPE_CHECKING:
     pass
@@ -66,13 +65,8 @@ OUTCOMES = ("published", "duplicate", "rate_limited", "budget", "auth", "config"
 
 
 def post_row(p: Post, tz: ZoneInfo) -> dict[str, Any]:
-    return vars(PostRow(
-        id=p.id, channel=p.channel.name, platform=p.channel.platform, kind=p.kind, status=p.status,
-        scheduled_at=local(p.scheduled_at, tz) or None, published_at=local(p.published_at, tz) or None,
-        text=p.text, link=p.link, remote_id=p.remote_id, remote_url=p.remote_url,
-        attempts=p.attempts, error=p.error, image=p.image_path, template=p.template,
-        created_by=p.created_by, next_attempt_at=local(p.next_attempt_at, tz) or None, image_alt=p.image_alt,
-    ))
+    """A mapped post as staff read it (:func:`scheduler.storage.post_read.post_row`)."""
+    return post_read.post_row(p, tz, p.channel.name, p.channel.platform)
 
 
 def export_history(session: Session, f: HistoryFilter, tz: ZoneInfo, out: TextIO, *, fmt: str = "csv",
@@ -118,24 +112,6 @@ def archive_history(db: Database, before: dt.datetime, out: BinaryIO, *, tz: Zon
             total += len(rows)
             after = ids[-1]
     return total
-
-
-def stalled(last_tick: dt.datetime | None, settings: Settings, now: dt.datetime | None = None) -> bool:
-    if last_tick is None:
-        return True
-    return ((now or utcnow()) - last_tick).total_seconds() > settings.health_stall_seconds
-
-
-def status_report(session: Session, settings: Settings, now: dt.datetime | None = None) -> dict[str, Any]:
-    """What `promo status` prints: each service process's last tick, and posts per state."""
-    now = now or utcnow()
-    tz = settings.timezone
-    counts = post_store.counts_by_status(session)
-    beats = list(session.scalars(select(Heartbeat).order_by(Heartbeat.started_at)))
-    return {"now": local(now, tz), "counts": counts, "workers": [
-        {"worker": b.worker, "last_tick": local(b.last_tick, tz),
-         "seconds_since_tick": seconds_since(b.last_tick, now, 1),
-         "stalled": stalled(b.last_tick, settings, now)} for b in beats]}
 
 
 def channel_states(session: Session, settings: Settings, now: dt.datetime | None = None) -> list[dict[str, Any]]:

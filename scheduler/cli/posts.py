@@ -119,16 +119,14 @@ def cmd_post_new(app: App) -> int:
 
 
 def cmd_post_list(app: App) -> int:
-    from scheduler import views
-    from scheduler.storage import posts as store
+    from scheduler.storage import post_read  # Core only: `promo post list` starts without the ORM
 
     app.require_schema()
     status = app.args.status.split(",") if app.args.status else None
-    with app.db.read_session() as session:
-        channel = known_channel(app, session, app.args.channel)
-        rows = [views.post_row(p, app.settings.timezone)
-                for p in store.list_posts(session, status=status, channel=channel, limit=app.args.limit,
-                                          newest_first=True)]
+    with app.db.read_connection() as conn:
+        channel = known_channel(app, conn, app.args.channel)
+        rows = post_read.post_rows(conn, app.settings.timezone, status=status, channel=channel, limit=app.args.limit,
+                                   newest_first=True)
     emit(rows, app.args.format, POST_FIELDS, ("id", "channel", "kind", "status", "scheduled_at", "attempts", "text"),
          {"text": 50, "scheduled_at": 25})
     return EXIT_OK

@@ -34,11 +34,11 @@ def cmd_db_upgrade(app: App) -> int:
 
 
 def cmd_status(app: App) -> int:
-    from scheduler import views
+    from scheduler.storage import post_read  # Core only: `promo status` starts without the ORM
 
     app.require_schema()
-    with app.db.read_session() as session:
-        out = views.status_report(session, app.settings)
+    with app.db.read_connection() as conn:
+        out = post_read.status_report(conn, app.settings)
     if app.args.format == "json":
         print(json.dumps(out, indent=2))
     else:

@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.errors import NotFoundError, StateError
@@ -23,6 +23,8 @@ from scheduler.models import (
     utcnow,
 )
 from scheduler.redact import redact
+from scheduler.storage.post_read import counts_by_status as counts_by_status
+from scheduler.storage.post_read import post_filters, post_order
 
 #: Every arrow of the lifecycle: from → allowed targets.
 ALLOWED: dict[PostStatus, frozenset[PostStatus]] = {
@@ -136,15 +138,8 @@ def edit_text(session: Session, post: Post, text: str, to: PostStatus, *, actor:
 
 def list_posts(session: Session, *, status: Sequence[str] | None = None, channel: str | None = None,
                limit: int | None = None, newest_first: bool = False) -> list[Post]:
-    q = select(Post).join(Channel)
-    if newest_first:  # the latest (and unscheduled drafts) first: what a dashboard shows
-        q = q.order_by(Post.scheduled_at.is_not(None), Post.scheduled_at.desc(), Post.id.desc())
-    else:
-        q = q.order_by(Post.scheduled_at.is_(None), Post.scheduled_at, Post.id)
-    if status:
-        q = q.where(Post.status.in_(list(status)))
-    if channel:
-        q = q.where(Channel.name == channel)
+    """Mapped posts in :mod:`post_read`'s order and filters (rows to show: :func:`post_read.post_rows`)."""
+    q = select(Post).join(Channel).where(*post_filters(status, channel)).order_by(*post_order(newest_first))
     if limit:
         q = q.limit(limit)
     return list(session.scalars(q))
@@ -158,11 +153,6 @@ def busy_slots(session: Session, channel_id: int, start: dt.datetime, end: dt.da
                             PostStatus.EXPIRED.value]),
     )
     return {t for t in session.scalars(q) if t is not None}
-
-
-def counts_by_status(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Post.status, func.count()).group_by(Post.status))
-    return {status: n for status, n in rows}
 
 
 def expired_leases(session: Session, now: dt.datetime) -> list[Post]:

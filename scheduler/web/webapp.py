@@ -22,7 +22,7 @@ from scheduler.actions import Actor, Context
 from scheduler.config import Settings
 from scheduler.highlight_views import featured_summary, highlight_history
 from scheduler.models import ApiToken, Channel, PostStatus, utcnow
-from scheduler.storage import accounts
+from scheduler.storage import accounts, post_read
 from scheduler.storage import posts as post_store
 from scheduler.storage.db import Database, retry_disconnect
 from scheduler.views import (
@@ -200,8 +200,8 @@ class WebApp:
         return self.render(request, "error.html", status=status, status_code=status, message=message)
 
     def _posts(self, session: Session, q: PostQuery, limit: int = PAGE_ROWS) -> list[dict[str, Any]]:
-        return [post_row(p, self.tz) for p in post_store.list_posts(
-            session, status=list(q.status) or None, channel=q.channel, limit=limit, newest_first=True)]
+        return post_read.post_rows(session, self.tz, status=list(q.status) or None, channel=q.channel, limit=limit,
+                                   newest_first=True)
 
     @staticmethod
     def _channel_names(session: Session) -> list[str]:

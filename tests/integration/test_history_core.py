@@ -1,6 +1,7 @@
-"""`promo history` reads through SQLAlchemy Core alone: a fresh process answers without importing
-the ORM or mapping the models (most of its start-up time before), on SQLite without loading the
-PostgreSQL dialect either, and it prints the same rows the dashboard's ORM sessions read."""
+"""`promo history`, `promo post list` and `promo status` read through SQLAlchemy Core alone: a
+fresh process answers without importing the ORM or mapping the models (most of its start-up time
+before), on SQLite without loading the PostgreSQL dialect either, and it prints the same rows the
+dashboard's ORM sessions read."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scheduler import views
 from scheduler.history_read import HistoryFilter, history_rows
+from scheduler.models import Channel, Heartbeat, PostStatus
+from scheduler.storage import posts as store
 from scheduler.storage.db import Database
 from tests.integration.test_history_scale import T0, UTC, seed
 
@@ -30,9 +34,9 @@ print("LOADED:" + ",".join(m for m in loaded if m in sys.modules))
 """
 
 
-def run_promo(tmp_path: Path, url: str, *commands: list[str]) -> tuple[list[str], set[str]]:
-    """Each command's standard output, run one after another in one fresh process, and which of
-    the watched modules that process had loaded by the end."""
+def run_promo(tmp_path: Path, url: str, *commands: list[str], exits: list[str] | None = None) -> tuple[list[str], set[str]]:
+    """Each command's standard output, run one after another in one fresh process (each exits 0
+    unless ``exits`` says otherwise), and which of the watched modules that process had loaded by the end."""
     env = {"PATH": os.environ.get("PATH", ""), "PROMO_DATABASE_URL": url, "PROMO_CHANNELS": "outbox",
            "PROMO_CHANNEL_OUTBOX_PATH": str(tmp_path / "outbox.jsonl"), "PROMO_ENV_FILE": str(tmp_path / "none.env"),
            "PROMO_TIMEZONE": "UTC"}
@@ -41,13 +45,13 @@ def run_promo(tmp_path: Path, url: str, *commands: list[str]) -> tuple[list[str]
     assert done.returncode == 0, done.stderr
     *body, last = done.stdout.rstrip("\n").split("\n")
     assert last.startswith("LOADED:"), done.stdout
-    outputs, exits = [], []
+    outputs, codes = [], []
     for chunk in "\n".join(body).split("=== ")[1:]:
         if chunk.startswith("exit "):
-            exits.append(chunk.split()[1])
+            codes.append(chunk.split()[1])
         else:
             outputs.append(chunk.split("\n", 1)[1] if "\n" in chunk else "")
-    assert exits == ["0"] * len(commands), (done.stdout, done.stderr)
+    assert codes == (exits or ["0"] * len(commands)), (done.stdout, done.stderr)
     return outputs, {m for m in last.removeprefix("LOADED:").split(",") if m}
 
 
@@ -83,3 +87,47 @@ def test_history_answers_on_core_alone_with_the_rows_the_dashboard_reads(db_url:
     assert "sqlalchemy.orm" not in loaded and "scheduler.models" not in loaded, loaded
     if db_url.startswith("sqlite"):
         assert "sqlalchemy.dialects.postgresql" not in loaded  # the partial indexes' options stay in models
+
+
+def test_post_list_and_status_answer_on_core_alone_with_the_rows_the_orm_reads(db_url: str, tmp_path: Path) -> None:
+    db = Database(db_url)
+    db.upgrade()
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    with db.session() as s:
+        chans = [Channel(name=f"c{i}", platform="outbox", source="env", options={}) for i in range(2)]
+        s.add_all(chans)
+        s.flush()
+        for i, status in enumerate([PostStatus.SCHEDULED, PostStatus.SCHEDULED, PostStatus.DRAFT, PostStatus.DRAFT,
+                                    PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL]):
+            at = None if i == 3 else T0 + dt.timedelta(hours=i % 4, minutes=-i)
+            store.create_post(s, channel=chans[i % 2], kind="free_text", text=f"Promo {i}", status=status,
+                              scheduled_at=at, actor="staff", link=f"https://example.test/{i}" if i % 2 else None)
+        s.add_all([Heartbeat(worker="host-a:1", started_at=now - dt.timedelta(hours=1), last_tick=now),
+                   Heartbeat(worker="host-b:2", started_at=now, last_tick=now - dt.timedelta(hours=1))])
+    with db.read_session() as s:  # the ORM path these commands took before
+        every = [views.post_row(p, UTC) for p in store.list_posts(s, newest_first=True)]
+        c1_scheduled = [views.post_row(p, UTC) for p in store.list_posts(
+            s, status=["scheduled", "pending_approval"], channel="c1", newest_first=True)]
+        two = [views.post_row(p, UTC) for p in store.list_posts(s, limit=2, newest_first=True)]
+    db.dispose()
+    assert every[0]["scheduled_at"] is None and len(c1_scheduled) == 2  # the filters select something
+
+    (listed, filtered, limited, status_json, status_text), loaded = run_promo(
+        tmp_path, db_url,
+        ["post", "list", "--format", "json"],
+        ["post", "list", "--status", "scheduled,pending_approval", "--channel", "C1", "--format", "json"],
+        ["post", "list", "--limit", "2", "--format", "json"],
+        ["status", "--format", "json"],
+        ["status"],
+        exits=["0", "0", "0", "1", "1"],  # a stalled service process: `promo status` exits 1
+    )
+
+    assert json.loads(listed) == every and json.loads(filtered) == c1_scheduled and json.loads(limited) == two
+    report = json.loads(status_json)
+    assert report["counts"] == {"scheduled": 3, "draft": 2, "pending_approval": 1}
+    assert [(w["worker"], w["stalled"]) for w in report["workers"]] == [("host-a:1", False), ("host-b:2", True)]
+    assert "service host-b:2: last tick" in status_text and "STALLED" in status_text
+    assert "posts: draft 2, pending_approval 1, scheduled 3" in status_text
+    assert "sqlalchemy.orm" not in loaded and "scheduler.models" not in loaded, loaded
+    if db_url.startswith("sqlite"):
+        assert "sqlalchemy.dialects.postgresql" not in loaded
