@@ -133,14 +133,15 @@ def cmd_post_list(app: App) -> int:
 
 
 def cmd_post_show(app: App) -> int:
-    from scheduler import views
-    from scheduler.storage import posts as store
+    from scheduler import history_read  # Core only, like `promo post list`
+    from scheduler.rows import HISTORY_FIELDS
+    from scheduler.storage import post_read
 
     app.require_schema()
-    with app.db.read_session() as session:
-        post = store.get_post(session, app.args.id)
-        row = views.post_row(post, app.settings.timezone)
-        hist = views.history_rows(session, views.HistoryFilter(all=True, post_id=post.id), app.settings.timezone)
+    tz = app.settings.timezone
+    with app.db.read_connection() as conn:
+        row = post_read.one_post_row(conn, tz, app.args.id)
+        hist = history_read.history_rows(conn, history_read.HistoryFilter(all=True, post_id=row["id"]), tz)
     if app.args.format == "json":
         print(json.dumps({**row, "history": hist}, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -148,7 +149,7 @@ def cmd_post_show(app: App) -> int:
               "remote_id", "remote_url", "attempts", "error", "image", "image_alt", "template", "created_by"):
         print(f"{k:>15}: {row[k] if row[k] is not None else '-'}")
     print("\n" + row["text"] + "\n\nhistory:")
-    emit(with_reason(hist), "table", views.HISTORY_FIELDS,
+    emit(with_reason(hist), "table", HISTORY_FIELDS,
          ("started_at", "action", "from_status", "to_status", "outcome", "actor", "reason"), {"reason": 70})
     return EXIT_OK
 

@@ -1,4 +1,4 @@
-"""Posts and the service's heartbeats read on SQLAlchemy Core: the post list (`promo post list`,
+"""Posts and the service's heartbeats read on SQLAlchemy Core: the post list and one post (`promo post list|show`,
 /api/v1/posts, the dashboard's lists) and `promo status`. Like :mod:`scheduler.history_read`,
 this imports no ORM, so those commands start without mapping a class; each function takes a Core
 connection or an ORM session alike. :func:`post_row` is the one place a post becomes the row
@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from scheduler.dbtime import local, seconds_since, utcnow
+from scheduler.errors import NotFoundError
 from scheduler.rows import PostRow
 from scheduler.tables import channels, heartbeats, posts
 
@@ -59,15 +60,26 @@ _ROW_COLUMNS = [c for c in posts.c if c.name in {
     "error", "image_path", "template", "created_by", "next_attempt_at", "image_alt"}]
 
 
+def _rows_query() -> Select[Any]:
+    return (select(*_ROW_COLUMNS, channels.c.name.label("channel_name"), channels.c.platform.label("channel_platform"))
+            .join(channels, channels.c.id == posts.c.channel_id))
+
+
 def post_rows(conn: Connection | Session, tz: ZoneInfo, *, status: Sequence[str] | None = None,
               channel: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
     """Posts as rows, in one query with their channel: ``limit`` of them (all for None)."""
-    q = (select(*_ROW_COLUMNS, channels.c.name.label("channel_name"), channels.c.platform.label("channel_platform"))
-         .join(channels, channels.c.id == posts.c.channel_id)
-         .where(*post_filters(status, channel)).order_by(*post_order(newest_first)))
+    q = _rows_query().where(*post_filters(status, channel)).order_by(*post_order(newest_first))
     if limit:
         q = q.limit(limit)
     return [post_row(r, tz, r.channel_name, r.channel_platform) for r in conn.execute(q)]
+
+
+def one_post_row(conn: Connection | Session, tz: ZoneInfo, post_id: int) -> dict[str, Any]:
+    """One post as a row (`promo post show`), or NotFoundError."""
+    r = conn.execute(_rows_query().where(posts.c.id == post_id)).first()
+    if r is None:
+        raise NotFoundError(f"no post with id {post_id}")
+    return post_row(r, tz, r.channel_name, r.channel_platform)
 
 
 def counts_by_status(conn: Connection | Session) -> dict[str, int]:

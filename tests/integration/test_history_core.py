@@ -109,17 +109,23 @@ def test_post_list_and_status_answer_on_core_alone_with_the_rows_the_orm_reads(d
         c1_scheduled = [views.post_row(p, UTC) for p in store.list_posts(
             s, status=["scheduled", "pending_approval"], channel="c1", newest_first=True)]
         two = [views.post_row(p, UTC) for p in store.list_posts(s, limit=2, newest_first=True)]
+        shown = store.get_post(s, c1_scheduled[0]["id"])
+        show = {**views.post_row(shown, UTC),
+                "history": history_rows(s, HistoryFilter(all=True, post_id=shown.id), UTC)}
     db.dispose()
     assert every[0]["scheduled_at"] is None and len(c1_scheduled) == 2  # the filters select something
 
-    (listed, filtered, limited, status_json, status_text), loaded = run_promo(
+    (listed, filtered, limited, status_json, status_text, shown_json, shown_text, _), loaded = run_promo(
         tmp_path, db_url,
         ["post", "list", "--format", "json"],
         ["post", "list", "--status", "scheduled,pending_approval", "--channel", "C1", "--format", "json"],
         ["post", "list", "--limit", "2", "--format", "json"],
         ["status", "--format", "json"],
         ["status"],
-        exits=["0", "0", "0", "1", "1"],  # a stalled service process: `promo status` exits 1
+        ["post", "show", str(shown.id), "--format", "json"],
+        ["post", "show", str(shown.id)],
+        ["post", "show", "999"],
+        exits=["0", "0", "0", "1", "1", "0", "0", "1"],  # a stalled service, no post 999: exit 1
     )
 
     assert json.loads(listed) == every and json.loads(filtered) == c1_scheduled and json.loads(limited) == two
@@ -128,6 +134,9 @@ def test_post_list_and_status_answer_on_core_alone_with_the_rows_the_orm_reads(d
     assert [(w["worker"], w["stalled"]) for w in report["workers"]] == [("host-a:1", False), ("host-b:2", True)]
     assert "service host-b:2: last tick" in status_text and "STALLED" in status_text
     assert "posts: draft 2, pending_approval 1, scheduled 3" in status_text
+    assert json.loads(shown_json) == show and show["history"]
+    assert shown_text.splitlines()[0] == f"{'id':>15}: {show['id']}" and show["text"] in shown_text
+    assert shown_text.rstrip().splitlines()[-1].startswith(show["history"][-1]["started_at"])
     assert "sqlalchemy.orm" not in loaded and "scheduler.models" not in loaded, loaded
     if db_url.startswith("sqlite"):
         assert "sqlalchemy.dialects.postgresql" not in loaded
