@@ -10,8 +10,9 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from scheduler import errors
 
@@ -108,17 +109,31 @@ def human(value: Any) -> str:
     return str(value)
 
 
-def emit(rows: list[dict[str, Any]], fmt: str, columns: Sequence[str], table_columns: Sequence[str] | None = None,
+def write_json_rows(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
+    """Rows as the JSON array ``json.dumps(rows, indent=2)`` gives, written row by row (a list of
+    100,000 posts is never held as one string); returns the count."""
+    n = 0
+    for r in rows:
+        out.write(",\n" if n else "[\n")
+        out.write(textwrap.indent(json.dumps(r, ensure_ascii=False, indent=2, default=str), "  "))
+        n += 1
+    out.write("\n]\n" if n else "[]\n")
+    return n
+
+
+def emit(rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str], table_columns: Sequence[str] | None = None,
          widths: dict[str, int] | None = None) -> None:
+    """Rows as JSON, CSV (both streamed as they come) or a table (which needs them all for its widths)."""
     if fmt == "json":
-        print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        write_json_rows(rows, sys.stdout)
         return
     if fmt == "csv":
-        from scheduler.history_read import csv_text
+        from scheduler.history_read import write_csv
 
         # The byte order mark lets Excel read Indonesian text as UTF-8 (see README, "CSV").
-        sys.stdout.write(csv_text([{k: human(r.get(k)) for k in columns} for r in rows], columns, bom=True))
+        write_csv(({k: human(r.get(k)) for k in columns} for r in rows), columns, sys.stdout, bom=True)
         return
+    rows = list(rows)
     cols = list(table_columns or columns)
     widths = widths or {}
 

@@ -125,10 +125,10 @@ def cmd_post_list(app: App) -> int:
     status = app.args.status.split(",") if app.args.status else None
     with app.db.read_connection() as conn:
         channel = known_channel(app, conn, app.args.channel)
-        rows = post_read.post_rows(conn, app.settings.timezone, status=status, channel=channel, limit=app.args.limit,
-                                   newest_first=True)
-    emit(rows, app.args.format, POST_FIELDS, ("id", "channel", "kind", "status", "scheduled_at", "attempts", "text"),
-         {"text": 50, "scheduled_at": 25})
+        rows = post_read.iter_post_rows(conn, app.settings.timezone, status=status, channel=channel,
+                                        limit=app.args.limit, newest_first=True)
+        emit(rows, app.args.format, POST_FIELDS, ("id", "channel", "kind", "status", "scheduled_at", "attempts",
+                                                  "text"), {"text": 50, "scheduled_at": 25})
     return EXIT_OK
 
 

@@ -8,7 +8,7 @@ staff read (:class:`scheduler.rows.PostRow`), for a Core row or a mapped ``Post`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -65,13 +65,23 @@ def _rows_query() -> Select[Any]:
             .join(channels, channels.c.id == posts.c.channel_id))
 
 
-def post_rows(conn: Connection | Session, tz: ZoneInfo, *, status: Sequence[str] | None = None,
-              channel: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
-    """Posts as rows, in one query with their channel: ``limit`` of them (all for None)."""
+def iter_post_rows(conn: Connection | Session, tz: ZoneInfo, *, status: Sequence[str] | None = None,
+                   channel: str | None = None, limit: int | None = None, newest_first: bool = False,
+                   batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Posts as rows, in one query with their channel: ``limit`` of them (all for None), fetched
+    ``batch`` at a time (a server-side cursor on PostgreSQL), so listing every post of a province
+    holds one batch in memory, not the list."""
     q = _rows_query().where(*post_filters(status, channel)).order_by(*post_order(newest_first))
     if limit:
         q = q.limit(limit)
-    return [post_row(r, tz, r.channel_name, r.channel_platform) for r in conn.execute(q)]
+    for r in conn.execute(q.execution_options(yield_per=batch)):
+        yield post_row(r, tz, r.channel_name, r.channel_platform)
+
+
+def post_rows(conn: Connection | Session, tz: ZoneInfo, *, status: Sequence[str] | None = None,
+              channel: str | None = None, limit: int | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
+    """:func:`iter_post_rows` as a list (a page of the dashboard or the API)."""
+    return list(iter_post_rows(conn, tz, status=status, channel=channel, limit=limit, newest_first=newest_first))
 
 
 def one_post_row(conn: Connection | Session, tz: ZoneInfo, post_id: int) -> dict[str, Any]:

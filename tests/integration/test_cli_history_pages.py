@@ -12,11 +12,11 @@ import re
 import tracemalloc
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from scheduler import views
 from scheduler.config import load_settings
-from scheduler.models import HistoryEntry
+from scheduler.models import Channel, HistoryEntry, Post
 from scheduler.storage.db import Database
 from tests.integration import test_cli
 from tests.integration.test_history_scale import seed
@@ -192,3 +192,47 @@ def test_archive_refuses_while_another_process_archives(promo, tmp_path: Path) -
     code, _, err = promo("history", "archive", "--before", "2027-01-02", "old.csv.gz")  # the turn is free again
     assert code == 0, err
     assert len(all_ids(all=True)) == 0
+
+
+def test_post_list_streams_every_post_in_flat_memory(promo) -> None:  # type: ignore[no-untyped-def]
+    """`promo post list --format json|csv` of every post writes rows as it reads them: its peak is
+    about one batch, far under holding the whole list (what it did before)."""
+    import sys
+
+    from scheduler import cli
+    from scheduler.storage import post_read
+
+    promo("history")  # the database and its channels
+    with db().session() as s:
+        channel = s.scalars(select(Channel)).first() or Channel(name="outbox", platform="outbox", source="env",
+                                                               options={})
+        s.add(channel)
+        s.flush()
+        s.execute(insert(Post), [dict(channel_id=channel.id, kind="free_text", text=f"Promo UMKM {i} " + "x" * 200,
+                                      status="scheduled", idempotency_key=f"k{i}", created_by="t") for i in range(8000)])
+
+    def peak(*args: str) -> tuple[int, int]:
+        out, before = LineCounter(), sys.stdout
+        sys.stdout = out
+        try:
+            tracemalloc.start()
+            code = cli.main(["post", "list", *args])
+            _, top = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            sys.stdout = before
+        assert code == 0
+        return out.lines, top
+
+    peak("--format", "csv", "--limit", "10")  # warm up (imports, compiled statements)
+    with db().read_session() as session:
+        tracemalloc.start()
+        try:
+            rows = post_read.post_rows(session, load_settings().timezone)
+            _, held = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert len(rows) == 8000
+    (csv_lines, csv_peak), (json_lines, json_peak) = peak("--format", "csv"), peak("--format", "json")
+    assert csv_lines == 8001 and json_lines > 8000 * 18  # every post: a header and a row each; 18 fields each
+    assert csv_peak < 0.4 * held and json_peak < 0.4 * held, (csv_peak, json_peak, held)

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from scheduler import views
-from scheduler.history_read import HistoryFilter, history_rows
+from scheduler.cli.output import POST_FIELDS
+from scheduler.history_read import HistoryFilter, csv_text, history_rows
 from scheduler.models import Channel, Heartbeat, PostStatus
 from scheduler.storage import posts as store
 from scheduler.storage.db import Database
@@ -115,9 +116,10 @@ def test_post_list_and_status_answer_on_core_alone_with_the_rows_the_orm_reads(d
     db.dispose()
     assert every[0]["scheduled_at"] is None and len(c1_scheduled) == 2  # the filters select something
 
-    (listed, filtered, limited, status_json, status_text, shown_json, shown_text, _), loaded = run_promo(
+    (listed, listed_csv, filtered, limited, status_json, status_text, shown_json, shown_text, _), loaded = run_promo(
         tmp_path, db_url,
         ["post", "list", "--format", "json"],
+        ["post", "list", "--format", "csv"],
         ["post", "list", "--status", "scheduled,pending_approval", "--channel", "C1", "--format", "json"],
         ["post", "list", "--limit", "2", "--format", "json"],
         ["status", "--format", "json"],
@@ -125,9 +127,13 @@ def test_post_list_and_status_answer_on_core_alone_with_the_rows_the_orm_reads(d
         ["post", "show", str(shown.id), "--format", "json"],
         ["post", "show", str(shown.id)],
         ["post", "show", "999"],
-        exits=["0", "0", "0", "1", "1", "0", "0", "1"],  # a stalled service, no post 999: exit 1
+        exits=["0", "0", "0", "0", "1", "1", "0", "0", "1"],  # a stalled service, no post 999: exit 1
     )
 
+    # Streamed row by row, the very text the list printed whole before (json.dumps, indent 2; the CSV).
+    assert listed == json.dumps(every, ensure_ascii=False, indent=2) + "\n"
+    assert listed_csv == csv_text([{k: "" if r[k] is None else str(r[k]) for k in POST_FIELDS} for r in every],
+                                  POST_FIELDS).replace("\r\n", "\n")  # the probe reads text: newlines are \n
     assert json.loads(listed) == every and json.loads(filtered) == c1_scheduled and json.loads(limited) == two
     report = json.loads(status_json)
     assert report["counts"] == {"scheduled": 3, "draft": 2, "pending_approval": 1}
