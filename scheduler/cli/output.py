@@ -10,7 +10,6 @@ import argparse
 import datetime as dt
 import json
 import sys
-import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -115,7 +114,8 @@ def write_json_rows(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
     n = 0
     for r in rows:
         out.write(",\n" if n else "[\n")
-        out.write(textwrap.indent(json.dumps(r, ensure_ascii=False, indent=2, default=str), "  "))
+        # One level deeper, as inside the array (a JSON text holds no raw newline but between its lines).
+        out.write("  " + json.dumps(r, ensure_ascii=False, indent=2, default=str).replace("\n", "\n  "))
         n += 1
     out.write("\n]\n" if n else "[]\n")
     return n
