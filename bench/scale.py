@@ -168,7 +168,7 @@ def measure(db: Database, o: Options, name: str, workdir: Path) -> Result:
         res.figures[f"claim statements, limit {limit:,}"] = f"{ms:.1f} ms ({n:,} posts; rolled back)"
     if o.explain:
         res.explain = explain_claim(db, statements[:-1])  # the last one inserts the attempts' history
-    res.figures["promo history (default page)"] = history_command(db, workdir)
+    res.figures.update(read_commands(db, workdir))
     if o.idle_seconds:
         res.figures["idle promo serve"] = idle_service(db, workdir, o.idle_seconds)
 
@@ -302,9 +302,10 @@ def promo_env(db: Database, workdir: Path, application: str) -> dict[str, str]:
             "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
-def history_command(db: Database, workdir: Path, runs: int = 5) -> str:
-    """`promo history` as a person types it (the newest 50 rows), process start included: the median
-    wall time of ``runs``, beside `promo --help` (start-up alone) in the same run."""
+def read_commands(db: Database, workdir: Path, runs: int = 5) -> dict[str, str]:
+    """The read-only commands as a person types them, process start included: the median wall time
+    of ``runs`` (after one untimed run) beside `promo --help` (start-up alone) in the same run, and
+    for the list of every queued post its peak memory (the child's max RSS)."""
     import subprocess
     import sys
 
@@ -313,21 +314,34 @@ def history_command(db: Database, workdir: Path, runs: int = 5) -> str:
     # set (some CI and sandboxes) would otherwise compile every module of the package at each start.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
 
-    def median_s(*args: str) -> float:
-        times = []
-        subprocess.run([sys.executable, "-m", "scheduler.cli", *args], cwd=workdir, env=env,  # warm-up, not timed
-                       capture_output=True, check=False)
-        for _ in range(runs):
+    def once(args: tuple[str, ...]) -> tuple[float, float]:
+        with tempfile.TemporaryFile() as err:
             start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "scheduler.cli", *args], cwd=workdir, env=env,
-                                  capture_output=True, text=True, check=False)
-            times.append(time.perf_counter() - start)
-            if done.returncode:
-                raise RuntimeError(f"promo {' '.join(args)} failed: {done.stderr[-2000:]}")
-        return sorted(times)[len(times) // 2]
+            proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", *args], cwd=workdir, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource use (its peak RSS)
+            took = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode not in (0, 1):  # `promo status` exits 1 with no service running
+                err.seek(0)
+                raise RuntimeError(f"promo {' '.join(args)} failed: {err.read().decode()[-2000:]}")
+        return took, usage.ru_maxrss / 1024
 
-    history, version = median_s("history"), median_s("--help")
-    return f"{history:.2f} s (promo --help {version:.2f} s in the same run: {history / version:.1f}x)"
+    def median(*args: str) -> tuple[float, float]:
+        once(args)  # warm-up, not timed
+        done = [once(args) for _ in range(runs)]
+        return sorted(t for t, _ in done)[len(done) // 2], max(r for _, r in done)
+
+    help_s = median("--help")[0]
+    out = {}
+    for name, args in (("promo history (default page)", ("history",)),
+                       ("promo post list --limit 20", ("post", "list", "--limit", "20")),
+                       ("promo status", ("status",))):
+        took = median(*args)[0]
+        out[name] = f"{took:.2f} s (promo --help {help_s:.2f} s in the same run: {took / help_s:.1f}x)"
+    took, rss = median("post", "list", "--status", "scheduled", "--format", "json")
+    out["promo post list --status scheduled --format json"] = f"{took:.2f} s, peak RSS {rss:.0f} MiB"
+    return out
 
 
 def stop(proc: Any) -> None:

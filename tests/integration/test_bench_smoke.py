@@ -81,6 +81,9 @@ def test_scale_benchmark_runs_at_tiny_sizes() -> None:
     assert "history page 100 rows deep" in text and "claim plan:" in text
     assert "(12 posts; rolled back)" in figures["claim statements, limit 256"]  # the same 12, not taken
     assert "% of a core over" in figures["idle promo serve"] and "RSS" in figures["idle promo serve"]
+    assert all("promo --help" in figures[k] for k in (
+        "promo history (default page)", "promo post list --limit 20", "promo status"))
+    assert "peak RSS" in figures["promo post list --status scheduled --format json"]
 
 
 def test_web_benchmark_runs_at_tiny_sizes() -> None:
