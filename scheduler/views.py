@@ -47,7 +47,6 @@ from scheduler.rows import HISTORY_FIELDS as HISTORY_FIELDS
 from scheduler.states import OPEN
 from scheduler.storage import post_read
 from scheduler.storage.db import Database
-from scheduler.storage.post_read import stalled as stalled
 from scheduler.storage.post_read import status_report as status_report
 
 if TYPE_CHECKING:
