@@ -302,6 +302,18 @@ def promo_env(db: Database, workdir: Path, application: str) -> dict[str, str]:
             "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
+#: `promo ARGS` that prints its peak resident memory (VmHWM of /proc/self/status) on stderr at exit.
+_PEAK_RSS = """
+import atexit, sys
+def peak():
+    with open("/proc/self/status") as f:
+        sys.stderr.write("".join(line for line in f if line.startswith("VmHWM:")))
+atexit.register(peak)
+from scheduler.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def read_commands(db: Database, workdir: Path, runs: int = 5) -> dict[str, str]:
     """The read-only commands as a person types them, process start included: the median wall time
     of ``runs`` (after one untimed run) beside `promo --help` (start-up alone) in the same run, and
@@ -314,22 +326,25 @@ def read_commands(db: Database, workdir: Path, runs: int = 5) -> dict[str, str]:
     # set (some CI and sandboxes) would otherwise compile every module of the package at each start.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
 
-    def once(args: tuple[str, ...]) -> tuple[float, float]:
+    def once(args: tuple[str, ...], peak: bool = False) -> tuple[float, float]:
+        """Wall seconds and (``peak``) the command's own peak RSS in MiB: VmHWM, read as it exits.
+        Not the child's rusage: a child forked from this big process starts with its pages counted."""
+        how = ["-c", _PEAK_RSS, *args] if peak else ["-m", "scheduler.cli", *args]
         with tempfile.TemporaryFile() as err:
             start = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", *args], cwd=workdir, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=err)
-            _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource use (its peak RSS)
+            done = subprocess.run([sys.executable, *how], cwd=workdir, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=err, check=False)
             took = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if proc.returncode not in (0, 1):  # `promo status` exits 1 with no service running
-                err.seek(0)
-                raise RuntimeError(f"promo {' '.join(args)} failed: {err.read().decode()[-2000:]}")
-        return took, usage.ru_maxrss / 1024
+            err.seek(0)
+            text = err.read().decode()
+        if done.returncode not in (0, 1):  # `promo status` exits 1 with no service running
+            raise RuntimeError(f"promo {' '.join(args)} failed: {text[-2000:]}")
+        hwm = [line.split()[1] for line in text.splitlines() if line.startswith("VmHWM:")]
+        return took, int(hwm[-1]) / 1024 if hwm else 0.0
 
-    def median(*args: str) -> tuple[float, float]:
+    def median(*args: str, peak: bool = False) -> tuple[float, float]:
         once(args)  # warm-up, not timed
-        done = [once(args) for _ in range(runs)]
+        done = [once(args, peak) for _ in range(runs)]
         return sorted(t for t, _ in done)[len(done) // 2], max(r for _, r in done)
 
     help_s = median("--help")[0]
@@ -339,7 +354,7 @@ def read_commands(db: Database, workdir: Path, runs: int = 5) -> dict[str, str]:
                        ("promo status", ("status",))):
         took = median(*args)[0]
         out[name] = f"{took:.2f} s (promo --help {help_s:.2f} s in the same run: {took / help_s:.1f}x)"
-    took, rss = median("post", "list", "--status", "scheduled", "--format", "json")
+    took, rss = median("post", "list", "--status", "scheduled", "--format", "json", peak=True)
     out["promo post list --status scheduled --format json"] = f"{took:.2f} s, peak RSS {rss:.0f} MiB"
     return out
 
