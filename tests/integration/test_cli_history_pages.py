@@ -104,26 +104,32 @@ class LineCounter(io.StringIO):
         return len(text)
 
 
-def test_streamed_export_memory_stays_flat(promo) -> None:  # type: ignore[no-untyped-def]
+def command_peak(*argv: str) -> tuple[int, int]:
+    """`promo ARGV` run in this process: the lines it printed (kept nowhere) and the peak of its
+    Python allocations (tracemalloc)."""
     import sys
 
     from scheduler import cli
 
+    out, before = LineCounter(), sys.stdout
+    sys.stdout = out
+    try:
+        tracemalloc.start()
+        code = cli.main(list(argv))
+        _, top = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        sys.stdout = before
+    assert code == 0
+    return out.lines, top
+
+
+def test_streamed_export_memory_stays_flat(promo) -> None:  # type: ignore[no-untyped-def]
     seed(db(), 12000)  # one a minute from 2027-01-01 08:00 local: ~2,400 by the end of 2027-01-02
     promo("history", "--all", "--format", "jsonl")  # warm up (imports, compiled statements)
 
     def peak(*args: str) -> tuple[int, int]:
-        out, before = LineCounter(), sys.stdout
-        sys.stdout = out
-        try:
-            tracemalloc.start()
-            code = cli.main(["history", "--all", "--format", "jsonl", *args])
-            _, top = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-            sys.stdout = before
-        assert code == 0
-        return out.lines, top
+        return command_peak("history", "--all", "--format", "jsonl", *args)
 
     def held() -> int:
         """The peak of holding every row at once (what the command did before)."""
@@ -197,9 +203,6 @@ def test_archive_refuses_while_another_process_archives(promo, tmp_path: Path) -
 def test_post_list_streams_every_post_in_flat_memory(promo) -> None:  # type: ignore[no-untyped-def]
     """`promo post list --format json|csv` of every post writes rows as it reads them: its peak is
     about one batch, far under holding the whole list (what it did before)."""
-    import sys
-
-    from scheduler import cli
     from scheduler.storage import post_read
 
     promo("history")  # the database and its channels
@@ -212,17 +215,7 @@ def test_post_list_streams_every_post_in_flat_memory(promo) -> None:  # type: ig
                                       status="scheduled", idempotency_key=f"k{i}", created_by="t") for i in range(8000)])
 
     def peak(*args: str) -> tuple[int, int]:
-        out, before = LineCounter(), sys.stdout
-        sys.stdout = out
-        try:
-            tracemalloc.start()
-            code = cli.main(["post", "list", *args])
-            _, top = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-            sys.stdout = before
-        assert code == 0
-        return out.lines, top
+        return command_peak("post", "list", *args)
 
     peak("--format", "csv", "--limit", "10")  # warm up (imports, compiled statements)
     with db().read_session() as session:
