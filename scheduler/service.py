@@ -63,6 +63,7 @@ from scheduler.errors import ConfigError
 from scheduler.models import Heartbeat, PostKind, utcnow
 from scheduler.process import Child, Children
 from scheduler.storage.db import Database
+from scheduler.storage.post_read import stalled
 from scheduler.storage.wakeup import DueListener
 from scheduler.values import human_duration
 
@@ -243,7 +244,7 @@ class Service:
         now = utcnow()
         last = self.dispatcher.last_tick
         age = seconds_since(last, now) if last else None
-        ok = age is not None and age <= self.settings.health_stall_seconds
+        ok = not stalled(last, self.settings, now)  # what `promo status` calls stalled
         return ok, {
             "status": "ok" if ok else "stalled",
             "worker": self.dispatcher.worker,

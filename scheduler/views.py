@@ -12,7 +12,7 @@ import datetime as dt
 import gzip
 import io
 import json
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
@@ -48,9 +48,6 @@ from scheduler.states import OPEN
 from scheduler.storage import post_read
 from scheduler.storage.db import Database
 from scheduler.storage.post_read import status_report as status_report
-
-if TYPE_CHECKING:
-    pass
 
 #: ``error`` is an attempt's (or a failure's) error, null otherwise; ``note`` says why a status changed.
 AUDIT_FIELDS = ("id", "at", "actor", "action", "entity", "entity_id", "detail")

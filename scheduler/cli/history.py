@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from scheduler import errors
 from scheduler.cli.output import (
@@ -20,6 +18,7 @@ from scheduler.cli.output import (
     known_channel,
     one_or_more_of,
     with_reason,
+    write_json_rows,
 )
 
 #: Rows `promo history` shows in a table when no --limit is given.
@@ -56,7 +55,7 @@ def cmd_history(app: App) -> int:
             elif fmt == "jsonl":
                 history_read.write_jsonl(rows, HISTORY_FIELDS, sys.stdout)
             else:
-                write_json_array(rows, sys.stdout)
+                write_json_rows(rows, sys.stdout, pretty=False)  # a row a line: a whole history
             return EXIT_OK
         page = history_read.history_page(conn, f, tz, after=app.args.after, limit=app.args.limit or DEFAULT_PAGE)
     if fmt == "jsonl":
@@ -84,18 +83,6 @@ def more_args(app: App) -> str:
     if app.args.format != "table":
         parts.append(f"--format {app.args.format}")
     return "".join(p + " " for p in parts)
-
-
-def write_json_array(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
-    """Rows as one JSON array (what ``--format json`` always gave), written row by row: constant memory."""
-    out.write("[")
-    n = 0
-    for r in rows:
-        out.write(",\n  " if n else "\n  ")
-        out.write(json.dumps(r, ensure_ascii=False, default=str))
-        n += 1
-    out.write("\n]\n" if n else "]\n")
-    return n
 
 
 def cmd_history_archive(app: App) -> int:

@@ -108,14 +108,17 @@ def human(value: Any) -> str:
     return str(value)
 
 
-def write_json_rows(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
-    """Rows as the JSON array ``json.dumps(rows, indent=2)`` gives, written row by row (a list of
-    100,000 posts is never held as one string); returns the count."""
+def write_json_rows(rows: Iterable[dict[str, Any]], out: TextIO, *, pretty: bool = True) -> int:
+    """Rows as one JSON array, written row by row (a list of 100,000 posts is never held as one
+    string); returns the count. ``pretty``: the text ``json.dumps(rows, indent=2)`` gives; else a
+    row a line (json's C encoder: 1.4x faster for a whole history's export)."""
     n = 0
     for r in rows:
         out.write(",\n" if n else "[\n")
-        # One level deeper, as inside the array (a JSON text holds no raw newline but between its lines).
-        out.write("  " + json.dumps(r, ensure_ascii=False, indent=2, default=str).replace("\n", "\n  "))
+        if pretty:  # one level deeper, as inside the array (a JSON text has no raw newline in its strings)
+            out.write("  " + json.dumps(r, ensure_ascii=False, indent=2, default=str).replace("\n", "\n  "))
+        else:
+            out.write("  " + json.dumps(r, ensure_ascii=False, default=str))
         n += 1
     out.write("\n]\n" if n else "[]\n")
     return n
